@@ -1,0 +1,320 @@
+"""Load the definitions of one revision: YAML -> loose data -> JSON Schema -> typed values.
+
+Every error in every file is collected, each with its file, line and column, before anything
+is refused; cross-checks between files live in `consistency.py`. The file contents arrive
+through `SourceFile.read`, so this module does no I/O of its own. Parsed files are cached by
+(path, Git blob id): the same bytes at the same path always give the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+
+from pipeline import consistency, yamlsource
+from pipeline.errors import Diagnostic, InvalidDefinitions
+from pipeline.model import (
+    Config,
+    Definitions,
+    Module,
+    ModuleSelection,
+    Output,
+    Pin,
+    Profile,
+    Release,
+    Variant,
+)
+
+SCHEMA_DIR = FsPath(__file__).resolve().parent.parent / "schemas"
+CONFIG_PATH = "factory.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One file of a definitions tree: its path, Git blob id and a way to read its bytes."""
+
+    path: str
+    blob_id: str
+    read: Callable[[], bytes]
+
+
+Parsed = Config | Module | Variant | None
+ParseCache = MutableMapping[tuple[str, str], tuple[Parsed, tuple[Diagnostic, ...]]]
+
+
+def is_definition(path: str) -> bool:
+    """Whether a path of the tree belongs to the definitions (and so to validation)."""
+    return path == CONFIG_PATH or (
+        path.startswith(("modules/", "variants/")) and path.endswith((".yaml", ".yml"))
+    )
+
+
+def load(
+    files: Iterable[SourceFile],
+    *,
+    cache: ParseCache | None = None,
+    branches: consistency.BranchLookup | None = None,
+) -> Definitions:
+    """Load and check a definitions tree; raise InvalidDefinitions with every error found."""
+    cache = {} if cache is None else cache
+    diagnostics: list[Diagnostic] = []
+    config: Config | None = None
+    modules: list[Module] = []
+    variants: list[Variant] = []
+    by_path: dict[str, SourceFile] = {}
+    for source in sorted(files, key=lambda f: f.path):
+        if not is_definition(source.path):
+            continue
+        by_path[source.path] = source
+        key = (source.path, source.blob_id)
+        if key not in cache:
+            cache[key] = parse_file(source.path, source.read())
+        parsed, problems = cache[key]
+        diagnostics.extend(problems)
+        if isinstance(parsed, Config):
+            config = parsed
+        elif isinstance(parsed, Module):
+            modules.append(parsed)
+        elif isinstance(parsed, Variant):
+            variants.append(parsed)
+    if CONFIG_PATH not in by_path:
+        diagnostics.append(
+            Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
+        )
+    problems = consistency.check(config, modules, variants, branches)
+    diagnostics.extend(_locate(problems, by_path))
+    if diagnostics or config is None:
+        raise InvalidDefinitions(diagnostics)
+    return Definitions(
+        config=config,
+        modules={m.nsid: m for m in modules},
+        variants={v.uid: v for v in variants},
+    )
+
+
+def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:
+    """Parse one definition file into its typed value, or the diagnostics that prevent it."""
+    kind = _kind_of(path)
+    if kind is None:
+        rule = "use the .yaml extension" if path.endswith(".yml") else "unexpected location"
+        message = (
+            f"{rule}: definitions are factory.yaml, modules/NAME/STREAM.yaml, "
+            "modules/NAME-STREAM.yaml and variants/UID.yaml"
+        )
+        return None, (Diagnostic(path, 1, 1, "layout", message),)
+    document = yamlsource.parse(path, raw)
+    if isinstance(document, Diagnostic):
+        return None, (document,)
+    problems = tuple(_schema_diagnostics(document, kind))
+    if problems:
+        return None, problems
+    data = document.data
+    if kind == "factory":
+        return _config(data, path), ()
+    if kind == "module":
+        module = _module(data, path)
+        mismatch = _path_mismatch(path, module)
+        if mismatch:
+            line, col = document.where(("name",))
+            diag = Diagnostic(path, line, col, "path-mismatch", mismatch, document.excerpt(line, col))
+            return None, (diag,)
+        return module, ()
+    variant = _variant(data, path)
+    if FsPath(path).stem != variant.uid:
+        line, col = document.where(("uid",))
+        message = f"variant uid {variant.uid!r} does not match the file name {FsPath(path).name!r}"
+        return None, (Diagnostic(path, line, col, "path-mismatch", message),)
+    return variant, ()
+
+
+def _kind_of(path: str) -> str | None:
+    parts = path.split("/")
+    if path == CONFIG_PATH:
+        return "factory"
+    if not path.endswith(".yaml"):
+        return None
+    if parts[0] == "modules" and len(parts) in (2, 3):
+        return "module"
+    if parts[0] == "variants" and len(parts) == 2:
+        return "variant"
+    return None
+
+
+def _path_mismatch(path: str, module: Module) -> str:
+    parts = path.split("/")
+    if len(parts) == 3:
+        if (parts[1], FsPath(parts[2]).stem) != (module.name, module.stream):
+            return f"module {module.nsid} must live in modules/{module.name}/{module.stream}.yaml, not {path}"
+        return ""
+    if FsPath(parts[1]).stem != f"{module.name}-{module.stream}":
+        return f"module {module.nsid} must live in modules/{module.name}-{module.stream}.yaml"
+    return ""
+
+
+# -- JSON Schema ------------------------------------------------------------------------------
+
+
+@cache
+def validator(kind: str) -> jsonschema.protocols.Validator:
+    """The compiled validator for one kind of definition (factory, module, variant)."""
+    schema = json.loads((SCHEMA_DIR / f"{kind}.json").read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+
+
+def _schema_diagnostics(document: yamlsource.Document, kind: str) -> Iterable[Diagnostic]:
+    seen: set[tuple[int, int, str]] = set()
+    for error in validator(kind).iter_errors(document.data):
+        path = tuple(error.absolute_path)
+        at_key = False
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            extra = sorted(k for k in error.instance if k not in allowed)
+            if extra:
+                path = (*path, extra[0])
+                at_key = True
+                message = f"unknown field {extra[0]!r}" + (
+                    f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
+                )
+        elif error.validator == "propertyNames":
+            path = (*path, str(error.instance))
+            at_key = True
+            message = f"invalid name {error.instance!r}: {error.message}"
+        elif error.validator == "required":
+            at_key = bool(path)
+        line, col = document.where(path, key=at_key)
+        code = "schema-" + re.sub(r"(?<!^)(?=[A-Z])", "-", str(error.validator)).lower()
+        where = _json_path(tuple(error.absolute_path))
+        if (line, col, code) in seen:
+            continue
+        seen.add((line, col, code))
+        yield Diagnostic(
+            document.path,
+            line,
+            col,
+            code,
+            f"{where}: {message}",
+            document.excerpt(line, col),
+        )
+
+
+def _json_path(path: Sequence[str | int]) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+# -- loose data -> typed values (only after the schema accepted the data) ------------------------
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def _config(data: dict[str, Any], path: str) -> Config:
+    release = data["release"]
+    return Config(
+        release=Release(release["name"], release["short"], release["version"]),
+        dist=data["dist"],
+        distgit_url=data["distgit"]["url"],
+        output_dir=data["output"]["dir"],
+        builder=data.get("builder", {}).get("kind", "local"),
+        forge=data.get("forge", {}).get("kind", "local"),
+        path=path,
+    )
+
+
+def _module(data: dict[str, Any], path: str) -> Module:
+    deps = data.get("dependencies", {})
+    pins = tuple(
+        Pin(
+            component=name,
+            ref=pin["ref"],
+            branch=pin["branch"],
+            repository=pin.get("repository"),
+            rationale=pin.get("rationale", ""),
+            buildorder=pin.get("buildorder", 0),
+            arches=tuple(pin.get("arches", ())),
+        )
+        for name, pin in sorted(data["components"]["rpms"].items())
+    )
+    profiles = tuple(
+        Profile(name, p.get("description", ""), tuple(p["rpms"]))
+        for name, p in sorted(data.get("profiles", {}).items())
+    )
+    return Module(
+        name=data["name"],
+        stream=data["stream"],
+        summary=data["summary"],
+        description=data["description"],
+        license=data["license"],
+        eol=_date(data["eol"]),
+        components=pins,
+        buildrequires=tuple(sorted(deps.get("buildrequires", {}).items())),
+        requires=tuple(sorted(deps.get("requires", {}).items())),
+        profiles=profiles,
+        api=tuple(data.get("api", {}).get("rpms", ())),
+        servicelevels=tuple(
+            (name, _date(level["eol"])) for name, level in sorted(data.get("servicelevels", {}).items())
+        ),
+        maintainers=tuple(data.get("maintainers", ())),
+        path=path,
+    )
+
+
+def _variant(data: dict[str, Any], path: str) -> Variant:
+    outputs = []
+    for raw in data["outputs"]:
+        layered = raw.get("from", ())
+        outputs.append(
+            Output(
+                kind=raw["kind"],
+                name=raw["name"],
+                layered_on=(layered,) if isinstance(layered, str) else tuple(layered),
+                options=tuple(sorted(raw.get("options", {}).items())),
+            )
+        )
+    return Variant(
+        uid=data["uid"],
+        name=data["name"],
+        release=data["release"],
+        eol=_date(data["eol"]),
+        arches=tuple(data["arches"]),
+        modules=tuple(ModuleSelection(m["module"], tuple(m.get("profiles", ()))) for m in data["modules"]),
+        outputs=tuple(outputs),
+        path=path,
+    )
+
+
+# -- placing cross-check problems ----------------------------------------------------------------
+
+
+def _locate(problems: Iterable[consistency.Problem], files: dict[str, SourceFile]) -> list[Diagnostic]:
+    """Turn cross-check problems into diagnostics, re-reading only the files that have one."""
+    documents: dict[str, yamlsource.Document | None] = {}
+    out = []
+    for problem in problems:
+        if problem.path not in documents:
+            source = files.get(problem.path)
+            parsed = yamlsource.parse(problem.path, source.read()) if source else None
+            documents[problem.path] = parsed if isinstance(parsed, yamlsource.Document) else None
+        document = documents[problem.path]
+        if document is None:
+            out.append(Diagnostic(problem.path, 1, 1, problem.code, problem.message))
+            continue
+        line, col = document.where(problem.where, key=problem.at_key)
+        out.append(
+            Diagnostic(problem.path, line, col, problem.code, problem.message, document.excerpt(line, col))
+        )
+    return out

@@ -1,0 +1,243 @@
+"""All access to Git goes through here (pygit2).
+
+Reading a definitions tree at a revision, listing a dist-git's branches, and writing
+deterministic commits (the example dist-git). Errors come out as FactoryError subclasses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from pipeline.definitions import SourceFile, is_definition
+from pipeline.errors import InvalidInput
+
+NO_REVISION = "none"  # `--base none`: compare against an empty tree
+
+
+def open_repo(path: str | Path) -> pygit2.Repository:
+    """The Git repository containing path."""
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise InvalidInput(f"{path} is not inside a Git repository", code="not-a-repository")
+    return pygit2.Repository(found)
+
+
+def workdir(repo: pygit2.Repository) -> Path:
+    if repo.workdir is None:
+        raise InvalidInput(f"{repo.path} is a bare repository; pass --rev", code="bare-repository")
+    return Path(repo.workdir)
+
+
+def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    """The commit a revision names (`HEAD~1`, a branch, a hash, ...)."""
+    try:
+        obj = repo.revparse_single(rev)
+        commit = obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise InvalidInput(f"unknown revision {rev!r}", code="unknown-revision") from exc
+    return commit
+
+
+def tree_files(repo: pygit2.Repository, rev: str) -> list[SourceFile]:
+    """The definition files of a commit, read lazily from Git objects (no checkout)."""
+    if rev == NO_REVISION:
+        return []
+    tree = resolve(repo, rev).tree
+    return [
+        SourceFile(path, str(blob_id), _reader(repo, blob_id))
+        for path, blob_id in _walk(tree, "")
+        if is_definition(path)
+    ]
+
+
+def _reader(repo: pygit2.Repository, blob_id: pygit2.Oid) -> _BlobReader:
+    return _BlobReader(repo, blob_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _BlobReader:
+    repo: pygit2.Repository
+    blob_id: pygit2.Oid
+
+    def __call__(self) -> bytes:
+        data: bytes = self.repo[self.blob_id].data
+        return data
+
+
+def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.type_str == "tree":
+            if not prefix and entry.name not in ("modules", "variants"):
+                continue
+            yield from _walk(tree[entry.name], f"{path}/")
+        elif entry.type_str == "blob":
+            yield path, entry.id
+
+
+def worktree_files(root: Path) -> list[SourceFile]:
+    """The definition files of a working tree, with the blob ids Git would give them."""
+    files = []
+    candidates = [root / "factory.yaml"]
+    for top in ("modules", "variants"):
+        base = root / top
+        if base.is_dir():
+            candidates.extend(p for p in sorted(base.rglob("*")) if p.is_file())
+    for path in candidates:
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if not is_definition(rel):
+            continue
+        data = path.read_bytes()
+        files.append(SourceFile(rel, blob_id(data), _constant(data)))
+    return files
+
+
+def _constant(data: bytes) -> _Bytes:
+    return _Bytes(data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bytes:
+    data: bytes
+
+    def __call__(self) -> bytes:
+        return self.data
+
+
+def blob_id(data: bytes) -> str:
+    """The id Git gives a blob with these bytes."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+# -- dist-git ----------------------------------------------------------------------------------
+
+
+class DistGit:
+    """Reads component dist-git repositories on this machine; implements consistency.BranchLookup.
+
+    URLs that are not local paths (or `file://` URLs) are reported as unreachable (None), so
+    validation never blocks on the network.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._repos: dict[str, pygit2.Repository | None] = {}
+
+    def _open(self, url: str) -> pygit2.Repository | None:
+        if url not in self._repos:
+            path = url.removeprefix("file://")
+            repo = None
+            if "://" not in path:
+                full = self.base / path
+                if full.exists():
+                    try:
+                        repo = pygit2.Repository(str(full))
+                    except pygit2.GitError:
+                        repo = None
+            self._repos[url] = repo
+        return self._repos[url]
+
+    def branches(self, url: str) -> frozenset[str] | None:
+        repo = self._open(url)
+        if repo is None:
+            return None
+        return frozenset(repo.branches.local)
+
+    def has_commit(self, url: str, ref: str) -> bool | None:
+        repo = self._open(url)
+        if repo is None:
+            return None
+        try:
+            return isinstance(repo.get(ref), pygit2.Commit)
+        except ValueError:
+            return False
+
+    def head(self, url: str, branch: str) -> str | None:
+        """The commit a branch points to, or None when unknown."""
+        repo = self._open(url)
+        if repo is None:
+            return None
+        found = repo.branches.local.get(branch)
+        return None if found is None else str(found.target)
+
+
+# -- deterministic commits ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSpec:
+    """One commit to write: its branch, message, files and time.
+
+    Its parent is `parent` (the key of an earlier spec) when given, else the previous commit
+    written on the same branch.
+    """
+
+    key: str
+    branch: str
+    message: str
+    files: Mapping[str, bytes]
+    time: int
+    parent: str | None = None
+
+
+def write_history(
+    dest: Path,
+    commits: list[CommitSpec],
+    extra_branches: Mapping[str, str],
+    author: tuple[str, str],
+) -> dict[str, str]:
+    """Make dest a bare repository whose branches hold exactly these commits; branch -> head.
+
+    Author, committer and times come from the specs, so the hashes are the same on every
+    machine and every run; rerunning over an existing repository resets its branches.
+    """
+    if dest.exists():
+        repo = pygit2.Repository(str(dest))
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        repo = pygit2.init_repository(str(dest), bare=True)
+    made: dict[str, str] = {}
+    heads: dict[str, str] = {}
+    for spec in commits:
+        parent = made[spec.parent] if spec.parent else heads.get(spec.branch)
+        signature = pygit2.Signature(author[0], author[1], spec.time, 0)
+        tree = _tree(repo, spec.files)
+        oid = repo.create_commit(None, signature, signature, spec.message, tree, [parent] if parent else [])
+        made[spec.key] = heads[spec.branch] = str(oid)
+    for branch, key in extra_branches.items():
+        heads[branch] = made[key]
+    for branch, head in sorted(heads.items()):
+        repo.references.create(f"refs/heads/{branch}", head, force=True)
+    for branch in [b for b in repo.branches.local if b not in heads]:
+        repo.branches.local.delete(branch)
+    repo.set_head(f"refs/heads/{commits[0].branch}")
+    return heads
+
+
+def _tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
+    nested: dict[str, dict[str, bytes] | bytes] = {}
+    for path, data in files.items():
+        parts = path.split("/")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[parts[-1]] = data
+    return _write_tree(repo, nested)
+
+
+def _write_tree(repo: pygit2.Repository, nested: Mapping[str, object]) -> pygit2.Oid:
+    builder = repo.TreeBuilder()
+    for name, value in sorted(nested.items()):
+        if isinstance(value, bytes):
+            builder.insert(name, repo.create_blob(value), pygit2.GIT_FILEMODE_BLOB)
+        else:
+            assert isinstance(value, Mapping)
+            builder.insert(name, _write_tree(repo, value), pygit2.GIT_FILEMODE_TREE)
+    return builder.write()

@@ -1,0 +1,215 @@
+"""The artifact graph: definitions become nodes with input digests. Pure: no I/O.
+
+Terminology (ARCHITECTURE.md):
+- node: one step, `kind:name`: `build:openssl@1a2b3c4d`, `module:base-runtime:f42`,
+  `repo:Server`, `ostree:AtomicHost/host`, `container:Cloud/base`, `iso:Server/dvd`;
+- definition: the part of the definitions that a node's artifact is made from (JSON data);
+- input digest: sha256 of the canonical JSON of the node's id, definition and its inputs'
+  digests; equal digest means nothing to do.
+
+Edges: a build feeds the modules that pin it; a module feeds the flat repo of every variant
+that ships it (selected, or required by a selected module); a variant's repo feeds its image
+outputs, and an output feeds the outputs layered on it (`from:`). Module dependencies are not
+edges: a module's repo holds only its own builds, so a rebuilt base-runtime does not rebuild
+python3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.canonical import digest
+from pipeline.consistency import closure
+from pipeline.model import Definitions, Module, Output, Pin, Variant
+
+KINDS_IN_ORDER = ("build", "module", "repo", "ostree", "container", "iso")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One step of the artifact graph."""
+
+    id: str
+    kind: str
+    definition: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    digest: str
+    source: str = ""  # the definition file the node comes from
+    follows: tuple[tuple[str, str], ...] = ()  # module nodes: (component, branch) of each pin; not hashed
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """Nodes by id, and who consumes each node."""
+
+    nodes: dict[str, Node]
+    consumers: dict[str, tuple[str, ...]] = field(repr=False)
+
+    def downstream(self, seeds: Iterable[str]) -> set[str]:
+        """The seeds and every node that consumes them, transitively."""
+        seen: set[str] = set()
+        todo = [s for s in seeds if s in self.nodes]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(self.consumers.get(node, ()))
+        return seen
+
+    def upstream(self, seeds: Iterable[str]) -> set[str]:
+        """The seeds and every node they consume, transitively."""
+        seen: set[str] = set()
+        todo = [s for s in seeds if s in self.nodes]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(self.nodes[node].inputs)
+        return seen
+
+    def tiers(self, subset: Iterable[str]) -> list[list[str]]:
+        """Topological levels of a subset: a node's tier is one past its deepest input in it."""
+        chosen = set(subset)
+        level: dict[str, int] = {}
+        for node_id in sorted(chosen, key=self.order):
+            inputs = [level[i] for i in self.nodes[node_id].inputs if i in chosen]
+            level[node_id] = 1 + max(inputs) if inputs else 0
+        tiers: list[list[str]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+        for node_id, n in level.items():
+            tiers[n].append(node_id)
+        return [sorted(t) for t in tiers]
+
+    def order(self, node_id: str) -> tuple[int, int, str]:
+        """A sort key that puts every node after its inputs (by kind, then layering depth)."""
+        node = self.nodes[node_id]
+        return (KINDS_IN_ORDER.index(node.kind), _depth(self, node_id), node_id)
+
+
+def _depth(graph: Graph, node_id: str) -> int:
+    node = graph.nodes[node_id]
+    same = [i for i in node.inputs if graph.nodes[i].kind not in ("build", "module", "repo")]
+    return 1 + max((_depth(graph, i) for i in same), default=0)
+
+
+def build_id(pin: Pin) -> str:
+    return f"build:{pin.component}@{pin.ref[:8]}"
+
+
+def module_id(nsid: str) -> str:
+    return f"module:{nsid}"
+
+
+def repo_id(variant: str) -> str:
+    return f"repo:{variant}"
+
+
+def output_id(variant: str, output: Output) -> str:
+    return repo_id(variant) if output.kind == "repo" else f"{output.kind}:{variant}/{output.name}"
+
+
+def build(defs: Definitions) -> Graph:
+    """The artifact graph of a validated definitions tree, every node with its input digest."""
+    release = {
+        "name": defs.config.release.name,
+        "short": defs.config.release.short,
+        "version": defs.config.release.version,
+    }
+    pending: dict[str, _Pending] = {}
+    for module in defs.modules.values():
+        for pin in module.components:
+            pending.setdefault(
+                build_id(pin), _Pending("build", _build_definition(pin, defs.config.dist), (), module.path)
+            )
+        pending[module_id(module.nsid)] = _Pending(
+            "module",
+            _module_definition(module),
+            tuple(sorted({build_id(p) for p in module.components})),
+            module.path,
+            tuple((p.component, p.branch) for p in module.components),
+        )
+    for variant in defs.variants.values():
+        shipped = closure((s.module for s in variant.modules), defs.modules)
+        repo_inputs = tuple(module_id(nsid) for nsid in shipped)
+        by_name = {o.name: o for o in variant.outputs}
+        for output in variant.outputs:
+            if output.kind == "repo":
+                inputs = repo_inputs
+            else:
+                layered = (output_id(variant.uid, by_name[n]) for n in output.layered_on if n in by_name)
+                inputs = tuple(sorted({repo_id(variant.uid), *layered}))
+            definition = _output_definition(variant, output, release)
+            pending[output_id(variant.uid, output)] = _Pending(output.kind, definition, inputs, variant.path)
+    return _with_digests(pending)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    kind: str
+    definition: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    source: str
+    follows: tuple[tuple[str, str], ...] = ()
+
+
+def _with_digests(pending: dict[str, _Pending]) -> Graph:
+    nodes: dict[str, Node] = {}
+    consumers: dict[str, list[str]] = {}
+
+    def visit(node_id: str) -> str:
+        done = nodes.get(node_id)
+        if done is not None:
+            return done.digest
+        todo = pending[node_id]
+        inputs = tuple(i for i in todo.inputs if i in pending)
+        input_digests = {i: visit(i) for i in inputs}
+        value = {"node": node_id, "definition": todo.definition, "inputs": input_digests}
+        nodes[node_id] = Node(
+            node_id, todo.kind, todo.definition, inputs, digest(value), todo.source, todo.follows
+        )
+        for i in inputs:
+            consumers.setdefault(i, []).append(node_id)
+        return nodes[node_id].digest
+
+    for node_id in sorted(pending, key=lambda n: KINDS_IN_ORDER.index(pending[n].kind)):
+        visit(node_id)
+    return Graph(nodes, {k: tuple(sorted(v)) for k, v in consumers.items()})
+
+
+def _build_definition(pin: Pin, dist: str) -> dict[str, Any]:
+    # The dist-git location is not part of it: the commit hash is the content.
+    return {"component": pin.component, "ref": pin.ref, "dist": dist, "arches": list(pin.arches)}
+
+
+def _module_definition(module: Module) -> dict[str, Any]:
+    # What ends up in the module's repo and modulemd; EOL, maintainers and rationale do not.
+    return {
+        "name": module.name,
+        "stream": module.stream,
+        "summary": module.summary,
+        "description": module.description,
+        "license": module.license,
+        "requires": dict(module.requires),
+        "buildrequires": dict(module.buildrequires),
+        "components": {
+            p.component: {"ref": p.ref, "buildorder": p.buildorder, "arches": list(p.arches)}
+            for p in module.components
+        },
+        "profiles": {p.name: {"description": p.description, "rpms": list(p.rpms)} for p in module.profiles},
+        "api": sorted(module.api),
+    }
+
+
+def _output_definition(variant: Variant, output: Output, release: dict[str, str]) -> dict[str, Any]:
+    return {
+        "release": release,
+        "variant": {
+            "uid": variant.uid,
+            "name": variant.name,
+            "release": variant.release,
+            "arches": list(variant.arches),
+        },
+        "modules": {s.module: sorted(s.profiles) for s in variant.modules} if output.kind == "repo" else {},
+        "output": {"kind": output.kind, "name": output.name, "options": dict(output.options)},
+    }

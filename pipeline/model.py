@@ -1,0 +1,129 @@
+"""The words of factory as frozen, typed values. No I/O.
+
+See ARCHITECTURE.md for the glossary: component, pin, module, variant, artifact, node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A module's reference to a component: an exact dist-git commit and the branch it follows."""
+
+    component: str
+    ref: str
+    branch: str
+    repository: str | None = None
+    rationale: str = ""
+    buildorder: int = 0
+    arches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    rpms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One stream of one module (`modules/NAME/STREAM.yaml` or `modules/NAME-STREAM.yaml`)."""
+
+    name: str
+    stream: str
+    summary: str
+    description: str
+    license: str
+    eol: dt.date
+    components: tuple[Pin, ...]
+    buildrequires: tuple[tuple[str, str], ...] = ()
+    requires: tuple[tuple[str, str], ...] = ()
+    profiles: tuple[Profile, ...] = ()
+    api: tuple[str, ...] = ()
+    servicelevels: tuple[tuple[str, dt.date], ...] = ()
+    maintainers: tuple[str, ...] = ()
+    path: str = field(default="", compare=False)
+
+    @property
+    def nsid(self) -> str:
+        """`name:stream`, the way variants and dependencies name a module stream."""
+        return f"{self.name}:{self.stream}"
+
+    def profile(self, name: str) -> Profile | None:
+        return next((p for p in self.profiles if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleSelection:
+    """A variant's choice of a module stream and the profiles it ships."""
+
+    module: str  # name:stream
+    profiles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """An artifact a variant makes: kind, name, the outputs it is layered on, options."""
+
+    kind: str
+    name: str
+    layered_on: tuple[str, ...] = ()  # `from:` in YAML
+    options: tuple[tuple[str, Any], ...] = ()  # sorted (key, value) pairs; values are JSON data
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """An edition: a selection of modules and the artifacts made from them (`variants/UID.yaml`)."""
+
+    uid: str
+    name: str
+    release: str
+    eol: dt.date
+    arches: tuple[str, ...]
+    modules: tuple[ModuleSelection, ...]
+    outputs: tuple[Output, ...]
+    path: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    name: str
+    short: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """factory.yaml: the release, where component dist-git lives, where outputs go."""
+
+    release: Release
+    dist: str
+    distgit_url: str
+    output_dir: str
+    builder: str = "local"
+    forge: str = "local"
+    path: str = field(default="factory.yaml", compare=False)
+
+    def distgit_for(self, pin: Pin) -> str:
+        """Where the dist-git repository of a pin's component lives."""
+        return pin.repository or self.distgit_url.replace("{component}", pin.component)
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """Everything in one revision of the definitions repository, validated."""
+
+    config: Config
+    modules: dict[str, Module]  # keyed by name:stream
+    variants: dict[str, Variant]  # keyed by uid
+
+    def module(self, nsid: str) -> Module:
+        return self.modules[nsid]

@@ -1,0 +1,135 @@
+"""YAML text to plain data, keeping where every value and key sits in the file.
+
+The result is loose data (dicts, lists, scalars) plus a map from JSON path to (line, column),
+so schema and semantic errors can name the exact place. Timestamps stay strings (the schema
+checks their format), duplicate keys are errors, and alias bombs and runaway nesting are
+refused instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipeline.errors import Diagnostic
+
+Path = tuple[str | int, ...]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_DEPTH = 64
+_MAX_NODES = 200_000
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed YAML file: its data and the 1-based position of every path in it."""
+
+    path: str
+    text: str
+    data: Any
+    values: dict[Path, tuple[int, int]] = field(repr=False)
+    keys: dict[Path, tuple[int, int]] = field(repr=False)
+
+    def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        """Line and column of the value at path (or of its key), else of its nearest parent."""
+        table = self.keys if key else self.values
+        probe = path
+        while True:
+            if probe in table:
+                return table[probe]
+            if probe in self.values:
+                return self.values[probe]
+            if not probe:
+                return (1, 1)
+            probe = probe[:-1]
+
+    def excerpt(self, line: int, col: int) -> str:
+        return excerpt(self.text, line, col)
+
+
+def excerpt(text: str, line: int, col: int) -> str:
+    """The source line with a caret under the column, indented for a terminal."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    source = lines[line - 1].expandtabs(1)
+    return f"    {source}\n    {' ' * (max(col, 1) - 1)}^"
+
+
+class _Refused(Exception):
+    def __init__(self, mark: yaml.Mark | None, code: str, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.code = code
+        self.message = message
+
+
+def parse(path: str, raw: bytes) -> Document | Diagnostic:
+    """Parse one YAML file; a Diagnostic (with a caret excerpt) if it is not usable YAML."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return Diagnostic(path, line, 1, "yaml-encoding", "file is not valid UTF-8")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        builder = _Builder(loader)
+        data = None if node is None else builder.build(node, (), 0)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return Diagnostic(path, line, col, "yaml-syntax", problem, excerpt(text, line, col))
+    except yaml.YAMLError as exc:
+        return Diagnostic(path, 1, 1, "yaml-syntax", str(exc).splitlines()[0])
+    except _Refused as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (1, 1)
+        return Diagnostic(path, line, col, exc.code, exc.message, excerpt(text, line, col))
+    finally:
+        loader.dispose()
+    return Document(path, text, data, builder.values, builder.keys)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.values: dict[Path, tuple[int, int]] = {}
+        self.keys: dict[Path, tuple[int, int]] = {}
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise _Refused(node.start_mark, "yaml-too-large", "document expands to too many nodes")
+        if depth > _MAX_DEPTH:
+            raise _Refused(node.start_mark, "yaml-too-deep", "document is nested too deeply")
+        self.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._key(key_node)
+                if key in result:
+                    raise _Refused(key_node.start_mark, "yaml-duplicate-key", f"duplicate key {key!r}")
+                child = (*path, key)
+                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                result[key] = self.build(value_node, child, depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP:
+            return str(node.value)
+        return self.loader.construct_object(node, deep=True)
+
+    def _key(self, node: yaml.Node) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise _Refused(node.start_mark, "yaml-complex-key", "mapping keys must be plain scalars")
+        value = self.loader.construct_object(node)
+        if isinstance(value, bool) or value is None:
+            # YAML 1.1 turns `on`, `no`, `~` into booleans and null; as keys they are surely names.
+            return str(node.value)
+        return str(value)

@@ -77,8 +77,8 @@ def load(
         key = (source.path, source.blob_id)
         if key not in cache:
             cache[key] = parse_file(source.path, source.read())
-        parsed, problems = cache[key]
-        diagnostics.extend(problems)
+        parsed, found = cache[key]
+        diagnostics.extend(found)
         if isinstance(parsed, Config):
             config = parsed
         elif isinstance(parsed, Module):
@@ -168,7 +168,7 @@ def validator(kind: str) -> jsonschema.protocols.Validator:
     schema = json.loads((SCHEMA_DIR / f"{kind}.json").read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def _schema_diagnostics(document: yamlsource.Document, kind: str) -> Iterable[Diagnostic]:
@@ -178,7 +178,8 @@ def _schema_diagnostics(document: yamlsource.Document, kind: str) -> Iterable[Di
         at_key = False
         message = error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
+            schema = error.schema if isinstance(error.schema, dict) else {}
+            allowed = set(schema.get("properties", {}))
             extra = sorted(k for k in error.instance if k not in allowed)
             if extra:
                 path = (*path, extra[0])

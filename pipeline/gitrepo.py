@@ -65,18 +65,19 @@ class _BlobReader:
     blob_id: pygit2.Oid
 
     def __call__(self) -> bytes:
-        data: bytes = self.repo[self.blob_id].data
-        return data
+        blob = self.repo[self.blob_id]
+        assert isinstance(blob, pygit2.Blob)
+        return blob.data
 
 
 def _walk(tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, pygit2.Oid]]:
     for entry in tree:
         path = f"{prefix}{entry.name}"
-        if entry.type_str == "tree":
+        if isinstance(entry, pygit2.Tree):
             if not prefix and entry.name not in ("modules", "variants"):
                 continue
-            yield from _walk(tree[entry.name], f"{path}/")
-        elif entry.type_str == "blob":
+            yield from _walk(entry, f"{path}/")
+        elif isinstance(entry, pygit2.Blob):
             yield path, entry.id
 
 

@@ -1,0 +1,66 @@
+"""The one place factory starts processes.
+
+Every external program is run through `run`: the argv is logged, output captured, and a
+non-zero exit becomes `CommandFailed` carrying argv, exit status and stderr. Secrets passed in
+`redact` never reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pipeline.errors import OperationFailed
+
+log = logging.getLogger("factory.run")
+
+
+class CommandFailed(OperationFailed):
+    """An external program exited non-zero (or could not be started)."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-20:])
+        super().__init__(
+            f"{argv[0]} failed with exit status {returncode}" + (f":\n{tail}" if tail else ""),
+            code="command-failed",
+        )
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def _redacted(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input_text: str | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    redact: Sequence[str] = (),
+) -> str:
+    """Run a program to completion and return its stdout; raise CommandFailed otherwise."""
+    shown = [_redacted(a, redact) for a in argv]
+    log.debug("run: %s", " ".join(shown))
+    try:
+        done = subprocess.run(
+            list(argv),
+            input=input_text,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise CommandFailed(shown, 127, f"{argv[0]}: not found") from exc
+    if done.returncode != 0:
+        raise CommandFailed(shown, done.returncode, _redacted(done.stderr, redact))
+    return done.stdout

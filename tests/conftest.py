@@ -1,0 +1,62 @@
+"""Shared helpers: the example definitions tree as data, and real Git repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pipeline.definitions import SourceFile, is_definition
+from pipeline.gitrepo import blob_id
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def example_tree() -> dict[str, bytes]:
+    """The example distribution's definition files, path -> bytes."""
+    files = {"factory.yaml": (ROOT / "factory.yaml").read_bytes()}
+    for top in ("modules", "variants"):
+        for path in sorted((ROOT / top).rglob("*.yaml")):
+            files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+    return files
+
+
+def sources(tree: Mapping[str, bytes]) -> list[SourceFile]:
+    """SourceFiles over an in-memory tree."""
+    return [SourceFile(p, blob_id(d), _constant(d)) for p, d in sorted(tree.items()) if is_definition(p)]
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def commit_tree(repo_dir: Path, tree: Mapping[str, bytes], message: str) -> str:
+    """Write tree into the working directory of a real Git repository and commit it; the hash."""
+    repo = (
+        pygit2.Repository(str(repo_dir))
+        if (repo_dir / ".git").exists()
+        else pygit2.init_repository(str(repo_dir))
+    )
+    for old in [e.path for e in repo.index]:
+        if old not in tree:
+            (repo_dir / old).unlink()
+            repo.index.remove(old)
+    for path, data in tree.items():
+        target = repo_dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        repo.index.add(path)
+    repo.index.write()
+    signature = pygit2.Signature("Test", "test@example.invalid", 1767225600, 0)
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    oid = repo.create_commit("HEAD", signature, signature, message, repo.index.write_tree(), parents)
+    return str(oid)
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    """A real Git repository holding the example definitions in one commit."""
+    commit_tree(tmp_path, example_tree(), "Example definitions\n")
+    return tmp_path

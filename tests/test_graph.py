@@ -1,0 +1,91 @@
+"""The artifact graph of the example distribution: nodes, edges, digests. No I/O, no temp dirs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pipeline import definitions, graph
+from pipeline.canonical import digest
+from pipeline.model import Definitions
+from tests.conftest import example_tree, sources
+
+
+def example() -> Definitions:
+    return definitions.load(sources(example_tree()))
+
+
+def test_node_ids_follow_the_glossary() -> None:
+    g = graph.build(example())
+    assert {"build:openssl@79554528", "module:base-runtime:f42", "repo:Server"} <= set(g.nodes)
+    assert {"ostree:AtomicHost/host", "container:Cloud/base", "iso:Server/dvd"} <= set(g.nodes)
+    assert {n.kind for n in g.nodes.values()} == {"build", "module", "repo", "ostree", "container", "iso"}
+
+
+def test_edges_from_pins_selections_and_layering() -> None:
+    g = graph.build(example())
+    assert "build:openssl@79554528" in g.nodes["module:base-runtime:f42"].inputs
+    # Cloud ships base-runtime and httpd only; AtomicHost gets python3 through installer's requires.
+    assert g.nodes["repo:Cloud"].inputs == ("module:base-runtime:f42", "module:httpd:2.4")
+    assert "module:python3:3.12" in g.nodes["repo:AtomicHost"].inputs
+    assert g.nodes["container:Cloud/httpd"].inputs == ("container:Cloud/base", "repo:Cloud")
+    assert g.nodes["iso:AtomicHost/installer"].inputs == ("ostree:AtomicHost/host", "repo:AtomicHost")
+
+
+def test_module_dependencies_are_not_edges() -> None:
+    g = graph.build(example())
+    assert not any(i.startswith("module:") for i in g.nodes["module:python3:3.12"].inputs)
+
+
+def test_digests_are_the_same_on_every_machine() -> None:
+    # Literal values: a change here means every compose everywhere would be redone.
+    g = graph.build(example())
+    assert g.nodes["build:openssl@79554528"].digest == (
+        "ba98a4ad4edd08cf7822723b02ca9d683313cf12148cf241fea0408111d49c76"
+    )
+    assert g.nodes["container:Cloud/httpd"].digest == (
+        "812a13d436bd917703f7cc2cb726e0448bd47f0dbbaead3d314fab561c42a501"
+    )
+
+
+def test_digest_covers_definition_and_inputs() -> None:
+    g = graph.build(example())
+    node = g.nodes["repo:Cloud"]
+    expected = digest(
+        {
+            "node": node.id,
+            "definition": node.definition,
+            "inputs": {i: g.nodes[i].digest for i in node.inputs},
+        }
+    )
+    assert node.digest == expected
+
+
+def test_digests_do_not_depend_on_file_order() -> None:
+    defs = example()
+    shuffled = dataclasses.replace(
+        defs,
+        modules=dict(reversed(list(defs.modules.items()))),
+        variants=dict(reversed(list(defs.variants.items()))),
+    )
+    assert {k: n.digest for k, n in graph.build(defs).nodes.items()} == {
+        k: n.digest for k, n in graph.build(shuffled).nodes.items()
+    }
+
+
+def test_tiers_put_every_node_after_its_inputs() -> None:
+    g = graph.build(example())
+    tiers = g.tiers(g.nodes)
+    position = {node: n for n, tier in enumerate(tiers) for node in tier}
+    assert sorted(position) == sorted(g.nodes)
+    for node in g.nodes.values():
+        assert all(position[i] < position[node.id] for i in node.inputs)
+    assert tiers[0] == sorted(i for i in g.nodes if i.startswith("build:"))
+
+
+def test_downstream_and_upstream() -> None:
+    g = graph.build(example())
+    down = g.downstream(["module:gtk:3"])
+    assert down == {"module:gtk:3", "repo:Workstation"}
+    up = g.upstream(["container:Cloud/base"])
+    assert "build:bash@78022c3d" in up
+    assert "module:python3:3.12" not in up

@@ -16,11 +16,14 @@ python3.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from pipeline.canonical import digest
+from pipeline.canonical import canonical_json
 from pipeline.consistency import closure
 from pipeline.model import Definitions, Module, Output, Pin, Variant
 
@@ -33,19 +36,37 @@ class Node:
 
     id: str
     kind: str
-    definition: Mapping[str, Any]
+    definition_json: str  # canonical JSON of the definition (kept as text: cheap to cache and load)
     inputs: tuple[str, ...]
     digest: str
     source: str = ""  # the definition file the node comes from
     follows: tuple[tuple[str, str], ...] = ()  # module nodes: (component, branch) of each pin; not hashed
 
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The node's definition as JSON data (a fresh copy)."""
+        value: dict[str, Any] = json.loads(self.definition_json)
+        return value
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)
 class Graph:
-    """Nodes by id, and who consumes each node."""
+    """Nodes by id, their digests, and (computed when first asked) who consumes each node.
 
-    nodes: dict[str, Node]
-    consumers: dict[str, tuple[str, ...]] = field(repr=False)
+    `nodes` may be a lazy mapping (a cached graph builds a Node only when it is looked up);
+    `digests` is always complete, so comparing two graphs touches no node.
+    """
+
+    nodes: Mapping[str, Node]
+    digests: Mapping[str, str]
+
+    @cached_property
+    def consumers(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for i in node.inputs:
+                found.setdefault(i, []).append(node.id)
+        return {k: tuple(sorted(v)) for k, v in found.items()}
 
     def downstream(self, seeds: Iterable[str]) -> set[str]:
         """The seeds and every node that consumes them, transitively."""
@@ -155,7 +176,6 @@ class _Pending:
 
 def _with_digests(pending: dict[str, _Pending]) -> Graph:
     nodes: dict[str, Node] = {}
-    consumers: dict[str, list[str]] = {}
 
     def visit(node_id: str) -> str:
         done = nodes.get(node_id)
@@ -164,17 +184,17 @@ def _with_digests(pending: dict[str, _Pending]) -> Graph:
         todo = pending[node_id]
         inputs = tuple(i for i in todo.inputs if i in pending)
         input_digests = {i: visit(i) for i in inputs}
-        value = {"node": node_id, "definition": todo.definition, "inputs": input_digests}
-        nodes[node_id] = Node(
-            node_id, todo.kind, todo.definition, inputs, digest(value), todo.source, todo.follows
-        )
-        for i in inputs:
-            consumers.setdefault(i, []).append(node_id)
+        definition = canonical_json(todo.definition)
+        # == digest({"node": ..., "definition": ..., "inputs": ...}) without serializing twice
+        inputs_json, id_json = canonical_json(input_digests), canonical_json(node_id)
+        text = f'{{"definition":{definition},"inputs":{inputs_json},"node":{id_json}}}'
+        value = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        nodes[node_id] = Node(node_id, todo.kind, definition, inputs, value, todo.source, todo.follows)
         return nodes[node_id].digest
 
     for node_id in sorted(pending, key=lambda n: KINDS_IN_ORDER.index(pending[n].kind)):
         visit(node_id)
-    return Graph(nodes, {k: tuple(sorted(v)) for k, v in consumers.items()})
+    return Graph(nodes, {k: n.digest for k, n in nodes.items()})
 
 
 def _build_definition(pin: Pin, dist: str) -> dict[str, Any]:

@@ -46,12 +46,8 @@ class Plan:
 
 def plan(base: Graph, head: Graph) -> Plan:
     """What to compose to go from base to head: changed nodes and their downstream, in tiers."""
-    changed = {
-        node_id
-        for node_id, node in head.nodes.items()
-        if node_id not in base.nodes or base.nodes[node_id].digest != node.digest
-    }
-    removed = tuple(sorted(set(base.nodes) - set(head.nodes)))
+    changed = {node_id for node_id, value in head.digests.items() if base.digests.get(node_id) != value}
+    removed = tuple(sorted(set(base.digests) - set(head.digests)))
     return _planned(head, changed, lambda node_id: _reasons(base, head, node_id, changed), removed)
 
 
@@ -91,7 +87,7 @@ def _planned(
         tuple(PlannedNode(i, graph.nodes[i].kind, graph.nodes[i].digest, tuple(reasons(i))) for i in tier)
         for tier in graph.tiers(chosen)
     )
-    return Plan(tiers, removed, len(graph.nodes) - len(chosen))
+    return Plan(tiers, removed, len(graph.digests) - len(chosen))
 
 
 def _reasons(base: Graph, head: Graph, node_id: str, changed: set[str]) -> list[str]:

@@ -1,7 +1,11 @@
-"""Where the CLI meets the repository: load definitions at a revision, with caches.
+"""Where the commands meet the repository: definitions and graphs of a revision, with caches.
 
-Parsed definition files are cached across runs by (path, Git blob id) in `.git/factory/`,
-so a second `plan` over mostly unchanged trees parses nothing again.
+Two caches live in `.git/factory/`, both keyed by content so they can never be stale:
+- parsed definition files by (path, Git blob id), so a tree that differs from a cached one
+  in one file parses one file;
+- the artifact graph of a whole definitions tree by the digest of its (path, blob id) list
+  (graphcache.py), so planning between two known trees parses nothing at all.
+Both include the factory version and the schemas in their key.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +22,16 @@ import pygit2
 
 from pipeline import __version__, definitions, gitrepo
 from pipeline.canonical import digest
-from pipeline.definitions import ParseCache
+from pipeline.definitions import ParseCache, SourceFile
 from pipeline.graph import Graph
 from pipeline.graph import build as build_graph
+from pipeline.graphcache import GraphCache
 from pipeline.model import Definitions
 
 WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted changes included
 
 
+@cache
 def _cache_version() -> str:
     schemas = {p.name: p.read_text() for p in sorted(definitions.SCHEMA_DIR.glob("*.json"))}
     return digest({"factory": __version__, "schemas": schemas})
@@ -36,60 +43,80 @@ class Workspace:
 
     repo: pygit2.Repository
     root: Path
-    cache: dict[tuple[str, str], Any] = field(default_factory=dict)
+    cache_dir: Path
+    _parsed: dict[tuple[str, str], Any] | None = None
     _loaded: int = 0
     _used: set[tuple[str, str]] = field(default_factory=set)
-    _cache_file: Path | None = None
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Workspace:
         repo = gitrepo.open_repo(path)
         root = Path(repo.workdir) if repo.workdir else Path(repo.path)
-        ws = cls(repo, root)
-        ws._cache_file = Path(repo.path) / "factory" / f"parse-cache-{_cache_version()[:16]}.pickle"
-        ws._read_cache()
-        return ws
+        return cls(repo, root, Path(repo.path) / "factory")
 
-    def files(self, rev: str) -> list[definitions.SourceFile]:
+    @cached_property
+    def _graphs(self) -> GraphCache:
+        return GraphCache(self.cache_dir / "graphs")
+
+    def files(self, rev: str) -> list[SourceFile]:
         if rev == WORKTREE:
             return gitrepo.worktree_files(gitrepo.workdir(self.repo))
         return gitrepo.tree_files(self.repo, rev)
 
     def load(self, rev: str = WORKTREE, *, check_distgit: bool = True) -> Definitions:
         """Validated definitions of a revision (`worktree` for the files on disk)."""
-        parse_cache: ParseCache = self.cache
+        return self._load(self.files(rev), check_distgit=check_distgit)
+
+    def _load(self, files: list[SourceFile], *, check_distgit: bool) -> Definitions:
         lookup = gitrepo.DistGit(self.root) if check_distgit else None
-        files = self.files(rev)
         self._used.update((f.path, f.blob_id) for f in files)
-        return definitions.load(files, cache=parse_cache, branches=lookup)
+        parsed: ParseCache = self._parse_cache()
+        return definitions.load(files, cache=parsed, branches=lookup)
 
     def graph(self, rev: str = WORKTREE) -> Graph:
-        return build_graph(self.load(rev, check_distgit=False))
+        """The artifact graph of a revision, from the graph cache when this tree was seen before."""
+        files = self.files(rev)
+        key = digest({"version": _cache_version(), "files": sorted((f.path, f.blob_id) for f in files)})
+        cached = self._graphs.get(key)
+        if cached is not None:
+            return cached
+        graph = build_graph(self._load(files, check_distgit=False))
+        self._graphs.put(key, graph)
+        return graph
 
     def save(self) -> None:
         """Write the parse cache back when it changed (atomically: a reader never sees half).
 
         Only the entries this run used are kept, so the cache never outgrows the trees in use.
         """
-        kept = {k: v for k, v in self.cache.items() if k in self._used}
-        if self._cache_file is None or (len(kept) == len(self.cache) == self._loaded):
+        if self._parsed is None:
             return
-        self.cache = kept
-        self._cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._cache_file.parent, prefix=".parse-cache-")
-        with os.fdopen(fd, "wb") as out:
-            pickle.dump(self.cache, out, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self._cache_file)
-        self._loaded = len(self.cache)
+        kept = {k: v for k, v in self._parsed.items() if k in self._used}
+        if len(kept) == len(self._parsed) == self._loaded:
+            return
+        self._parsed = kept
+        _write_atomically(self._parse_cache_file(), pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
+        self._loaded = len(kept)
 
-    def _read_cache(self) -> None:
-        if self._cache_file is None or not self._cache_file.exists():
-            return
-        try:
-            with self._cache_file.open("rb") as handle:
-                loaded = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            return  # a damaged cache is only a slower run
-        if isinstance(loaded, dict):
-            self.cache = loaded
-            self._loaded = len(loaded)
+    def _parse_cache_file(self) -> Path:
+        return self.cache_dir / f"parse-cache-{_cache_version()[:16]}.pickle"
+
+    def _parse_cache(self) -> dict[tuple[str, str], Any]:
+        if self._parsed is None:
+            self._parsed = {}
+            try:
+                loaded = pickle.loads(self._parse_cache_file().read_bytes())
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                loaded = None  # no cache, or a damaged one: only a slower run
+            if isinstance(loaded, dict):
+                self._parsed = loaded
+                self._loaded = len(loaded)
+        return self._parsed
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,112 @@
+"""The graph cache: the artifact graph of a definitions tree, stored by the tree's content key.
+
+A graph is stored as compact rows (id, kind, definition hash, inputs, digest, source, follows)
+in one marshal file per tree, and the definitions themselves once each, by hash, in a SQLite
+table shared by all trees (base and head of a plan share nearly all of them). Loading a graph
+builds no Node until one is looked up, and reads a definition only for such a node, so a plan
+between two cached trees costs two small file reads and one dictionary comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.graph import Graph, Node
+
+_KEPT = 16  # graphs kept; the oldest are removed
+
+
+class GraphCache:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._db: sqlite3.Connection | None = None
+
+    def get(self, key: str) -> Graph | None:
+        try:
+            rows = marshal.loads((self.directory / f"{key[:32]}.marshal").read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+        nodes = _LazyNodes({row[0]: row for row in rows}, self._definition)
+        return Graph(nodes, {row[0]: row[4] for row in rows})
+
+    def put(self, key: str, graph: Graph) -> None:
+        rows = []
+        definitions = {}
+        for node in graph.nodes.values():
+            hashed = hashlib.sha256(node.definition_json.encode("utf-8")).hexdigest()[:40]
+            definitions[hashed] = node.definition_json
+            rows.append((node.id, node.kind, hashed, node.inputs, node.digest, node.source, node.follows))
+        db = self._connect()
+        with db:
+            db.executemany("INSERT OR IGNORE INTO definition (hash, json) VALUES (?, ?)", definitions.items())
+        _write_atomically(self.directory / f"{key[:32]}.marshal", marshal.dumps(rows))
+        self._prune()
+
+    def _definition(self, hashed: str) -> str:
+        row = self._connect().execute("SELECT json FROM definition WHERE hash = ?", (hashed,)).fetchone()
+        if row is None:
+            raise KeyError(f"definition {hashed} missing from the graph cache")
+        text: str = row[0]
+        return text
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.directory / "definitions.sqlite", timeout=30)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS definition (hash TEXT PRIMARY KEY, json TEXT NOT NULL)"
+            )
+        return self._db
+
+    def _prune(self) -> None:
+        def age(path: Path) -> float:
+            try:
+                return path.stat().st_mtime
+            except FileNotFoundError:
+                return 0.0
+
+        for stale in sorted(self.directory.glob("*.marshal"), key=age, reverse=True)[_KEPT:]:
+            stale.unlink(missing_ok=True)
+
+
+class _LazyNodes(Mapping[str, Node]):
+    """Node objects made on first lookup from cached rows."""
+
+    def __init__(self, rows: dict[str, tuple[Any, ...]], definition: Any) -> None:
+        self._rows = rows
+        self._definition = definition
+        self._made: dict[str, Node] = {}
+
+    def __getitem__(self, node_id: str) -> Node:
+        node = self._made.get(node_id)
+        if node is None:
+            row = self._rows[node_id]
+            node = Node(
+                row[0], row[1], self._definition(row[2]), tuple(row[3]), row[4], row[5], tuple(row[6])
+            )
+            self._made[node_id] = node
+        return node
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._rows
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)

@@ -199,7 +199,8 @@ def _variant_problems(
                     "unknown-profile",
                     f"{selection.module} has no profile {profile!r} (profiles: {known})",
                 )
-    shipped = closure((s.module for s in variant.modules), index)
+    # Only the accepted selections: a refused one (unknown, conflicting) is reported already.
+    shipped = closure((variant.modules[i].module for i in chosen.values()), index)
     owner: dict[str, str] = {}
     for nsid in shipped:
         module = index[nsid]
@@ -252,7 +253,9 @@ def _output_problems(variant: Variant, packages: set[str]) -> Iterator[Problem]:
             yield Problem(
                 path, ("outputs", i), "multiple-repos", "a variant has exactly one flat repo output"
             )
-        for j, package in enumerate(output.option("packages", ())):
+        # The schema guarantees a list of names only for the known kinds.
+        listed = output.option("packages", ()) if output.kind in LAYERING else ()
+        for j, package in enumerate(listed):
             if package not in packages:
                 yield Problem(
                     path,

@@ -176,6 +176,7 @@ def _schema_diagnostics(document: yamlsource.Document, kind: str) -> Iterable[Di
     for error in validator(kind).iter_errors(document.data):
         path = tuple(error.absolute_path)
         at_key = False
+        rule = str(error.validator)
         message = error.message
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             schema = error.schema if isinstance(error.schema, dict) else {}
@@ -187,14 +188,17 @@ def _schema_diagnostics(document: yamlsource.Document, kind: str) -> Iterable[Di
                 message = f"unknown field {extra[0]!r}" + (
                     f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
                 )
-        elif error.validator == "propertyNames":
+        elif "propertyNames" in error.relative_schema_path:
+            # jsonschema reports the failing check on the name itself (pattern, maxLength), at
+            # the path of the mapping; point at the offending key instead.
             path = (*path, str(error.instance))
             at_key = True
+            rule = "propertyNames"
             message = f"invalid name {error.instance!r}: {error.message}"
         elif error.validator == "required":
             at_key = bool(path)
         line, col = document.where(path, key=at_key)
-        code = "schema-" + re.sub(r"(?<!^)(?=[A-Z])", "-", str(error.validator)).lower()
+        code = "schema-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
         where = _json_path(tuple(error.absolute_path))
         if (line, col, code) in seen:
             continue

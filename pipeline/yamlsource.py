@@ -9,11 +9,14 @@ refused instead of exhausting memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from pipeline.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from yaml._yaml import Mark as _CMark  # libyaml's marks, on the events of CSafeLoader
 
 Path = tuple[str | int, ...]
 
@@ -60,7 +63,7 @@ def excerpt(text: str, line: int, col: int) -> str:
 
 
 class _Refused(Exception):
-    def __init__(self, mark: yaml.Mark | None, code: str, message: str) -> None:
+    def __init__(self, mark: yaml.Mark | _CMark | None, code: str, message: str) -> None:
         super().__init__(message)
         self.mark = mark
         self.code = code
@@ -76,6 +79,7 @@ def parse(path: str, raw: bytes) -> Document | Diagnostic:
         return Diagnostic(path, line, 1, "yaml-encoding", "file is not valid UTF-8")
     loader = _Loader(text)
     try:
+        _check_nesting(text)
         node = loader.get_single_node()
         builder = _Builder(loader)
         data = None if node is None else builder.build(node, (), 0)
@@ -92,6 +96,22 @@ def parse(path: str, raw: bytes) -> Document | Diagnostic:
     finally:
         loader.dispose()
     return Document(path, text, data, builder.values, builder.keys)
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse runaway nesting from the event stream, before the (recursive) composer sees it.
+
+    The composer recurses once per level (in C with libyaml, where a few 100,000 levels
+    overflow the stack and kill the process), so the depth must be bounded before composing.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH + 1:
+                raise _Refused(event.start_mark, "yaml-too-deep", "document is nested too deeply")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 class _Builder:
@@ -121,14 +141,26 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == _TIMESTAMP:
             return str(node.value)
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            # An explicit tag on a value that does not fit it (`!!int abc`, `!!bool maybe`, `!!int`):
+            # PyYAML's constructors fail with whatever Python raises (ValueError, KeyError, ...).
+            raise _Refused(
+                node.start_mark, "yaml-syntax", f"{node.value!r} is not a valid {node.tag}"
+            ) from exc
 
     def _key(self, node: yaml.Node) -> str:
         if not isinstance(node, yaml.ScalarNode):
             raise _Refused(node.start_mark, "yaml-complex-key", "mapping keys must be plain scalars")
-        value = self.loader.construct_object(node)
+        value = self._scalar(node)
         if isinstance(value, bool) or value is None:
             # YAML 1.1 turns `on`, `no`, `~` into booleans and null; as keys they are surely names.
             return str(node.value)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pipeline.model import Config, Module, Output, Variant
-from pipeline.yamlsource import Path
+
+Path = tuple[str | int, ...]  # a JSON path into a definition file
 
 # Which output kinds an output of each built-in kind may be layered on (`from:`).
 LAYERING: dict[str, frozenset[str]] = {

@@ -130,26 +130,31 @@ def output_id(variant: str, output: Output) -> str:
     return repo_id(variant) if output.kind == "repo" else f"{output.kind}:{variant}/{output.name}"
 
 
-def build(defs: Definitions) -> Graph:
-    """The artifact graph of a validated definitions tree, every node with its input digest."""
+ModuleMemo = dict[int, tuple[Module, str, list[Node]]]
+
+
+def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
+    """The artifact graph of a validated definitions tree, every node with its input digest.
+
+    A module's build and module nodes depend on nothing but the module and `dist`; pass the
+    same memo when building several graphs from the same parsed modules (the base and head of
+    a plan) and each module's nodes are made once.
+    """
     release = {
         "name": defs.config.release.name,
         "short": defs.config.release.short,
         "version": defs.config.release.version,
     }
-    pending: dict[str, _Pending] = {}
+    memo = {} if memo is None else memo
+    known: dict[str, Node] = {}
     for module in defs.modules.values():
-        for pin in module.components:
-            pending.setdefault(
-                build_id(pin), _Pending("build", _build_definition(pin, defs.config.dist), (), module.path)
-            )
-        pending[module_id(module.nsid)] = _Pending(
-            "module",
-            _module_definition(module),
-            tuple(sorted({build_id(p) for p in module.components})),
-            module.path,
-            tuple((p.component, p.branch) for p in module.components),
-        )
+        entry = memo.get(id(module))
+        if entry is None or entry[0] is not module or entry[1] != defs.config.dist:
+            entry = (module, defs.config.dist, _module_nodes(module, defs.config.dist))
+            memo[id(module)] = entry
+        for node in entry[2]:
+            known.setdefault(node.id, node)
+    pending: dict[str, _Pending] = {}
     for variant in defs.variants.values():
         shipped = closure((s.module for s in variant.modules), defs.modules)
         repo_inputs = tuple(module_id(nsid) for nsid in shipped)
@@ -162,7 +167,22 @@ def build(defs: Definitions) -> Graph:
                 inputs = tuple(sorted({repo_id(variant.uid), *layered}))
             definition = _output_definition(variant, output, release)
             pending[output_id(variant.uid, output)] = _Pending(output.kind, definition, inputs, variant.path)
-    return _with_digests(pending)
+    return _with_digests(pending, known)
+
+
+def _module_nodes(module: Module, dist: str) -> list[Node]:
+    pending = {
+        build_id(pin): _Pending("build", _build_definition(pin, dist), (), module.path)
+        for pin in module.components
+    }
+    pending[module_id(module.nsid)] = _Pending(
+        "module",
+        _module_definition(module),
+        tuple(sorted(pending)),
+        module.path,
+        tuple((p.component, p.branch) for p in module.components),
+    )
+    return list(_with_digests(pending, {}).nodes.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,19 +194,20 @@ class _Pending:
     follows: tuple[tuple[str, str], ...] = ()
 
 
-def _with_digests(pending: dict[str, _Pending]) -> Graph:
-    nodes: dict[str, Node] = {}
+def _with_digests(pending: dict[str, _Pending], known: dict[str, Node]) -> Graph:
+    nodes: dict[str, Node] = dict(known)
 
     def visit(node_id: str) -> str:
         done = nodes.get(node_id)
         if done is not None:
             return done.digest
         todo = pending[node_id]
-        inputs = tuple(i for i in todo.inputs if i in pending)
+        inputs = tuple(i for i in todo.inputs if i in pending or i in nodes)
         input_digests = {i: visit(i) for i in inputs}
         definition = canonical_json(todo.definition)
         # == digest({"node": ..., "definition": ..., "inputs": ...}) without serializing twice
-        inputs_json, id_json = canonical_json(input_digests), canonical_json(node_id)
+        inputs_json = canonical_json(input_digests) if input_digests else "{}"
+        id_json = canonical_json(node_id)
         text = f'{{"definition":{definition},"inputs":{inputs_json},"node":{id_json}}}'
         value = hashlib.sha256(text.encode("utf-8")).hexdigest()
         nodes[node_id] = Node(node_id, todo.kind, definition, inputs, value, todo.source, todo.follows)

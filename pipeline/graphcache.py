@@ -1,7 +1,7 @@
 """The graph cache: the artifact graph of a definitions tree, stored by the tree's content key.
 
-A graph is stored as compact rows (id, kind, definition hash, inputs, digest, source, follows)
-in one marshal file per tree, and the definitions themselves once each, by hash, in a SQLite
+A graph is stored as compact rows (id, kind, definition key, inputs, digest, source, follows)
+in one marshal file per tree, and the definitions themselves once each, by node digest, in a SQLite
 table shared by all trees (base and head of a plan share nearly all of them). Loading a graph
 builds no Node until one is looked up, and reads a definition only for such a node, so a plan
 between two cached trees costs two small file reads and one dictionary comparison.
@@ -9,7 +9,6 @@ between two cached trees costs two small file reads and one dictionary compariso
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sqlite3
@@ -37,22 +36,26 @@ class GraphCache:
         return Graph(nodes, {row[0]: row[4] for row in rows})
 
     def put(self, key: str, graph: Graph) -> None:
+        # A node's digest covers its id, definition and inputs, so it names its definition too.
         rows = []
         definitions = {}
         for node in graph.nodes.values():
-            hashed = hashlib.sha256(node.definition_json.encode("utf-8")).hexdigest()[:40]
-            definitions[hashed] = node.definition_json
-            rows.append((node.id, node.kind, hashed, node.inputs, node.digest, node.source, node.follows))
+            definitions[node.digest] = node.definition_json
+            rows.append(
+                (node.id, node.kind, node.digest, node.inputs, node.digest, node.source, node.follows)
+            )
         db = self._connect()
         with db:
-            db.executemany("INSERT OR IGNORE INTO definition (hash, json) VALUES (?, ?)", definitions.items())
+            db.executemany(
+                "INSERT OR IGNORE INTO definition (digest, json) VALUES (?, ?)", definitions.items()
+            )
         _write_atomically(self.directory / f"{key[:32]}.marshal", marshal.dumps(rows))
         self._prune()
 
-    def _definition(self, hashed: str) -> str:
-        row = self._connect().execute("SELECT json FROM definition WHERE hash = ?", (hashed,)).fetchone()
+    def _definition(self, key: str) -> str:
+        row = self._connect().execute("SELECT json FROM definition WHERE digest = ?", (key,)).fetchone()
         if row is None:
-            raise KeyError(f"definition {hashed} missing from the graph cache")
+            raise KeyError(f"definition of {key} missing from the graph cache")
         text: str = row[0]
         return text
 
@@ -61,7 +64,7 @@ class GraphCache:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.directory / "definitions.sqlite", timeout=30)
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS definition (hash TEXT PRIMARY KEY, json TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS definition (digest TEXT PRIMARY KEY, json TEXT NOT NULL)"
             )
         return self._db
 

@@ -23,7 +23,7 @@ import pygit2
 from pipeline import __version__, definitions, gitrepo
 from pipeline.canonical import digest
 from pipeline.definitions import ParseCache, SourceFile
-from pipeline.graph import Graph
+from pipeline.graph import Graph, ModuleMemo
 from pipeline.graph import build as build_graph
 from pipeline.graphcache import GraphCache
 from pipeline.model import Definitions
@@ -47,6 +47,7 @@ class Workspace:
     _parsed: dict[tuple[str, str], Any] | None = None
     _loaded: int = 0
     _used: set[tuple[str, str]] = field(default_factory=set)
+    _memo: ModuleMemo = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Workspace:
@@ -80,7 +81,7 @@ class Workspace:
         cached = self._graphs.get(key)
         if cached is not None:
             return cached
-        graph = build_graph(self._load(files, check_distgit=False))
+        graph = build_graph(self._load(files, check_distgit=False), self._memo)
         self._graphs.put(key, graph)
         return graph
 

@@ -4,12 +4,17 @@ The result is loose data (dicts, lists, scalars) plus a map from JSON path to (l
 so schema and semantic errors can name the exact place. Timestamps stay strings (the schema
 checks their format), duplicate keys are errors, and alias bombs and runaway nesting are
 refused instead of exhausting memory.
+
+Recording positions costs more than parsing, and they are only needed to report an error, so
+`parse(..., positions=False)` takes a fast path for plain files (no anchors, aliases, tags or
+deep nesting): libyaml builds the data directly and the document has no positions. Callers
+parse again with positions when they have something to report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
@@ -35,6 +40,7 @@ class Document:
     data: Any
     values: dict[Path, tuple[int, int]] = field(repr=False)
     keys: dict[Path, tuple[int, int]] = field(repr=False)
+    positions: bool = True  # False when parsed by the fast path: where() then knows nothing
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column of the value at path (or of its key), else of its nearest parent."""
@@ -70,16 +76,21 @@ class _Refused(Exception):
         self.message = message
 
 
-def parse(path: str, raw: bytes) -> Document | Diagnostic:
+def parse(path: str, raw: bytes, *, positions: bool = True) -> Document | Diagnostic:
     """Parse one YAML file; a Diagnostic (with a caret excerpt) if it is not usable YAML."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return Diagnostic(path, line, 1, "yaml-encoding", "file is not valid UTF-8")
+    if not positions and _plain(text):
+        data = _fast(text)
+        if data is not _NOT_PLAIN:
+            return Document(path, text, data, {}, {}, positions=False)
     loader = _Loader(text)
     try:
-        _check_nesting(text)
+        if not _plain(text):
+            _check_nesting(text)
         node = loader.get_single_node()
         builder = _Builder(loader)
         data = None if node is None else builder.build(node, (), 0)
@@ -96,6 +107,55 @@ def parse(path: str, raw: bytes) -> Document | Diagnostic:
     finally:
         loader.dispose()
     return Document(path, text, data, builder.values, builder.keys)
+
+
+_NOT_PLAIN = object()
+_FAST_DEPTH_BOUND = _MAX_DEPTH // 2
+
+
+def _plain(text: str) -> bool:
+    """Whether a text can take the fast path: no anchors, aliases, tags, and shallow for sure.
+
+    The depth bound is crude but safe: a level of nesting needs more indentation, a flow
+    bracket, or an indicator (`-`, `:`) on its line, so their sum bounds the depth.
+    """
+    if "&" in text or "*" in text or "!" in text or "\t" in text:
+        return False
+    flow = 0
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        flow += stripped.count("[") + stripped.count("{")
+        indicators = stripped.count("- ") + stripped.count(": ") + stripped.endswith((":", "-"))
+        bound = len(line) - len(stripped) + indicators + flow
+        if bound > _FAST_DEPTH_BOUND:
+            return False
+    return True
+
+
+class _FastLoader(_Loader):  # type: ignore[valid-type,misc]
+    """libyaml with the slow path's scalar rules: timestamps stay strings, keys stay strings."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [k for k, _ in node.value]
+        if len({k.value for k in keys}) != len(keys) or any(k.tag != "tag:yaml.org,2002:str" for k in keys):
+            raise _NotPlain  # duplicates and non-string keys: the slow path reports or converts them
+        return super().construct_mapping(node, deep=True)  # type: ignore[no-any-return]
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _fast(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_FastLoader)
+    except (_NotPlain, yaml.YAMLError, ValueError, TypeError):
+        return _NOT_PLAIN  # the slow path gives the precise diagnostic
 
 
 def _check_nesting(text: str) -> None:

@@ -1,0 +1,144 @@
+"""`factory validate`, `plan`, `impact`, `deps` and `graph`: queries of the definitions."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pipeline import bump, deps, gitrepo, render
+from pipeline import graph as graphs
+from pipeline import plan as planner
+from pipeline import run as processes
+from pipeline.commands.output import out as _out
+from pipeline.commands.output import out_json as _json
+from pipeline.errors import InvalidInput
+from pipeline.workspace import WORKTREE, Workspace
+
+EXIT_OK = 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    rev = args.rev or WORKTREE
+    defs = ws.load(rev)
+    ws.save()
+    if args.json:
+        _json({"valid": True, "revision": rev, "modules": len(defs.modules), "variants": len(defs.variants)})
+    else:
+        _out(f"{rev}: {len(defs.modules)} modules and {len(defs.variants)} variants are valid")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    base = _graph_or_empty(ws, args.base)
+    head = ws.graph(args.head)
+    ws.save()
+    result = planner.plan(base, head)
+    title = f"plan {args.base} -> {args.head}"
+    if args.json:
+        _json({"base": args.base, "head": args.head, **result.to_json()})
+    elif args.markdown:
+        _out(render.plan_markdown(result, title))
+    else:
+        _out(render.plan_text(result, title))
+    return EXIT_OK
+
+
+def _graph_or_empty(ws: Workspace, rev: str) -> graphs.Graph:
+    if rev == gitrepo.NO_REVISION:
+        return graphs.Graph({}, {})
+    return ws.graph(rev)
+
+
+def cmd_impact(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    defs = ws.load(args.rev, check_distgit=False)
+    ws.save()
+    current = graphs.build(defs)
+    modules = bump.pinning(defs, args.component, args.branch)
+    if not modules:
+        follows = f" following {args.branch}" if args.branch else ""
+        raise InvalidInput(f"no module pins {args.component}{follows}", code="unknown-component")
+    head = _branch_head(ws, defs, args.component, args.branch)
+    if head is not None and args.branch is not None:
+        result = planner.plan(current, graphs.build(bump.bump(defs, args.component, args.branch, head)))
+        title = f"impact of moving {args.component} ({args.branch}) to its head {head[:8]}"
+    else:
+        result = planner.impact(current, args.component, args.branch)
+        title = f"impact of a move of {args.component}" + (f" ({args.branch})" if args.branch else "")
+    if args.json:
+        _json({"component": args.component, "branch": args.branch, "head": head, **result.to_json()})
+    else:
+        _out(render.plan_text(result, title))
+    return EXIT_OK
+
+
+def _branch_head(ws: Workspace, defs: Any, component: str, branch: str | None) -> str | None:
+    """The current head of the branch, when its dist-git is reachable and it moved."""
+    if branch is None:
+        return None
+    pins = [
+        p for m in bump.pinning(defs, component, branch) for p in m.components if p.component == component
+    ]
+    head = gitrepo.DistGit(ws.root).head(defs.config.distgit_for(pins[0]), branch)
+    if head is None or all(p.ref == head for p in pins):
+        return None
+    return head
+
+
+def cmd_deps(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    defs = ws.load(args.rev, check_distgit=False)
+    ws.save()
+    nsid = deps.find_module(defs, args.module)
+    items = deps.dependants(defs, nsid) if args.reverse else deps.dependencies(defs, nsid)
+    eol = defs.modules[nsid].eol.isoformat()
+    if args.json:
+        _json(
+            {
+                "module": nsid,
+                "eol": eol,
+                "reverse": args.reverse,
+                "items": [
+                    {
+                        "name": d.name,
+                        "kind": d.kind,
+                        "relation": d.relation,
+                        "via": d.via,
+                        "depth": d.depth,
+                        "eol": d.eol.isoformat(),
+                    }
+                    for d in items
+                ],
+            }
+        )
+    else:
+        _out(render.deps_text(nsid, eol, items, args.reverse))
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    graph = ws.graph(args.rev)
+    ws.save()
+    if args.format == "json":
+        _json(
+            {
+                "nodes": [
+                    {"id": n.id, "kind": n.kind, "digest": n.digest, "inputs": list(n.inputs)}
+                    for n in sorted(graph.nodes.values(), key=lambda n: graph.order(n.id))
+                ]
+            }
+        )
+    elif args.format == "dot":
+        _out(render.graph_dot(graph))
+    elif args.format == "svg":
+        try:
+            _out(processes.run(["dot", "-Tsvg"], input_text=render.graph_dot(graph)))
+        except processes.CommandFailed as exc:
+            exc.hint = "svg needs Graphviz's dot: apt-get install graphviz"
+            raise
+    else:
+        _out(render.graph_text(graph))
+    return EXIT_OK

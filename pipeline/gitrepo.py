@@ -242,3 +242,56 @@ def _write_tree(repo: pygit2.Repository, nested: Mapping[str, object]) -> pygit2
             assert isinstance(value, Mapping)
             builder.insert(name, _write_tree(repo, value), pygit2.GIT_FILEMODE_TREE)
     return builder.write()
+
+
+def worktree_differs(repo: pygit2.Repository) -> bool:
+    """Whether the definition files on disk differ from those of HEAD."""
+    if repo.workdir is None or repo.head_is_unborn:
+        return False
+    committed = {f.path: f.blob_id for f in tree_files(repo, "HEAD")}
+    on_disk = {f.path: f.blob_id for f in worktree_files(Path(repo.workdir))}
+    return committed != on_disk
+
+
+# -- component sources ------------------------------------------------------------------------------
+
+
+def _commit_in(repo_path: Path, ref: str) -> tuple[pygit2.Repository, pygit2.Commit]:
+    try:
+        repo = pygit2.Repository(str(repo_path))
+    except pygit2.GitError as exc:
+        raise InvalidInput(f"{repo_path} is not a Git repository", code="not-a-repository") from exc
+    try:
+        commit = repo.revparse_single(ref).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise InvalidInput(f"{repo_path} has no commit {ref}", code="unknown-revision") from exc
+    return repo, commit
+
+
+def commit_time(repo_path: Path, ref: str) -> int:
+    """The commit time (seconds since the epoch) of a commit of the repository at repo_path."""
+    return int(_commit_in(repo_path, ref)[1].commit_time)
+
+
+def export_tree(repo_path: Path, ref: str, dest: Path) -> None:
+    """Write the files of a commit into dest (created), with Git's modes; no .git, no checkout."""
+    repo, commit = _commit_in(repo_path, ref)
+    dest.mkdir(parents=True, exist_ok=True)
+    _export(repo, commit.tree, dest)
+
+
+def _export(repo: pygit2.Repository, tree: pygit2.Tree, dest: Path) -> None:
+    for entry in tree:
+        name = str(entry.name)
+        if name in ("", ".", "..", ".git") or "/" in name:
+            raise InvalidInput(f"refusing to export a tree entry named {name!r}", code="unsafe-tree")
+        target = dest / name
+        if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+            target.mkdir()
+            _export(repo, repo[entry.id].peel(pygit2.Tree), target)
+        elif entry.filemode == pygit2.GIT_FILEMODE_LINK:
+            target.symlink_to(repo[entry.id].peel(pygit2.Blob).data.decode())
+        elif entry.filemode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+            target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
+            target.chmod(0o755 if entry.filemode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE else 0o644)
+        # submodules (commit entries) carry no content of this repository

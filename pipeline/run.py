@@ -45,8 +45,14 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     redact: Sequence[str] = (),
+    output_log: Path | None = None,
 ) -> str:
-    """Run a program to completion and return its stdout; raise CommandFailed otherwise."""
+    """Run a program to completion and return its stdout; raise CommandFailed otherwise.
+
+    With `output_log`, stdout and stderr are captured together, in the order the program wrote
+    them, written (redacted) to that file whether the program succeeds or not, and returned;
+    a CommandFailed then carries that combined output.
+    """
     shown = [_redacted(a, redact) for a in argv]
     log.debug("run: %s", " ".join(shown))
     try:
@@ -55,12 +61,17 @@ def run(
             input=input_text,
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if output_log is not None else subprocess.PIPE,
             text=True,
             check=False,
         )
     except FileNotFoundError as exc:
         raise CommandFailed(shown, 127, f"{argv[0]}: not found") from exc
+    stdout = _redacted(done.stdout, redact) if output_log is not None else done.stdout
+    if output_log is not None:
+        output_log.write_text(stdout, encoding="utf-8")
     if done.returncode != 0:
-        raise CommandFailed(shown, done.returncode, _redacted(done.stderr, redact))
-    return done.stdout
+        stderr = stdout if output_log is not None else _redacted(done.stderr, redact)
+        raise CommandFailed(shown, done.returncode, stderr)
+    return stdout

@@ -1,0 +1,1 @@
+"""Composers: one module per artifact kind, each turning a node's inputs into its artifact."""

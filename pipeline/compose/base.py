@@ -1,0 +1,83 @@
+"""The contract between the executor and the composers of each artifact kind.
+
+The executor hands a composer a `Job`: the node, its compose ID, the validated definitions,
+the latest good compose of each input (with where its outputs are), and an empty work
+directory. The composer makes the artifact there with the real tools and returns the list of
+files it made. It never touches Git lineage, never decides whether to run, and never writes
+outside `job.workdir` (a builder may also publish into the content-addressed build store it
+is given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pipeline.graph import Node
+from pipeline.model import Definitions
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """One file a compose made: path relative to the output directory, size, sha256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputCompose:
+    """The latest good compose of one input node."""
+
+    node: str
+    compose_id: str
+    outputs: tuple[OutputFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    node: Node
+    compose_id: str
+    defs: Definitions
+    inputs: Mapping[str, InputCompose]  # by node id
+    output_dir: Path  # factory.yaml's output.dir, absolute; OutputFile paths are relative to it
+    workdir: Path  # output_dir / "composes" / compose_id, created empty by the executor
+    source_root: Path  # the definitions repository (dist-git paths in factory.yaml are relative to it)
+    source_date_epoch: int  # for reproducible outputs: the time of the definitions commit
+
+    def input_path(self, output: OutputFile) -> Path:
+        return self.output_dir / output.path
+
+
+class Composer(Protocol):
+    """Makes the artifact of one kind of node."""
+
+    kind: str
+
+    def tools(self) -> Mapping[str, str]:
+        """Names and versions of the external tools it uses (part of every compose key)."""
+        ...
+
+    def compose(self, job: Job) -> list[OutputFile]:
+        """Make the artifact in job.workdir; return every file made (raise FactoryError on failure)."""
+        ...
+
+
+def describe_file(output_dir: Path, path: Path) -> OutputFile:
+    """An OutputFile for a file under output_dir (streams the file for its sha256)."""
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+    return OutputFile(path.relative_to(output_dir).as_posix(), path.stat().st_size, sha.hexdigest())
+
+
+def describe_tree(output_dir: Path, root: Path) -> list[OutputFile]:
+    """OutputFiles for every regular file under root, sorted by path."""
+    return [
+        describe_file(output_dir, p) for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+    ]

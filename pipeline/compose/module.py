@@ -1,0 +1,63 @@
+"""Composer of `module` nodes: a module stream's own yum repository with its modulemd.
+
+Layout of the compose's work directory:
+
+    repo/Packages/*.rpm       binary RPMs of the module's builds (hard links into the build store)
+    repo/repodata/            createrepo_c metadata, with modules.yaml (type `modules`)
+    source/Packages/*.src.rpm the source RPMs (hard links)
+    modules.yaml              the module's modulemd v2 document, as added to repo/repodata
+
+The repo holds only the module's own builds (dependencies on other modules are metadata), and
+two composes of the same inputs give byte-identical files, so an unchanged module stops a
+rebuild from propagating (early cutoff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipeline import modulemd
+from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.links import input_rpms, link
+from pipeline.tools import createrepo, rpm
+
+REPO = "repo"
+SOURCE = "source"
+MODULES_YAML = "modules.yaml"
+
+
+class ModuleComposer:
+    """Makes the repo of one module stream from its builds."""
+
+    kind = "module"
+
+    def tools(self) -> Mapping[str, str]:
+        """createrepo_c, modifyrepo_c and rpm, with their versions."""
+        return {
+            "createrepo_c": createrepo.version(),
+            "modifyrepo_c": createrepo.modifyrepo_version(),
+            "rpm": rpm.version(),
+        }
+
+    def compose(self, job: Job) -> list[OutputFile]:
+        """Link the builds' RPMs, write modulemd and repodata into job.workdir."""
+        module = job.defs.module(job.node.id.removeprefix("module:"))
+        rpms = input_rpms(job, (o for i in sorted(job.inputs) for o in job.inputs[i].outputs))
+        for found in rpms:
+            directory = SOURCE if found.header.is_source else REPO
+            link(found.path, job.workdir / directory / "Packages" / found.path.name)
+        (job.workdir / REPO / "Packages").mkdir(parents=True, exist_ok=True)
+        document = modulemd.module_document(
+            module,
+            version=modulemd.module_version(job.source_date_epoch),
+            context=modulemd.module_context(job.node.digest),
+            rpms=[r.header for r in rpms],
+        )
+        modules_yaml = job.workdir / MODULES_YAML
+        modules_yaml.write_text(document, encoding="utf-8")
+        createrepo.make_repo(
+            job.workdir / REPO,
+            job.source_date_epoch,
+            [createrepo.Metadata(modules_yaml, "modules")],
+        )
+        return describe_tree(job.output_dir, job.workdir)

@@ -1,0 +1,1 @@
+"""Thin adapters, one per external program: pure argv builders and the runners that use them."""

@@ -31,12 +31,13 @@ venv: deps $(VENV)/.installed
 demo: venv
 	$(FACTORY) example distgit $(DISTGIT)
 	$(FACTORY) validate
-	@if git rev-parse -q --verify HEAD~1 >/dev/null; then \
-	  echo "== plan of the last change (HEAD~1 -> HEAD)"; $(FACTORY) plan --base HEAD~1 --head HEAD; \
-	else \
-	  echo "== plan of everything (no earlier commit)"; $(FACTORY) plan --base none --head HEAD; \
-	fi
-	@echo "== what a move of openssl's f42 branch would rebuild"
+	@echo "== compose everything that is out of date (a second run composes nothing)"
+	$(FACTORY) compose
+	@echo "== the latest good variant repos"
+	@$(FACTORY) latest --json | $(PY) -c 'import json,sys; [print(" ", n, "->", c) for n, c in json.load(sys.stdin).items() if n.startswith("repo:")]'
+	@echo "== lineage of the Server repo"
+	$(FACTORY) lineage $$($(FACTORY) latest repo:Server --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["repo:Server"])')
+	@echo "== what a move of openssl's f42 branch (the CVE-2026-1234 backport) would rebuild"
 	$(FACTORY) impact openssl --branch f42
 	@echo "== the artifact graph"
 	$(FACTORY) graph --format text

@@ -1,0 +1,91 @@
+"""`factory compose`: compose what is out of date, tier by tier, recording lineage."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import sys
+from pathlib import Path
+
+from pipeline import executor, gitrepo
+from pipeline import plan as planner
+from pipeline.commands.output import out, out_json
+from pipeline.compose.registry import composers
+from pipeline.errors import InvalidInput
+from pipeline.lineage import COMPOSE_TYPES, Lineage
+from pipeline.progress import TerminalReporter
+from pipeline.workspace import Workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    gc.enable()  # a long run with worker threads: collect as usual
+    ws = Workspace.open(args.repo)
+    if args.type not in COMPOSE_TYPES:
+        raise InvalidInput(f"unknown compose type {args.type!r}", hint="types: " + ", ".join(COMPOSE_TYPES))
+    commit = gitrepo.resolve(ws.repo, "HEAD")
+    defs = ws.load("HEAD")
+    graph = ws.graph("HEAD")
+    ws.save()
+    if gitrepo.worktree_differs(ws.repo) and not args.json:
+        sys.stderr.write("note: uncommitted changes to the definitions are not composed; composing HEAD\n")
+    unknown = [n for n in args.nodes if n not in graph.nodes]
+    if unknown:
+        raise InvalidInput(
+            f"no node {unknown[0]!r}", hint="`factory graph` lists the nodes", code="unknown-node"
+        )
+    if args.nodes:
+        wanted = set(args.nodes)
+    elif args.since:
+        wanted = {n.id for n in planner.plan(ws.graph(args.since), graph).nodes}
+    else:
+        wanted = set(graph.nodes)
+    registry = composers()
+    targets = {n for n in graph.upstream(wanted) if graph.nodes[n].kind in registry}
+    waiting = sorted(n for n in wanted if graph.nodes[n].kind not in registry)
+    output_dir = Path(defs.config.output_dir)
+    if not output_dir.is_absolute():
+        output_dir = ws.root / output_dir
+    ctx = executor.Context(
+        defs=defs,
+        commit=str(commit.id),
+        commit_time=commit.commit_time,
+        source_root=ws.root,
+        output_dir=output_dir,
+        compose_type=args.type,
+        date=dt.datetime.now(dt.UTC).strftime("%Y%m%d"),
+    )
+    reporter = None if args.json else TerminalReporter(sys.stderr)
+    lineage = Lineage(ws.root)
+    result = executor.execute(graph, targets, registry, lineage, ctx, workers=args.workers, reporter=reporter)
+    if args.json:
+        out_json(
+            {
+                "status": result.status,
+                "seconds": round(result.seconds, 3),
+                "nodes": [
+                    {
+                        "node": r.node,
+                        "status": r.status,
+                        "compose_id": r.compose_id,
+                        "message": r.message,
+                        "tier": r.tier,
+                    }
+                    for r in result.results
+                ],
+                "not_composable_yet": waiting,
+            }
+        )
+    else:
+        counts = ", ".join(
+            f"{result.count(s)} {s.lower()}"
+            for s in ("COMPOSED", "SKIPPED", "FAILED", "BLOCKED")
+            if result.count(s)
+        )
+        out(f"{result.status}: {counts or 'nothing to do'} in {result.seconds:.1f}s")
+        if waiting:
+            out(f"not composable yet (no composer for their kind): {', '.join(waiting)}")
+        for r in result.results:
+            if r.status in ("FAILED", "BLOCKED"):
+                out(f"  {r.status.lower()}: {r.node}: {r.message.splitlines()[0] if r.message else ''}")
+    return 0 if result.status == executor.FINISHED else 1

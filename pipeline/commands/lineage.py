@@ -1,0 +1,95 @@
+"""`factory lineage`, `factory why` and `factory latest`: reading lineage from Git."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.commands.output import out, out_json
+from pipeline.errors import InvalidInput
+from pipeline.lineage import Lineage, Record
+from pipeline.workspace import Workspace
+
+
+def _lineage(args: argparse.Namespace) -> Lineage:
+    return Lineage(Workspace.open(args.repo).root)
+
+
+def show(args: argparse.Namespace) -> int:
+    lineage = _lineage(args)
+    record = lineage.get(args.compose_id)
+    if args.tree:
+        tree = lineage.tree(args.compose_id)
+        if args.json:
+            out_json([{"depth": depth, **r.to_json()} for depth, r in tree])
+        else:
+            for depth, r in tree:
+                indent = "  " * depth
+                out(f"{indent}{r.compose_id}  {r.node}  {r.status}")
+                for component, commit in r.pins:
+                    out(f"{indent}    dist-git {component} @ {commit}")
+                if depth == 0 or r.node.startswith("build:"):
+                    tools = ", ".join(f"{name} {version}" for name, version in r.tools)
+                    out(f"{indent}    tools: {tools}")
+        return 0
+    if args.json:
+        out_json(record.to_json())
+        return 0
+    out(_describe(record))
+    return 0
+
+
+def _describe(record: Record) -> str:
+    lines = [
+        f"compose   {record.compose_id}",
+        f"node      {record.node}",
+        f"status    {record.status}" + (f": {record.message}" if record.message else ""),
+        f"commit    {record.commit}",
+        f"digest    {record.input_digest}",
+        f"time      {record.started} .. {record.finished}",
+        "tools     " + ", ".join(f"{n} {v}" for n, v in record.tools),
+    ]
+    if record.inputs:
+        lines.append("inputs")
+        lines.extend(f"  {i.compose_id}  {i.node}" for i in record.inputs)
+    if record.pins:
+        lines.append("pins")
+        lines.extend(f"  {component} @ {commit}" for component, commit in record.pins)
+    if record.outputs:
+        total = sum(o.size for o in record.outputs)
+        lines.append(f"outputs   {len(record.outputs)} files, {total} bytes")
+        lines.extend(f"  {o.path}  {o.size}  sha256:{o.sha256[:16]}" for o in record.outputs[:20])
+        if len(record.outputs) > 20:
+            lines.append(f"  ... {len(record.outputs) - 20} more (--json for all)")
+    return "\n".join(lines)
+
+
+def why(args: argparse.Namespace) -> int:
+    component, _, commit = args.pin.partition("@")
+    if not component or len(commit) < 7 or any(c not in "0123456789abcdef" for c in commit):
+        raise InvalidInput(
+            f"expected COMPONENT@COMMIT with at least 7 hex digits, got {args.pin!r}", code="bad-pin"
+        )
+    records = _lineage(args).why(component, commit)
+    if args.json:
+        out_json([{"compose_id": r.compose_id, "node": r.node, "status": r.status} for r in records])
+        return 0
+    if not records:
+        out(f"no compose was made with {component} at {commit}")
+        return 0
+    out(f"{len(records)} composes made with {component} at {commit}:")
+    for r in records:
+        out(f"  {r.compose_id}  {r.node}  {r.status}")
+    return 0
+
+
+def latest(args: argparse.Namespace) -> int:
+    found = _lineage(args).latest(args.node)
+    if args.node and args.node not in found:
+        raise InvalidInput(f"{args.node} has no good compose", code="no-latest-good")
+    if args.json:
+        out_json(found)
+        return 0
+    width = max((len(n) for n in found), default=0)
+    for node, compose_id in sorted(found.items()):
+        out(f"{node:{width}}  {compose_id}")
+    return 0

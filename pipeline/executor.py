@@ -1,0 +1,283 @@
+"""The local executor: runs composes tier by tier with a worker pool, recording lineage.
+
+Decide, then act: for every node it computes the compose key (the node's own definition, the
+versions of its tools and the content digests of its inputs' latest good composes). A node
+whose key has a finished compose is skipped; so is everything downstream of a rebuild whose
+outputs came out byte-identical (early cutoff), because their keys do not change. A failed
+node stops only the nodes that consume it. Composers run in worker threads; all Git work
+(reserving compose IDs, tags, notes, latest-good refs) happens on the calling thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.canonical import digest
+from pipeline.compose.base import Composer, InputCompose, Job, OutputFile
+from pipeline.errors import FactoryError
+from pipeline.graph import Graph, Node
+from pipeline.lineage import InputRef, Lineage, Record
+from pipeline.lineage import outputs_digest as lineage_outputs_digest
+from pipeline.model import Definitions
+
+FINISHED, FINISHED_INCOMPLETE, DOOMED = "FINISHED", "FINISHED_INCOMPLETE", "DOOMED"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    """What happened to one node: composed, skipped (key already composed), failed or blocked."""
+
+    node: str
+    status: str  # COMPOSED, SKIPPED, FAILED, BLOCKED
+    compose_id: str = ""
+    message: str = ""
+    seconds: float = 0.0
+    tier: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    status: str  # FINISHED, FINISHED_INCOMPLETE, DOOMED (productmd's words)
+    results: tuple[NodeResult, ...]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+class Reporter:
+    """Progress hooks; each does nothing by default."""
+
+    def tier(self, number: int, total: int, nodes: list[str]) -> None:
+        """A tier starts."""
+
+    def started(self, node: str, tier: int, total: int) -> None:
+        """A node starts composing."""
+
+    def finished(self, result: NodeResult, total: int, elapsed: float) -> None:
+        """A node is done (composed, skipped, failed or blocked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where and from what a run composes."""
+
+    defs: Definitions
+    commit: str  # the definitions commit composed from
+    commit_time: int
+    source_root: Path
+    output_dir: Path
+    compose_type: str  # nightly, test, ci, production
+    date: str  # YYYYMMDD for compose IDs
+
+
+def compose_name(node: Node) -> str:
+    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base."""
+    rest = node.id.split(":", 1)[1]
+    return rest.replace(":", "-").replace("@", "-").replace("/", "-")
+
+
+def compose_key(
+    node: Node, tools: Mapping[str, str], inputs: Mapping[str, InputCompose], digests: Mapping[str, str]
+) -> str:
+    """What makes a compose skippable: own definition, tools, and the content of its inputs."""
+    return digest(
+        {
+            "node": node.id,
+            "definition": node.definition,
+            "tools": dict(tools),
+            "inputs": {i: digests[i] for i in sorted(inputs)},
+        }
+    )
+
+
+def content_digest(outputs: Iterable[OutputFile]) -> str:
+    """The digest of what a compose made, wherever it was put.
+
+    Paths are taken inside the compose's own directory (`builds/<key>/`, `composes/<id>/`),
+    so a rebuild that makes the same bytes has the same content digest: early cutoff.
+    """
+    return digest(sorted([o.path.split("/", 2)[-1], o.sha256] for o in outputs))
+
+
+def execute(
+    graph: Graph,
+    targets: Iterable[str],
+    composers: Mapping[str, Composer],
+    lineage: Lineage,
+    ctx: Context,
+    *,
+    workers: int = 2,
+    reporter: Reporter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunResult:
+    """Compose the targets (and nothing else) in tiers; return what happened to each."""
+    reporter = reporter or Reporter()
+    start = clock()
+    tiers = graph.tiers(targets)
+    total = sum(len(t) for t in tiers)
+    results: dict[str, NodeResult] = {}
+    tools = {kind: {**composer.tools(), "factory": __version__} for kind, composer in composers.items()}
+    state = _State(lineage)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for number, tier in enumerate(tiers, 1):
+            reporter.tier(number, len(tiers), tier)
+            running: dict[Future[list[OutputFile]], tuple[Node, Record, float]] = {}
+            for node_id in tier:
+                node = graph.nodes[node_id]
+                decided = _decide(node, number, results, state, composers, tools, ctx)
+                if isinstance(decided, NodeResult):
+                    results[node_id] = decided
+                    reporter.finished(decided, total, clock() - start)
+                    continue
+                job, draft = decided
+                reporter.started(node_id, number, len(tiers))
+                future = pool.submit(composers[node.kind].compose, job)
+                running[future] = (node, draft, clock())
+            while running:
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                ended = []
+                for future in done:
+                    node, draft, began = running.pop(future)
+                    ended.append(_conclude(future, node, draft, number, clock() - began))
+                # One lineage batch (tags, one notes commit) for all that ended together.
+                state.lineage.finish([record for _, record in ended])
+                for result, record in ended:
+                    if record.status == "FINISHED":
+                        state.promote(record.node, record.compose_id)
+                    results[result.node] = result
+                    reporter.finished(result, total, clock() - start)
+    ordered = tuple(results[n] for tier in tiers for n in tier)
+    return RunResult(_overall(ordered), ordered, clock() - start)
+
+
+class _State:
+    """What the run knows of lineage: latest good per node and the records read, kept current."""
+
+    def __init__(self, lineage: Lineage) -> None:
+        self.lineage = lineage
+        self.latest = lineage.latest()
+        self._records: dict[str, Record] = {}
+
+    def record(self, compose_id: str) -> Record:
+        if compose_id not in self._records:
+            self._records[compose_id] = self.lineage.get(compose_id)
+        return self._records[compose_id]
+
+    def promote(self, node: str, compose_id: str) -> None:
+        self.lineage.promote(node, compose_id)
+        self.latest[node] = compose_id
+
+
+def _decide(
+    node: Node,
+    tier: int,
+    results: Mapping[str, NodeResult],
+    state: _State,
+    composers: Mapping[str, Composer],
+    tools: Mapping[str, Mapping[str, str]],
+    ctx: Context,
+) -> NodeResult | tuple[Job, Record]:
+    """Skip, block, or prepare the job and the draft record of one node."""
+    bad = [i for i in node.inputs if results.get(i) and results[i].status in ("FAILED", "BLOCKED")]
+    if bad:
+        return NodeResult(node.id, "BLOCKED", message=f"input {bad[0]} did not compose", tier=tier)
+    if node.kind not in composers:
+        return NodeResult(node.id, "BLOCKED", message=f"no composer for kind {node.kind!r}", tier=tier)
+    lineage, latest = state.lineage, state.latest
+    inputs: dict[str, InputCompose] = {}
+    digests: dict[str, str] = {}
+    for i in node.inputs:
+        if i not in latest:
+            return NodeResult(node.id, "BLOCKED", message=f"input {i} has no good compose", tier=tier)
+        record = state.record(latest[i])
+        inputs[i] = InputCompose(i, record.compose_id, record.outputs)
+        digests[i] = content_digest(record.outputs)
+    key = compose_key(node, tools[node.kind], inputs, digests)
+    done = lineage.find_by_key(node.id, key)
+    if done is not None:
+        if latest.get(node.id) != done.compose_id:
+            state.promote(node.id, done.compose_id)
+        return NodeResult(node.id, "SKIPPED", done.compose_id, "unchanged", tier=tier)
+    release = ctx.defs.config.release
+    compose_id = lineage.reserve(
+        release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
+    )
+    workdir = (
+        ctx.output_dir / "builds" / key if node.kind == "build" else ctx.output_dir / "composes" / compose_id
+    )
+    if node.kind != "build" and workdir.exists():
+        shutil.rmtree(workdir)  # left by a compose that was killed before it finished
+    workdir.mkdir(parents=True, exist_ok=True)
+    job = Job(node, compose_id, ctx.defs, inputs, ctx.output_dir, workdir, ctx.source_root, ctx.commit_time)
+    draft = Record(
+        compose_id=compose_id,
+        node=node.id,
+        input_digest=node.digest,
+        key=key,
+        commit=ctx.commit,
+        inputs=tuple(
+            InputRef(i, inputs[i].compose_id, state.record(inputs[i].compose_id).outputs_digest)
+            for i in sorted(inputs)
+        ),
+        pins=_pins(node),
+        outputs=(),
+        outputs_digest="",
+        tools=tuple(sorted(tools[node.kind].items())),
+        started=_now(),
+        finished="",
+        status="RUNNING",
+    )
+    return job, draft
+
+
+def _conclude(
+    future: Future[list[OutputFile]], node: Node, draft: Record, tier: int, seconds: float
+) -> tuple[NodeResult, Record]:
+    """The result and the final record of a compose that ended."""
+    try:
+        outputs = tuple(sorted(future.result(), key=lambda o: o.path))
+    except FactoryError as exc:
+        failed = _replace(draft, (), "FAILED", exc.message)
+        return NodeResult(node.id, "FAILED", draft.compose_id, exc.message, seconds, tier), failed
+    record = _replace(draft, outputs, "FINISHED", "")
+    return NodeResult(node.id, "COMPOSED", record.compose_id, "", seconds, tier), record
+
+
+def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: str, message: str) -> Record:
+    return replace(
+        draft,
+        outputs=outputs,
+        outputs_digest=lineage_outputs_digest(outputs),
+        finished=_now(),
+        status=status,
+        message=message,
+    )
+
+
+def _pins(node: Node) -> tuple[tuple[str, str], ...]:
+    if node.kind == "build":
+        return ((str(node.definition["component"]), str(node.definition["ref"])),)
+    if node.kind == "module":
+        components: Mapping[str, Mapping[str, str]] = node.definition["components"]
+        return tuple(sorted((name, pin["ref"]) for name, pin in components.items()))
+    return ()
+
+
+def _overall(results: tuple[NodeResult, ...]) -> str:
+    failed = sum(1 for r in results if r.status in ("FAILED", "BLOCKED"))
+    if not failed:
+        return FINISHED
+    ok = sum(1 for r in results if r.status in ("COMPOSED", "SKIPPED"))
+    return FINISHED_INCOMPLETE if ok else DOOMED
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,159 @@
+"""The local executor with small composers of its own, on a real Git repository.
+
+The composers here are real plugins (they write files and report them); what is under test is
+the executor's deciding: skip by key, early cutoff, failures stopping only their dependants,
+resuming, and the overall status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pipeline import definitions, executor, graph
+from pipeline.compose.base import Composer, Job, OutputFile, describe_tree
+from pipeline.errors import OperationFailed
+from pipeline.lineage import Lineage
+from pipeline.model import Definitions
+from tests.conftest import commit_tree, example_tree, sources
+
+
+@dataclass
+class Writer:
+    """Writes one file per compose: its node id, the checksums of its inputs' files, and
+    whatever `content` says for the node; so it changes exactly when its inputs' bytes do."""
+
+    kind: str
+    content: dict[str, str] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+    ran: list[str] = field(default_factory=list)
+
+    def tools(self) -> Mapping[str, str]:
+        return {"writer": "1"}
+
+    def compose(self, job: Job) -> list[OutputFile]:
+        self.ran.append(job.node.id)
+        if job.node.id in self.failing:
+            raise OperationFailed(f"{job.node.id} broke")
+        consumed = sorted(o.sha256 for i in job.inputs.values() for o in i.outputs)
+        text = "\n".join([job.node.id, *consumed, self.content.get(job.node.id, "")])
+        (job.workdir / "artifact.txt").write_text(text)
+        return describe_tree(job.output_dir, job.workdir)
+
+
+@dataclass
+class Setup:
+    root: Path
+    defs: Definitions
+    graph: graph.Graph
+    lineage: Lineage
+    composers: dict[str, Writer]
+
+    def run(self, targets: set[str] | None = None) -> executor.RunResult:
+        commit = pygit2.Repository(str(self.root)).head.target
+        ctx = executor.Context(
+            defs=self.defs,
+            commit=str(commit),
+            commit_time=1767225600,
+            source_root=self.root,
+            output_dir=self.root / "out",
+            compose_type="test",
+            date="20261121",
+        )
+        plugins: dict[str, Composer] = dict(self.composers)
+        chosen = set(self.graph.nodes) if targets is None else targets
+        chosen = {n for n in chosen if self.graph.nodes[n].kind in plugins}
+        return executor.execute(self.graph, chosen, plugins, self.lineage, ctx, workers=2)
+
+    def ran(self) -> list[str]:
+        done = sorted(n for c in self.composers.values() for n in c.ran)
+        for c in self.composers.values():
+            c.ran.clear()
+        return done
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    tree = example_tree()
+    commit_tree(tmp_path, tree, "definitions\n")
+    defs = definitions.load(sources(tree))
+    composers = {kind: Writer(kind) for kind in ("build", "module", "repo")}
+    return Setup(tmp_path, defs, graph.build(defs), Lineage(tmp_path), composers)
+
+
+def test_first_run_composes_everything_and_second_run_nothing(setup: Setup) -> None:
+    first = setup.run()
+    assert first.status == executor.FINISHED
+    assert first.count("COMPOSED") == 36
+    assert len(setup.ran()) == 36
+    second = setup.run()
+    assert second.status == executor.FINISHED
+    assert second.count("SKIPPED") == 36
+    assert setup.ran() == []
+
+
+def test_every_compose_is_latest_good_and_in_lineage(setup: Setup) -> None:
+    result = setup.run()
+    latest = setup.lineage.latest()
+    for r in result.results:
+        assert latest[r.node] == r.compose_id
+        record = setup.lineage.get(r.compose_id)
+        assert record.status == "FINISHED" and record.node == r.node
+    module = setup.lineage.get(latest["module:base-runtime:f42"])
+    assert ("openssl", "795545287474bedd5e207f70c50a64a10fc7632e") in module.pins
+    assert {i.node for i in module.inputs} == set(setup.graph.nodes["module:base-runtime:f42"].inputs)
+
+
+def test_a_failure_stops_only_what_depends_on_it(setup: Setup) -> None:
+    setup.composers["module"].failing = {"module:gtk:3"}
+    result = setup.run()
+    status = {r.node: r.status for r in result.results}
+    assert status["module:gtk:3"] == "FAILED"
+    assert status["repo:Workstation"] == "BLOCKED"
+    assert status["repo:Cloud"] == status["repo:Server"] == "COMPOSED"
+    assert result.status == executor.FINISHED_INCOMPLETE
+    assert "module:gtk:3" not in setup.lineage.latest()
+    setup.ran()
+    # The fix lands; the re-run composes the failed node and what it blocked, nothing else.
+    setup.composers["module"].failing = set()
+    again = setup.run()
+    assert again.status == executor.FINISHED
+    assert setup.ran() == ["module:gtk:3", "repo:Workstation"]
+
+
+def test_nothing_composes_when_everything_fails(setup: Setup) -> None:
+    setup.composers["build"].failing = set(n for n in setup.graph.nodes if n.startswith("build:"))
+    result = setup.run()
+    assert result.status == executor.DOOMED
+    assert result.count("COMPOSED") == 0
+
+
+def test_identical_outputs_stop_propagation(setup: Setup) -> None:
+    setup.run()
+    setup.ran()
+    # The build is redone (its key changes with the tool version) but makes the same bytes:
+    # nothing downstream of it runs again.
+    setup.composers["build"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
+    result = setup.run()
+    assert sorted(setup.ran()) == sorted(n for n in setup.graph.nodes if n.startswith("build:"))
+    assert result.count("SKIPPED") == 12
+
+
+def test_changed_outputs_propagate(setup: Setup) -> None:
+    setup.run()
+    setup.ran()
+    setup.composers["build"].content = {"build:gtk3@b2838247": " rebuilt differently"}
+    setup.composers["build"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
+    setup.run()
+    ran = setup.ran()
+    assert "module:gtk:3" in ran and "repo:Workstation" in ran
+    assert "module:httpd:2.4" not in ran and "repo:Cloud" not in ran
+
+
+def test_compose_ids_follow_productmd(setup: Setup) -> None:
+    result = setup.run({"build:openssl@79554528"})
+    assert result.results[0].compose_id == "FL-42-openssl-79554528-20261121.t.0"

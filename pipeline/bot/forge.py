@@ -1,0 +1,89 @@
+"""What the bot asks of a forge (where merge requests live), and what it hands it.
+
+The bot decides (`decide.py`, pure) and a forge acts. Two forges implement the protocol: the
+local one (branches in this repository, records under refs/factory/merge-requests/) and GitLab
+(python-gitlab). Forges must be idempotent: `find` before `open`, so a rerun, a retry after a
+timeout, or a create whose answer was lost never makes a second merge request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.errors import OperationFailed
+
+OPENED, CLOSED, MERGED = "opened", "closed", "merged"
+
+_HEAD_MARKER = re.compile(r"<!-- factory:head=([0-9a-f]{7,64}) -->")
+
+
+def head_marker(head: str) -> str:
+    """The machine-readable line that ends a description and names the dist-git head it bumps to."""
+    return f"<!-- factory:head={head} -->"
+
+
+def parse_head(description: str) -> str:
+    """The head named by the last marker in a description; "" when it has none."""
+    found = _HEAD_MARKER.findall(description or "")
+    return found[-1] if found else ""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRequestSpec:
+    """A merge request the bot wants to exist, with exactly this content."""
+
+    source_branch: str  # factory/bump/<component>/<branch>
+    target_branch: str  # the definitions repository's default branch
+    title: str
+    description: str  # Markdown; ends with a machine-readable marker naming `head`
+    labels: tuple[str, ...]
+    files: Mapping[str, str] = field(default_factory=dict)  # path -> whole new content
+    head: str = ""  # the dist-git commit the pins move to: what makes two specs "the same bump"
+    commit_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRequest:
+    """A merge request as the forge has it."""
+
+    id: str  # the forge's number (GitLab iid, local sequence)
+    source_branch: str
+    target_branch: str
+    state: str  # opened, closed, merged
+    title: str
+    description: str
+    labels: tuple[str, ...]
+    head: str  # the dist-git head the MR bumps to, read back from its marker
+    web_url: str = ""
+
+
+class ForgeError(OperationFailed):
+    """The forge refused or failed; keeps the HTTP status and body when there is one."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint, code="forge-error")
+        self.status = status
+        self.body = body
+
+
+class Forge(Protocol):
+    """Where merge requests are opened and found."""
+
+    def find(self, source_branch: str) -> list[MergeRequest]:
+        """Every merge request (any state) from that source branch, newest first."""
+        ...
+
+    def open(self, spec: MergeRequestSpec) -> MergeRequest:
+        """Create the source branch with the spec's files committed, and the merge request."""
+        ...
+
+    def update(self, mr: MergeRequest, spec: MergeRequestSpec) -> MergeRequest:
+        """Reset the source branch to a new commit with the spec's files; update text and labels."""
+        ...
+
+    def upsert_note(self, mr_id: str, marker: str, body: str) -> None:
+        """Post a note on a merge request, or edit the one that contains marker (no duplicates)."""
+        ...

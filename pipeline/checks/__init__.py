@@ -1,0 +1,1 @@
+"""Checks: one module per kind of test run on a compose's artifact."""

@@ -60,27 +60,39 @@ def is_definition(path: str) -> bool:
     )
 
 
+ParseMany = Callable[[list[tuple[str, bytes]]], list[tuple[Parsed, tuple[Diagnostic, ...]]]]
+
+
+def parse_files(items: list[tuple[str, bytes]]) -> list[tuple[Parsed, tuple[Diagnostic, ...]]]:
+    """parse_file over many files, in order (the default `parse_many`)."""
+    return [parse_file(path, raw) for path, raw in items]
+
+
 def load(
     files: Iterable[SourceFile],
     *,
     cache: ParseCache | None = None,
     branches: consistency.BranchLookup | None = None,
+    parse_many: ParseMany = parse_files,
 ) -> Definitions:
-    """Load and check a definitions tree; raise InvalidDefinitions with every error found."""
+    """Load and check a definitions tree; raise InvalidDefinitions with every error found.
+
+    Files missing from the cache are parsed with `parse_many`, which a caller may spread over
+    processes; it must return the results of `parse_file`, in order.
+    """
     cache = {} if cache is None else cache
     diagnostics: list[Diagnostic] = []
     config: Config | None = None
     modules: list[Module] = []
     variants: list[Variant] = []
     by_path: dict[str, SourceFile] = {}
-    for source in sorted(files, key=lambda f: f.path):
-        if not is_definition(source.path):
-            continue
+    sources = sorted((f for f in files if is_definition(f.path)), key=lambda f: f.path)
+    missing = [f for f in sources if (f.path, f.blob_id) not in cache]
+    for source, result in zip(missing, parse_many([(f.path, f.read()) for f in missing]), strict=True):
+        cache[(source.path, source.blob_id)] = result
+    for source in sources:
         by_path[source.path] = source
-        key = (source.path, source.blob_id)
-        if key not in cache:
-            cache[key] = parse_file(source.path, source.read())
-        parsed, found = cache[key]
+        parsed, found = cache[(source.path, source.blob_id)]
         diagnostics.extend(found)
         if isinstance(parsed, Config):
             config = parsed

@@ -138,8 +138,7 @@ def execute(
                     reporter.finished(decided, total, clock() - start)
                     continue
                 job, draft = decided
-                reporter.started(node_id, number, len(tiers))
-                future = pool.submit(composers[node.kind].compose, job)
+                future = pool.submit(_compose, composers[node.kind], job, reporter, number, len(tiers))
                 running[future] = (node, draft, clock())
             while running:
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -156,6 +155,12 @@ def execute(
                     reporter.finished(result, total, clock() - start)
     ordered = tuple(results[n] for tier in tiers for n in tier)
     return RunResult(_overall(ordered), ordered, clock() - start)
+
+
+def _compose(composer: Composer, job: Job, reporter: Reporter, tier: int, tiers: int) -> list[OutputFile]:
+    """Runs in a worker thread: say the node starts when it really does, then compose it."""
+    reporter.started(job.node.id, tier, tiers)
+    return composer.compose(job)
 
 
 class _State:

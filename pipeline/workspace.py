@@ -10,9 +10,11 @@ Both include the factory version and the schemas in their key.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -72,7 +74,7 @@ class Workspace:
         lookup = gitrepo.DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
-        return definitions.load(files, cache=parsed, branches=lookup)
+        return definitions.load(files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel)
 
     def graph(self, rev: str = WORKTREE) -> Graph:
         """The artifact graph of a revision, from the graph cache when this tree was seen before."""
@@ -121,3 +123,18 @@ def _write_atomically(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)
+
+
+_PARALLEL_FROM = 256  # files; below this, starting processes costs more than it saves
+
+
+def _parse_in_parallel(items: list[tuple[str, bytes]]) -> list[tuple[Any, ...]]:
+    """Parse many definition files on every core (forked workers), in order."""
+    workers = len(os.sched_getaffinity(0))
+    if len(items) < _PARALLEL_FROM or workers < 2:
+        return list(definitions.parse_files(items))
+    chunk = -(-len(items) // (workers * 4))
+    batches = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [result for batch in pool.map(definitions.parse_files, batches) for result in batch]

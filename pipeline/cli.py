@@ -100,8 +100,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--type", default="nightly", help="compose type: nightly, test, ci, production")
     p.add_argument("--workers", type=int, default=2, help="nodes composed at once (default: 2)")
 
-    p = command("lineage", "lineage:show", "Show a compose's record: inputs, pins, outputs, tools.")
-    p.add_argument("compose_id", metavar="COMPOSE_ID")
+    p = command(
+        "lineage",
+        "lineage:show",
+        "Show a compose's record; or `push`/`pull` the lineage refs to/from a Git remote.",
+    )
+    p.add_argument("compose_id", metavar="COMPOSE_ID|push|pull")
+    p.add_argument("--remote", default="origin", help="push/pull: the Git remote (default: origin)")
     p.add_argument("--tree", action="store_true", help="every input, transitively, down to dist-git commits")
 
     p = command(
@@ -111,6 +116,66 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("latest", "lineage:latest", "The latest good compose of every node (or of one).")
     p.add_argument("node", nargs="?", metavar="NODE")
+
+    # -- factory ci (issue 5) ----------------------------------------------------------------
+    ci = sub.add_parser("ci", help="Factory inside GitLab CI.", description="Factory inside GitLab CI.")
+    ci_sub = ci.add_subparsers(dest="ci_command", required=True, metavar="COMMAND")
+    for name, handler, text in (
+        ("generate", "ci:cmd_generate", "Print the child pipeline composing what changed, one job per node."),
+        ("check", "ci:cmd_check", "Exit 1 unless every node planned between base and head is composed."),
+    ):
+        p = ci_sub.add_parser(name, help=text, description=text)
+        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+        p.add_argument("--base", required=True, help="the revision before ('none' or 000...0: everything)")
+        p.add_argument("--head", default="HEAD", help="the revision after (default: HEAD)")
+        p.set_defaults(handler=handler, json=False)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--remote", default="origin", help="pull lineage from this remote first (default: origin)")
+    p.add_argument("--no-pull", action="store_true", help="check the local lineage as it is")
+    p = ci_sub.add_parser(
+        "post-plan",
+        help="Post a plan as one note on a merge request (updated, never duplicated).",
+        description="Post a plan as one note on a merge request (updated, never duplicated); "
+        "a no-op outside GitLab CI (no CI_SERVER_URL).",
+    )
+    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+    p.add_argument("--mr", required=True, help="the merge request IID")
+    p.add_argument("--file", required=True, help="the Markdown to post (`factory plan --markdown`)")
+    p.set_defaults(handler="ci:cmd_post_plan")
+    # -- end factory ci ------------------------------------------------------------------------
+
+    # -- factory gate, sign, release (issue 6) ----------------------------------------------------
+    p = command(
+        "gate", "release:cmd_gate", "Does a compose pass its gate? pass, fail or pending, with reasons."
+    )
+    p.add_argument("compose_id", metavar="COMPOSE_ID")
+    p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    for name, handler, text in (
+        ("sign", "release:cmd_sign", "Sign a copy of a compose: RPMs, repomd.xml.asc, OSTree commits."),
+        (
+            "release",
+            "release:cmd_release",
+            "Publish a compose atomically (or quarantine it if its gate fails).",
+        ),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("compose_id", metavar="COMPOSE_ID")
+        p.add_argument(
+            "--gnupghome", help="the GnuPG home of the key (default: factory.yaml signing.gnupghome)"
+        )
+        p.add_argument("--key", help="the key's fingerprint (default: factory.yaml signing.key)")
+        if name == "sign":
+            p.add_argument(
+                "--out", metavar="DIR", help="where the signed copy goes (default: OUTPUT/signed/<id>)"
+            )
+    p.add_argument("--to", required=True, metavar="DIR", help="the release directory (DIR/<id>, DIR/latest)")
+    p.add_argument("--keep", type=int, default=3, help="releases kept in DIR (default: 3)")
+    p.add_argument(
+        "--quarantine", metavar="QDIR", help="where a failing compose goes (default: DIR/../quarantine)"
+    )
+    p.add_argument("--unsigned", action="store_true", help="publish without signing")
+    p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    # -- end gate, sign, release -------------------------------------------------------------------
 
     ex = sub.add_parser("example", help="The example distribution.", description="The example distribution.")
     ex_sub = ex.add_subparsers(dest="example_command", required=True, metavar="COMMAND")
@@ -124,7 +189,68 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="the example sources (default: examples/distgit of this checkout)")
     p.add_argument("--json", action="store_true", help="print the branch heads as JSON")
     p.set_defaults(handler="example:cmd_example_distgit")
+    _bot_commands(sub)
     return top
+
+
+def _group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
+    """A command with subcommands (`factory NAME SUBCOMMAND`), each with --repo and --json."""
+    group = sub.add_parser(name, help=help_text, description=help_text)
+    inner = group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+    def command(sub_name: str, handler: Handler, sub_help: str) -> argparse.ArgumentParser:
+        p = inner.add_parser(sub_name, help=sub_help, description=sub_help)
+        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.set_defaults(handler=handler)
+        return p
+
+    return command
+
+
+def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`history`, `bot` and `mr`: branch history, the bump bot and the local forge."""
+    history = _group(sub, "history", "Branch history: which commit each tracked branch pointed to, when.")
+    p = history("record", "history:record", "Record the current head of every branch a pin follows.")
+    p.add_argument("--component", help="only this component's branches")
+    p.add_argument("--rev", default=WORKTREE, help="the revision whose pins say what is tracked")
+    p = history("show", "history:show", "What a component's branch pointed to at a time (default: now).")
+    p.add_argument("component")
+    p.add_argument("branch")
+    p.add_argument("--at", metavar="TIME", help="ISO 8601 (UTC unless it says otherwise) or @SECONDS")
+    p.add_argument("--all", action="store_true", help="every recorded head, newest first")
+
+    bot = _group(sub, "bot", "The bump bot: merge requests that move pins to their branch heads.")
+    reconcile = bot(
+        "reconcile", "bot:cmd_reconcile", "Record branch heads; open or update one bump MR per moved branch."
+    )
+    reconcile.add_argument("--component", help="only this component's branches")
+    reconcile.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
+    serve = bot("serve", "bot:cmd_serve", "Reconcile on GitLab push webhooks and on a timer.")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8808, help="the port (default: 8808; 0: any free one)")
+    serve.add_argument(
+        "--interval", type=float, default=300.0, help="seconds between timed passes (default: 300)"
+    )
+    for p in (reconcile, serve):
+        p.add_argument("--forge", choices=("local", "gitlab"), help="default: factory.yaml's forge.kind")
+        p.add_argument("--target", help="the branch bump MRs target (default: the checked-out branch)")
+
+    mr = _group(sub, "mr", "Merge requests of the local forge (refs/factory/merge-requests/).")
+    p = mr("list", "mr:cmd_list", "List merge requests, newest first.")
+    p.add_argument("--state", choices=("opened", "closed", "merged", "all"), default="all")
+    for name, handler, text in (
+        ("show", "mr:cmd_show", "Show a merge request and its description."),
+        (
+            "merge",
+            "mr:cmd_merge",
+            "Merge into the target branch (fast-forward or merge commit); refuses conflicts and, when the target is checked out, uncommitted changes.",
+        ),
+        ("close", "mr:cmd_close", "Close a merge request without merging it."),
+    ):
+        mr(name, handler, text).add_argument("id", metavar="ID", help="the merge request number (!N or N)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

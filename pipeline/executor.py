@@ -6,6 +6,13 @@ whose key has a finished compose is skipped; so is everything downstream of a re
 outputs came out byte-identical (early cutoff), because their keys do not change. A failed
 node stops only the nodes that consume it. Composers run in worker threads; all Git work
 (reserving compose IDs, tags, notes, latest-good refs) happens on the calling thread.
+
+Test, then gate: after a compose finishes, the checks that apply to its kind run in the same
+worker; their results go to `refs/notes/tests` and the gate (`pipeline.gate`, with the policy
+of the definitions commit) decides. Only a compose that passes becomes latest good. One that
+fails or stays pending is recorded FAILED (with the gate's reasons and the owners to tell), so
+its dependants are blocked and keep consuming the previous latest good, and a re-run composes
+it again instead of skipping it by its key.
 """
 
 from __future__ import annotations
@@ -13,19 +20,22 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline import __version__
+from pipeline import __version__, gate
 from pipeline.canonical import digest
+from pipeline.checks.base import ERROR, Check, CheckResult
 from pipeline.compose.base import Composer, InputCompose, Job, OutputFile
 from pipeline.errors import FactoryError
 from pipeline.graph import Graph, Node
 from pipeline.lineage import InputRef, Lineage, Record
 from pipeline.lineage import outputs_digest as lineage_outputs_digest
 from pipeline.model import Definitions
+from pipeline.testnotes import TestResult
+from pipeline.testnotes import record as record_results
 
 FINISHED, FINISHED_INCOMPLETE, DOOMED = "FINISHED", "FINISHED_INCOMPLETE", "DOOMED"
 
@@ -117,9 +127,16 @@ def execute(
     workers: int = 2,
     reporter: Reporter | None = None,
     clock: Callable[[], float] = time.monotonic,
+    checks: Sequence[Check] = (),
+    policy: gate.Policy | None = None,
 ) -> RunResult:
-    """Compose the targets (and nothing else) in tiers; return what happened to each."""
+    """Compose the targets (and nothing else) in tiers; return what happened to each.
+
+    Every compose is tested with the `checks` whose kinds include its node's, and gated by
+    `policy` (none: nothing is required, every finished compose passes).
+    """
     reporter = reporter or Reporter()
+    policy = policy or gate.Policy()
     start = clock()
     tiers = graph.tiers(targets)
     total = sum(len(t) for t in tiers)
@@ -129,7 +146,7 @@ def execute(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for number, tier in enumerate(tiers, 1):
             reporter.tier(number, len(tiers), tier)
-            running: dict[Future[list[OutputFile]], tuple[Node, Record, float]] = {}
+            running: dict[Future[_Made], tuple[Node, Record, float]] = {}
             for node_id in tier:
                 node = graph.nodes[node_id]
                 decided = _decide(node, number, results, state, composers, tools, ctx)
@@ -138,17 +155,22 @@ def execute(
                     reporter.finished(decided, total, clock() - start)
                     continue
                 job, draft = decided
-                future = pool.submit(_compose, composers[node.kind], job, reporter, number, len(tiers))
+                applicable = [c for c in checks if node.kind in c.kinds]
+                future = pool.submit(
+                    _compose, composers[node.kind], job, reporter, number, len(tiers), applicable
+                )
                 running[future] = (node, draft, clock())
             while running:
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 ended = []
                 for future in done:
                     node, draft, began = running.pop(future)
-                    ended.append(_conclude(future, node, draft, number, clock() - began))
-                # One lineage batch (tags, one notes commit) for all that ended together.
-                state.lineage.finish([record for _, record in ended])
-                for result, record in ended:
+                    ended.append(_conclude(future, node, draft, number, clock() - began, policy, ctx))
+                # One lineage batch (tags, one notes commit) for all that ended together, then
+                # one notes commit of their check results (the notes annotate the new tags).
+                state.lineage.finish([record for _, record, _ in ended])
+                record_results(state.lineage, {record.compose_id: tests for _, record, tests in ended})
+                for result, record, _ in ended:
                     if record.status == "FINISHED":
                         state.promote(record.node, record.compose_id)
                     results[result.node] = result
@@ -157,10 +179,29 @@ def execute(
     return RunResult(_overall(ordered), ordered, clock() - start)
 
 
-def _compose(composer: Composer, job: Job, reporter: Reporter, tier: int, tiers: int) -> list[OutputFile]:
-    """Runs in a worker thread: say the node starts when it really does, then compose it."""
+_Made = tuple[list[OutputFile], list[TestResult]]
+
+
+def _compose(
+    composer: Composer, job: Job, reporter: Reporter, tier: int, tiers: int, checks: Sequence[Check]
+) -> _Made:
+    """Runs in a worker thread: say the node starts when it really does, compose it, then run
+    the checks on what it made."""
     reporter.started(job.node.id, tier, tiers)
-    return composer.compose(job)
+    outputs = composer.compose(job)
+    return outputs, [_test(check, job, outputs) for check in checks]
+
+
+def _test(check: Check, job: Job, outputs: list[OutputFile]) -> TestResult:
+    """Run one check; a check that raises is an ERROR result, not a crash of the run."""
+    started = _now()
+    try:
+        result = check.run(job, outputs)
+    except FactoryError as exc:
+        result = CheckResult(check.name, ERROR, exc.message)
+    except Exception as exc:  # a bug in a check plugin must not take the whole run down
+        result = CheckResult(check.name, ERROR, f"the check crashed: {type(exc).__name__}: {exc}")
+    return TestResult(check.name, result.state, result.message, started, _now())
 
 
 class _State:
@@ -221,7 +262,17 @@ def _decide(
     if node.kind != "build" and workdir.exists():
         shutil.rmtree(workdir)  # left by a compose that was killed before it finished
     workdir.mkdir(parents=True, exist_ok=True)
-    job = Job(node, compose_id, ctx.defs, inputs, ctx.output_dir, workdir, ctx.source_root, ctx.commit_time)
+    job = Job(
+        node,
+        compose_id,
+        ctx.defs,
+        inputs,
+        ctx.output_dir,
+        workdir,
+        ctx.source_root,
+        ctx.commit_time,
+        ctx.commit,
+    )
     draft = Record(
         compose_id=compose_id,
         node=node.id,
@@ -244,16 +295,35 @@ def _decide(
 
 
 def _conclude(
-    future: Future[list[OutputFile]], node: Node, draft: Record, tier: int, seconds: float
-) -> tuple[NodeResult, Record]:
-    """The result and the final record of a compose that ended."""
+    future: Future[_Made],
+    node: Node,
+    draft: Record,
+    tier: int,
+    seconds: float,
+    policy: gate.Policy,
+    ctx: Context,
+) -> tuple[NodeResult, Record, list[TestResult]]:
+    """The result, the final record and the check results of a compose that ended."""
     try:
-        outputs = tuple(sorted(future.result(), key=lambda o: o.path))
+        made, tests = future.result()
     except FactoryError as exc:
         failed = _replace(draft, (), "FAILED", exc.message)
-        return NodeResult(node.id, "FAILED", draft.compose_id, exc.message, seconds, tier), failed
+        return NodeResult(node.id, "FAILED", draft.compose_id, exc.message, seconds, tier), failed, []
+    outputs = tuple(sorted(made, key=lambda o: o.path))
+    required = gate.requirements(policy.rules, node.id, draft.compose_id)
+    decision = gate.decide(required, [t.result for t in tests], policy.waivers)
+    if not decision.passed:
+        message = gate_message(decision, ctx.defs, node.id)
+        failed = _replace(draft, outputs, "FAILED", message)
+        return NodeResult(node.id, "FAILED", draft.compose_id, message, seconds, tier), failed, tests
     record = _replace(draft, outputs, "FINISHED", "")
-    return NodeResult(node.id, "COMPOSED", record.compose_id, "", seconds, tier), record
+    return NodeResult(node.id, "COMPOSED", record.compose_id, "", seconds, tier), record, tests
+
+
+def gate_message(decision: gate.Decision, defs: Definitions, node: str) -> str:
+    """The failure report of a gated compose: the gate's reasons and whom to tell."""
+    people = gate.owners(defs, node, [o.reason for o in decision.unsatisfied()])
+    return decision.summary() + (f"; owners: {', '.join(people)}" if people else "")
 
 
 def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: str, message: str) -> Record:

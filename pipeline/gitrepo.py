@@ -295,3 +295,133 @@ def _export(repo: pygit2.Repository, tree: pygit2.Tree, dest: Path) -> None:
             target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
             target.chmod(0o755 if entry.filemode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE else 0o644)
         # submodules (commit entries) carry no content of this repository
+
+
+# -- commits of files and records (branch history, the local forge) -------------------------------
+
+FACTORY_IDENTITY = ("factory", "factory@localhost")
+
+
+def _signature(when: int) -> pygit2.Signature:
+    return pygit2.Signature(FACTORY_IDENTITY[0], FACTORY_IDENTITY[1], when, 0)
+
+
+def ref_target(repo: pygit2.Repository, name: str) -> str | None:
+    """The commit a direct ref points to, or None when the ref does not exist."""
+    ref = repo.references.get(name)
+    if ref is None:
+        return None
+    return str(ref.resolve().target)
+
+
+def file_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
+    """The bytes of path in the commit rev names, or None when there is no such file."""
+    try:
+        entry = resolve(repo, rev).tree[path]
+    except KeyError:
+        return None
+    blob = repo[entry.id]
+    return blob.data if isinstance(blob, pygit2.Blob) else None
+
+
+def commit_files(
+    repo: pygit2.Repository, parent: str, files: Mapping[str, bytes], message: str, when: int
+) -> str:
+    """A new commit (no ref moved): parent's tree with files (path -> bytes) replaced or added."""
+    base = resolve(repo, parent)
+    tree = _replace(repo, base.tree, {tuple(p.split("/")): d for p, d in files.items()})
+    sig = _signature(when)
+    return str(repo.create_commit(None, sig, sig, message, tree, [base.id]))
+
+
+def _replace(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[tuple[str, ...], bytes]
+) -> pygit2.Oid:
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    here = {parts[0]: data for parts, data in files.items() if len(parts) == 1}
+    below: dict[str, dict[tuple[str, ...], bytes]] = {}
+    for parts, data in files.items():
+        if len(parts) > 1:
+            below.setdefault(parts[0], {})[parts[1:]] = data
+    for name, data in here.items():
+        builder.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+    for name, nested in below.items():
+        old = builder.get(name)
+        subtree = repo[old.id] if old is not None and old.filemode == pygit2.GIT_FILEMODE_TREE else None
+        assert subtree is None or isinstance(subtree, pygit2.Tree)
+        builder.insert(name, _replace(repo, subtree, nested), pygit2.GIT_FILEMODE_TREE)
+    return builder.write()
+
+
+def record_commit(
+    repo: pygit2.Repository, parent: str | None, name: str, data: bytes, message: str, when: int
+) -> str:
+    """A new commit (no ref moved) whose tree holds one file, `name`, with data; after parent."""
+    builder = repo.TreeBuilder()
+    builder.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+    sig = _signature(when)
+    parents = [pygit2.Oid(hex=parent)] if parent else []
+    return str(repo.create_commit(None, sig, sig, message, builder.write(), parents))
+
+
+def is_ancestor(repo: pygit2.Repository, ancestor: str, descendant: str) -> bool:
+    """Whether ancestor is descendant or one of its ancestors (False when either is unknown)."""
+    if ancestor == descendant:
+        return isinstance(_object(repo, ancestor), pygit2.Commit)
+    if not isinstance(_object(repo, ancestor), pygit2.Commit):
+        return False
+    if not isinstance(_object(repo, descendant), pygit2.Commit):
+        return False
+    return bool(repo.descendant_of(descendant, ancestor))
+
+
+def _object(repo: pygit2.Repository, sha: str) -> pygit2.Object | None:
+    try:
+        return repo.get(sha)
+    except (ValueError, KeyError):
+        return None
+
+
+def commits_between(repo: pygit2.Repository, head: str, hide: list[str]) -> list[pygit2.Commit]:
+    """The commits reachable from head and from none of hide, newest first."""
+    walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+    for sha in hide:
+        if isinstance(_object(repo, sha), pygit2.Commit):
+            walker.hide(pygit2.Oid(hex=sha))
+    return list(walker)
+
+
+def merge_commit(repo: pygit2.Repository, target: str, source: str, message: str, when: int) -> str | None:
+    """What target becomes to include source: source itself when a fast-forward is possible, else
+    a new merge commit; None when the two conflict."""
+    if is_ancestor(repo, target, source):
+        return source
+    if is_ancestor(repo, source, target):
+        return target
+    index = repo.merge_commits(target, source)
+    if index.conflicts is not None:
+        return None
+    sig = _signature(when)
+    tree = index.write_tree(repo)
+    return str(
+        repo.create_commit(None, sig, sig, message, tree, [pygit2.Oid(hex=target), pygit2.Oid(hex=source)])
+    )
+
+
+def checked_out_branch(repo: pygit2.Repository) -> str | None:
+    """The branch the working tree has checked out (None: bare, detached or unborn)."""
+    if repo.is_bare or repo.head_is_detached or repo.head_is_unborn:
+        return None
+    return str(repo.head.shorthand)
+
+
+def worktree_clean(repo: pygit2.Repository) -> bool:
+    """Whether the index and tracked files match HEAD (untracked files do not count)."""
+    ignored = {pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED}
+    return all(flags in ignored for flags in repo.status().values())
+
+
+def checkout_commit(repo: pygit2.Repository, commit: str) -> None:
+    """Make the index and tracked files those of commit (the branch ref is moved by the caller)."""
+    tree = resolve(repo, commit).tree
+    repo.checkout_tree(tree, strategy=pygit2.enums.CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]

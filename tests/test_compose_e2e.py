@@ -17,6 +17,7 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
+from pipeline.compose.registry import composers
 from pipeline.lineage import Lineage
 from tests.conftest import ROOT, commit_tree, example_tree
 
@@ -110,7 +111,8 @@ def test_a_pin_bump_reruns_exactly_the_planned_set(
     code, out = factory(capsys, "compose", "--repo", str(composed), "--since", "HEAD~1", "--json")
     assert code == 0
     composed_now = {n["node"] for n in json.loads(out)["nodes"] if n["status"] == "COMPOSED"}
-    composable = {n for n in planned if n.split(":")[0] in ("build", "module", "repo")}
+    kinds = set(composers())
+    composable = {n for n in planned if n.split(":")[0] in kinds}
     assert composed_now == composable
     code, out = factory(capsys, "why", f"openssl@{CVE_FIX[:10]}", "--repo", str(composed), "--json")
     assert {r["node"] for r in json.loads(out)} == composable

@@ -20,15 +20,24 @@ OPENED, CLOSED, MERGED = "opened", "closed", "merged"
 _HEAD_MARKER = re.compile(r"<!-- factory:head=([0-9a-f]{7,64}) -->")
 
 
-def head_marker(head: str) -> str:
-    """The machine-readable line that ends a description and names the dist-git head it bumps to."""
-    return f"<!-- factory:head={head} -->"
+def head_marker(*names: str) -> str:
+    """The machine-readable line that ends a description and names the dist-git head it bumps to.
+
+    Called as `head_marker(head)` or `head_marker(component, branch, head)`: the head is the last
+    argument, and the only thing the marker records (the source branch names the rest).
+    """
+    if not names:
+        raise TypeError("head_marker needs the head")
+    return f"<!-- factory:head={names[-1]} -->"
 
 
 def parse_head(description: str) -> str:
     """The head named by the last marker in a description; "" when it has none."""
     found = _HEAD_MARKER.findall(description or "")
     return found[-1] if found else ""
+
+
+head_from_description = parse_head  # the same, under the name the GitLab forge imports
 
 
 @dataclass(frozen=True, slots=True)

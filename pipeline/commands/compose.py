@@ -8,10 +8,10 @@ import gc
 import sys
 from pathlib import Path
 
-from pipeline import executor, gitrepo
+from pipeline import executor, gitrepo, policies
 from pipeline import plan as planner
 from pipeline.commands.output import out, out_json
-from pipeline.compose.registry import composers
+from pipeline.compose.registry import checks, composers
 from pipeline.errors import InvalidInput
 from pipeline.lineage import COMPOSE_TYPES, Lineage
 from pipeline.progress import TerminalReporter
@@ -57,7 +57,18 @@ def run(args: argparse.Namespace) -> int:
     )
     reporter = None if args.json else TerminalReporter(sys.stderr)
     lineage = Lineage(ws.root)
-    result = executor.execute(graph, targets, registry, lineage, ctx, workers=args.workers, reporter=reporter)
+    policy = policies.load(ws.repo, str(commit.id))  # gate by the policies of the commit composed
+    result = executor.execute(
+        graph,
+        targets,
+        registry,
+        lineage,
+        ctx,
+        workers=args.workers,
+        reporter=reporter,
+        checks=checks(),
+        policy=policy,
+    )
     if args.json:
         out_json(
             {

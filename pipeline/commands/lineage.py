@@ -15,6 +15,10 @@ def _lineage(args: argparse.Namespace) -> Lineage:
 
 
 def show(args: argparse.Namespace) -> int:
+    if args.compose_id in ("push", "pull"):  # `factory lineage push|pull`: no compose ID is a verb
+        from pipeline.commands.ci import cmd_lineage_sync
+
+        return cmd_lineage_sync(args)
     lineage = _lineage(args)
     record = lineage.get(args.compose_id)
     if args.tree:

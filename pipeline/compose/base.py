@@ -3,9 +3,11 @@
 The executor hands a composer a `Job`: the node, its compose ID, the validated definitions,
 the latest good compose of each input (with where its outputs are), and an empty work
 directory. The composer makes the artifact there with the real tools and returns the list of
-files it made. It never touches Git lineage, never decides whether to run, and never writes
-outside `job.workdir` (a builder may also publish into the content-addressed build store it
-is given).
+files it made. It never touches Git lineage and never decides whether to run. It writes only
+into `job.workdir`, with two deliberate exceptions: the builder's workdir is its slot in the
+content-addressed build store, and the OSTree composer commits into the variant's shared
+OSTree repository (`ostree/<Variant>/repo`, under a lock), because a ref's history is the
+point of OSTree; its workdir then holds `ostree.json` naming the commit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Job:
     workdir: Path  # output_dir / "composes" / compose_id, created empty by the executor
     source_root: Path  # the definitions repository (dist-git paths in factory.yaml are relative to it)
     source_date_epoch: int  # for reproducible outputs: the time of the definitions commit
+    commit: str = ""  # the definitions commit composed from (for labels and metadata)
 
     def input_path(self, output: OutputFile) -> Path:
         return self.output_dir / output.path

@@ -44,7 +44,7 @@ def install_argv(
         f"--setopt=module_platform_id=platform:{platform}",
         "--setopt=install_weak_deps=False",
         "--setopt=tsflags=nodocs",
-        f"--setopt=cachedir={root}/var/cache/dnf",
+        "--setopt=cachedir=/var/cache/dnf",  # dnf puts the installroot in front of it
     ]
     for repo in repos:
         argv += [f"--repofrompath={repo.id},file://{repo.path}", f"--repo={repo.id}"]
@@ -57,13 +57,25 @@ def install_argv(
 
 
 def install(
-    root: Path, repos: Sequence[Repo], packages: Sequence[str], *, releasever: str, platform: str
+    root: Path,
+    repos: Sequence[Repo],
+    packages: Sequence[str],
+    *,
+    releasever: str,
+    platform: str,
+    source_date_epoch: int | None = None,
 ) -> str:
-    """Install packages into root; dnf's output. Raises run.CommandFailed when dnf fails."""
+    """Install packages into root; dnf's output. Raises run.CommandFailed when dnf fails.
+
+    With source_date_epoch, rpm records it as every package's install time, so the rpm
+    database comes out the same on every run.
+    """
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="factory-dnf-home-") as home:
         Path(home, ".rpmmacros").write_text(f"%_dbpath {RPMDB}\n", encoding="utf-8")
         env = {**os.environ, "HOME": home}
+        if source_date_epoch is not None:
+            env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         try:
             return run.run(
                 install_argv(root, repos, packages, releasever=releasever, platform=platform), env=env

@@ -1,0 +1,210 @@
+"""The embedded forge: merge requests as branches and records in the definitions repository.
+
+A merge request is
+- its source branch, `refs/heads/factory/bump/<component>/<branch>`: one commit with the spec's
+  files on top of the target branch as it was when the MR was opened or last updated;
+- its record, `refs/factory/merge-requests/<n>`: a commit whose tree holds `merge-request.json`
+  (id, source, target, state, title, description, labels, head, commit, notes); each change
+  is a new commit on the previous one, so the record keeps its own history.
+
+Every ref moves by compare-and-swap; numbers are claimed by creating the record ref only if it
+does not exist. `merge` fast-forwards the target branch, or makes a merge commit, and refuses
+a conflict.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pygit2
+
+from pipeline import gitrepo
+from pipeline.bot.forge import CLOSED, MERGED, OPENED, ForgeError, MergeRequest, MergeRequestSpec
+from pipeline.errors import InvalidInput
+
+PREFIX = "refs/factory/merge-requests/"
+FILE = "merge-request.json"
+ATTEMPTS = 50
+
+
+class LocalForge:
+    """Merge requests kept in one Git repository (implements pipeline.bot.forge.Forge)."""
+
+    def __init__(self, repo: pygit2.Repository, clock: Callable[[], float] = time.time) -> None:
+        self.repo = repo
+        self.clock = clock
+
+    # -- the Forge protocol ------------------------------------------------------------------------
+
+    def find(self, source_branch: str) -> list[MergeRequest]:
+        return [mr for mr in self.all() if mr.source_branch == source_branch]
+
+    def open(self, spec: MergeRequestSpec) -> MergeRequest:
+        commit = self._source_commit(spec)
+        for _ in range(ATTEMPTS):
+            number = self._next_number()
+            record = _record(str(number), spec, OPENED, commit)
+            if self._write(number, record, None, f"Open merge request !{number}"):
+                self._move_branch(spec.source_branch, commit)
+                return _merge_request(record)
+        raise ForgeError(
+            "cannot claim a merge request number: the records keep changing",
+            hint="another process is opening merge requests; run again",
+        )
+
+    def update(self, mr: MergeRequest, spec: MergeRequestSpec) -> MergeRequest:
+        commit = self._source_commit(spec)
+
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            if record["state"] != OPENED:
+                raise ForgeError(f"merge request !{mr.id} is {record['state']}: it cannot be updated")
+            return {**_record(mr.id, spec, OPENED, commit), "notes": record.get("notes", [])}
+
+        record = self._change(mr.id, change, f"Update merge request !{mr.id}")
+        self._move_branch(spec.source_branch, commit)
+        return _merge_request(record)
+
+    def upsert_note(self, mr_id: str, marker: str, body: str) -> None:
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            notes = [n for n in record.get("notes", []) if marker not in n]
+            return {**record, "notes": [*notes, body]}
+
+        self._change(mr_id, change, f"Note on merge request !{mr_id}")
+
+    # -- beyond the protocol: what `factory mr` does by hand -------------------------------------------
+
+    def all(self) -> list[MergeRequest]:
+        """Every merge request, newest first."""
+        numbers = sorted((int(n) for n in self._numbers()), reverse=True)
+        return [_merge_request(self._read(str(n))[1]) for n in numbers]
+
+    def get(self, mr_id: str) -> MergeRequest:
+        return _merge_request(self._read(mr_id)[1])
+
+    def record(self, mr_id: str) -> dict[str, Any]:
+        """The whole record, notes and source commit included."""
+        return self._read(mr_id)[1]
+
+    def close(self, mr_id: str) -> MergeRequest:
+        """Close an open merge request without merging it."""
+
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            if record["state"] != OPENED:
+                raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open")
+            return {**record, "state": CLOSED}
+
+        return _merge_request(self._change(mr_id, change, f"Close merge request !{mr_id}"))
+
+    def merge(self, mr_id: str) -> MergeRequest:
+        """Bring the MR's commit into its target branch (fast-forward or a merge commit), then mark
+        it merged. Refuses conflicts, and a dirty working tree when the target is checked out."""
+        from pipeline.lineage import compare_and_swap
+
+        record = self._read(mr_id)[1]
+        if record["state"] != OPENED:
+            raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open")
+        target_ref = f"refs/heads/{record['target']}"
+        checked_out = gitrepo.checked_out_branch(self.repo) == record["target"]
+        if checked_out and not gitrepo.worktree_clean(self.repo):
+            raise ForgeError(
+                f"the working tree of {record['target']} has uncommitted changes",
+                hint="commit or stash them, then merge again",
+            )
+        for _ in range(ATTEMPTS):
+            target = gitrepo.ref_target(self.repo, target_ref)
+            if target is None:
+                raise ForgeError(f"the target branch {record['target']} does not exist")
+            message = f"Merge {record['source']} (!{mr_id})\n\n{record['title']}\n"
+            merged = gitrepo.merge_commit(self.repo, target, record["commit"], message, int(self.clock()))
+            if merged is None:
+                raise ForgeError(
+                    f"merge request !{mr_id} conflicts with {record['target']}",
+                    hint="rerun `factory bot reconcile` after the branch moves again, or bump by hand",
+                )
+            if merged == target or compare_and_swap(self.repo, target_ref, merged, target):
+                break
+        else:
+            raise ForgeError(f"{record['target']} kept moving: merge abandoned")
+        if checked_out:
+            gitrepo.checkout_commit(self.repo, merged)
+        done = self._change(mr_id, lambda r: {**r, "state": MERGED}, f"Merged merge request !{mr_id}")
+        return _merge_request(done)
+
+    # -- records ---------------------------------------------------------------------------------------
+
+    def _numbers(self) -> list[str]:
+        return [r.removeprefix(PREFIX) for r in self.repo.references if r.startswith(PREFIX)]
+
+    def _next_number(self) -> int:
+        return max((int(n) for n in self._numbers() if n.isdigit()), default=0) + 1
+
+    def _read(self, mr_id: str) -> tuple[str, dict[str, Any]]:
+        if not mr_id.isdigit():
+            raise InvalidInput(f"not a merge request number: {mr_id!r}", code="unknown-merge-request")
+        commit = gitrepo.ref_target(self.repo, PREFIX + mr_id)
+        if commit is None:
+            raise InvalidInput(f"no merge request !{mr_id}", code="unknown-merge-request")
+        tree = self.repo[commit].peel(pygit2.Commit).tree
+        value: dict[str, Any] = json.loads(self.repo[tree[FILE].id].peel(pygit2.Blob).data)
+        return commit, value
+
+    def _write(self, number: int | str, record: dict[str, Any], parent: str | None, message: str) -> bool:
+        from pipeline.lineage import compare_and_swap
+
+        data = (json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+        commit = gitrepo.record_commit(self.repo, parent, FILE, data, message + "\n", int(self.clock()))
+        return compare_and_swap(self.repo, f"{PREFIX}{number}", commit, parent)
+
+    def _change(
+        self, mr_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], message: str
+    ) -> dict[str, Any]:
+        for _ in range(ATTEMPTS):
+            parent, record = self._read(mr_id)
+            new = change(record)
+            if self._write(mr_id, new, parent, message):
+                return new
+        raise ForgeError(f"merge request !{mr_id} keeps changing: gave up")
+
+    def _source_commit(self, spec: MergeRequestSpec) -> str:
+        """A commit with the spec's files on top of the target branch."""
+        target = f"refs/heads/{spec.target_branch}"
+        if gitrepo.ref_target(self.repo, target) is None:
+            raise ForgeError(f"the target branch {spec.target_branch} does not exist")
+        files = {path: text.encode("utf-8") for path, text in spec.files.items()}
+        message = spec.commit_message or spec.title + "\n"
+        return gitrepo.commit_files(self.repo, target, files, message, int(self.clock()))
+
+    def _move_branch(self, name: str, commit: str) -> None:
+        self.repo.references.create(f"refs/heads/{name}", commit, force=True)
+
+
+def _record(mr_id: str, spec: MergeRequestSpec, state: str, commit: str) -> dict[str, Any]:
+    return {
+        "id": mr_id,
+        "source": spec.source_branch,
+        "target": spec.target_branch,
+        "state": state,
+        "title": spec.title,
+        "description": spec.description,
+        "labels": list(spec.labels),
+        "head": spec.head,
+        "commit": commit,
+        "notes": [],
+    }
+
+
+def _merge_request(record: dict[str, Any]) -> MergeRequest:
+    return MergeRequest(
+        id=str(record["id"]),
+        source_branch=record["source"],
+        target_branch=record["target"],
+        state=record["state"],
+        title=record["title"],
+        description=record["description"],
+        labels=tuple(record["labels"]),
+        head=record["head"],
+        web_url=f"{PREFIX}{record['id']}",
+    )

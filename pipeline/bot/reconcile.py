@@ -1,0 +1,223 @@
+"""One reconcile pass: observe branch heads, record them, decide, act. Level-triggered.
+
+Nothing here depends on an event having been seen: every pass reads every tracked branch head
+(or those of one component), records the new ones in the branch history, compares the pins of
+the target branch with the recorded heads and lets `decide` say which merge requests to open or
+update. A missed webhook or a crashed run is caught by the next pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pipeline import bump, gitrepo
+from pipeline import graph as graphs
+from pipeline import plan as planner
+from pipeline.bot import describe, yamledit
+from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
+from pipeline.bot.forge import Forge, ForgeError, MergeRequest, MergeRequestSpec
+from pipeline.bot.forge_local import LocalForge
+from pipeline.errors import InvalidInput, OperationFailed
+from pipeline.history import BranchHistory, DistGitSources, Observation
+from pipeline.model import Definitions, Module, Pin
+from pipeline.workspace import Workspace
+
+TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one pass saw and did."""
+
+    target: str
+    recorded: tuple[Observation, ...]
+    actions: tuple[Action, ...]
+    results: tuple[MergeRequest | None, ...]  # per action: the MR acted on (None: dry run or error)
+    failures: tuple[str, ...]  # actions the forge refused
+
+    @property
+    def errors(self) -> list[str]:
+        return [a.message for a in self.actions if isinstance(a, Error)] + list(self.failures)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "recorded": [o.to_json() for o in self.recorded],
+            "actions": [_action_json(a, mr) for a, mr in zip(self.actions, self.results, strict=True)],
+            "errors": self.errors,
+        }
+
+
+def _action_json(action: Action, mr: MergeRequest | None) -> dict[str, Any]:
+    base: dict[str, Any] = {"component": action.component, "branch": action.branch}
+    if isinstance(action, Error):
+        return {"action": "error", **base, "message": action.message}
+    spec = action.spec
+    return {
+        "action": "open" if isinstance(action, Open) else "update",
+        **base,
+        "source_branch": spec.source_branch,
+        "title": spec.title,
+        "labels": list(spec.labels),
+        "head": spec.head,
+        "merge_request": None if mr is None else mr.id,
+    }
+
+
+def default_target(ws: Workspace) -> str:
+    """The branch bump MRs target: the checked-out one, else CI's default branch."""
+    found = gitrepo.checked_out_branch(ws.repo) or os.environ.get("CI_DEFAULT_BRANCH")
+    if not found:
+        raise InvalidInput("no branch is checked out", hint="pass --target BRANCH", code="no-target")
+    return found
+
+
+def reconcile(
+    ws: Workspace,
+    forge: Forge,
+    *,
+    target: str,
+    component: str | None = None,
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Report:
+    """Record the tracked branch heads and open or update the bump merge requests they call for."""
+    now = int(clock())
+    defs = ws.load(target, check_distgit=False)
+    sources = DistGitSources(ws.root, ws.cache_dir / "distgit-cache")
+    history = BranchHistory(ws.repo)
+    recorded: list[Observation] = []
+    facts: list[BranchFact] = []
+    current = graphs.build(defs)
+    for (name, branch), pinned in sorted(_tracked(defs, component).items()):
+        url = defs.config.distgit_for(pinned[0][1])
+        head = sources.head(url, branch)
+        if head is None:
+            problem = sources.problems.get(url) or f"{url} has no branch {branch}"
+            facts.append(BranchFact(name, branch, None, (), problem=problem))
+            continue
+        if not dry_run:
+            seen = history.record(name, branch, head, now)
+            recorded += [seen] if seen else []
+        pins = tuple(
+            PinFact(module.nsid, pin.ref, pin.ref == head or sources.descends(url, pin.ref, head))
+            for module, pin in pinned
+        )
+        fact = BranchFact(name, branch, head, pins)
+        if fact.behind and all(p.descends for p in fact.behind):
+            moved = [(m, p) for m, p in pinned if p.ref != head]
+            spec = _proposal(ws, defs, current, target, name, branch, head, moved, sources, url, now)
+            fact = BranchFact(name, branch, head, pins, spec)
+        facts.append(fact)
+    existing = {f.source_branch: tuple(forge.find(f.source_branch)) for f in facts if f.proposal is not None}
+    actions = decide(State(tuple(facts), existing))
+    results: list[MergeRequest | None] = []
+    failures: list[str] = []
+    for action in actions:
+        results.append(None if dry_run else _act(forge, action, failures))
+    return Report(target, tuple(recorded), tuple(actions), tuple(results), tuple(failures))
+
+
+def _act(forge: Forge, action: Action, failures: list[str]) -> MergeRequest | None:
+    try:
+        if isinstance(action, Open):
+            return forge.open(action.spec)
+        if isinstance(action, Update):
+            return forge.update(action.mr, action.spec)
+    except ForgeError as exc:
+        failures.append(f"{action.component} ({action.branch}): {exc.message}")
+    return None
+
+
+def _tracked(defs: Definitions, component: str | None) -> dict[tuple[str, str], list[tuple[Module, Pin]]]:
+    tracked: dict[tuple[str, str], list[tuple[Module, Pin]]] = {}
+    for module in sorted(defs.modules.values(), key=lambda m: m.nsid):
+        for pin in module.components:
+            if component is None or pin.component == component:
+                tracked.setdefault((pin.component, pin.branch), []).append((module, pin))
+    return tracked
+
+
+def _proposal(
+    ws: Workspace,
+    defs: Definitions,
+    current: graphs.Graph,
+    target: str,
+    component: str,
+    branch: str,
+    head: str,
+    moved: list[tuple[Module, Pin]],
+    sources: DistGitSources,
+    url: str,
+    now: int,
+) -> MergeRequestSpec:
+    files = {}
+    for module, _ in moved:
+        raw = gitrepo.file_at(ws.repo, target, module.path)
+        if raw is None:
+            raise OperationFailed(f"{module.path} is not in {target}", code="missing-definition")
+        files[module.path] = yamledit.set_pin_refs(module.path, raw.decode("utf-8"), component, branch, head)
+    bumped = bump.bump(defs, component, branch, head)
+    plan = planner.plan(current, graphs.build(bumped))
+    affected = {n.id.removeprefix("module:") for n in plan.nodes if n.kind == "module"}
+    facts = describe.Bump(
+        component=component,
+        branch=branch,
+        head=head,
+        moves=tuple(describe.PinMove(m.nsid, m.path, p.ref, head) for m, p in moved),
+        commits=tuple(sources.commits(url, head, [p.ref for _, p in moved])),
+        plan=plan,
+        eols=tuple((nsid, bumped.modules[nsid].eol) for nsid in sorted(affected) if nsid in bumped.modules),
+        today=dt.datetime.fromtimestamp(now, dt.UTC).date(),
+    )
+    return MergeRequestSpec(
+        source_branch=describe.source_branch(component, branch),
+        target_branch=target,
+        title=describe.title(facts),
+        description=describe.description(facts),
+        labels=describe.labels(facts),
+        files=files,
+        head=head,
+        commit_message=describe.commit_message(facts),
+    )
+
+
+# -- forges ----------------------------------------------------------------------------------------
+
+
+def make_forge(kind: str, ws: Workspace, target: str, clock: Callable[[], float] = time.time) -> Forge:
+    """The forge to act on: `local` (this repository) or `gitlab` (factory.yaml's forge.gitlab)."""
+    if kind == "local":
+        return LocalForge(ws.repo, clock)
+    if kind != "gitlab":
+        raise InvalidInput(f"unknown forge {kind!r}", code="unknown-forge")
+    raw = gitrepo.file_at(ws.repo, target, "factory.yaml") or b""
+    config = yaml.safe_load(raw) or {}
+    gitlab = (config.get("forge") or {}).get("gitlab") or {}
+    if not gitlab.get("url") or not gitlab.get("project"):
+        raise InvalidInput(
+            "factory.yaml has no forge.gitlab.url and forge.gitlab.project", code="no-gitlab-config"
+        )
+    token = next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), "")
+    if not token:
+        raise InvalidInput(
+            "no GitLab token", hint=f"set {' or '.join(TOKEN_VARIABLES)}", code="no-gitlab-token"
+        )
+    try:
+        module = importlib.import_module("pipeline.bot.forge_gitlab")
+    except ImportError as exc:
+        raise OperationFailed(
+            "the GitLab forge is not available (pipeline.bot.forge_gitlab cannot be imported)",
+            hint="install python-gitlab, or use --forge local",
+            code="no-gitlab-forge",
+        ) from exc
+    build: Callable[[str, str, str], Forge] = module.gitlab_forge
+    return build(str(gitlab["url"]), str(gitlab["project"]), token)

@@ -1,0 +1,62 @@
+"""The `ostree-fsck` check: the commit an ostree compose recorded is whole and says where it came from.
+
+It runs `ostree fsck` on the repository, checks each recorded commit out (`checkout -U`, into
+a temporary directory) and reads its metadata: the compose ID and the package-set digest must
+be the ones `ostree.json` records, and the tree must list the recorded packages.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.checks.base import FAILED, PASSED, CheckResult
+from pipeline.compose.base import InputCompose, Job, OutputFile
+from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, load
+from pipeline.errors import FactoryError
+from pipeline.tools import ostree
+
+
+class OstreeFsckCheck:
+    """fsck the repository, check out each commit, compare its metadata with ostree.json."""
+
+    name = "ostree-fsck"
+    kinds = frozenset({"ostree"})
+
+    def run(self, job: Job, outputs: Sequence[OutputFile]) -> CheckResult:
+        """PASSED, or FAILED with every problem found."""
+        try:
+            made = load(job, InputCompose(job.node.id, job.compose_id, tuple(outputs)))
+        except (FactoryError, OSError, ValueError, KeyError) as exc:
+            return CheckResult(self.name, FAILED, f"cannot read the compose's ostree.json: {exc}")
+        repo = job.output_dir / made.repo
+        try:
+            ostree.fsck(repo)
+        except FactoryError as exc:
+            return CheckResult(self.name, FAILED, f"ostree fsck of {made.repo}: {exc.message}")
+        problems = [p for commit in made.commits for p in _problems(repo, commit)]
+        return CheckResult(self.name, FAILED if problems else PASSED, "; ".join(problems))
+
+
+def _problems(repo: Path, commit: Commit) -> list[str]:
+    where = f"{commit.ref} at {commit.commit[:12]}"
+    try:
+        found = {key: ostree.metadata(repo, commit.commit, key) for key in (COMPOSE_ID, PACKAGE_SET)}
+        with tempfile.TemporaryDirectory(prefix="factory-ostree-check-") as scratch:
+            tree = Path(scratch) / "tree"
+            ostree.checkout(repo, commit.commit, tree)
+            listing = tree / RPMS_TXT
+            listed = listing.read_text(encoding="utf-8").split() if listing.is_file() else None
+    except FactoryError as exc:
+        return [f"{where}: {exc.message}"]
+    problems = []
+    if found[COMPOSE_ID] != commit.compose_id:
+        problems.append(f"{where}: {COMPOSE_ID} is {found[COMPOSE_ID]!r}, expected {commit.compose_id!r}")
+    if found[PACKAGE_SET] != commit.package_set_digest:
+        problems.append(f"{where}: {PACKAGE_SET} is {found[PACKAGE_SET]!r}, not the recorded package set")
+    if listed is None:
+        problems.append(f"{where}: the checkout has no /{RPMS_TXT}")
+    elif listed != [p.nevra for p in commit.packages]:
+        problems.append(f"{where}: /{RPMS_TXT} does not list the recorded packages")
+    return problems

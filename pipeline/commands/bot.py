@@ -1,0 +1,76 @@
+"""`factory bot reconcile` and `factory bot serve`: the bump bot."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from pipeline.commands.output import out, out_json
+
+if TYPE_CHECKING:
+    from pipeline.bot.reconcile import Report
+
+log = logging.getLogger("factory.bot")
+
+
+def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Report:
+    from pipeline.bot.reconcile import default_target, make_forge, reconcile
+    from pipeline.workspace import Workspace
+
+    ws = Workspace.open(args.repo)
+    target = args.target or default_target(ws)
+    forge = make_forge(args.forge or ws.load(target, check_distgit=False).config.forge, ws, target)
+    return reconcile(ws, forge, target=target, component=component, dry_run=dry_run)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """One pass; exit 1 when a branch could not be bumped (a force-push, an unreachable dist-git)."""
+    report = _pass(args, args.component, args.dry_run)
+    if args.json:
+        out_json({"dry_run": args.dry_run, **report.to_json()})
+        return 1 if report.errors else 0
+    if report.recorded:
+        out(f"recorded {len(report.recorded)} new branch heads")
+    verb = {"open": "would open", "update": "would update"} if args.dry_run else {}
+    for item in report.to_json()["actions"]:
+        if item["action"] == "error":
+            continue
+        labels = f" [{', '.join(item['labels'])}]" if item["labels"] else ""
+        mr = f" !{item['merge_request']}" if item["merge_request"] else ""
+        out(f"{verb.get(item['action'], item['action'] + 'ed')}{mr}: {item['title']}{labels}")
+    for error in report.errors:
+        out(f"error: {error}")
+    if not report.actions and not report.failures:
+        out("nothing to do: every pin is at its branch head or has its merge request")
+    return 1 if report.errors else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve GitLab push webhooks until interrupted; reconcile on each push and on a timer."""
+    from pipeline.bot.webhook import SECRET_VARIABLE, make_server
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    secret = os.environ.get(SECRET_VARIABLE)
+    if not secret:
+        log.warning("%s is not set: every webhook will be refused (the timer still runs)", SECRET_VARIABLE)
+
+    def run(component: str | None) -> None:
+        report = _pass(args, component, False)
+        for item in report.to_json()["actions"]:
+            log.info(
+                "%s %s (%s): %s", item["action"], item["component"], item["branch"], item.get("title", "")
+            )
+        for error in report.errors:
+            log.error("%s", error)
+
+    server = make_server(args.host, args.port, secret, run, interval=args.interval)
+    log.info("listening on %s:%d, reconciling every %ss", args.host, server.port, args.interval)
+    server.start()
+    try:
+        while True:
+            server.wait(3600)
+    finally:
+        server.stop()

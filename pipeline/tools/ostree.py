@@ -1,0 +1,216 @@
+"""ostree: archive repositories, commits with metadata, refs, fsck, checkout, summary.
+
+Command lines are built by pure functions (tested by exact equality); the runners below start
+them through `pipeline.run`. Commit metadata is written as strings (`--add-metadata-string`)
+and read back with `ostree show --print-metadata-key`, which prints GVariant text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from pipeline import run
+
+NO_SUCH_KEY = "No such metadata key"
+
+
+def init_argv(repo: Path) -> list[str]:
+    """Make an archive-mode repository (the mode that is served over HTTP and pulled from)."""
+    return ["ostree", "init", "--mode=archive", f"--repo={repo}"]
+
+
+def commit_argv(
+    repo: Path,
+    tree: Path,
+    ref: str,
+    *,
+    subject: str,
+    metadata: Mapping[str, str],
+    timestamp: int,
+    parent: str | None = None,
+) -> list[str]:
+    """Commit the directory tree on ref; files owned by root, permissions canonical.
+
+    The timestamp is pinned (the definitions commit time), so the commit object depends only
+    on the tree, the metadata and the parent.
+    """
+    argv = [
+        "ostree",
+        "commit",
+        f"--repo={repo}",
+        f"--branch={ref}",
+        f"--tree=dir={tree}",
+        f"--subject={subject}",
+        f"--timestamp=@{timestamp}",
+        "--owner-uid=0",
+        "--owner-gid=0",
+        "--canonical-permissions",
+    ]
+    argv += [f"--add-metadata-string={key}={metadata[key]}" for key in sorted(metadata)]
+    if parent is not None:
+        argv.append(f"--parent={parent}")
+    return argv
+
+
+def refs_argv(repo: Path) -> list[str]:
+    return ["ostree", "refs", f"--repo={repo}"]
+
+
+def rev_parse_argv(repo: Path, ref: str) -> list[str]:
+    return ["ostree", "rev-parse", f"--repo={repo}", ref]
+
+
+def log_argv(repo: Path, ref: str) -> list[str]:
+    return ["ostree", "log", f"--repo={repo}", ref]
+
+
+def show_metadata_argv(repo: Path, rev: str, key: str) -> list[str]:
+    return ["ostree", "show", f"--repo={repo}", f"--print-metadata-key={key}", rev]
+
+
+def fsck_argv(repo: Path) -> list[str]:
+    return ["ostree", "fsck", f"--repo={repo}"]
+
+
+def checkout_argv(repo: Path, rev: str, destination: Path) -> list[str]:
+    """Check out as the calling user (`-U`): no root needed, ownership not applied."""
+    return ["ostree", "checkout", f"--repo={repo}", "-U", rev, str(destination)]
+
+
+def summary_argv(repo: Path) -> list[str]:
+    return ["ostree", "summary", f"--repo={repo}", "-u"]
+
+
+def ls_argv(repo: Path, rev: str, path: str = "/") -> list[str]:
+    """List a commit's tree recursively, names only (`-R -C` prints checksums too: not used)."""
+    return ["ostree", "ls", f"--repo={repo}", "-R", "--nul-filenames-only", rev, path]
+
+
+def pull_local_argv(repo: Path, source: Path, rev: str) -> list[str]:
+    """Copy one commit (without its history: `--depth=0`) from another local repository."""
+    return ["ostree", "pull-local", f"--repo={repo}", "--depth=0", str(source), rev]
+
+
+def create_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
+    return ["ostree", "refs", f"--repo={repo}", f"--create={ref}", commit]
+
+
+def parse_refs(output: str) -> list[str]:
+    """The refs `ostree refs` printed, sorted."""
+    return sorted(line.strip() for line in output.splitlines() if line.strip())
+
+
+def parse_gvariant_string(text: str) -> str:
+    """The value of a GVariant text string such as `'FL-42-...'` (quotes and escapes removed)."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        body = text[1:-1]
+        out, escaped = [], False
+        for char in body:
+            if escaped or char != "\\":
+                out.append(char)
+                escaped = False
+            else:
+                escaped = True
+        return "".join(out)
+    return text
+
+
+def parse_ls(output: str) -> list[str]:
+    """Paths printed by `ls_argv` (NUL-separated), sorted."""
+    return sorted(p for p in output.split("\0") if p)
+
+
+def init(repo: Path) -> None:
+    """Make an archive repository at repo, unless one is already there."""
+    if (repo / "config").is_file():
+        return
+    repo.mkdir(parents=True, exist_ok=True)
+    run.run(init_argv(repo))
+
+
+def commit(
+    repo: Path,
+    tree: Path,
+    ref: str,
+    *,
+    subject: str,
+    metadata: Mapping[str, str],
+    timestamp: int,
+    parent: str | None = None,
+) -> str:
+    """Commit tree on ref; the new commit's checksum."""
+    argv = commit_argv(
+        repo, tree, ref, subject=subject, metadata=metadata, timestamp=timestamp, parent=parent
+    )
+    return run.run(argv).strip()
+
+
+def refs(repo: Path) -> list[str]:
+    """Every ref of the repository, sorted."""
+    return parse_refs(run.run(refs_argv(repo)))
+
+
+def rev_parse(repo: Path, ref: str) -> str:
+    """The commit checksum a ref points at (CommandFailed if there is no such ref)."""
+    return run.run(rev_parse_argv(repo, ref)).strip()
+
+
+def head(repo: Path, ref: str) -> str | None:
+    """The commit a ref points at, or None when the repository or the ref does not exist."""
+    if not (repo / "config").is_file() or ref not in refs(repo):
+        return None
+    return rev_parse(repo, ref)
+
+
+def log(repo: Path, ref: str) -> str:
+    """`ostree log` of a ref: every commit of its history, newest first."""
+    return run.run(log_argv(repo, ref))
+
+
+def metadata(repo: Path, rev: str, key: str) -> str | None:
+    """One string of a commit's metadata, or None when the commit has no such key."""
+    try:
+        return parse_gvariant_string(run.run(show_metadata_argv(repo, rev, key)))
+    except run.CommandFailed as exc:
+        if NO_SUCH_KEY in exc.stderr:
+            return None
+        raise
+
+
+def fsck(repo: Path) -> str:
+    """Check every object of the repository; its report (CommandFailed on corruption)."""
+    return run.run(fsck_argv(repo))
+
+
+def checkout(repo: Path, rev: str, destination: Path) -> None:
+    run.run(checkout_argv(repo, rev, destination))
+
+
+def update_summary(repo: Path) -> None:
+    run.run(summary_argv(repo))
+
+
+def ls(repo: Path, rev: str, path: str = "/") -> list[str]:
+    """Every path in a commit's tree under path (directories too), sorted."""
+    return parse_ls(run.run(ls_argv(repo, rev, path)))
+
+
+def pull_local(repo: Path, source: Path, commit: str, ref: str) -> None:
+    """Copy one commit from another local repository and point ref at it.
+
+    By checksum, not by ref: the source's ref may have moved on since the commit was recorded.
+    """
+    run.run(pull_local_argv(repo, source, commit))
+    run.run(create_ref_argv(repo, ref, commit))
+
+
+@cache
+def version() -> str:
+    """The version of ostree, e.g. `2022.7`."""
+    for line in run.run(["ostree", "--version"]).splitlines():
+        if line.strip().startswith("Version:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    raise run.CommandFailed(["ostree", "--version"], 0, "no Version: line in the output")

@@ -36,11 +36,13 @@ from pathlib import Path
 
 from pipeline.canonical import pretty_json
 from pipeline.compose.base import OutputFile
+from pipeline.compose.ostree import OSTREE_JSON, OstreeCompose
 from pipeline.errors import OperationFailed
 from pipeline.gate import Decision
 from pipeline.lineage import Lineage, Record
 from pipeline.sign import Signer, sign_tree
 from pipeline.testnotes import update_notes
+from pipeline.tools import ostree
 
 RELEASES_REF = "refs/notes/releases"
 MANIFEST = "RELEASE.json"
@@ -102,6 +104,8 @@ def _publish(
     if not (final / MANIFEST).is_file():
         staging = to / f"{STAGING}{record.compose_id}"
         copy_outputs(record, output_dir, staging)
+        if (staging / OSTREE_JSON).is_file():
+            pullable_ostree(staging, output_dir)
         signed = sign_tree(staging, signer) if signer is not None else None
         manifest = {
             "compose_id": record.compose_id,
@@ -120,6 +124,21 @@ def _publish(
     signed_by = json.loads((final / MANIFEST).read_text(encoding="utf-8")).get("signed_by", "")
     _note(lineage, record.compose_id, "released", final, signed_by)
     return Published("released", final, removed, signed_by)
+
+
+def pullable_ostree(staging: Path, output_dir: Path) -> Path:
+    """An archive OSTree repository at staging/repo holding the compose's commits and refs.
+
+    An `ostree:` compose records its commits in the variant's shared repository; a release
+    carries its own repository with just those commits (signed later with the rest), so
+    clients can `ostree pull` it with gpg-verify.
+    """
+    made = OstreeCompose.from_json((staging / OSTREE_JSON).read_text(encoding="utf-8"))
+    repo = staging / "repo"
+    ostree.init(repo)
+    for commit in made.commits:
+        ostree.pull_local(repo, output_dir / made.repo, commit.commit, commit.ref)
+    return repo
 
 
 def copy_outputs(record: Record, output_dir: Path, dest: Path) -> None:

@@ -276,3 +276,48 @@ def test_ostree_commits_and_summary_are_signed_and_pull_verifies(
             ["ostree", f"--repo={mirror}", "pull", "origin", "fl/42/x86_64/host"], capture_output=True, text=True
         )  # fmt: skip
         assert (pulled.returncode == 0) == ok, pulled.stderr
+
+
+def test_a_released_ostree_compose_is_a_signed_pullable_repository(
+    gated_dist: Path, key: tuple[Path, str], tmp_path: Path
+) -> None:
+    home, fingerprint = key
+    assert factory("compose", "ostree:AtomicHost/host", "--repo", str(gated_dist), "--json") == 0
+    compose_id = compose_of(gated_dist, "ostree:AtomicHost/host")
+    to = tmp_path / "releases" / "AtomicHost-host"
+    argv = ["release", compose_id, "--repo", str(gated_dist), "--to", str(to)]
+    assert factory(*argv, "--gnupghome", str(home), "--key", fingerprint) == 0
+    unsigned = tmp_path / "releases" / "unsigned"
+    assert factory("release", compose_id, "--repo", str(gated_dist), "--to", str(unsigned), "--unsigned") == 0
+    keyring = tmp_path / "key.gpg"
+    keyring.write_bytes(
+        subprocess.run(["gpg", "--homedir", str(home), "--export"], capture_output=True, check=True).stdout
+    )
+
+    def pull(name: str, source: Path) -> subprocess.CompletedProcess[str]:
+        client = tmp_path / f"client-{name}"  # a fresh client each: a pull never re-verifies what it has
+        subprocess.run(["ostree", "init", f"--repo={client}", "--mode=archive"], check=True)
+        subprocess.run(
+            ["ostree", f"--repo={client}", "remote", "add", "--set=gpg-verify=true",
+             f"--set=gpgkeypath={keyring}", name, f"file://{source / 'latest' / 'repo'}"],
+            check=True,
+        )  # fmt: skip
+        return subprocess.run(
+            ["ostree", f"--repo={client}", "pull", name, "FL/42/x86_64/host"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    signed = pull("released", to)
+    assert signed.returncode == 0, signed.stderr
+    log = subprocess.run(
+        ["ostree", f"--repo={tmp_path / 'client-released'}", "log", "released:FL/42/x86_64/host"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert compose_id in log.stdout
+    refused = pull("unsigned", unsigned)
+    assert refused.returncode != 0
+    assert "signature" in refused.stderr.lower() or "gpg" in refused.stderr.lower()

@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 FACTORY := $(VENV)/bin/factory
 DISTGIT := .factory/distgit
 
-.PHONY: demo test deps venv lint typecheck pytest bench clean
+.PHONY: demo demo-key test deps venv lint typecheck pytest bench clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -28,17 +28,36 @@ $(VENV)/.installed: pyproject.toml | deps
 
 venv: deps $(VENV)/.installed
 
-demo: venv
+DEMO_GNUPG := .factory/gnupg
+RELEASES := .factory/releases
+DEMO_RELEASED := repo:Server repo:Workstation ostree:AtomicHost/host iso:AtomicHost/installer \
+                 container:Cloud/base container:Cloud/httpd
+
+# A throwaway signing key for the demo (made once, kept in .factory/gnupg).
+demo-key:
+	@if [ ! -s $(DEMO_GNUPG)/fingerprint ]; then \
+	  mkdir -p -m 700 $(DEMO_GNUPG); \
+	  gpg --homedir $(DEMO_GNUPG) --batch --pinentry-mode loopback --passphrase '' \
+	      --quick-generate-key 'Factory Linux demo signing <demo@factory.invalid>' ed25519 sign never 2>/dev/null; \
+	  gpg --homedir $(DEMO_GNUPG) --list-secret-keys --with-colons | awk -F: '/^fpr/ {print $$10; exit}' \
+	      > $(DEMO_GNUPG)/fingerprint; \
+	fi
+
+demo: venv demo-key
 	$(FACTORY) example distgit $(DISTGIT)
 	$(FACTORY) validate
-	@echo "== compose everything that is out of date (a second run composes nothing)"
+	@echo "== compose, check and gate everything out of date (a second run composes nothing)"
 	$(FACTORY) compose
-	@echo "== the latest good variant repos"
-	@$(FACTORY) latest --json | $(PY) -c 'import json,sys; [print(" ", n, "->", c) for n, c in json.load(sys.stdin).items() if n.startswith("repo:")]'
-	@echo "== lineage of the Server repo"
-	$(FACTORY) lineage $$($(FACTORY) latest repo:Server --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["repo:Server"])')
-	@echo "== what a move of openssl's f42 branch (the CVE-2026-1234 backport) would rebuild"
-	$(FACTORY) impact openssl --branch f42
+	@echo "== sign and release: Server and Workstation repos, the Atomic Host, the Cloud images"
+	@for node in $(DEMO_RELEASED); do \
+	  id=$$($(FACTORY) latest $$node --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') && \
+	  $(FACTORY) release $$id --to $(RELEASES)/$$(echo $$node | tr ':/' '--') \
+	    --gnupghome $(DEMO_GNUPG) --key $$(cat $(DEMO_GNUPG)/fingerprint) || exit 1; \
+	done
+	@echo "== lineage of the released Atomic Host installer, down to dist-git commits"
+	$(FACTORY) lineage $$($(FACTORY) latest iso:AtomicHost/installer --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') --tree | head -40
+	@echo "== the bot: what it would open for the moved dist-git branches (dry run)"
+	$(FACTORY) bot reconcile --dry-run
 	@echo "== the artifact graph"
 	$(FACTORY) graph --format text
 
@@ -49,13 +68,31 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv
+pytest: venv gitlab-ci-local
 	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 bench: venv
 	$(PY) bench/plan_scale.py
+
+# -- gitlab-ci-local (issue 5) ------------------------------------------------------------------
+# tests/test_gitlab_ci_local.py runs .gitlab-ci.yml with it. 4.65.1: the newest needs Node 22;
+# this one declares Node >= 18 (Debian 12's nodejs). Skipped when the pinned version is there.
+GCL_VERSION := 4.65.1
+GCL_PREFIX := .factory/npm
+GCL := $(GCL_PREFIX)/node_modules/.bin/gitlab-ci-local
+
+.PHONY: gitlab-ci-local
+gitlab-ci-local:
+	@if [ -x $(GCL) ] && [ "$$($(GCL) --version 2>/dev/null)" = "$(GCL_VERSION)" ]; then exit 0; fi; \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing Debian packages: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi; \
+	echo "installing gitlab-ci-local $(GCL_VERSION) into $(GCL_PREFIX)"; \
+	npm install --no-save --no-audit --no-fund --prefix $(GCL_PREFIX) gitlab-ci-local@$(GCL_VERSION) >/dev/null
+# -- end gitlab-ci-local ------------------------------------------------------------------------
 
 clean:
 	rm -rf $(VENV) .factory .pytest_cache .mypy_cache .ruff_cache

@@ -37,7 +37,9 @@ def composers() -> dict[str, Composer]:
     out: dict[str, Composer] = {}
     for name, plugin in _load(ARTIFACTS):
         if getattr(plugin, "kind", None) != name:
-            raise OperationFailed(f"plugin {name} of {ARTIFACTS} says its kind is {getattr(plugin, 'kind', None)!r}")
+            raise OperationFailed(
+                f"plugin {name} of {ARTIFACTS} says its kind is {getattr(plugin, 'kind', None)!r}"
+            )
         out[name] = plugin
     return out
 

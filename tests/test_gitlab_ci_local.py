@@ -1,0 +1,195 @@
+"""The real `.gitlab-ci.yml` and a generated child pipeline, run by gitlab-ci-local.
+
+A definitions repository (the example distribution, this repository's `.gitlab-ci.yml`) with a
+bare Git repository on disk as `origin`; every job runs with the shell executor in its own copy
+of the repository (`--shell-isolation`: one runner each), so lineage reaches the others only
+through `factory lineage push|pull`. FACTORY (the venv's CLI) is a project variable in
+`.gitlab-ci-local-variables.yml`, as it would be in GitLab's CI/CD settings.
+
+gitlab-ci-local 4.65.1 is installed by `make test` into .factory/npm (GITLAB_CI_LOCAL overrides).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipeline import example
+from tests.conftest import ROOT
+
+TOOL = Path(
+    os.environ.get("GITLAB_CI_LOCAL", ROOT / ".factory" / "npm" / "node_modules" / ".bin" / "gitlab-ci-local")
+)
+NULL_SHA = "0" * 40
+NODE_MAJOR = 18  # gitlab-ci-local 4.65.1's engines: node >= 18
+
+
+def _node_major() -> int:
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return 0
+    return int(out.strip().lstrip("v").split(".")[0])
+
+
+pytestmark = [
+    pytest.mark.skipif(
+        not TOOL.exists(), reason=f"gitlab-ci-local is not installed at {TOOL}: `make test` installs it"
+    ),
+    pytest.mark.skipif(
+        _node_major() < NODE_MAJOR, reason=f"gitlab-ci-local 4.65.1 needs Node.js >= {NODE_MAJOR}"
+    ),
+    pytest.mark.skipif(shutil.which("rsync") is None, reason="gitlab-ci-local needs rsync"),
+]
+
+
+def git(cwd: Path, *argv: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    done = subprocess.run(["git", *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@dataclass
+class Project:
+    work: Path
+    remote: Path
+    distgit: Path
+
+    def commit(self, message: str) -> str:
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", message)
+        git(self.work, "push", "-q", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD").strip()
+
+    def pipeline(self, *variables: str) -> subprocess.CompletedProcess[str]:
+        shutil.rmtree(self.work / ".gitlab-ci-local", ignore_errors=True)
+        argv = [
+            str(TOOL),
+            "--force-shell-executor",
+            "--shell-isolation",
+            "--no-color",
+        ]
+        for variable in variables:
+            argv += ["--variable", variable]
+        return subprocess.run(argv, cwd=self.work, capture_output=True, text=True, timeout=300, check=False)
+
+    def remote_tags(self) -> list[str]:
+        return git(self.remote, "tag", "-l", "compose/*").split()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    top = tmp_path_factory.mktemp("gitlab")
+    remote, work, distgit = top / "remote.git", top / "work", top / "distgit"
+    git(top, "init", "-q", "--bare", "-b", "main", str(remote))
+    example.materialize(ROOT / "examples" / "distgit", distgit)
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    for folder in ("modules", "variants"):
+        shutil.copytree(ROOT / folder, work / folder)
+    shutil.copy(ROOT / ".gitlab-ci.yml", work / ".gitlab-ci.yml")
+    config = (ROOT / "factory.yaml").read_text()
+    (work / "factory.yaml").write_text(config.replace(".factory/distgit/", f"{distgit}/"))
+    (work / ".gitignore").write_text(".factory/\n.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+    venv_factory = Path(sys.executable).parent / "factory"
+    (work / ".gitlab-ci-local-variables.yml").write_text(f"FACTORY: {venv_factory}\n")
+    git(work, "remote", "add", "origin", str(remote))
+    Project(work, remote, distgit).commit("The example distribution\n")
+    return Project(work, remote, distgit)
+
+
+def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project: Project) -> None:
+    head = git(project.work, "rev-parse", "HEAD").strip()
+    done = project.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={NULL_SHA}")
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert "41 planned nodes, all composed" in done.stdout
+    child = (project.work / ".gitlab-ci-local" / "artifacts" / "generate" / "child.yml").read_text()
+    jobs = [line for line in child.splitlines() if line.startswith("compose ")]
+    assert len(jobs) == 41
+    tags = project.remote_tags()
+    assert len(tags) == 41  # one compose per job: none composed twice, none lost
+    notes = git(project.remote, "notes", "--ref=refs/notes/lineage", "list").splitlines()
+    assert len(notes) == 41
+    latest = git(project.remote, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
+    assert len(latest) == 41
+    for tag in tags:  # each made from the pushed commit
+        assert git(project.remote, "rev-parse", f"{tag}^{{commit}}").strip() == head
+
+
+def test_merge_request_pipeline_plans_the_change(project: Project) -> None:
+    base = git(project.work, "rev-parse", "HEAD").strip()
+    git(project.work, "checkout", "-q", "-b", "reword-gtk")
+    path = project.work / "modules" / "gtk" / "3.yaml"
+    path.write_text(path.read_text().replace("summary: GTK 3 toolkit", "summary: The GTK 3 toolkit"))
+    git(project.work, "commit", "-q", "-am", "Reword gtk\n")
+    try:
+        done = project.pipeline(
+            "CI_PIPELINE_SOURCE=merge_request_event",
+            f"CI_MERGE_REQUEST_DIFF_BASE_SHA={base}",
+            "CI_MERGE_REQUEST_IID=7",
+        )
+    finally:
+        git(project.work, "checkout", "-q", "main")
+    assert done.returncode == 0, done.stdout[-5000:]
+    artifacts = project.work / ".gitlab-ci-local" / "artifacts" / "plan"
+    markdown = (artifacts / "plan.md").read_text()
+    assert "module:gtk:3" in markdown and "repo:Workstation" in markdown
+    assert "module:base-runtime:f42" not in markdown
+    planned = {n["node"] for tier in json.loads((artifacts / "plan.json").read_text())["tiers"] for n in tier}
+    assert planned == {"module:gtk:3", "repo:Workstation"}
+    assert "the plan is not posted" in done.stdout  # no GitLab here: skipped, not failed
+    assert status(done.stdout, "plan") == "PASS"
+    assert status(done.stdout, "generate") is None and status(done.stdout, "check") is None
+
+
+def test_a_failing_node_fails_the_check_though_the_trigger_job_passes(project: Project) -> None:
+    before = git(project.work, "rev-parse", "HEAD").strip()
+    clone = project.distgit.parent / "gnome-shell"
+    git(
+        project.distgit.parent,
+        "clone",
+        "-q",
+        "-b",
+        "f42",
+        str(project.distgit / "gnome-shell.git"),
+        str(clone),
+    )
+    (clone / "gnome-shell.spec").write_text("Name: gnome-shell\nthis is not a spec file\n")
+    git(clone, "commit", "-q", "-am", "Break the spec\n")
+    git(clone, "push", "-q", "origin", "f42")
+    broken = git(clone, "rev-parse", "HEAD").strip()
+    path = project.work / "modules" / "gnome" / "47.yaml"
+    path.write_text(path.read_text().replace("67f39e87270214c420efa514c5cf1fff742966ad", broken))
+    project.commit("Bump gnome-shell to a broken commit\n")
+    done = project.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={before}")
+    assert done.returncode != 0, done.stdout[-8000:]
+    assert status(done.stdout, "compose") == "PASS"  # the trigger job: gitlab-ci-local never fails it
+    assert status(done.stdout, f"compose build:gnome-shell@{broken[:8]}") == "FAIL"
+    assert status(done.stdout, "compose module:gnome:47") is None  # its input failed
+    assert status(done.stdout, "check") == "FAIL"
+    assert f"build:gnome-shell@{broken[:8]}" in _line(done.stdout, "NOT COMPOSED")
+    assert "3 not composed" in done.stdout  # the build, the module, the Workstation repo
+    failed = [t for t in project.remote_tags() if f"gnome-shell-{broken[:8]}" in t]
+    assert len(failed) == 1  # the failed compose's record was pushed too: auditable
+    note = git(project.remote, "notes", "--ref=refs/notes/lineage", "show", failed[0])
+    assert json.loads(note)["status"] == "FAILED"
+
+
+def status(stdout: str, job: str) -> str | None:
+    """PASS or FAIL from gitlab-ci-local's summary line of a job; None when it did not run."""
+    pattern = re.compile(rf"^ (PASS|FAIL) +(?:\[[^]]*\] +)?{re.escape(job)}\s*$", re.MULTILINE)
+    found = pattern.findall(stdout)
+    return found[-1] if found else None
+
+
+def _line(text: str, needle: str) -> str:
+    return next((line for line in text.splitlines() if needle in line), "")

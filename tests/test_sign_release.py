@@ -220,10 +220,15 @@ def test_sigkill_during_release_always_leaves_a_complete_latest(
     rng = random.Random(6)
     argv = [sys.executable, "-m", "pipeline.cli", "release", server, "--to", str(to), "--repo", str(gated_dist),
             "--gnupghome", str(home), "--key", fpr, "--keep", "2"]  # fmt: skip
+    # How long a whole release takes on this machine, so the kills land inside one.
+    began = time.monotonic()
+    scratch = [*argv[:6], str(tmp_path / "timing"), *argv[7:]]
+    subprocess.run(scratch, capture_output=True, check=True)
+    duration = time.monotonic() - began
     killed = 0
     for _ in range(8):
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.05, 1.2))
+        time.sleep(rng.uniform(0.05, 0.9) * duration)
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             killed += 1

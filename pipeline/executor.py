@@ -141,7 +141,9 @@ def execute(
     tiers = graph.tiers(targets)
     total = sum(len(t) for t in tiers)
     results: dict[str, NodeResult] = {}
-    tools = {kind: {**composer.tools(), "factory": __version__} for kind, composer in composers.items()}
+    # Only the kinds this run composes: asking a tool its version starts a process (dnf's is slow).
+    kinds = {graph.nodes[n].kind for tier in tiers for n in tier} & set(composers)
+    tools = {kind: {**composers[kind].tools(), "factory": __version__} for kind in sorted(kinds)}
     state = _State(lineage)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for number, tier in enumerate(tiers, 1):

@@ -43,6 +43,13 @@ def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     return commit
 
 
+def tree_id(repo: pygit2.Repository, rev: str) -> str | None:
+    """The id of a commit's root tree (None for `none`, the empty revision)."""
+    if rev == NO_REVISION:
+        return None
+    return str(resolve(repo, rev).tree.id)
+
+
 def tree_files(repo: pygit2.Repository, rev: str) -> list[SourceFile]:
     """The definition files of a commit, read lazily from Git objects (no checkout)."""
     if rev == NO_REVISION:

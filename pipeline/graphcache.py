@@ -1,6 +1,6 @@
 """The graph cache: the artifact graph of a definitions tree, stored by the tree's content key.
 
-A graph is stored as compact rows (id, kind, definition key, inputs, digest, source, follows)
+A graph is stored as compact rows (id, kind, inputs, digest, source, follows)
 in one marshal file per tree, and the definitions themselves once each, by node digest, in a SQLite
 table shared by all trees (base and head of a plan share nearly all of them). Loading a graph
 builds no Node until one is looked up, and reads a definition only for such a node, so a plan
@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.graph import Graph, Node
 
 _KEPT = 16  # graphs kept; the oldest are removed
+FORMAT = "2"  # of the rows; part of every file name, so a new format never reads an old file
 
 
 class GraphCache:
@@ -29,27 +30,43 @@ class GraphCache:
 
     def get(self, key: str) -> Graph | None:
         try:
-            rows = marshal.loads((self.directory / f"{key[:32]}.marshal").read_bytes())
+            rows = marshal.loads((self.directory / f"{key[:32]}.v{FORMAT}.marshal").read_bytes())
         except (OSError, ValueError, EOFError, TypeError):
             return None
         nodes = _LazyNodes({row[0]: row for row in rows}, self._definition)
-        return Graph(nodes, {row[0]: row[4] for row in rows})
+        return Graph(nodes, {row[0]: row[3] for row in rows})
+
+    def alias(self, tree: str, version: str) -> str | None:
+        """The content key recorded for a Git tree id (and factory version), if any."""
+        try:
+            text = (self.directory / "trees" / f"{tree}-{version[:16]}").read_text(encoding="ascii")
+        except OSError:
+            return None
+        return text.strip() or None
+
+    def set_alias(self, tree: str, version: str, key: str) -> None:
+        _write_atomically(self.directory / "trees" / f"{tree}-{version[:16]}", key.encode("ascii"))
 
     def put(self, key: str, graph: Graph) -> None:
         # A node's digest covers its id, definition and inputs, so it names its definition too.
+        # Equal strings are made the same object, so marshal writes each once (and loads fast).
+        shared: dict[str, str] = {}
+
+        def one(text: str) -> str:
+            return shared.setdefault(text, text)
+
         rows = []
         definitions = {}
         for node in graph.nodes.values():
             definitions[node.digest] = node.definition_json
-            rows.append(
-                (node.id, node.kind, node.digest, node.inputs, node.digest, node.source, node.follows)
-            )
+            inputs = tuple(one(i) for i in node.inputs)
+            rows.append((one(node.id), node.kind, inputs, node.digest, one(node.source), node.follows))
         db = self._connect()
         with db:
             db.executemany(
                 "INSERT OR IGNORE INTO definition (digest, json) VALUES (?, ?)", definitions.items()
             )
-        _write_atomically(self.directory / f"{key[:32]}.marshal", marshal.dumps(rows))
+        _write_atomically(self.directory / f"{key[:32]}.v{FORMAT}.marshal", marshal.dumps(rows))
         self._prune()
 
     def _definition(self, key: str) -> str:
@@ -90,10 +107,8 @@ class _LazyNodes(Mapping[str, Node]):
     def __getitem__(self, node_id: str) -> Node:
         node = self._made.get(node_id)
         if node is None:
-            row = self._rows[node_id]
-            node = Node(
-                row[0], row[1], self._definition(row[2]), tuple(row[3]), row[4], row[5], tuple(row[6])
-            )
+            made_id, kind, inputs, digest, source, follows = self._rows[node_id]
+            node = Node(made_id, kind, self._definition(digest), inputs, digest, source, follows)
             self._made[node_id] = node
         return node
 

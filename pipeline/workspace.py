@@ -77,9 +77,21 @@ class Workspace:
         return definitions.load(files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel)
 
     def graph(self, rev: str = WORKTREE) -> Graph:
-        """The artifact graph of a revision, from the graph cache when this tree was seen before."""
+        """The artifact graph of a revision, from the graph cache when this tree was seen before.
+
+        The cache key is the content of the definition files; for a commit, its tree id leads
+        to that key without listing the files (an alias is kept per tree id).
+        """
+        tree = None if rev == WORKTREE else gitrepo.tree_id(self.repo, rev)
+        key = self._graphs.alias(tree, _cache_version()) if tree else None
+        if key is not None:
+            cached = self._graphs.get(key)
+            if cached is not None:
+                return cached
         files = self.files(rev)
         key = digest({"version": _cache_version(), "files": sorted((f.path, f.blob_id) for f in files)})
+        if tree:
+            self._graphs.set_alias(tree, _cache_version(), key)
         cached = self._graphs.get(key)
         if cached is not None:
             return cached

@@ -102,3 +102,16 @@ def test_warm_cache_gives_the_same_plan(repo: Path, capsys: pytest.CaptureFixtur
     first = run(capsys, *args)
     assert list((repo / ".git" / "factory").glob("parse-cache-*.pickle"))
     assert run(capsys, *args) == first
+
+
+def test_a_graph_from_the_cache_equals_a_graph_built_afresh(repo: Path) -> None:
+    from pipeline.graph import build
+    from pipeline.workspace import Workspace
+
+    bump_openssl(repo)
+    for rev in ("HEAD~1", "HEAD"):
+        Workspace.open(repo).graph(rev)  # fills the cache
+        cached = Workspace.open(repo).graph(rev)  # a new process would read it like this
+        fresh = build(Workspace.open(repo).load(rev, check_distgit=False))
+        assert dict(cached.digests) == dict(fresh.digests)
+        assert {k: cached.nodes[k] for k in fresh.nodes} == dict(fresh.nodes)

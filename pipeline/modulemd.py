@@ -22,8 +22,13 @@ from typing import Any
 
 import yaml
 
+from pipeline.canonical import canonical_json
 from pipeline.model import Module
 from pipeline.nevra import Rpm
+
+# libyaml when PyYAML has it: a variant's modules.yaml merges hundreds of documents.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def module_version(source_date_epoch: int) -> int:
@@ -93,10 +98,10 @@ def merge(documents: Iterable[str]) -> str:
     """
     found: dict[str, dict[str, Any]] = {}
     for text in documents:
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=_Loader):
             if isinstance(doc, dict):
                 doc = _document(str(doc.get("document")), doc.get("version"), doc.get("data", {}))
-                found[_dump([doc])] = doc
+                found[canonical_json(doc)] = doc
     return _dump(sorted(found.values(), key=_order))
 
 
@@ -137,8 +142,9 @@ def _sorted(value: Any) -> Any:
 def _dump(docs: Sequence[Mapping[str, Any]]) -> str:
     if not docs:
         return ""
-    return yaml.safe_dump_all(
+    return yaml.dump_all(
         docs,
+        Dumper=_Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.commands.output import out, out_json
 from pipeline.errors import InvalidInput
@@ -73,17 +74,55 @@ def why(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"expected COMPONENT@COMMIT with at least 7 hex digits, got {args.pin!r}", code="bad-pin"
         )
-    records = _lineage(args).why(component, commit)
+    ws = Workspace.open(args.repo)
+    lineage = Lineage(ws.root)
+    records = lineage.why(component, commit)
+    latest = lineage.latest()
+    # A node the definitions at HEAD no longer have (an old build) is not current, whatever
+    # its latest-good ref still says.
+    nodes = ws.graph("HEAD").digests if not ws.repo.head_is_unborn else {}
+    found = [
+        {
+            "compose_id": r.compose_id,
+            "node": r.node,
+            "status": r.status,
+            "latest_good": latest.get(r.node) == r.compose_id and r.node in nodes,
+            "released": _released(lineage, r.compose_id),  # live: `latest` of a release directory
+        }
+        for r in records
+    ]
     if args.json:
-        out_json([{"compose_id": r.compose_id, "node": r.node, "status": r.status} for r in records])
+        out_json(found)
         return 0
-    if not records:
+    if not found:
         out(f"no compose was made with {component} at {commit}")
         return 0
-    out(f"{len(records)} composes made with {component} at {commit}:")
-    for r in records:
-        out(f"  {r.compose_id}  {r.node}  {r.status}")
+    current = [f for f in found if f["latest_good"] or f["released"]]
+    out(f"{len(found)} composes made with {component} at {commit}; {len(current)} still current:")
+    for f in found:
+        marks = ", ".join(
+            m for m, on in (("latest good", f["latest_good"]), ("released", f["released"])) if on
+        )
+        out(f"  {f['compose_id']}  {f['node']}  {f['status']}" + (f"  [{marks}]" if marks else ""))
     return 0
+
+
+def _released(lineage: Lineage, compose_id: str) -> bool:
+    """Whether the compose is live: what a release directory's `latest` points at right now.
+
+    A compose released once and since replaced by a newer release is no longer live.
+    """
+    from pipeline.release import RELEASES_REF
+    from pipeline.testnotes import read_note
+
+    note = read_note(lineage, RELEASES_REF, compose_id) or {}
+    entries = note.get("releases", [])
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("status") == "released":
+            path = Path(str(entry.get("path", "")))
+            if (path.parent / "latest").resolve() == path.resolve():
+                return True
+    return False
 
 
 def latest(args: argparse.Namespace) -> int:

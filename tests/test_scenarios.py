@@ -1,0 +1,103 @@
+"""The days of SCENARIOS.md, end to end on the embedded default, with every real tool.
+
+Security backport day: the bot finds openssl's CVE backport and opens one security merge
+request; it is merged; compose rebuilds exactly what the MR announced; the release replaces
+the vulnerable artifacts; `why` then finds nothing current built from the old commit and the
+Atomic Host's lineage names the fixed one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline import cli, example
+from pipeline.compose.registry import composers
+from pipeline.lineage import Lineage
+from tests.conftest import ROOT
+
+VULNERABLE = "795545287474bedd5e207f70c50a64a10fc7632e"
+FIXED = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
+RELEASED = ("repo:Server", "ostree:AtomicHost/host", "container:Cloud/httpd")
+
+
+def factory(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out
+
+
+def release_latest(
+    capsys: pytest.CaptureFixture[str], repo: Path, releases: Path, key: tuple[Path, str]
+) -> None:
+    latest = Lineage(repo).latest()
+    for node in RELEASED:
+        to = releases / node.replace(":", "-").replace("/", "-")
+        code, _ = factory(
+            capsys, "release", latest[node], "--repo", str(repo), "--to", str(to),
+            "--gnupghome", str(key[0]), "--key", key[1],
+        )  # fmt: skip
+        assert code == 0
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path) -> tuple[Path, str]:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+         "--quick-generate-key", "Scenario <scenario@example.invalid>", "ed25519", "sign", "never"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--list-secret-keys", "--with-colons"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+    return home, fingerprint
+
+
+def test_security_backport_day(
+    example_repo: Path, tmp_path: Path, signing_key: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, releases = example_repo, tmp_path / "releases"
+    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    assert factory(capsys, "compose", "--repo", str(repo), "--json")[0] == 0
+    release_latest(capsys, repo, releases, signing_key)
+
+    # The bot's pass: one security MR for openssl, first, announcing the rebuild.
+    code, out = factory(capsys, "bot", "reconcile", "--repo", str(repo), "--json")
+    assert code == 0
+    actions = json.loads(out)["actions"]
+    assert "CVE-2026-1234" in actions[0]["title"] and "security" in actions[0]["labels"]
+    code, out = factory(capsys, "mr", "show", "1", "--repo", str(repo))
+    announced = set(re.findall(r"^\| \d+ \| `([^`]+)` \|", out, re.MULTILINE))
+    assert {"build:openssl@9d0324eb", "module:base-runtime:f42", "iso:AtomicHost/installer"} <= announced
+
+    # A release engineer merges it; the pipeline composes exactly what was announced.
+    assert factory(capsys, "mr", "merge", "1", "--repo", str(repo))[0] == 0
+    code, out = factory(capsys, "compose", "--repo", str(repo), "--since", "HEAD~1", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["status"] == "FINISHED"
+    composed = {n["node"] for n in result["nodes"] if n["status"] == "COMPOSED"}
+    kinds = set(composers())
+    assert composed == {n for n in announced if n.split(":")[0] in kinds}
+    release_latest(capsys, repo, releases, signing_key)
+
+    # Nothing current is built from the vulnerable commit any more...
+    code, out = factory(capsys, "why", f"openssl@{VULNERABLE}", "--repo", str(repo), "--json")
+    old = json.loads(out)
+    assert old and not [r for r in old if r["latest_good"] or r["released"]]
+    # ...and the Atomic Host's lineage names the fixed one.
+    host = Lineage(repo).latest()["ostree:AtomicHost/host"]
+    code, out = factory(capsys, "lineage", host, "--tree", "--json", "--repo", str(repo))
+    pins = {(c, ref) for record in json.loads(out) for c, ref in record["pins"]}
+    assert ("openssl", FIXED) in pins and ("openssl", VULNERABLE) not in pins

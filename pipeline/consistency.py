@@ -7,7 +7,7 @@ arrives through the `BranchLookup` protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,8 +46,13 @@ def check(
     modules: list[Module],
     variants: list[Variant],
     branches: BranchLookup | None = None,
+    kinds: Collection[str] = tuple(LAYERING),
 ) -> list[Problem]:
-    """Every cross-file problem of a definitions tree."""
+    """Every cross-file problem of a definitions tree.
+
+    `kinds` are the artifact kinds that have a composer (plugins add theirs); layering rules
+    are known for the built-in ones, and a plugin kind may be layered on any output.
+    """
     index: dict[str, Module] = {}
     problems: list[Problem] = []
     for module in modules:
@@ -70,7 +75,7 @@ def check(
         problems.extend(_module_references(module, index, streams))
     problems.extend(_cycles(index))
     for variant in variants:
-        problems.extend(_variant_problems(variant, index, streams))
+        problems.extend(_variant_problems(variant, index, streams, kinds))
     if config is not None and branches is not None:
         problems.extend(_pins_in_distgit(config, modules, branches))
     return problems
@@ -173,7 +178,7 @@ def closure(selected: Iterable[str], index: dict[str, Module]) -> list[str]:
 
 
 def _variant_problems(
-    variant: Variant, index: dict[str, Module], streams: dict[str, set[str]]
+    variant: Variant, index: dict[str, Module], streams: dict[str, set[str]], kinds: Collection[str]
 ) -> Iterator[Problem]:
     path = variant.path
     chosen: dict[str, int] = {}
@@ -226,10 +231,10 @@ def _variant_problems(
     packages = set(owner)
     for nsid in shipped:
         packages.update(index[nsid].api)
-    yield from _output_problems(variant, packages)
+    yield from _output_problems(variant, packages, kinds)
 
 
-def _output_problems(variant: Variant, packages: set[str]) -> Iterator[Problem]:
+def _output_problems(variant: Variant, packages: set[str], kinds: Collection[str]) -> Iterator[Problem]:
     path = variant.path
     by_name: dict[str, Output] = {}
     repos = [o for o in variant.outputs if o.kind == "repo"]
@@ -242,8 +247,8 @@ def _output_problems(variant: Variant, packages: set[str]) -> Iterator[Problem]:
                 f"a second output named {output.name!r}",
             )
         by_name.setdefault(output.name, output)
-        if output.kind not in LAYERING:
-            known = ", ".join(sorted(LAYERING))
+        if output.kind not in kinds:
+            known = ", ".join(sorted(kinds))
             yield Problem(
                 path,
                 ("outputs", i, "kind"),

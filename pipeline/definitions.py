@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path as FsPath
@@ -74,6 +74,7 @@ def load(
     cache: ParseCache | None = None,
     branches: consistency.BranchLookup | None = None,
     parse_many: ParseMany = parse_files,
+    kinds: Collection[str] = tuple(consistency.LAYERING),
 ) -> Definitions:
     """Load and check a definitions tree; raise InvalidDefinitions with every error found.
 
@@ -104,7 +105,7 @@ def load(
         diagnostics.append(
             Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
         )
-    problems = consistency.check(config, modules, variants, branches)
+    problems = consistency.check(config, modules, variants, branches, kinds)
     diagnostics.extend(_locate(problems, by_path))
     if diagnostics or config is None:
         raise InvalidDefinitions(diagnostics)

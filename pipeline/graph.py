@@ -30,6 +30,11 @@ from pipeline.model import Definitions, Module, Output, Pin, Variant
 KINDS_IN_ORDER = ("build", "module", "repo", "ostree", "container", "iso")
 
 
+def kind_rank(kind: str) -> int:
+    """Where a kind sorts: built-in kinds in their order, plugin kinds after all of them."""
+    return KINDS_IN_ORDER.index(kind) if kind in KINDS_IN_ORDER else len(KINDS_IN_ORDER)
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """One step of the artifact graph."""
@@ -105,7 +110,7 @@ class Graph:
     def order(self, node_id: str) -> tuple[int, int, str]:
         """A sort key that puts every node after its inputs (by kind, then layering depth)."""
         node = self.nodes[node_id]
-        return (KINDS_IN_ORDER.index(node.kind), _depth(self, node_id), node_id)
+        return (kind_rank(node.kind), _depth(self, node_id), node_id)
 
 
 def _depth(graph: Graph, node_id: str) -> int:
@@ -213,7 +218,7 @@ def _with_digests(pending: dict[str, _Pending], known: dict[str, Node]) -> Graph
         nodes[node_id] = Node(node_id, todo.kind, definition, inputs, value, todo.source, todo.follows)
         return nodes[node_id].digest
 
-    for node_id in sorted(pending, key=lambda n: KINDS_IN_ORDER.index(pending[n].kind)):
+    for node_id in sorted(pending, key=lambda n: kind_rank(pending[n].kind)):
         visit(node_id)
     return Graph(nodes, {k: n.digest for k, n in nodes.items()})
 

@@ -35,8 +35,11 @@ WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted
 
 @cache
 def _cache_version() -> str:
+    from pipeline.compose.registry import kind_names
+
     schemas = {p.name: p.read_text() for p in sorted(definitions.SCHEMA_DIR.glob("*.json"))}
-    return digest({"factory": __version__, "schemas": schemas})
+    # The artifact kinds installed decide what validates, so they are part of every cache key.
+    return digest({"factory": __version__, "schemas": schemas, "kinds": list(kind_names())})
 
 
 @dataclass
@@ -74,7 +77,11 @@ class Workspace:
         lookup = gitrepo.DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
-        return definitions.load(files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel)
+        from pipeline.compose.registry import kind_names
+
+        return definitions.load(
+            files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel, kinds=kind_names()
+        )
 
     def graph(self, rev: str = WORKTREE) -> Graph:
         """The artifact graph of a revision, from the graph cache when this tree was seen before.

@@ -32,6 +32,11 @@ def _load(group: str) -> list[tuple[str, Any]]:
     return found
 
 
+def kind_names() -> tuple[str, ...]:
+    """The registered artifact kinds, without loading any plugin (for validation)."""
+    return tuple(sorted({e.name for e in entry_points(group=ARTIFACTS)} - {"build", "module"}))
+
+
 def composers() -> dict[str, Composer]:
     """Kind -> composer, for every registered artifact kind."""
     out: dict[str, Composer] = {}

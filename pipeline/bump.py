@@ -12,7 +12,10 @@ def pinning(defs: Definitions, component: str, branch: str | None = None) -> lis
     return [
         module
         for module in sorted(defs.modules.values(), key=lambda m: m.nsid)
-        if any(p.component == component and (branch is None or p.branch == branch) for p in module.components)
+        if any(
+            p.component == component and not p.follows_head and (branch is None or p.branch == branch)
+            for p in module.components
+        )
     ]
 
 
@@ -21,7 +24,7 @@ def bump(defs: Definitions, component: str, branch: str, new_ref: str) -> Defini
     modules = dict(defs.modules)
     for module in pinning(defs, component, branch):
         pins = tuple(
-            replace(p, ref=new_ref) if p.component == component and p.branch == branch else p
+            replace(p, ref=new_ref) if p.component == component and p.branch == branch and p.ref else p
             for p in module.components
         )
         modules[module.nsid] = replace(module, components=pins)

@@ -228,6 +228,11 @@ def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     reconcile.add_argument("--component", help="only this component's branches")
     reconcile.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
+    reconcile.add_argument(
+        "--trigger",
+        action="store_true",
+        help="for branches followed without a ref that moved: compose what was built from the old head",
+    )
     serve = bot("serve", "bot:cmd_serve", "Reconcile on GitLab push webhooks and on a timer.")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8808, help="the port (default: 8808; 0: any free one)")

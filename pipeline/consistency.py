@@ -342,7 +342,7 @@ def _pins_in_distgit(config: Config, modules: list[Module], lookup: BranchLookup
                     "unknown-branch",
                     f"{pin.component} has no branch {pin.branch!r} in {url} (branches: {', '.join(sorted(known))})",
                 )
-            elif lookup.has_commit(url, pin.ref) is False:
+            elif pin.ref and lookup.has_commit(url, pin.ref) is False:
                 yield Problem(
                     module.path,
                     (*where, "ref"),

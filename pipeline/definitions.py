@@ -317,7 +317,7 @@ def _module(data: dict[str, Any], path: str) -> Module:
     pins = tuple(
         Pin(
             component=name,
-            ref=pin["ref"],
+            ref=pin.get("ref", ""),
             branch=pin["branch"],
             repository=pin.get("repository"),
             rationale=pin.get("rationale", ""),

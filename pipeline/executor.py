@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import __version__, gate
-from pipeline.canonical import digest
+from pipeline.canonical import canonical_json, digest
 from pipeline.checks.base import ERROR, Check, CheckResult
 from pipeline.compose.base import Composer, InputCompose, Job, OutputFile
 from pipeline.errors import FactoryError
@@ -86,6 +86,8 @@ class Context:
     output_dir: Path
     compose_type: str  # nightly, test, ci, production
     date: str  # YYYYMMDD for compose IDs
+    # The head of (component, branch) in dist-git, for pins that follow a branch without a ref.
+    resolve_head: Callable[[str, str], str | None] | None = None
 
 
 def compose_name(node: Node) -> str:
@@ -248,6 +250,12 @@ def _decide(
         record = state.record(latest[i])
         inputs[i] = InputCompose(i, record.compose_id, record.outputs)
         digests[i] = content_digest(record.outputs)
+    resolved = _resolve(node, ctx)
+    if resolved is None:
+        definition = node.definition
+        message = f"cannot resolve the head of {definition['component']}'s branch {definition['branch']}"
+        return NodeResult(node.id, "FAILED", message=message, tier=tier)
+    node = resolved
     key = compose_key(node, tools[node.kind], inputs, digests)
     done = lineage.find_by_key(node.id, key)
     if done is not None:
@@ -285,7 +293,7 @@ def _decide(
             InputRef(i, inputs[i].compose_id, state.record(inputs[i].compose_id).outputs_digest)
             for i in sorted(inputs)
         ),
-        pins=_pins(node),
+        pins=_pins(node, [state.record(inputs[i].compose_id) for i in sorted(inputs)]),
         outputs=(),
         outputs_digest="",
         tools=tuple(sorted(tools[node.kind].items())),
@@ -339,12 +347,32 @@ def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: str, messag
     )
 
 
-def _pins(node: Node) -> tuple[tuple[str, str], ...]:
+def _resolve(node: Node, ctx: Context) -> Node | None:
+    """The node as composed now: a build of a pin that follows its branch gets the head's commit.
+
+    The commit goes into the node's definition, so the compose key (and the builder) see it:
+    when the branch moves, the key changes and the build is redone. None: no head found.
+    """
+    definition = node.definition
+    if node.kind != "build" or "ref" in definition:
+        return node
+    head = (
+        ctx.resolve_head(str(definition["component"]), str(definition["branch"]))
+        if ctx.resolve_head
+        else None
+    )
+    if head is None:
+        return None
+    return replace(node, definition_json=canonical_json({**definition, "ref": head}))
+
+
+def _pins(node: Node, inputs: Sequence[Record]) -> tuple[tuple[str, str], ...]:
+    """The (component, commit) pairs a compose consumed directly: a build's own pin, or the
+    pins of the builds a module is made of (resolved commits included)."""
     if node.kind == "build":
         return ((str(node.definition["component"]), str(node.definition["ref"])),)
     if node.kind == "module":
-        components: Mapping[str, Mapping[str, str]] = node.definition["components"]
-        return tuple(sorted((name, pin["ref"]) for name, pin in components.items()))
+        return tuple(sorted({pin for record in inputs for pin in record.pins}))
     return ()
 
 

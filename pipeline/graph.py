@@ -120,7 +120,9 @@ def _depth(graph: Graph, node_id: str) -> int:
 
 
 def build_id(pin: Pin) -> str:
-    return f"build:{pin.component}@{pin.ref[:8]}"
+    # A pin following its branch head has one build node per branch; the commit is resolved
+    # when it composes (and is part of its compose key then).
+    return f"build:{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}"
 
 
 def module_id(nsid: str) -> str:
@@ -225,6 +227,8 @@ def _with_digests(pending: dict[str, _Pending], known: dict[str, Node]) -> Graph
 
 def _build_definition(pin: Pin, dist: str) -> dict[str, Any]:
     # The dist-git location is not part of it: the commit hash is the content.
+    if pin.follows_head:
+        return {"component": pin.component, "branch": pin.branch, "dist": dist, "arches": list(pin.arches)}
     return {"component": pin.component, "ref": pin.ref, "dist": dist, "arches": list(pin.arches)}
 
 
@@ -239,7 +243,11 @@ def _module_definition(module: Module) -> dict[str, Any]:
         "requires": dict(module.requires),
         "buildrequires": dict(module.buildrequires),
         "components": {
-            p.component: {"ref": p.ref, "buildorder": p.buildorder, "arches": list(p.arches)}
+            p.component: {
+                **({"branch": p.branch} if p.follows_head else {"ref": p.ref}),
+                "buildorder": p.buildorder,
+                "arches": list(p.arches),
+            }
             for p in module.components
         },
         "profiles": {p.name: {"description": p.description, "rpms": list(p.rpms)} for p in module.profiles},

@@ -12,7 +12,11 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Pin:
-    """A module's reference to a component: an exact dist-git commit and the branch it follows."""
+    """A module's reference to a component: an exact dist-git commit and the branch it follows.
+
+    A pin with no `ref` ("") follows its branch's head: the compose resolves the head and
+    records the commit it built in lineage.
+    """
 
     component: str
     ref: str
@@ -21,6 +25,10 @@ class Pin:
     rationale: str = ""
     buildorder: int = 0
     arches: tuple[str, ...] = ()
+
+    @property
+    def follows_head(self) -> bool:
+        return not self.ref
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def module_document(module: Module, *, version: int, context: str, rpms: Sequenc
     for pin in module.components:
         component: dict[str, Any] = {
             "rationale": f"Component of the {module.nsid} module.",
-            "ref": pin.ref,
+            "ref": pin.ref or pin.branch,  # a pin following its branch: the branch, as in source modulemd
         }
         if pin.buildorder:
             component["buildorder"] = pin.buildorder

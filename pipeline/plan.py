@@ -130,7 +130,11 @@ def _pins(before: dict[str, Any], after: dict[str, Any]) -> Iterable[str]:
             yield f"component {name} added"
         elif new is None:
             yield f"component {name} removed"
-        elif old["ref"] != new["ref"]:
-            yield f"pin {name} {old['ref'][:8]} -> {new['ref'][:8]}"
+        elif old.get("ref") != new.get("ref"):
+            yield f"pin {name} {_short(old)} -> {_short(new)}"
         else:
             yield f"component {name} changed"
+
+
+def _short(pin: Mapping[str, Any]) -> str:
+    return str(pin["ref"])[:8] if pin.get("ref") else f"head of {pin.get('branch')}"

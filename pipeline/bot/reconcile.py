@@ -34,6 +34,28 @@ TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
 
 
 @dataclass(frozen=True, slots=True)
+class Rebuild:
+    """A branch that pins follow without a ref moved: what was built from its old head."""
+
+    component: str
+    branch: str
+    old: str  # the commit the latest good build resolved the branch to
+    new: str  # the branch head now
+    node: str  # the build node (`build:<component>@<branch>`)
+    stale: tuple[str, ...]  # compose IDs built against the old commit, still latest good
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "branch": self.branch,
+            "old": self.old,
+            "new": self.new,
+            "node": self.node,
+            "stale": list(self.stale),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """What one pass saw and did."""
 
@@ -42,6 +64,7 @@ class Report:
     actions: tuple[Action, ...]
     results: tuple[MergeRequest | None, ...]  # per action: the MR acted on (None: dry run or error)
     failures: tuple[str, ...]  # actions the forge refused
+    rebuilds: tuple[Rebuild, ...] = ()  # branches followed without a ref that moved past their build
 
     @property
     def errors(self) -> list[str]:
@@ -52,6 +75,7 @@ class Report:
             "target": self.target,
             "recorded": [o.to_json() for o in self.recorded],
             "actions": [_action_json(a, mr) for a, mr in zip(self.actions, self.results, strict=True)],
+            "rebuilds": [r.to_json() for r in self.rebuilds],
             "errors": self.errors,
         }
 
@@ -97,8 +121,9 @@ def reconcile(
     recorded: list[Observation] = []
     facts: list[BranchFact] = []
     current = graphs.build(defs)
-    for (name, branch), pinned in sorted(_tracked(defs, component).items()):
-        url = defs.config.distgit_for(pinned[0][1])
+    rebuilds: list[Rebuild] = []
+    for (name, branch), tracked in sorted(_tracked(defs, component).items()):
+        url = defs.config.distgit_for(tracked[0][1])
         head = sources.head(url, branch)
         if head is None:
             problem = sources.problems.get(url) or f"{url} has no branch {branch}"
@@ -107,6 +132,12 @@ def reconcile(
         if not dry_run:
             seen = history.record(name, branch, head, now)
             recorded += [seen] if seen else []
+        if any(pin.follows_head for _, pin in tracked):
+            found = _rebuild(ws, name, branch, head, set(current.digests))
+            rebuilds += [found] if found else []
+        pinned = [(module, pin) for module, pin in tracked if not pin.follows_head]
+        if not pinned:
+            continue  # followed without a ref: nothing to bump, the compose resolves the head
         pins = tuple(
             PinFact(module.nsid, pin.ref, pin.ref == head or sources.descends(url, pin.ref, head))
             for module, pin in pinned
@@ -123,7 +154,32 @@ def reconcile(
     failures: list[str] = []
     for action in actions:
         results.append(None if dry_run else _act(forge, action, failures))
-    return Report(target, tuple(recorded), tuple(actions), tuple(results), tuple(failures))
+    return Report(target, tuple(recorded), tuple(actions), tuple(results), tuple(failures), tuple(rebuilds))
+
+
+def _rebuild(ws: Workspace, component: str, branch: str, head: str, nodes: set[str]) -> Rebuild | None:
+    """What was built from an older head of a branch followed without a ref, if anything.
+
+    The latest good build of `build:<component>@<branch>` records the commit it resolved; when
+    the branch has moved past it, every compose built against that commit (`factory why`) that
+    is still latest good of a node the definitions have is stale.
+    """
+    from pipeline.lineage import Lineage
+
+    node = graphs.build_id(Pin(component, "", branch))
+    lineage = Lineage(ws.root)
+    latest = lineage.latest()
+    if node not in latest:
+        return None  # never composed: the next compose builds the head anyway
+    built = dict(lineage.get(latest[node]).pins).get(component, "")
+    if not built or built == head:
+        return None
+    stale = tuple(
+        r.compose_id
+        for r in lineage.why(component, built)
+        if latest.get(r.node) == r.compose_id and r.node in nodes
+    )
+    return Rebuild(component, branch, built, head, node, stale)
 
 
 def _act(forge: Forge, action: Action, failures: list[str]) -> MergeRequest | None:

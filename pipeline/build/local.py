@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import gitrepo, run
@@ -53,7 +54,9 @@ class LocalBuilder:
         if is_complete(job.workdir):
             return outputs(job)
         definition = job.node.definition
-        pin = find_pin(job.defs, str(definition["component"]), str(definition["ref"]))
+        pin = find_pin(
+            job.defs, str(definition["component"]), str(definition["ref"]), str(definition.get("branch", ""))
+        )
         distgit = distgit_path(job.defs.config.distgit_for(pin), job.source_root)
         key = job.node.digest[:16]
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -90,12 +93,21 @@ def outputs(job: Job) -> list[OutputFile]:
     return [f for f in describe_tree(job.output_dir, job.workdir) if not f.path.endswith(skipped)]
 
 
-def find_pin(defs: Definitions, component: str, ref: str) -> Pin:
-    """A module's pin of component at ref (it tells where the dist-git lives)."""
-    for module in sorted(defs.modules.values(), key=lambda m: m.nsid):
+def find_pin(defs: Definitions, component: str, ref: str, branch: str = "") -> Pin:
+    """A module's pin of component at ref (it tells where the dist-git lives).
+
+    A pin that follows `branch` without a ref stands for whatever the executor resolved the
+    branch's head to: it is returned with that ref.
+    """
+    modules = sorted(defs.modules.values(), key=lambda m: m.nsid)
+    for module in modules:
         for pin in module.components:
             if pin.component == component and pin.ref == ref:
                 return pin
+    for module in modules:
+        for pin in module.components:
+            if pin.component == component and pin.follows_head and pin.branch == branch:
+                return replace(pin, ref=ref)
     raise InvalidInput(f"no module pins {component} at {ref}", code="unknown-pin")
 
 

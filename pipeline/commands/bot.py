@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.commands.output import out, out_json
 
@@ -29,9 +29,18 @@ def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Rep
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """One pass; exit 1 when a branch could not be bumped (a force-push, an unreachable dist-git)."""
     report = _pass(args, args.component, args.dry_run)
+    triggered, composed = _trigger(args, report) if args.trigger and not args.dry_run else (0, None)
     if args.json:
-        out_json({"dry_run": args.dry_run, **report.to_json()})
-        return 1 if report.errors else 0
+        out_json({"dry_run": args.dry_run, **report.to_json(), "triggered": composed})
+        return 1 if report.errors or triggered else 0
+    for rebuild in report.rebuilds:
+        out(
+            f"{rebuild.component} ({rebuild.branch}) moved {rebuild.old[:8]} -> {rebuild.new[:8]}: "
+            f"{len(rebuild.stale)} composes built against {rebuild.old[:8]} need a rebuild"
+            + ("" if args.trigger else " (--trigger starts it)")
+        )
+        for compose_id in rebuild.stale:
+            out(f"  {compose_id}")
     if report.recorded:
         out(f"recorded {len(report.recorded)} new branch heads")
     verb = {"open": "would open", "update": "would update"} if args.dry_run else {}
@@ -43,9 +52,36 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         out(f"{verb.get(item['action'], item['action'] + 'ed')}{mr}: {item['title']}{labels}")
     for error in report.errors:
         out(f"error: {error}")
-    if not report.actions and not report.failures:
+    if not report.actions and not report.failures and not report.rebuilds:
         out("nothing to do: every pin is at its branch head or has its merge request")
-    return 1 if report.errors else 0
+    return 1 if report.errors or triggered else 0
+
+
+def _trigger(args: argparse.Namespace, report: Report) -> tuple[int, Any]:
+    """Compose what was built from the old heads: the build nodes of the moved branches and
+    everything on them (their compose keys change with the resolved head, so they recompose).
+    Returns compose's exit status and, with --json, its result (else it prints as usual)."""
+    import contextlib
+    import io
+    import json
+
+    from pipeline.commands import compose
+    from pipeline.workspace import Workspace
+
+    nodes = sorted({r.node for r in report.rebuilds})
+    if not nodes:
+        return 0, None
+    graph = Workspace.open(args.repo).graph("HEAD")
+    wanted = sorted(graph.downstream(nodes))
+    namespace = argparse.Namespace(
+        repo=args.repo, nodes=wanted, all=False, since=None, type="nightly", workers=2, json=args.json
+    )
+    if not args.json:
+        return compose.run(namespace), None
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        code = compose.run(namespace)
+    return code, json.loads(captured.getvalue())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

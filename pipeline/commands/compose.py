@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import gc
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import executor, gitrepo, policies
@@ -14,6 +15,7 @@ from pipeline.commands.output import out, out_json
 from pipeline.compose.registry import checks, composers
 from pipeline.errors import InvalidInput
 from pipeline.lineage import COMPOSE_TYPES, Lineage
+from pipeline.model import Definitions
 from pipeline.progress import TerminalReporter
 from pipeline.workspace import Workspace
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=output_dir,
         compose_type=args.type,
         date=dt.datetime.now(dt.UTC).strftime("%Y%m%d"),
+        resolve_head=_head_resolver(defs, ws.root),
     )
     reporter = None if args.json else TerminalReporter(sys.stderr)
     lineage = Lineage(ws.root)
@@ -100,3 +103,19 @@ def run(args: argparse.Namespace) -> int:
             if r.status in ("FAILED", "BLOCKED"):
                 out(f"  {r.status.lower()}: {r.node}: {r.message.splitlines()[0] if r.message else ''}")
     return 0 if result.status == executor.FINISHED else 1
+
+
+def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:
+    """Reads a branch head from the component's dist-git (for pins that follow a branch)."""
+    distgit = gitrepo.DistGit(root)
+
+    def head(component: str, branch: str) -> str | None:
+        pins = [
+            p
+            for m in defs.modules.values()
+            for p in m.components
+            if (p.component, p.branch) == (component, branch)
+        ]
+        return distgit.head(defs.config.distgit_for(pins[0]), branch) if pins else None
+
+    return head

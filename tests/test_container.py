@@ -17,6 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from pipeline import cli, example, gitrepo, run
@@ -127,6 +128,8 @@ def test_both_images_are_composed_and_readable(composed: Composed) -> None:
         compose_id = composed.lineage.latest()[node_id]
         assert image.labels[COMPOSE_ID_LABEL] == compose_id
         assert image.labels[INPUT_DIGEST_LABEL] == composed.graph.nodes[node_id].digest
+        head = str(pygit2.Repository(str(composed.root)).head.target)
+        assert image.labels["org.opencontainers.image.revision"] == head  # the source commit
         assert image.created == "2026-01-01T00:00:00Z" == _utc(composed.commit_time)
         assert image.architecture == "amd64"
     assert skopeo.inspect(composed.layout(BASE)).cmd == ("/bin/bash",)

@@ -101,3 +101,49 @@ def test_security_backport_day(
     code, out = factory(capsys, "lineage", host, "--tree", "--json", "--repo", str(repo))
     pins = {(c, ref) for record in json.loads(out) for c, ref in record["pins"]}
     assert ("openssl", FIXED) in pins and ("openssl", VULNERABLE) not in pins
+
+
+MINIMAL = b"""\
+# A new edition made of existing modules: base-runtime only, a repo and a container.
+document: factory-variant
+version: 1
+uid: Minimal
+name: Minimal
+release: "42"
+eol: 2027-10-31
+arches: [x86_64]
+modules:
+  - module: base-runtime:f42
+    profiles: [minimal]
+outputs:
+  - kind: repo
+    name: os
+  - kind: container
+    name: base
+    options:
+      packages: [filesystem, setup, bash, coreutils]
+      cmd: [/bin/bash]
+"""
+
+
+def test_putting_an_edition_back_together_rebuilds_no_module(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = example_repo
+    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    assert factory(capsys, "compose", "repo:Cloud", "--repo", str(repo), "--json")[0] == 0
+    (repo / "variants" / "Minimal.yaml").write_bytes(MINIMAL)
+    subprocess.run(["git", "-C", str(repo), "add", "variants/Minimal.yaml"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=RelEng", "-c", "user.email=releng@example.invalid",
+         "commit", "-q", "-m", "Add the Minimal edition"],
+        check=True,
+    )  # fmt: skip
+    code, out = factory(capsys, "compose", "--since", "HEAD~1", "--repo", str(repo), "--json")
+    assert code == 0
+    nodes = {n["node"]: n["status"] for n in json.loads(out)["nodes"]}
+    assert {n for n, status in nodes.items() if status == "COMPOSED"} == {
+        "repo:Minimal",
+        "container:Minimal/base",
+    }
+    assert all(nodes[n] == "SKIPPED" for n in nodes if n.startswith(("build:", "module:")))

@@ -43,6 +43,7 @@ PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 COMPOSE_ID_LABEL = "org.factory.compose-id"
 INPUT_DIGEST_LABEL = "org.factory.input-digest"
 NODE_LABEL = "org.factory.node"
+REVISION_LABEL = "org.opencontainers.image.revision"
 # What dnf leaves in a root that differs from run to run and that no image needs.
 DNF_LEFTOVERS = (
     "var/cache/dnf",
@@ -102,6 +103,8 @@ class ContainerComposer:
             COMPOSE_ID_LABEL: job.compose_id,
             INPUT_DIGEST_LABEL: job.node.digest,
             NODE_LABEL: job.node.id,
+            # The definitions commit it was composed from, under the OCI annotation's name.
+            **({REVISION_LABEL: job.commit} if job.commit else {}),
         }
         settings = umoci.Config(created, spec.cmd, (PATH,), labels, OCI_ARCH.get(spec.arch, spec.arch))
         umoci.config(layout, spec.name, settings)

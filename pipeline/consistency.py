@@ -47,11 +47,14 @@ def check(
     variants: list[Variant],
     branches: BranchLookup | None = None,
     kinds: Collection[str] = tuple(LAYERING),
+    broken: Collection[str] = (),
 ) -> list[Problem]:
     """Every cross-file problem of a definitions tree.
 
     `kinds` are the artifact kinds that have a composer (plugins add theirs); layering rules
     are known for the built-in ones, and a plugin kind may be layered on any output.
+    `broken` are the name:stream of module files that failed to load (their errors are
+    reported already): references to them are not errors again.
     """
     index: dict[str, Module] = {}
     problems: list[Problem] = []
@@ -71,6 +74,9 @@ def check(
     streams: dict[str, set[str]] = {}
     for module in index.values():
         streams.setdefault(module.name, set()).add(module.stream)
+    for nsid in broken:
+        name, _, stream = nsid.partition(":")
+        streams.setdefault(name, set()).add(stream)
     for module in modules:
         problems.extend(_module_references(module, index, streams))
     problems.extend(_cycles(index))
@@ -99,6 +105,8 @@ def _module_references(
             bad = _unknown(name, stream, streams)
             if bad:
                 yield Problem(module.path, where, bad[0], f"{field}: {bad[1]}", at_key=True)
+            elif f"{name}:{stream}" not in index:
+                continue  # its file failed to load: reported there
             elif field == "requires":
                 required = index[f"{name}:{stream}"]
                 if module.eol > required.eol:
@@ -182,6 +190,7 @@ def _variant_problems(
 ) -> Iterator[Problem]:
     path = variant.path
     chosen: dict[str, int] = {}
+    unsure = False
     for i, selection in enumerate(variant.modules):
         where = ("modules", i, "module")
         name, stream = selection.module.split(":", 1)
@@ -195,6 +204,9 @@ def _variant_problems(
             yield Problem(path, where, code, f"{selection.module} conflicts with {earlier}, selected earlier")
             continue
         chosen[name] = i
+        if selection.module not in index:
+            unsure = True  # its file failed to load (reported there): what it ships is unknown
+            continue
         module = index[selection.module]
         for j, profile in enumerate(selection.profiles):
             if module.profile(profile) is None:
@@ -231,10 +243,13 @@ def _variant_problems(
     packages = set(owner)
     for nsid in shipped:
         packages.update(index[nsid].api)
-    yield from _output_problems(variant, packages, kinds)
+    yield from _output_problems(variant, None if unsure else packages, kinds)
 
 
-def _output_problems(variant: Variant, packages: set[str], kinds: Collection[str]) -> Iterator[Problem]:
+def _output_problems(
+    variant: Variant, packages: set[str] | None, kinds: Collection[str]
+) -> Iterator[Problem]:
+    """Problems of a variant's outputs; `packages` None: what it ships is not known for sure."""
     path = variant.path
     by_name: dict[str, Output] = {}
     repos = [o for o in variant.outputs if o.kind == "repo"]
@@ -260,9 +275,9 @@ def _output_problems(variant: Variant, packages: set[str], kinds: Collection[str
                 path, ("outputs", i), "multiple-repos", "a variant has exactly one flat repo output"
             )
         # The schema guarantees a list of names only for the known kinds.
-        listed = output.option("packages", ()) if output.kind in LAYERING else ()
+        listed = output.option("packages", ()) if output.kind in LAYERING and packages is not None else ()
         for j, package in enumerate(listed):
-            if package not in packages:
+            if packages is not None and package not in packages:
                 yield Problem(
                     path,
                     ("outputs", i, "options", "packages", j),

@@ -105,7 +105,8 @@ def load(
         diagnostics.append(
             Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
         )
-    problems = consistency.check(config, modules, variants, branches, kinds)
+    broken = {nsid for f in sources if cache[(f.path, f.blob_id)][0] is None for nsid in _nsids_of(f.path)}
+    problems = consistency.check(config, modules, variants, branches, kinds, broken)
     diagnostics.extend(_locate(problems, by_path))
     if diagnostics or config is None:
         raise InvalidDefinitions(diagnostics)
@@ -170,6 +171,17 @@ def _place(path: str, raw: bytes, where: tuple[str, ...], code: str, message: st
     assert isinstance(document, yamlsource.Document)
     line, col = document.where(where)
     return Diagnostic(path, line, col, code, message, document.excerpt(line, col))
+
+
+def _nsids_of(path: str) -> list[str]:
+    """The name:stream a module file's path stands for (every split of NAME-STREAM.yaml)."""
+    parts = path.split("/")
+    if _kind_of(path) != "module":
+        return []
+    if len(parts) == 3:
+        return [f"{parts[1]}:{FsPath(parts[2]).stem}"]
+    stem = FsPath(parts[1]).stem
+    return [f"{stem[:i]}:{stem[i + 1 :]}" for i, c in enumerate(stem) if c == "-"]
 
 
 def _kind_of(path: str) -> str | None:

@@ -13,7 +13,7 @@ from pipeline import executor, gitrepo, policies
 from pipeline import plan as planner
 from pipeline.commands.output import out, out_json
 from pipeline.compose.registry import checks, composers
-from pipeline.errors import InvalidInput
+from pipeline.errors import InvalidInput, OperationFailed
 from pipeline.lineage import COMPOSE_TYPES, Lineage
 from pipeline.model import Definitions
 from pipeline.progress import TerminalReporter
@@ -27,6 +27,12 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"unknown compose type {args.type!r}", hint="types: " + ", ".join(COMPOSE_TYPES))
     commit = gitrepo.resolve(ws.repo, "HEAD")
     defs = ws.load("HEAD")
+    if defs.config.builder != "local":
+        raise OperationFailed(
+            f"factory.yaml asks for the {defs.config.builder!r} builder, which factory does not have yet",
+            hint="set builder.kind: local (rpmbuild on this machine)",
+            code="unsupported-builder",
+        )
     graph = ws.graph("HEAD")
     ws.save()
     if gitrepo.worktree_differs(ws.repo) and not args.json:

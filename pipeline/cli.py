@@ -42,7 +42,9 @@ def parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 operation failed, 2 invalid input, 3 bug, 130 interrupted.",
     )
     top.add_argument("--version", action="version", version=f"factory {__version__}")
-    top.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    top.add_argument(
+        "--debug", action="store_true", help="log every external command factory runs (to stderr)"
+    )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -260,6 +262,10 @@ def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="factory: %(name)s: %(message)s")
     # A command is a short-lived process holding large acyclic data (graphs, parsed files): the
     # cyclic collector only rescans it, at a third of the run time. Long runs (compose) turn it on.
     gc.disable()

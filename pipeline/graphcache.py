@@ -45,7 +45,7 @@ class GraphCache:
         return text.strip() or None
 
     def set_alias(self, tree: str, version: str, key: str) -> None:
-        _write_atomically(self.directory / "trees" / f"{tree}-{version[:16]}", key.encode("ascii"))
+        write_atomically(self.directory / "trees" / f"{tree}-{version[:16]}", key.encode("ascii"))
 
     def put(self, key: str, graph: Graph) -> None:
         # A node's digest covers its id, definition and inputs, so it names its definition too.
@@ -66,7 +66,7 @@ class GraphCache:
             db.executemany(
                 "INSERT OR IGNORE INTO definition (digest, json) VALUES (?, ?)", definitions.items()
             )
-        _write_atomically(self.directory / f"{key[:32]}.v{FORMAT}.marshal", marshal.dumps(rows))
+        write_atomically(self.directory / f"{key[:32]}.v{FORMAT}.marshal", marshal.dumps(rows))
         self._prune()
 
     def _definition(self, key: str) -> str:
@@ -122,7 +122,8 @@ class _LazyNodes(Mapping[str, Node]):
         return node_id in self._rows
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace path with data in one rename: a reader sees the old bytes or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as handle:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -27,7 +26,7 @@ from pipeline.canonical import digest
 from pipeline.definitions import ParseCache, SourceFile
 from pipeline.graph import Graph, ModuleMemo
 from pipeline.graph import build as build_graph
-from pipeline.graphcache import GraphCache
+from pipeline.graphcache import GraphCache, write_atomically
 from pipeline.model import Definitions
 
 WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted changes included
@@ -117,7 +116,7 @@ class Workspace:
         if len(kept) == len(self._parsed) == self._loaded:
             return
         self._parsed = kept
-        _write_atomically(self._parse_cache_file(), pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomically(self._parse_cache_file(), pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
         self._loaded = len(kept)
 
     def _parse_cache_file(self) -> Path:
@@ -134,14 +133,6 @@ class Workspace:
                 self._parsed = loaded
                 self._loaded = len(loaded)
         return self._parsed
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 _PARALLEL_FROM = 256  # files; below this, starting processes costs more than it saves

@@ -15,8 +15,7 @@ import pygit2
 
 from pipeline.definitions import SourceFile, is_definition
 from pipeline.errors import InvalidInput
-
-NO_REVISION = "none"  # `--base none`: compare against an empty tree
+from pipeline.gitcli import NO_REVISION as NO_REVISION  # `--base none`: an empty tree
 
 
 def open_repo(path: str | Path) -> pygit2.Repository:

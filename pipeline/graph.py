@@ -115,7 +115,9 @@ class Graph:
 
 def _depth(graph: Graph, node_id: str) -> int:
     node = graph.nodes[node_id]
-    same = [i for i in node.inputs if graph.nodes[i].kind not in ("build", "module", "repo")]
+    # A node id starts with its kind: no need to look the inputs up (a cached graph builds
+    # a Node, definition and all, on every lookup).
+    same = [i for i in node.inputs if i.split(":", 1)[0] not in ("build", "module", "repo")]
     return 1 + max((_depth(graph, i) for i in same), default=0)
 
 

@@ -17,17 +17,18 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pygit2
-
-from pipeline import __version__, definitions, gitrepo
+from pipeline import __version__, definitions, gitcli
 from pipeline.canonical import digest
 from pipeline.definitions import ParseCache, SourceFile
 from pipeline.graph import Graph, ModuleMemo
 from pipeline.graph import build as build_graph
 from pipeline.graphcache import GraphCache, write_atomically
 from pipeline.model import Definitions
+
+if TYPE_CHECKING:
+    import pygit2
 
 WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted changes included
 
@@ -43,9 +44,12 @@ def _cache_version() -> str:
 
 @dataclass
 class Workspace:
-    """One definitions repository and its caches."""
+    """One definitions repository and its caches.
 
-    repo: pygit2.Repository
+    pygit2 is only imported when a command needs more than cached graphs (`repo`).
+    """
+
+    git_dir: Path
     root: Path
     cache_dir: Path
     _parsed: dict[tuple[str, str], Any] | None = None
@@ -55,15 +59,22 @@ class Workspace:
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Workspace:
-        repo = gitrepo.open_repo(path)
-        root = Path(repo.workdir) if repo.workdir else Path(repo.path)
-        return cls(repo, root, Path(repo.path) / "factory")
+        git_dir, root = gitcli.discover(path)
+        return cls(git_dir, root, git_dir / "factory")
+
+    @cached_property
+    def repo(self) -> pygit2.Repository:
+        from pipeline import gitrepo
+
+        return gitrepo.open_repo(self.git_dir)
 
     @cached_property
     def _graphs(self) -> GraphCache:
         return GraphCache(self.cache_dir / "graphs")
 
     def files(self, rev: str) -> list[SourceFile]:
+        from pipeline import gitrepo
+
         if rev == WORKTREE:
             return gitrepo.worktree_files(gitrepo.workdir(self.repo))
         return gitrepo.tree_files(self.repo, rev)
@@ -73,6 +84,8 @@ class Workspace:
         return self._load(self.files(rev), check_distgit=check_distgit)
 
     def _load(self, files: list[SourceFile], *, check_distgit: bool) -> Definitions:
+        from pipeline import gitrepo
+
         lookup = gitrepo.DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
@@ -88,7 +101,7 @@ class Workspace:
         The cache key is the content of the definition files; for a commit, its tree id leads
         to that key without listing the files (an alias is kept per tree id).
         """
-        tree = None if rev == WORKTREE else gitrepo.tree_id(self.repo, rev)
+        tree = None if rev == WORKTREE else gitcli.tree_id(self.git_dir, rev)
         key = self._graphs.alias(tree, _cache_version()) if tree else None
         if key is not None:
             cached = self._graphs.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline import bump, deps, gitrepo, render
+from pipeline import bump, deps, gitcli, render
 from pipeline import graph as graphs
 from pipeline import plan as planner
 from pipeline import run as processes
@@ -46,7 +46,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _graph_or_empty(ws: Workspace, rev: str) -> graphs.Graph:
-    if rev == gitrepo.NO_REVISION:
+    if rev == gitcli.NO_REVISION:
         return graphs.Graph({}, {})
     return ws.graph(rev)
 
@@ -81,6 +81,8 @@ def _branch_head(ws: Workspace, defs: Any, component: str, branch: str | None) -
     pins = [
         p for m in bump.pinning(defs, component, branch) for p in m.components if p.component == component
     ]
+    from pipeline import gitrepo
+
     head = gitrepo.DistGit(ws.root).head(defs.config.distgit_for(pins[0]), branch)
     if head is None or all(p.ref == head for p in pins):
         return None

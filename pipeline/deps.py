@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.consistency import closure
@@ -36,24 +37,12 @@ def find_module(defs: Definitions, name: str) -> str:
 
 def dependencies(defs: Definitions, nsid: str) -> list[Dependency]:
     """Every module stream nsid requires or buildrequires, transitively, breadth first."""
-    out: list[Dependency] = []
-    seen = {nsid}
-    frontier = [nsid]
-    depth = 0
-    while frontier:
-        depth += 1
-        nxt = []
-        for current in frontier:
-            for dep, relation in _relations(
-                defs.modules[current].requires, defs.modules[current].buildrequires
-            ):
-                if dep in seen or dep not in defs.modules:
-                    continue
-                seen.add(dep)
-                nxt.append(dep)
-                out.append(Dependency(dep, "module", relation, current, depth, defs.modules[dep].eol))
-        frontier = sorted(nxt)
-    return out
+
+    def needs(current: str) -> list[tuple[str, str]]:
+        module = defs.modules[current]
+        return _relations(module.requires, module.buildrequires)
+
+    return _breadth_first(defs, nsid, needs)
 
 
 def dependants(defs: Definitions, nsid: str) -> list[Dependency]:
@@ -62,26 +51,34 @@ def dependants(defs: Definitions, nsid: str) -> list[Dependency]:
     for module in defs.modules.values():
         for dep, relation in _relations(module.requires, module.buildrequires):
             reverse.setdefault(dep, []).append((module.nsid, relation))
-    out: list[Dependency] = []
-    seen = {nsid}
-    frontier = [nsid]
-    depth = 0
-    while frontier:
-        depth += 1
-        nxt = []
-        for current in frontier:
-            for user, relation in sorted(reverse.get(current, ())):
-                if user in seen:
-                    continue
-                seen.add(user)
-                nxt.append(user)
-                out.append(Dependency(user, "module", relation, current, depth, defs.modules[user].eol))
-        frontier = sorted(nxt)
+    out = _breadth_first(defs, nsid, lambda current: sorted(reverse.get(current, ())))
     for variant in sorted(defs.variants.values(), key=lambda v: v.uid):
         selected = [s.module for s in variant.modules]
         if nsid in closure(selected, defs.modules):
             via = nsid if nsid in selected else "requires"
             out.append(Dependency(variant.uid, "variant", "ships", via, 0, variant.eol))
+    return out
+
+
+def _breadth_first(
+    defs: Definitions, start: str, neighbours: Callable[[str], list[tuple[str, str]]]
+) -> list[Dependency]:
+    """Module streams reachable from start, level by level, each once, with its depth."""
+    out: list[Dependency] = []
+    seen = {start}
+    frontier = [start]
+    depth = 0
+    while frontier:
+        depth += 1
+        found = []
+        for current in frontier:
+            for other, relation in neighbours(current):
+                if other in seen or other not in defs.modules:
+                    continue
+                seen.add(other)
+                found.append(other)
+                out.append(Dependency(other, "module", relation, current, depth, defs.modules[other].eol))
+        frontier = sorted(found)
     return out
 
 

@@ -1,18 +1,24 @@
 """Git through its own command line, for the one hot path where that is cheaper than pygit2.
 
 A warm `factory plan` needs only the tree ids of two revisions to find both graphs in the cache;
-importing pygit2 takes longer than the rest of that command. Everything else goes through
-`gitrepo` (pygit2).
+importing pygit2 takes longer than the rest of that command. Pushing and fetching lineage
+(`remote.py`) also goes through `git` here. Everything else goes through `gitrepo` (pygit2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline import run
 from pipeline.errors import InvalidInput
 
 NO_REVISION = "none"  # `--base none`: compare against an empty tree
+
+
+def git(git_dir: Path, *argv: str, env: Mapping[str, str] | None = None) -> str:
+    """Run `git --git-dir=GIT_DIR ARGV...`; its stdout (run.CommandFailed when it fails)."""
+    return run.run(["git", f"--git-dir={git_dir}", *argv], env=env)
 
 
 def discover(path: str | Path) -> tuple[Path, Path]:

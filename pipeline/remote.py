@@ -39,11 +39,12 @@ from pathlib import Path
 
 import pygit2
 
+from pipeline import gitcli
 from pipeline.errors import FactoryError, OperationFailed
 from pipeline.lineage import LATEST, TAGS, compare_and_swap, utc_seconds
 from pipeline.lineage import Lineage as _Lineage
 from pipeline.lineage_index import notes_below, notes_tree
-from pipeline.run import CommandFailed, run
+from pipeline.run import CommandFailed
 
 log = logging.getLogger("factory.remote")
 
@@ -82,7 +83,7 @@ class Remote:
 
     def _git(self, *argv: str) -> str:
         env = {**os.environ, **_GIT_ENV}
-        return run(["git", f"--git-dir={self.git_dir}", *argv], env=env)
+        return gitcli.git(self.git_dir, *argv, env=env)
 
     def _fetch(self) -> None:
         """The remote's lineage: tags straight in (never clobbered), the rest under tracking."""

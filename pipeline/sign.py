@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pipeline import run
 from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.tools import createrepo, gpg, rpmsign
+from pipeline.tools import createrepo, gpg, ostree, rpmsign
 
 KEY_ENV, PASSPHRASE_ENV = "FACTORY_SIGNING_KEY", "FACTORY_SIGNING_PASSPHRASE"
 PUBLIC_KEY = "RPM-GPG-KEY-factory"  # the armored public key, published beside the repos
@@ -172,36 +172,17 @@ def ostree_repos(tree: Path) -> list[Path]:
     )
 
 
-def ostree_sign_argv(repo: Path, commit: str, signer: Signer) -> list[str]:
-    return ["ostree", f"--repo={repo}", "gpg-sign", f"--gpg-homedir={signer.home}", commit, signer.key]
-
-
-def ostree_summary_argv(repo: Path, signer: Signer) -> list[str]:
-    return [
-        "ostree",
-        f"--repo={repo}",
-        "summary",
-        "-u",
-        f"--gpg-sign={signer.key}",
-        f"--gpg-homedir={signer.home}",
-    ]
-
-
 def sign_ostree(repo: Path, signer: Signer) -> list[str]:
     """Sign the commit of every ref of an OSTree repo (once each), then its summary; the refs."""
-    refs = sorted(run.run(["ostree", f"--repo={repo}", "refs"]).split())
+    refs = ostree.refs(repo)
     signed: set[str] = set()
     for ref in refs:
-        commit = run.run(["ostree", f"--repo={repo}", "rev-parse", ref]).strip()
+        commit = ostree.rev_parse(repo, ref)
         if commit not in signed:
-            run.run(ostree_sign_argv(repo, commit, signer), env=_gpg_env(signer))
+            ostree.gpg_sign(repo, commit, signer.key, signer.home)
             signed.add(commit)
-    run.run(ostree_summary_argv(repo, signer), env=_gpg_env(signer))
+    ostree.sign_summary(repo, signer.key, signer.home)
     return refs
-
-
-def _gpg_env(signer: Signer) -> dict[str, str]:
-    return {**os.environ, "GNUPGHOME": str(signer.home)}
 
 
 def copy_tree(source: Path, dest: Path) -> None:

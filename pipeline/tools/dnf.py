@@ -8,7 +8,6 @@ installroot, which is stopped afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import run
+from pipeline.tools import gpg, rpm
 
 RPMDB = "/usr/lib/sysimage/rpm"
 
@@ -86,19 +86,7 @@ def install(
 
 def installed(root: Path) -> list[str]:
     """NEVRAs of the packages installed in root, sorted."""
-    out = run.run(
-        [
-            "rpm",
-            "--root",
-            str(root),
-            "--dbpath",
-            RPMDB,
-            "-qa",
-            "--qf",
-            "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n",
-        ]
-    )
-    return sorted(out.split())
+    return rpm.installed(root, RPMDB)
 
 
 def version() -> str:
@@ -108,5 +96,4 @@ def version() -> str:
 def _stop_agents(*tops: Path) -> None:
     homes = {p.parent for top in tops if top.exists() for p in top.rglob("pubring.*")}
     for home in sorted(homes):
-        with contextlib.suppress(run.CommandFailed):  # no agent there: nothing to stop
-            run.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"])
+        gpg.kill_agent(home)

@@ -7,6 +7,7 @@ and read back with `ostree show --print-metadata-key`, which prints GVariant tex
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -83,6 +84,16 @@ def summary_argv(repo: Path) -> list[str]:
     return ["ostree", "summary", f"--repo={repo}", "-u"]
 
 
+def gpg_sign_argv(repo: Path, commit: str, key: str, home: Path) -> list[str]:
+    """Add a detached GPG signature to a commit."""
+    return ["ostree", f"--repo={repo}", "gpg-sign", f"--gpg-homedir={home}", commit, key]
+
+
+def signed_summary_argv(repo: Path, key: str, home: Path) -> list[str]:
+    """Regenerate the summary and sign it."""
+    return ["ostree", f"--repo={repo}", "summary", "-u", f"--gpg-sign={key}", f"--gpg-homedir={home}"]
+
+
 def ls_argv(repo: Path, rev: str, path: str = "/") -> list[str]:
     """List a commit's tree recursively, names only (`-R -C` prints checksums too: not used)."""
     return ["ostree", "ls", f"--repo={repo}", "-R", "--nul-filenames-only", rev, path]
@@ -146,6 +157,14 @@ def commit(
         repo, tree, ref, subject=subject, metadata=metadata, timestamp=timestamp, parent=parent
     )
     return run.run(argv).strip()
+
+
+def gpg_sign(repo: Path, commit: str, key: str, home: Path) -> None:
+    run.run(gpg_sign_argv(repo, commit, key, home), env={**os.environ, "GNUPGHOME": str(home)})
+
+
+def sign_summary(repo: Path, key: str, home: Path) -> None:
+    run.run(signed_summary_argv(repo, key, home), env={**os.environ, "GNUPGHOME": str(home)})
 
 
 def refs(repo: Path) -> list[str]:

@@ -48,6 +48,19 @@ def headers(paths: Sequence[Path]) -> list[Rpm]:
     return rpms
 
 
+def installed_argv(root: Path, dbpath: str) -> list[str]:
+    """The command line that lists the NEVRAs installed in a root (its database at dbpath)."""
+    return [
+        "rpm", "--root", str(root), "--dbpath", dbpath,
+        "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n",
+    ]  # fmt: skip
+
+
+def installed(root: Path, dbpath: str) -> list[str]:
+    """NEVRAs of the packages installed in root, sorted."""
+    return sorted(run.run(installed_argv(root, dbpath)).split())
+
+
 @cache
 def version() -> str:
     """The version of rpm, e.g. `4.18.0`."""

@@ -49,6 +49,18 @@ def tree_id(repo: pygit2.Repository, rev: str) -> str | None:
     return str(resolve(repo, rev).tree.id)
 
 
+def folder_files(repo: pygit2.Repository, rev: str, folder: str) -> list[tuple[str, bytes]]:
+    """(path, bytes) of the files directly in a top-level folder of a commit (none: [])."""
+    tree = resolve(repo, rev).tree
+    try:
+        sub = tree[folder]
+    except KeyError:
+        return []
+    if not isinstance(sub, pygit2.Tree):
+        return []
+    return [(f"{folder}/{item.name}", item.data) for item in sub if isinstance(item, pygit2.Blob)]
+
+
 def tree_files(repo: pygit2.Repository, rev: str) -> list[SourceFile]:
     """The definition files of a commit, read lazily from Git objects (no checkout)."""
     if rev == NO_REVISION:

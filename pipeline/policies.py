@@ -9,33 +9,26 @@ policies of the commit it was made from, and a waiver counts once it is merged.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import pygit2
+from typing import TYPE_CHECKING, Any
 
 from pipeline import definitions, gitrepo, yamlsource
 from pipeline.errors import Diagnostic, InvalidDefinitions
 from pipeline.gate import Policy, Rule, Waiver
+
+if TYPE_CHECKING:
+    import pygit2
 
 POLICIES, WAIVERS = "policies/", "waivers/"
 
 
 def load(repo: pygit2.Repository, rev: str) -> Policy:
     """The policy (rules and waivers) of a revision; InvalidDefinitions with every error."""
-    tree = gitrepo.resolve(repo, rev).tree
-    files: list[tuple[str, bytes]] = []
-    for folder in (POLICIES, WAIVERS):
-        try:
-            entry = tree[folder.rstrip("/")]
-        except KeyError:
-            continue
-        sub = repo[entry.id]
-        if not isinstance(sub, pygit2.Tree):
-            continue
-        for item in sub:
-            blob = repo[item.id]
-            if isinstance(blob, pygit2.Blob) and item.name and item.name.endswith((".yaml", ".yml")):
-                files.append((folder + item.name, blob.data))
+    files = [
+        (path, data)
+        for folder in (POLICIES, WAIVERS)
+        for path, data in gitrepo.folder_files(repo, rev, folder.rstrip("/"))
+        if path.endswith((".yaml", ".yml"))
+    ]
     return parse(files)
 
 

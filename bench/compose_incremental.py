@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pygit2
 
-from pipeline import gitrepo
+from pipeline.git import repo as gitrepo
 
 AUTHOR = ("Bench Packager", "bench@example.invalid")
 EPOCH = 1767225600

@@ -42,7 +42,7 @@ from typing import Any
 import pygit2
 
 from pipeline.compose.base import OutputFile
-from pipeline.lineage import InputRef, Lineage, Record, outputs_digest
+from pipeline.store.lineage import InputRef, Lineage, Record, outputs_digest
 
 TARGETS = {"write_per_s": 2000.0, "why_warm_ms": 100.0}
 START = dt.date(2026, 1, 1)

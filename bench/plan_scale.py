@@ -12,7 +12,7 @@ Measured, in fresh `factory` subprocesses where the parse cache matters:
 - validate_s    `factory validate --rev HEAD`, parse cache removed first
 - plan_cold_s   `factory plan --base HEAD~1 --head HEAD --json`, parse cache removed first
 - plan_warm_s   the same, parse cache warm
-- impact_ms     in-process `pipeline.plan.impact(graph, component, "f42")` on a built graph
+- impact_ms     in-process `pipeline.core.plan.impact(graph, component, "f42")` on a built graph
 - peak_rss_mib  peak RSS of the cold plan subprocess
 
 Cold and warm figures are medians of --repeat runs. The plan's JSON is checked: exactly the new
@@ -43,10 +43,11 @@ from typing import Any
 
 import pygit2
 
-from pipeline import definitions, gitrepo
-from pipeline import plan as planner
-from pipeline.errors import InvalidDefinitions
-from pipeline.workspace import Workspace
+from pipeline.core import definitions
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidDefinitions
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
 
 BRANCH = "f42"
 TARGETS = {"plan_cold_s": 1.5, "plan_warm_s": 0.15, "impact_ms": 50.0, "peak_rss_mib": 500.0}
@@ -408,7 +409,7 @@ def downstream_of(module: GenModule, ref: str, component: str, dist: Distributio
 
 
 def check_valid(repo_root: Path, revs: Sequence[str]) -> float:
-    """Load every revision with pipeline.definitions.load; exit when one is invalid."""
+    """Load every revision with pipeline.core.definitions.load; exit when one is invalid."""
     repo = gitrepo.open_repo(repo_root)
     cache: definitions.ParseCache = {}
     start = time.perf_counter()
@@ -486,7 +487,7 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     log(f"commit 2: {changed.nsid} pin {component} {old_ref[:8]} -> {changed.refs[component][:8]}")
 
     load_s = check_valid(root, ["HEAD~1", "HEAD"])
-    log(f"pipeline.definitions.load accepts both commits ({load_s:.2f}s in-process)")
+    log(f"pipeline.core.definitions.load accepts both commits ({load_s:.2f}s in-process)")
 
     factory = factory_command()
     repeat = max(1, args.repeat)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from pipeline import gitrepo
-from pipeline.errors import InvalidInput
+from pipeline.core.errors import InvalidInput
+from pipeline.git import repo as gitrepo
 
 AUTHOR = ("Factory Example Packager", "packager@example.invalid")
 EPOCH = 1767225600  # 2026-01-01T00:00:00Z: the time of every import commit

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pipeline.errors import OperationFailed
+from pipeline.core.errors import OperationFailed
 
 log = logging.getLogger("factory.run")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline.definitions import SourceFile, is_definition
-from pipeline.gitrepo import blob_id
+from pipeline.core.definitions import SourceFile, is_definition
+from pipeline.git.repo import blob_id
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import cli, definitions
-from pipeline.errors import Diagnostic, InvalidDefinitions
+from pipeline import cli
+from pipeline.core import definitions
+from pipeline.core.errors import Diagnostic, InvalidDefinitions
 from tests.conftest import commit_tree, example_tree, sources
 
 DATA = Path(__file__).parent / "data" / "bad"

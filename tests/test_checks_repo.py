@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, definitions, example, testnotes
+from pipeline import cli, example
 from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
-from pipeline.graph import build as build_graph
-from pipeline.lineage import Lineage
+from pipeline.core import definitions
+from pipeline.core.graph import build as build_graph
+from pipeline.store import results as testnotes
+from pipeline.store.lineage import Lineage
 from pipeline.tools import createrepo
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import ci, cli
-from pipeline.definitions import load
-from pipeline.graph import Graph, build
-from pipeline.plan import plan
+from pipeline import cli
+from pipeline.core.definitions import load
+from pipeline.core.graph import Graph, build
+from pipeline.core.plan import plan
+from pipeline.formats import gitlab_ci as ci
 from tests.conftest import commit_tree, example_tree, sources
 
 DATA = Path(__file__).parent / "data" / "ci"

@@ -20,16 +20,17 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, example, gitrepo, run
+from pipeline import cli, example, run
 from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.container import ContainerConfigCheck
 from pipeline.compose.base import InputCompose, Job, OutputFile, describe_tree
 from pipeline.compose.container import COMPOSE_ID_LABEL, INPUT_DIGEST_LABEL, ContainerComposer
-from pipeline.graph import Graph
-from pipeline.lineage import Lineage
-from pipeline.model import Definitions
+from pipeline.core.graph import Graph
+from pipeline.core.model import Definitions
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
+from pipeline.store.lineage import Lineage
 from pipeline.tools import skopeo, umoci
-from pipeline.workspace import Workspace
 from tests.conftest import ROOT, commit_tree, example_tree
 
 BASE, HTTPD = "container:Cloud/base", "container:Cloud/httpd"

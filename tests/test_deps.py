@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import definitions, deps
-from pipeline.errors import InvalidInput
+from pipeline.core import definitions, deps
+from pipeline.core.errors import InvalidInput
 from tests.conftest import example_tree, sources
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pygit2
 
-from pipeline import definitions, example, gitrepo
+from pipeline import example
+from pipeline.core import definitions
+from pipeline.git import repo as gitrepo
 from tests.conftest import ROOT, example_tree, sources
 
 SOURCE = ROOT / "examples" / "distgit"

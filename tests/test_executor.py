@@ -14,11 +14,12 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import definitions, executor, graph
 from pipeline.compose.base import Composer, Job, OutputFile, describe_tree
-from pipeline.errors import OperationFailed
-from pipeline.lineage import Lineage
-from pipeline.model import Definitions
+from pipeline.core import definitions, graph
+from pipeline.core.errors import OperationFailed
+from pipeline.core.model import Definitions
+from pipeline.engine import executor
+from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
 
 

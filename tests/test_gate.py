@@ -12,11 +12,15 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, definitions, executor, gate, graph, policies, testnotes
+from pipeline import cli
 from pipeline.checks.base import ERROR, FAILED, PASSED, PENDING, RUNNING, WAIVED, CheckResult
 from pipeline.compose.base import Composer, Job, OutputFile
-from pipeline.errors import InvalidDefinitions
-from pipeline.lineage import Lineage
+from pipeline.core import definitions, gate, graph
+from pipeline.core.errors import InvalidDefinitions
+from pipeline.engine import executor
+from pipeline.release import policies
+from pipeline.store import results as testnotes
+from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
 from tests.test_executor import Writer
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline import definitions, graph
-from pipeline.canonical import digest
-from pipeline.model import Definitions
+from pipeline.core import definitions, graph
+from pipeline.core.canonical import digest
+from pipeline.core.model import Definitions
 from tests.conftest import example_tree, sources
 
 

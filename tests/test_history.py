@@ -11,8 +11,8 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
-from pipeline.errors import InvalidInput
-from pipeline.history import BranchHistory, DistGitSources, iso, parse_time, ref_name
+from pipeline.core.errors import InvalidInput
+from pipeline.store.history import BranchHistory, DistGitSources, iso, parse_time, ref_name
 from tests.conftest import ROOT
 
 T0 = 1_800_000_000

@@ -20,11 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline import lineage as lineage_module
-from pipeline.canonical import canonical_json
 from pipeline.compose.base import OutputFile
-from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.lineage import (
+from pipeline.core.canonical import canonical_json
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.run import run
+from pipeline.store import lineage as lineage_module
+from pipeline.store.lineage import (
     COMPOSE_TYPES,
     LATEST,
     NOTES_REF,
@@ -38,8 +39,7 @@ from pipeline.lineage import (
     outputs_digest,
     parse_compose_id,
 )
-from pipeline.lineage_index import packed_names
-from pipeline.run import run
+from pipeline.store.lineage_index import packed_names
 from tests.conftest import commit_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"

@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import definitions
-from pipeline.errors import Diagnostic, InvalidDefinitions
+from pipeline.core import definitions
+from pipeline.core.errors import Diagnostic, InvalidDefinitions
 from tests.conftest import example_tree, sources
 
 TREE = example_tree()

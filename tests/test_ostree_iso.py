@@ -18,15 +18,16 @@ import productmd.images  # type: ignore[import-untyped]
 import pygit2
 import pytest
 
-from pipeline import cli, definitions, example, graph
+from pipeline import cli, example
 from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.iso import IsoListingCheck
 from pipeline.checks.ostree import OstreeFsckCheck
 from pipeline.compose.base import InputCompose, Job, OutputFile, describe_file
 from pipeline.compose.iso import IsoComposer
 from pipeline.compose.ostree import COMPOSE_ID, INPUT_DIGEST, PACKAGE_SET, OstreeComposer, rpm_filename
-from pipeline.lineage import Lineage
-from pipeline.model import Definitions
+from pipeline.core import definitions, graph
+from pipeline.core.model import Definitions
+from pipeline.store.lineage import Lineage
 from pipeline.tools import ostree, xorriso
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline import bump, definitions, graph, plan
+from pipeline.core import bump, definitions, graph, plan
 from tests.conftest import example_tree, sources
 
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"

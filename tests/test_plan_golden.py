@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import definitions, graph, plan
+from pipeline.core import definitions, graph, plan
 from tests.conftest import example_tree, sources
 
 CASES = Path(__file__).parent / "data" / "plans"

@@ -11,8 +11,8 @@ import pygit2
 import pytest
 
 from pipeline import cli
-from pipeline.lineage import NOTES_REF, Lineage, Record, outputs_digest
-from pipeline.remote import LineageConflict, Remote, merge_notes
+from pipeline.store.lineage import NOTES_REF, Lineage, Record, outputs_digest
+from pipeline.store.remote import LineageConflict, Remote, merge_notes
 from tests.conftest import commit_tree, example_tree
 
 PROCESSES = 8

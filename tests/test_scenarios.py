@@ -17,7 +17,7 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.compose.registry import composers
-from pipeline.lineage import Lineage
+from pipeline.store.lineage import Lineage
 from tests.conftest import ROOT
 
 VULNERABLE = "795545287474bedd5e207f70c50a64a10fc7632e"

@@ -21,10 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, release, sign, testnotes
+from pipeline import cli
 from pipeline.checks.base import FAILED, PASSED
-from pipeline.lineage import Lineage
+from pipeline.release import publish as release
+from pipeline.release import sign
 from pipeline.run import CommandFailed
+from pipeline.store import results as testnotes
+from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg
 from tests.test_checks_repo import gated_dist, output_dir
 

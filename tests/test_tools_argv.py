@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import comps, definitions, modulemd
-from pipeline.model import Module
-from pipeline.nevra import Rpm
+from pipeline.core import definitions
+from pipeline.core.model import Module
+from pipeline.core.nevra import Rpm
+from pipeline.formats import comps, modulemd
 from pipeline.tools import createrepo, rpm, rpmbuild
 from tests.conftest import example_tree, sources
 

@@ -17,7 +17,7 @@ from pipeline import example
 from pipeline.bot.forge_local import LocalForge
 from pipeline.bot.reconcile import make_forge, reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
-from pipeline.workspace import Workspace
+from pipeline.engine.workspace import Workspace
 from tests.conftest import ROOT
 
 SECRET = "s3cret-webhook-token"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.bot.yamledit import replace_scalar, set_pin_refs
-from pipeline.errors import InvalidInput
+from pipeline.core.errors import InvalidInput
 
 NEW = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
 OLD = "795545287474bedd5e207f70c50a64a10fc7632e"

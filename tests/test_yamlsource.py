@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import yamlsource
-from pipeline.errors import Diagnostic
+from pipeline.core import yamlsource
+from pipeline.core.errors import Diagnostic
 
 FILES = Path(__file__).parent / "data" / "bad" / "files"
 

@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline import render
 from pipeline.bot.forge import head_marker
-from pipeline.history import DistGitCommit
-from pipeline.plan import Plan
+from pipeline.core.plan import Plan
+from pipeline.formats import render
+from pipeline.store.history import DistGitCommit
 
 CVE = re.compile(r"CVE-\d{4}-\d{4,}")
 EOL_WARNING_DAYS = 90

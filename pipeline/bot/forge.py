@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pipeline.errors import OperationFailed
+from pipeline.core.errors import OperationFailed
 
 OPENED, CLOSED, MERGED = "opened", "closed", "merged"
 

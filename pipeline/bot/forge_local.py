@@ -21,9 +21,9 @@ from typing import Any
 
 import pygit2
 
-from pipeline import gitrepo
 from pipeline.bot.forge import CLOSED, MERGED, OPENED, ForgeError, MergeRequest, MergeRequestSpec
-from pipeline.errors import InvalidInput
+from pipeline.core.errors import InvalidInput
+from pipeline.git import repo as gitrepo
 
 PREFIX = "refs/factory/merge-requests/"
 FILE = "merge-request.json"
@@ -101,7 +101,7 @@ class LocalForge:
     def merge(self, mr_id: str) -> MergeRequest:
         """Bring the MR's commit into its target branch (fast-forward or a merge commit), then mark
         it merged. Refuses conflicts, and a dirty working tree when the target is checked out."""
-        from pipeline.lineage import compare_and_swap
+        from pipeline.store.lineage import compare_and_swap
 
         record = self._read(mr_id)[1]
         if record["state"] != OPENED:
@@ -152,7 +152,7 @@ class LocalForge:
         return commit, value
 
     def _write(self, number: int | str, record: dict[str, Any], parent: str | None, message: str) -> bool:
-        from pipeline.lineage import compare_and_swap
+        from pipeline.store.lineage import compare_and_swap
 
         data = (json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
         commit = gitrepo.record_commit(self.repo, parent, FILE, data, message + "\n", int(self.clock()))

@@ -18,17 +18,18 @@ from typing import Any
 
 import yaml
 
-from pipeline import bump, gitrepo
-from pipeline import graph as graphs
-from pipeline import plan as planner
 from pipeline.bot import describe, yamledit
 from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
 from pipeline.bot.forge import Forge, ForgeError, MergeRequest, MergeRequestSpec
 from pipeline.bot.forge_local import LocalForge
-from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.history import BranchHistory, DistGitSources, Observation
-from pipeline.model import Definitions, Module, Pin
-from pipeline.workspace import Workspace
+from pipeline.core import bump
+from pipeline.core import graph as graphs
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.model import Definitions, Module, Pin
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
+from pipeline.store.history import BranchHistory, DistGitSources, Observation
 
 TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
 
@@ -164,7 +165,7 @@ def _rebuild(ws: Workspace, component: str, branch: str, head: str, nodes: set[s
     the branch has moved past it, every compose built against that commit (`factory why`) that
     is still latest good of a node the definitions have is stale.
     """
-    from pipeline.lineage import Lineage
+    from pipeline.store.lineage import Lineage
 
     node = graphs.build_id(Pin(component, "", branch))
     lineage = Lineage(ws.root)

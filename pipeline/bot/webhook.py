@@ -20,7 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pipeline.errors import FactoryError
+from pipeline.core.errors import FactoryError
 
 log = logging.getLogger("factory.bot")
 

@@ -1,7 +1,7 @@
 """Editing pins in module YAML as text: only the `ref:` values change, byte for byte.
 
 A YAML dump would lose comments, quoting and layout, so the bot locates each value with the
-positions the YAML parser gives (`pipeline.yamlsource`) and rewrites only its token: a plain
+positions the YAML parser gives (`pipeline.core.yamlsource`) and rewrites only its token: a plain
 scalar stays plain, a quoted one keeps its quotes. Pure: text in, text out.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline import yamlsource
-from pipeline.errors import Diagnostic, InvalidInput
+from pipeline.core import yamlsource
+from pipeline.core.errors import Diagnostic, InvalidInput
 
 _PLAIN = re.compile(r"[^\s,\]}#]+")
 _HEX = re.compile(r"[0-9a-f]{7,64}")

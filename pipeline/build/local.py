@@ -25,10 +25,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import gitrepo, run
+from pipeline import run
 from pipeline.compose.base import Job, OutputFile, describe_tree
-from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.model import Definitions, Pin
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.model import Definitions, Pin
+from pipeline.git import repo as gitrepo
 from pipeline.tools import rpmbuild
 
 COMPLETE = ".complete"

@@ -22,7 +22,7 @@ from pipeline.compose.container import (
     image_spec,
     layout_of,
 )
-from pipeline.errors import FactoryError
+from pipeline.core.errors import FactoryError
 from pipeline.tools import skopeo
 
 NAME = "container-config"

@@ -18,7 +18,7 @@ from pipeline.compose.base import Job, OutputFile
 from pipeline.compose.images import IMAGES_JSON
 from pipeline.compose.iso import COMPOSE, volume_id
 from pipeline.compose.ostree import OstreeCompose, ostree_input, variant_output
-from pipeline.errors import FactoryError
+from pipeline.core.errors import FactoryError
 from pipeline.tools import xorriso
 
 MEDIA = ("/.discinfo", "/media.repo")

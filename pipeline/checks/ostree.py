@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.checks.base import FAILED, PASSED, CheckResult
 from pipeline.compose.base import InputCompose, Job, OutputFile
 from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, load
-from pipeline.errors import FactoryError
+from pipeline.core.errors import FactoryError
 from pipeline.tools import ostree
 
 

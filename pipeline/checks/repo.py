@@ -31,11 +31,11 @@ from typing import Any
 
 from pipeline.checks.base import ERROR, FAILED, PASSED, CheckResult
 from pipeline.compose.base import Job, OutputFile
-from pipeline.errors import FactoryError
-from pipeline.graph import build_id
-from pipeline.lineage import Lineage
-from pipeline.model import Definitions
+from pipeline.core.errors import FactoryError
+from pipeline.core.graph import build_id
+from pipeline.core.model import Definitions
 from pipeline.run import CommandFailed
+from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
 
 REPOMD = "repodata/repomd.xml"

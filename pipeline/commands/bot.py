@@ -18,7 +18,7 @@ log = logging.getLogger("factory.bot")
 
 def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Report:
     from pipeline.bot.reconcile import default_target, make_forge, reconcile
-    from pipeline.workspace import Workspace
+    from pipeline.engine.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     target = args.target or default_target(ws)
@@ -66,7 +66,7 @@ def _trigger(args: argparse.Namespace, report: Report) -> tuple[int, Any]:
     import json
 
     from pipeline.commands import compose
-    from pipeline.workspace import Workspace
+    from pipeline.engine.workspace import Workspace
 
     nodes = sorted({r.node for r in report.rebuilds})
     if not nodes:

@@ -10,12 +10,13 @@ from typing import Any
 
 import yaml
 
-from pipeline import ci, gitrepo
-from pipeline import graph as graphs
-from pipeline import plan as planner
 from pipeline.commands.output import out, out_json
-from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.workspace import Workspace
+from pipeline.core import graph as graphs
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.engine.workspace import Workspace
+from pipeline.formats import gitlab_ci as ci
+from pipeline.git import repo as gitrepo
 
 NULL_SHA = "0" * 40  # CI_COMMIT_BEFORE_SHA of the first push of a branch
 PLAN_MARKER = "<!-- factory:plan -->"
@@ -50,11 +51,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit 1 unless every planned node is composed at head: its latest good is up to date."""
-    from pipeline import ci_check
+    from pipeline.engine import ci_check
 
     ws = Workspace.open(args.repo)
     if not args.no_pull:
-        from pipeline.remote import Remote
+        from pipeline.store.remote import Remote
 
         Remote(ws.root, args.remote).pull()
     base = _base(args.base)
@@ -111,7 +112,7 @@ def _gitlab_config(root: Path) -> dict[str, str]:
 
 def cmd_lineage_sync(args: argparse.Namespace) -> int:
     """`factory lineage push|pull [--remote R]`."""
-    from pipeline.remote import Remote
+    from pipeline.store.remote import Remote
 
     action = args.compose_id
     if action not in ("push", "pull"):

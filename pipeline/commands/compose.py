@@ -9,15 +9,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline import executor, gitrepo, policies
-from pipeline import plan as planner
 from pipeline.commands.output import out, out_json
 from pipeline.compose.registry import checks, composers
-from pipeline.errors import InvalidInput, OperationFailed
-from pipeline.lineage import COMPOSE_TYPES, Lineage
-from pipeline.model import Definitions
-from pipeline.progress import TerminalReporter
-from pipeline.workspace import Workspace
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.model import Definitions
+from pipeline.engine import executor
+from pipeline.engine.progress import TerminalReporter
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
+from pipeline.release import policies
+from pipeline.store.lineage import COMPOSE_TYPES, Lineage
 
 
 def run(args: argparse.Namespace) -> int:

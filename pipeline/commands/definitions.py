@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pipeline import bump, deps, gitcli, render
-from pipeline import graph as graphs
-from pipeline import plan as planner
 from pipeline import run as processes
 from pipeline.commands.output import out as _out
 from pipeline.commands.output import out_json as _json
-from pipeline.errors import InvalidInput
-from pipeline.workspace import WORKTREE, Workspace
+from pipeline.core import bump, deps
+from pipeline.core import graph as graphs
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidInput
+from pipeline.engine.workspace import WORKTREE, Workspace
+from pipeline.formats import render
+from pipeline.git import cli as gitcli
 
 EXIT_OK = 0
 
@@ -81,7 +83,7 @@ def _branch_head(ws: Workspace, defs: Any, component: str, branch: str | None) -
     pins = [
         p for m in bump.pinning(defs, component, branch) for p in m.components if p.component == component
     ]
-    from pipeline import gitrepo
+    from pipeline.git import repo as gitrepo
 
     head = gitrepo.DistGit(ws.root).head(defs.config.distgit_for(pins[0]), branch)
     if head is None or all(p.ref == head for p in pins):

@@ -6,13 +6,13 @@ import argparse
 import time
 
 from pipeline.commands.output import out, out_json
-from pipeline.errors import InvalidInput
+from pipeline.core.errors import InvalidInput
 
 
 def record(args: argparse.Namespace) -> int:
     """Read every tracked branch head (or one component's) and record the new ones."""
-    from pipeline.history import BranchHistory, DistGitSources
-    from pipeline.workspace import Workspace
+    from pipeline.engine.workspace import Workspace
+    from pipeline.store.history import BranchHistory, DistGitSources
 
     ws = Workspace.open(args.repo)
     defs = ws.load(args.rev, check_distgit=False)
@@ -51,8 +51,8 @@ def record(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """What a branch pointed to at a time (default: now), or its whole history with --all."""
-    from pipeline.history import BranchHistory, iso, parse_time
-    from pipeline.workspace import Workspace
+    from pipeline.engine.workspace import Workspace
+    from pipeline.store.history import BranchHistory, iso, parse_time
 
     history = BranchHistory(Workspace.open(args.repo).repo)
     if args.all:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.output import out, out_json
-from pipeline.errors import InvalidInput
-from pipeline.lineage import Lineage, Record
-from pipeline.workspace import Workspace
+from pipeline.core.errors import InvalidInput
+from pipeline.engine.workspace import Workspace
+from pipeline.store.lineage import Lineage, Record
 
 
 def _lineage(args: argparse.Namespace) -> Lineage:
@@ -112,8 +112,8 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
     A compose released once and since replaced by a newer release is no longer live.
     """
-    from pipeline.release import RELEASES_REF
-    from pipeline.testnotes import read_note
+    from pipeline.release.publish import RELEASES_REF
+    from pipeline.store.results import read_note
 
     note = read_note(lineage, RELEASES_REF, compose_id) or {}
     entries = note.get("releases", [])

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def _forge(args: argparse.Namespace) -> LocalForge:
     from pipeline.bot.forge_local import LocalForge
-    from pipeline.gitrepo import open_repo
+    from pipeline.git.repo import open_repo
 
     return LocalForge(open_repo(args.repo))
 

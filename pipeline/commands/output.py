@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pipeline.canonical import pretty_json
+from pipeline.core.canonical import pretty_json
 
 
 def out(text: str) -> None:

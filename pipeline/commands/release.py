@@ -8,13 +8,15 @@ from typing import Any
 
 import yaml
 
-from pipeline import gate, gitrepo, policies, sign
-from pipeline import release as publisher
 from pipeline.commands.output import out, out_json
-from pipeline.errors import OperationFailed
-from pipeline.lineage import Lineage, Record
-from pipeline.testnotes import read as read_results
-from pipeline.workspace import Workspace
+from pipeline.core import gate
+from pipeline.core.errors import OperationFailed
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
+from pipeline.release import policies, sign
+from pipeline.release import publish as publisher
+from pipeline.store.lineage import Lineage, Record
+from pipeline.store.results import read as read_results
 
 
 class _Context:

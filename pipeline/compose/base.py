@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.graph import Node
-from pipeline.model import Definitions
+from pipeline.core.graph import Node
+from pipeline.core.model import Definitions
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from pipeline import run
 from pipeline.compose.base import Job, OutputFile, describe_tree
 from pipeline.compose.variant import COMPOSE, os_path
-from pipeline.errors import OperationFailed
+from pipeline.core.errors import OperationFailed
 from pipeline.tools import dnf, skopeo, umoci
 
 LAYOUT = "oci"

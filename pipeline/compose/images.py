@@ -16,7 +16,7 @@ from pathlib import Path
 import productmd.composeinfo  # type: ignore[import-untyped]
 import productmd.images  # type: ignore[import-untyped]
 
-from pipeline.errors import InvalidInput
+from pipeline.core.errors import InvalidInput
 
 IMAGES_JSON = "metadata/images.json"  # under the compose root
 

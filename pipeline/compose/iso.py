@@ -38,8 +38,8 @@ from pipeline.compose.ostree import (
     variant_output,
     variant_tree,
 )
-from pipeline.errors import OperationFailed
-from pipeline.model import Output, Variant
+from pipeline.core.errors import OperationFailed
+from pipeline.core.model import Output, Variant
 from pipeline.tools import createrepo, dnf, ostree, xorriso
 
 COMPOSE = "compose"

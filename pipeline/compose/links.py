@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.compose.base import Job, OutputFile
-from pipeline.errors import OperationFailed
-from pipeline.nevra import Rpm
+from pipeline.core.errors import OperationFailed
+from pipeline.core.nevra import Rpm
 from pipeline.tools import rpm
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline import modulemd
 from pipeline.compose.base import Job, OutputFile, describe_tree
 from pipeline.compose.links import input_rpms, link
+from pipeline.formats import modulemd
 from pipeline.tools import createrepo, rpm
 
 REPO = "repo"

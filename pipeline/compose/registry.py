@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.checks.base import Check
 from pipeline.compose.base import Composer
-from pipeline.errors import OperationFailed
+from pipeline.core.errors import OperationFailed
 
 ARTIFACTS = "factory.artifacts"
 CHECKS = "factory.checks"

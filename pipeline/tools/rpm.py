@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from pipeline import run
-from pipeline.nevra import Rpm
+from pipeline.core.nevra import Rpm
 
 BATCH = 512  # files per rpm process: keeps the command line short
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import run
-from pipeline.errors import OperationFailed
+from pipeline.core.errors import OperationFailed
 
 
 @dataclass(frozen=True, slots=True)

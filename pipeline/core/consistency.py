@@ -1,0 +1,366 @@
+"""Cross-checks between definition files, on typed values. Pure: no I/O.
+
+Each problem names the file and the JSON path inside it; `definitions.py` turns the path into
+a line and column. The only outside knowledge, which branches a component's dist-git has,
+arrives through the `BranchLookup` protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline.core.model import Config, Module, Output, Variant
+
+Path = tuple[str | int, ...]  # a JSON path into a definition file
+
+# Which output kinds an output of each built-in kind may be layered on (`from:`).
+LAYERING: dict[str, frozenset[str]] = {
+    "repo": frozenset(),
+    "ostree": frozenset(),
+    "container": frozenset({"container"}),
+    "iso": frozenset({"ostree"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    where: Path
+    code: str
+    message: str
+    at_key: bool = False
+
+
+class BranchLookup(Protocol):
+    """Answers what a component's dist-git holds; None when it cannot be reached."""
+
+    def branches(self, url: str) -> frozenset[str] | None: ...
+
+    def has_commit(self, url: str, ref: str) -> bool | None: ...
+
+
+def check(
+    config: Config | None,
+    modules: list[Module],
+    variants: list[Variant],
+    branches: BranchLookup | None = None,
+    kinds: Collection[str] = tuple(LAYERING),
+    broken: Collection[str] = (),
+) -> list[Problem]:
+    """Every cross-file problem of a definitions tree.
+
+    `kinds` are the artifact kinds that have a composer (plugins add theirs); layering rules
+    are known for the built-in ones, and a plugin kind may be layered on any output.
+    `broken` are the name:stream of module files that failed to load (their errors are
+    reported already): references to them are not errors again.
+    """
+    index: dict[str, Module] = {}
+    problems: list[Problem] = []
+    for module in modules:
+        if module.nsid in index:
+            other = index[module.nsid].path
+            problems.append(
+                Problem(
+                    module.path,
+                    ("name",),
+                    "duplicate-module",
+                    f"{module.nsid} is also defined in {other}",
+                )
+            )
+        else:
+            index[module.nsid] = module
+    streams: dict[str, set[str]] = {}
+    for module in index.values():
+        streams.setdefault(module.name, set()).add(module.stream)
+    for nsid in broken:
+        name, _, stream = nsid.partition(":")
+        streams.setdefault(name, set()).add(stream)
+    for module in modules:
+        problems.extend(_module_references(module, index, streams))
+    problems.extend(_cycles(index))
+    for variant in variants:
+        problems.extend(_variant_problems(variant, index, streams, kinds))
+    if config is not None and branches is not None:
+        problems.extend(_pins_in_distgit(config, modules, branches))
+    return problems
+
+
+def _unknown(name: str, stream: str, streams: dict[str, set[str]]) -> tuple[str, str] | None:
+    if name not in streams:
+        return "unknown-module", f"no module named {name!r}"
+    if stream not in streams[name]:
+        known = ", ".join(sorted(streams[name]))
+        return "unknown-stream", f"module {name} has no stream {stream!r} (streams: {known})"
+    return None
+
+
+def _module_references(
+    module: Module, index: dict[str, Module], streams: dict[str, set[str]]
+) -> Iterator[Problem]:
+    for field, deps in (("buildrequires", module.buildrequires), ("requires", module.requires)):
+        for name, stream in deps:
+            where = ("dependencies", field, name)
+            bad = _unknown(name, stream, streams)
+            if bad:
+                yield Problem(module.path, where, bad[0], f"{field}: {bad[1]}", at_key=True)
+            elif f"{name}:{stream}" not in index:
+                continue  # its file failed to load: reported there
+            elif field == "requires":
+                required = index[f"{name}:{stream}"]
+                if module.eol > required.eol:
+                    yield Problem(
+                        module.path,
+                        where,
+                        "eol-conflict",
+                        f"{module.nsid} (EOL {module.eol}) outlives {required.nsid} "
+                        f"(EOL {required.eol}), which it requires",
+                        at_key=True,
+                    )
+    shipped = {pin.component for pin in module.components} | set(module.api)
+    for profile in module.profiles:
+        for i, rpm in enumerate(profile.rpms):
+            if rpm not in shipped:
+                yield Problem(
+                    module.path,
+                    ("profiles", profile.name, "rpms", i),
+                    "unknown-package",
+                    f"profile {profile.name!r} lists {rpm!r}, which is neither a component nor in api",
+                )
+
+
+def _cycles(index: dict[str, Module]) -> Iterator[Problem]:
+    """One problem per dependency cycle (requires and buildrequires), naming the whole cycle."""
+    edges = {
+        nsid: sorted(f"{n}:{s}" for n, s in (*m.requires, *m.buildrequires) if f"{n}:{s}" in index)
+        for nsid, m in index.items()
+    }
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    reported: set[frozenset[str]] = set()
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(edges[start]))]
+        trail = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                trail.pop()
+                state[node] = 2
+            elif state.get(child) == 1:
+                cycle = [*trail[trail.index(child) :], child]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    module = index[node]
+                    name, stream = child.split(":", 1)
+                    field = "requires" if (name, stream) in module.requires else "buildrequires"
+                    yield Problem(
+                        module.path,
+                        ("dependencies", field, name),
+                        "dependency-cycle",
+                        "dependency cycle: " + " -> ".join(cycle),
+                        at_key=True,
+                    )
+            elif not state.get(child):
+                state[child] = 1
+                trail.append(child)
+                stack.append((child, iter(edges[child])))
+
+
+def closure(selected: Iterable[str], index: dict[str, Module]) -> list[str]:
+    """The selected module streams and, transitively, every stream they require (sorted)."""
+    seen: set[str] = set()
+    todo = [nsid for nsid in selected if nsid in index]
+    while todo:
+        nsid = todo.pop()
+        if nsid in seen:
+            continue
+        seen.add(nsid)
+        todo.extend(f"{n}:{s}" for n, s in index[nsid].requires if f"{n}:{s}" in index)
+    return sorted(seen)
+
+
+def _variant_problems(
+    variant: Variant, index: dict[str, Module], streams: dict[str, set[str]], kinds: Collection[str]
+) -> Iterator[Problem]:
+    path = variant.path
+    chosen: dict[str, int] = {}
+    unsure = False
+    for i, selection in enumerate(variant.modules):
+        where = ("modules", i, "module")
+        name, stream = selection.module.split(":", 1)
+        bad = _unknown(name, stream, streams)
+        if bad:
+            yield Problem(path, where, bad[0], bad[1])
+            continue
+        if name in chosen:
+            earlier = variant.modules[chosen[name]].module
+            code = "duplicate-selection" if earlier == selection.module else "conflicting-streams"
+            yield Problem(path, where, code, f"{selection.module} conflicts with {earlier}, selected earlier")
+            continue
+        chosen[name] = i
+        if selection.module not in index:
+            unsure = True  # its file failed to load (reported there): what it ships is unknown
+            continue
+        module = index[selection.module]
+        for j, profile in enumerate(selection.profiles):
+            if module.profile(profile) is None:
+                known = ", ".join(p.name for p in module.profiles) or "none"
+                yield Problem(
+                    path,
+                    ("modules", i, "profiles", j),
+                    "unknown-profile",
+                    f"{selection.module} has no profile {profile!r} (profiles: {known})",
+                )
+    # Only the accepted selections: a refused one (unknown, conflicting) is reported already.
+    shipped = closure((variant.modules[i].module for i in chosen.values()), index)
+    owner: dict[str, str] = {}
+    for nsid in shipped:
+        module = index[nsid]
+        if variant.eol > module.eol:
+            yield Problem(
+                path,
+                ("eol",),
+                "eol-conflict",
+                f"{variant.uid} (EOL {variant.eol}) would ship {nsid} past its EOL {module.eol}",
+            )
+        for pin in module.components:
+            if pin.component in owner:
+                yield Problem(
+                    path,
+                    ("modules",),
+                    "duplicate-package",
+                    f"package {pin.component!r} is shipped by both {owner[pin.component]} and {nsid}",
+                    at_key=True,
+                )
+            else:
+                owner[pin.component] = nsid
+    packages = set(owner)
+    for nsid in shipped:
+        packages.update(index[nsid].api)
+    yield from _output_problems(variant, None if unsure else packages, kinds)
+
+
+def _output_problems(
+    variant: Variant, packages: set[str] | None, kinds: Collection[str]
+) -> Iterator[Problem]:
+    """Problems of a variant's outputs; `packages` None: what it ships is not known for sure."""
+    path = variant.path
+    by_name: dict[str, Output] = {}
+    repos = [o for o in variant.outputs if o.kind == "repo"]
+    for i, output in enumerate(variant.outputs):
+        if output.name in by_name:
+            yield Problem(
+                path,
+                ("outputs", i, "name"),
+                "duplicate-output",
+                f"a second output named {output.name!r}",
+            )
+        by_name.setdefault(output.name, output)
+        if output.kind not in kinds:
+            known = ", ".join(sorted(kinds))
+            yield Problem(
+                path,
+                ("outputs", i, "kind"),
+                "unknown-kind",
+                f"no artifact kind {output.kind!r} (kinds: {known})",
+            )
+        if output.kind == "repo" and output is not repos[0]:
+            yield Problem(
+                path, ("outputs", i), "multiple-repos", "a variant has exactly one flat repo output"
+            )
+        # The schema guarantees a list of names only for the known kinds.
+        listed = output.option("packages", ()) if output.kind in LAYERING and packages is not None else ()
+        for j, package in enumerate(listed):
+            if packages is not None and package not in packages:
+                yield Problem(
+                    path,
+                    ("outputs", i, "options", "packages", j),
+                    "unknown-package",
+                    f"output {output.name!r} installs {package!r}, which no module of {variant.uid} ships",
+                )
+    if not repos and any(o.kind != "repo" for o in variant.outputs):
+        yield Problem(
+            path,
+            ("outputs",),
+            "missing-repo-output",
+            f"{variant.uid} makes images but has no repo output to make them from",
+            at_key=True,
+        )
+    for i, output in enumerate(variant.outputs):
+        for name in output.layered_on:
+            base = by_name.get(name)
+            if base is None:
+                yield Problem(
+                    path,
+                    ("outputs", i, "from"),
+                    "unknown-output",
+                    f"output {output.name!r} is layered on {name!r}, which {variant.uid} does not define",
+                )
+            elif base is output:
+                yield Problem(
+                    path,
+                    ("outputs", i, "from"),
+                    "output-cycle",
+                    f"output {output.name!r} is layered on itself",
+                )
+            elif output.kind in LAYERING and base.kind not in LAYERING[output.kind]:
+                allowed = ", ".join(sorted(LAYERING[output.kind])) or "nothing"
+                yield Problem(
+                    path,
+                    ("outputs", i, "from"),
+                    "bad-layering",
+                    f"a {output.kind} output cannot be layered on a {base.kind} output ({output.kind} sits on: {allowed})",
+                )
+    yield from _output_cycles(variant, by_name)
+
+
+def _output_cycles(variant: Variant, by_name: dict[str, Output]) -> Iterator[Problem]:
+    for i, output in enumerate(variant.outputs):
+        trail = [output.name]
+        current = output
+        while current.layered_on:
+            nxt = by_name.get(current.layered_on[0])
+            if nxt is None or nxt is current:
+                break
+            if nxt.name == output.name:
+                yield Problem(
+                    variant.path,
+                    ("outputs", i, "from"),
+                    "output-cycle",
+                    "outputs layered in a cycle: " + " -> ".join([*trail, output.name]),
+                )
+                break
+            if nxt.name in trail:
+                break
+            trail.append(nxt.name)
+            current = nxt
+
+
+def _pins_in_distgit(config: Config, modules: list[Module], lookup: BranchLookup) -> Iterator[Problem]:
+    for module in modules:
+        for pin in module.components:
+            url = config.distgit_for(pin)
+            known = lookup.branches(url)
+            if known is None:
+                continue  # unreachable dist-git: nothing to say
+            where = ("components", "rpms", pin.component)
+            if pin.branch not in known:
+                yield Problem(
+                    module.path,
+                    (*where, "branch"),
+                    "unknown-branch",
+                    f"{pin.component} has no branch {pin.branch!r} in {url} (branches: {', '.join(sorted(known))})",
+                )
+            elif pin.ref and lookup.has_commit(url, pin.ref) is False:
+                yield Problem(
+                    module.path,
+                    (*where, "ref"),
+                    "unknown-ref",
+                    f"{pin.component} has no commit {pin.ref} in {url}",
+                )

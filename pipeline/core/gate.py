@@ -1,0 +1,174 @@
+"""Gating: which checks a compose needs, and whether its results satisfy them. Pure, no I/O.
+
+Terminology (Greenwave's words): a *rule* of a policy names the node kinds (and optionally
+variants and node patterns) it applies to and the checks it *requires*; a *requirement* is one
+required check of one compose; a *waiver* (a file in Git) forgives a required check of the
+nodes it names; the *decision* is `pass`, `fail` or `pending`, with the reason for every
+requirement. A check not yet run is pending, never failed: only a FAILED or ERROR result, not
+waived, fails a gate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pipeline.checks.base import ERROR, FAILED, PASSED, PENDING, WAIVED, CheckResult
+from pipeline.core.model import Definitions
+
+PASS, FAIL, WAITING = "pass", "fail", "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of a policy: nodes of these kinds (variants, node patterns) require these checks.
+
+    Empty `variants` or `nodes` match every node of the kinds; a rule with variants never
+    matches a node that belongs to no variant (a module).
+    """
+
+    kinds: tuple[str, ...]
+    require: tuple[str, ...]
+    variants: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()  # fnmatch patterns of node ids
+    source: str = ""  # where it is written: `policies/default.yaml:5`
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """Forgives a failed (or missing) check of the nodes (and composes) its patterns match."""
+
+    node: str  # fnmatch pattern of node ids: `repo:Workstation`, `module:gtk:*`
+    check: str
+    reason: str
+    who: str
+    compose: str = "*"  # fnmatch pattern of compose IDs
+    source: str = ""
+
+    def covers(self, node: str, compose_id: str, check: str) -> bool:
+        return (
+            check == self.check
+            and fnmatch.fnmatchcase(node, self.node)
+            and fnmatch.fnmatchcase(compose_id, self.compose)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Every rule and waiver of a definitions revision."""
+
+    rules: tuple[Rule, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One check a compose must pass, and the rule that asks for it."""
+
+    node: str
+    compose_id: str
+    check: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one requirement stands: the state of its result (PENDING when none) and why."""
+
+    requirement: Requirement
+    state: str
+    satisfied: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The gate's answer for one compose: pass, fail or pending, with every outcome."""
+
+    verdict: str
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    def unsatisfied(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.satisfied]
+
+    def summary(self) -> str:
+        """One line for people: `gate fail: repoclosure FAILED: ...; install PENDING: ...`."""
+        if self.passed:
+            return f"gate pass ({len(self.outcomes)} required checks satisfied)"
+        return f"gate {self.verdict}: " + "; ".join(
+            f"{o.requirement.check} {o.state}: {o.reason}" for o in self.unsatisfied()
+        )
+
+
+def variant_of(node: str) -> str | None:
+    """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
+    AtomicHost; None for builds and modules."""
+    kind, _, rest = node.partition(":")
+    if kind in ("build", "module") or not rest:
+        return None
+    return rest.split("/", 1)[0]
+
+
+def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Requirement, ...]:
+    """The checks the rules require of one compose of node, each once (the first rule names it)."""
+    kind = node.partition(":")[0]
+    variant = variant_of(node)
+    found: dict[str, Requirement] = {}
+    for rule in rules:
+        if kind not in rule.kinds:
+            continue
+        if rule.variants and variant not in rule.variants:
+            continue
+        if rule.nodes and not any(fnmatch.fnmatchcase(node, p) for p in rule.nodes):
+            continue
+        for check in rule.require:
+            found.setdefault(check, Requirement(node, compose_id, check, rule.source))
+    return tuple(found[c] for c in sorted(found))
+
+
+def decide(
+    required: Sequence[Requirement], results: Sequence[CheckResult], waivers: Sequence[Waiver]
+) -> Decision:
+    """The decision for one compose; of several results of one check the last counts."""
+    latest = {r.check: r for r in results}
+    outcomes = tuple(_outcome(req, latest.get(req.check), waivers) for req in required)
+    if any(not o.satisfied and o.state in (FAILED, ERROR) for o in outcomes):
+        verdict = FAIL
+    elif any(not o.satisfied for o in outcomes):
+        verdict = WAITING
+    else:
+        verdict = PASS
+    return Decision(verdict, outcomes)
+
+
+def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Waiver]) -> Outcome:
+    if result is not None and result.state == PASSED:
+        return Outcome(req, PASSED, True, result.message or "passed")
+    waiver = next((w for w in waivers if w.covers(req.node, req.compose_id, req.check)), None)
+    if waiver is not None:
+        return Outcome(req, WAIVED, True, f"waived by {waiver.who}: {waiver.reason} ({waiver.source})")
+    if result is None or result.state not in (FAILED, ERROR):
+        state = PENDING if result is None else result.state
+        return Outcome(req, state, False, f"not run yet (required by {req.rule or 'policy'})")
+    return Outcome(req, result.state, False, result.message or result.state.lower())
+
+
+def owners(defs: Definitions, node: str, messages: Iterable[str] = ()) -> tuple[str, ...]:
+    """Who to tell when a compose of node fails: a module's maintainers; for a variant's node,
+    the maintainers of its modules named in the failure messages, else of all its modules."""
+    kind, _, rest = node.partition(":")
+    if kind == "module":
+        module = defs.modules.get(rest)
+        return module.maintainers if module is not None else ()
+    variant = defs.variants.get(variant_of(node) or "")
+    if variant is None:
+        return ()
+    text = "\n".join(messages)
+    selected = [s.module for s in variant.modules if s.module in defs.modules]
+    named = [nsid for nsid in selected if f"module {nsid}" in text] or selected
+    return tuple(dict.fromkeys(m for nsid in named for m in defs.modules[nsid].maintainers))

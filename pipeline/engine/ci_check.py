@@ -1,0 +1,120 @@
+"""`factory ci check`: did a pipeline compose everything it planned?
+
+GitLab does not fail a parent pipeline for a failed child job here (gitlab-ci-local never
+does), so the parent's last job asks lineage instead. The rule is the executor's own: a planned
+node is up to date when the compose key it has at head (its definition, its composer's tool
+versions, and the content of its inputs' latest good composes) has a FINISHED compose, and that
+compose is the node's latest good. In other words: `factory compose` of the planned nodes at
+head would do nothing. This holds whether the node was composed by this pipeline or skipped
+because an equal compose existed (a revert, an early cutoff), and it fails for a node whose job
+failed, was never run (its input failed), or whose compose was not pushed.
+
+Kinds without a composer are reported and not held against the pipeline (`factory compose`
+leaves them too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.compose.base import InputCompose
+from pipeline.compose.registry import composers
+from pipeline.core.graph import Graph
+from pipeline.engine.executor import compose_key, content_digest
+from pipeline.store.lineage import Lineage, Record
+
+OK, STALE, NOT_COMPOSABLE = "OK", "NOT COMPOSED", "NOT COMPOSABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCheck:
+    """The state of one planned node at head."""
+
+    node: str
+    status: str  # OK, NOT COMPOSED, NOT COMPOSABLE
+    compose_id: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Every planned node's state; ok when none is NOT COMPOSED."""
+
+    nodes: tuple[NodeCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(n.status != STALE for n in self.nodes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "nodes": [
+                {"node": n.node, "status": n.status, "compose_id": n.compose_id, "message": n.message}
+                for n in self.nodes
+            ],
+        }
+
+    def text(self, title: str) -> str:
+        bad = sum(1 for n in self.nodes if n.status == STALE)
+        verdict = "all composed" if self.ok else f"{bad} not composed"
+        lines = [f"{title}: {len(self.nodes)} planned nodes, {verdict}"]
+        width = max((len(n.node) for n in self.nodes), default=0)
+        for n in self.nodes:
+            detail = n.compose_id or n.message
+            if n.compose_id and n.message:
+                detail += f" ({n.message})"
+            lines.append(f"  {n.status:14}  {n.node:{width}}  {detail}")
+        return "\n".join(lines)
+
+
+def check(root: Path, graph: Graph, planned: Iterable[str]) -> CheckReport:
+    """Check the planned nodes of `graph` against the lineage of the repository at `root`."""
+    lineage = Lineage(root)
+    try:
+        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order))))
+    finally:
+        lineage.close()
+
+
+def _check(lineage: Lineage, graph: Graph, planned: list[str]) -> Iterable[NodeCheck]:
+    """Each planned node in order, inputs first: a node over a stale input is stale too (the key
+    of its old compose would still match, computed from the input's old latest good)."""
+    registry = composers()
+    tools: dict[str, dict[str, str]] = {}
+    latest = lineage.latest()
+    records: dict[str, Record] = {}
+    stale: set[str] = set()
+
+    def record(compose_id: str) -> Record:
+        if compose_id not in records:
+            records[compose_id] = lineage.get(compose_id)
+        return records[compose_id]
+
+    for node_id in planned:
+        node = graph.nodes[node_id]
+        if node.kind not in registry:
+            yield NodeCheck(node_id, NOT_COMPOSABLE, message=f"no composer for kind {node.kind!r}")
+            continue
+        if node.kind not in tools:
+            tools[node.kind] = {**registry[node.kind].tools(), "factory": __version__}
+        bad = [i for i in node.inputs if i in stale or i not in latest]
+        if bad:
+            stale.add(node_id)
+            why = "is not composed" if bad[0] in stale else "has no good compose"
+            yield NodeCheck(node_id, STALE, message=f"input {bad[0]} {why}")
+            continue
+        inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
+        digests = {i: content_digest(c.outputs) for i, c in inputs.items()}
+        done = lineage.find_by_key(node_id, compose_key(node, tools[node.kind], inputs, digests))
+        if done is None or latest.get(node_id) != done.compose_id:
+            stale.add(node_id)
+            were = latest.get(node_id)
+            message = "no finished compose of it at head" + (f"; latest good is {were}" if were else "")
+            yield NodeCheck(node_id, STALE, message=message)
+        else:
+            yield NodeCheck(node_id, OK, done.compose_id, f"made from {done.commit[:10]}")

@@ -1,0 +1,307 @@
+"""Publishing a compose: atomically into a release directory, or into quarantine.
+
+Layout of a release directory DIR:
+
+    DIR/<compose-id>/            one release: copies of the compose's files, signed, with
+                                 RELEASE.json (written last, before the rename)
+    DIR/latest -> <compose-id>   switched by rename(2) of a new symlink over it
+    DIR/.staging-<compose-id>/   a release being made (removed and made again after a crash)
+    DIR/.trash-<compose-id>/     an old release being removed
+
+A release is made in its staging directory beside the target, every file and directory
+fsync'ed, then renamed into place; `latest` is switched only after that, and old releases go
+only after `latest` left them, so at any instant (a SIGKILL included) `latest` points at a
+complete release, old or new, and running the same release again completes it. The RPMs are
+copies, not the build store's hard links, because signing rewrites them (`pipeline.release.sign`).
+
+A compose whose gate fails is not published: it goes to the quarantine directory
+(`DIR/../quarantine/<compose-id>` by default), unsigned, with FAILURE.txt and failure.json
+naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
+Every release and quarantine is recorded as a note on the compose's tag in
+`refs/notes/releases`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.compose.base import OutputFile
+from pipeline.compose.ostree import OSTREE_JSON, OstreeCompose
+from pipeline.core.canonical import pretty_json
+from pipeline.core.errors import OperationFailed
+from pipeline.core.gate import Decision
+from pipeline.release.sign import Signer, sign_tree
+from pipeline.store.lineage import Lineage, Record
+from pipeline.store.results import update_notes
+from pipeline.tools import ostree
+
+RELEASES_REF = "refs/notes/releases"
+MANIFEST = "RELEASE.json"
+LATEST = "latest"
+STAGING, TRASH = ".staging-", ".trash-"
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What `release` did: `released` or `quarantined`, where, and the releases it removed."""
+
+    status: str
+    path: Path
+    removed: tuple[str, ...] = ()
+    signed_by: str = ""
+
+
+def release(
+    lineage: Lineage,
+    record: Record,
+    decision: Decision,
+    *,
+    output_dir: Path,
+    to: Path,
+    keep: int = 3,
+    signer: Signer | None = None,
+    quarantine: Path | None = None,
+    owners: tuple[str, ...] = (),
+) -> Published:
+    """Publish a compose into `to` (gate passed) or into quarantine (gate failed)."""
+    if not record.outputs:
+        raise OperationFailed(
+            f"compose {record.compose_id} made nothing to release ({record.status}: {record.message})",
+            code="nothing-to-release",
+        )
+    if decision.verdict == "pending":
+        raise OperationFailed(
+            f"the gate of {record.compose_id} is pending: {decision.summary()}",
+            hint="run its checks first (factory compose runs them); `factory gate` shows what is missing",
+            code="gate-pending",
+        )
+    if keep < 1:
+        raise OperationFailed("--keep must be at least 1", code="invalid-keep")
+    if not decision.passed:
+        where = quarantine or to.parent / "quarantine"
+        path = _quarantine(record, decision, output_dir, where, owners)
+        _note(lineage, record.compose_id, "quarantined", path, "")
+        return Published("quarantined", path)
+    to.mkdir(parents=True, exist_ok=True)
+    with _locked(to):
+        return _publish(lineage, record, output_dir, to, keep, signer)
+
+
+def _publish(
+    lineage: Lineage, record: Record, output_dir: Path, to: Path, keep: int, signer: Signer | None
+) -> Published:
+    _clean(to)
+    final = to / record.compose_id
+    if not (final / MANIFEST).is_file():
+        staging = to / f"{STAGING}{record.compose_id}"
+        copy_outputs(record, output_dir, staging)
+        if (staging / OSTREE_JSON).is_file():
+            pullable_ostree(staging, output_dir)
+        signed = sign_tree(staging, signer) if signer is not None else None
+        manifest = {
+            "compose_id": record.compose_id,
+            "node": record.node,
+            "sequence": 1 + max((s for s, _ in releases(to)), default=0),
+            "released": _now(),
+            "signed_by": signed.key if signed else "",
+            "signed_rpms": len(signed.rpms) if signed else 0,
+        }
+        (staging / MANIFEST).write_text(pretty_json(manifest), encoding="utf-8")
+        fsync_tree(staging)
+        os.rename(staging, final)
+        _fsync_dir(to)
+    switch_latest(to, record.compose_id)
+    removed = prune(to, keep)
+    signed_by = json.loads((final / MANIFEST).read_text(encoding="utf-8")).get("signed_by", "")
+    _note(lineage, record.compose_id, "released", final, signed_by)
+    return Published("released", final, removed, signed_by)
+
+
+def pullable_ostree(staging: Path, output_dir: Path) -> Path:
+    """An archive OSTree repository at staging/repo holding the compose's commits and refs.
+
+    An `ostree:` compose records its commits in the variant's shared repository; a release
+    carries its own repository with just those commits (signed later with the rest), so
+    clients can `ostree pull` it with gpg-verify.
+    """
+    made = OstreeCompose.from_json((staging / OSTREE_JSON).read_text(encoding="utf-8"))
+    repo = staging / "repo"
+    ostree.init(repo)
+    for commit in made.commits:
+        ostree.pull_local(repo, output_dir / made.repo, commit.commit, commit.ref)
+    return repo
+
+
+def copy_outputs(record: Record, output_dir: Path, dest: Path) -> None:
+    """Copy a compose's files into dest (made afresh), checking each against its sha256.
+
+    `composes/<id>/x` lands at `dest/x`; files kept elsewhere keep their path under output_dir.
+    """
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    prefix = f"composes/{record.compose_id}/"
+    for output in record.outputs:
+        relative = output.path.removeprefix(prefix)
+        _copy_checked(output_dir / output.path, dest / relative, output)
+
+
+def _copy_checked(source: Path, target: Path, output: OutputFile) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sha = hashlib.sha256()
+    try:
+        with source.open("rb") as src, target.open("xb") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                sha.update(chunk)
+                dst.write(chunk)
+    except OSError as exc:
+        raise OperationFailed(f"cannot copy {source}: {exc.strerror}", code="release-copy") from exc
+    if sha.hexdigest() != output.sha256:
+        raise OperationFailed(
+            f"{source} changed since it was composed (sha256 {sha.hexdigest()}, lineage says {output.sha256})",
+            code="output-changed",
+        )
+    shutil.copystat(source, target)
+
+
+def releases(to: Path) -> list[tuple[int, str]]:
+    """(sequence, compose ID) of the complete releases in `to`, oldest first."""
+    found = []
+    for child in to.iterdir() if to.is_dir() else ():
+        manifest = child / MANIFEST
+        if child.name.startswith(".") or child.is_symlink() or not manifest.is_file():
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            found.append((int(json.loads(manifest.read_text(encoding="utf-8"))["sequence"]), child.name))
+    return sorted(found)
+
+
+def switch_latest(to: Path, compose_id: str) -> None:
+    """Point `to/latest` at the release, atomically: a new symlink renamed over the old one."""
+    link = to / LATEST
+    if link.is_symlink() and os.readlink(link) == compose_id:
+        return
+    temporary = to / f".{LATEST}-{compose_id}-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    temporary.symlink_to(compose_id)
+    os.replace(temporary, link)
+    _fsync_dir(to)
+
+
+def prune(to: Path, keep: int) -> tuple[str, ...]:
+    """Remove all but the `keep` newest releases (never the one `latest` points at)."""
+    current = os.readlink(to / LATEST) if (to / LATEST).is_symlink() else ""
+    ordered = [cid for _, cid in releases(to)]
+    kept = set(ordered[-keep:]) | {current}
+    removed = []
+    for cid in ordered:
+        if cid in kept:
+            continue
+        trash = to / f"{TRASH}{cid}"
+        os.rename(to / cid, trash)  # out of sight first: never a half-removed release in DIR
+        shutil.rmtree(trash)
+        removed.append(cid)
+    return tuple(removed)
+
+
+@contextlib.contextmanager
+def _locked(to: Path) -> Iterator[None]:
+    """One release at a time into a directory (`DIR/.lock`, released by the kernel on a kill)."""
+    with (to / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _clean(to: Path) -> None:
+    """Remove what a killed release left: staging and trash directories, temporary symlinks."""
+    for child in to.iterdir():
+        if child.name.startswith((STAGING, TRASH)) and child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        elif child.name.startswith(f".{LATEST}-") and child.is_symlink():
+            child.unlink()
+
+
+def _quarantine(
+    record: Record, decision: Decision, output_dir: Path, where: Path, owners: tuple[str, ...]
+) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    final = where / record.compose_id
+    if (final / "failure.json").is_file():
+        return final
+    staging = where / f"{STAGING}{record.compose_id}"
+    copy_outputs(record, output_dir, staging)
+    failed = [o for o in decision.outcomes if not o.satisfied]
+    report = {
+        "compose_id": record.compose_id,
+        "node": record.node,
+        "verdict": decision.verdict,
+        "owners": list(owners),
+        "failed": [{"check": o.requirement.check, "state": o.state, "reason": o.reason} for o in failed],
+        "time": _now(),
+    }
+    lines = [
+        f"Compose {record.compose_id} ({record.node}) failed its gate and was not released.",
+        f"Owners: {', '.join(owners) or 'none listed'}",
+        "",
+        *(f"- {o.requirement.check} {o.state}: {o.reason}" for o in failed),
+    ]
+    (staging / "FAILURE.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (staging / "failure.json").write_text(pretty_json(report), encoding="utf-8")
+    fsync_tree(staging)
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+    _fsync_dir(where)
+    return final
+
+
+def _note(lineage: Lineage, compose_id: str, status: str, path: Path, signed_by: str) -> None:
+    entry = {"status": status, "path": str(path), "time": _now(), "signed_by": signed_by}
+
+    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
+        earlier = old.get("releases", []) if old else []
+        return {
+            "format": 1,
+            "compose_id": cid,
+            "releases": [*(earlier if isinstance(earlier, list) else []), entry],
+        }
+
+    update_notes(lineage, RELEASES_REF, {compose_id: merge}, "Releases")
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every file and directory under root (and root), so a rename publishes only data
+    that is on disk."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

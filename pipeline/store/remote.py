@@ -1,0 +1,339 @@
+"""Lineage to and from a Git remote: many runners record composes, one remote holds them all.
+
+`pull` fetches the remote's lineage and merges it into the local refs; `push` does the same,
+then pushes the merged refs with one atomic compare-and-swap per ref (`--force-with-lease` with
+the value just fetched). When another runner pushed in between, the push is refused as a whole
+and the loop starts again from the fetch, so nothing is lost and nothing is overwritten blindly.
+
+How each kind of ref merges:
+
+- tags `refs/tags/compose/*` are immutable: missing ones are added on either side; the same
+  name on another object is a conflict (two composes with one ID) and an error;
+- notes `refs/notes/*` (lineage, tests) are keyed by the tag object they annotate, and a tag is
+  written by one compose only: the merge is the union of both notes trees, in a commit with
+  both heads as parents (a note both sides hold with different bytes keeps ours, logged);
+- latest good `refs/composes/latest/*` is merged three-way against the value fetched last time
+  (kept in `refs/factory/remotes/<remote>/latest/*`): the side that moved wins; when both moved,
+  the compose that finished last wins (ties: the greater compose ID). GitLab's resource_group
+  runs one job per node at a time, so "both moved" only happens across overlapping pipelines;
+- branch history `refs/history/*`: the descendant wins; diverged histories keep the remote's
+  (the bot re-observes branch heads at its next pass, so nothing is lost for good).
+
+Compose ID reservations (`refs/composes/ids/*`) stay local: they only mean something under the
+local lock, and resource_group keeps two runners from composing one node at once.
+All of it goes through the git CLI (`pipeline.run`); ref updates through `pipeline.store.lineage`'s
+compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from pipeline.core.errors import FactoryError, OperationFailed
+from pipeline.git import cli as gitcli
+from pipeline.run import CommandFailed
+from pipeline.store.lineage import LATEST, TAGS, compare_and_swap, utc_seconds
+from pipeline.store.lineage import Lineage as _Lineage
+from pipeline.store.lineage_index import notes_below, notes_tree
+
+log = logging.getLogger("factory.remote")
+
+NOTES = "refs/notes/"
+HISTORY = "refs/history/"
+TRACKING = "refs/factory/remotes/"
+PUSH_ATTEMPTS = 30
+IDENTITY = ("factory", "factory@localhost")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+class LineageConflict(OperationFailed):
+    """The remote holds a compose tag of the same name on another object."""
+
+
+@dataclass
+class SyncResult:
+    """What a pull or push did: refs changed locally, refs pushed, attempts made."""
+
+    fetched: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+
+class Remote:
+    """The lineage refs of one local repository and one of its Git remotes."""
+
+    def __init__(self, repo_path: str | Path, remote: str = "origin") -> None:
+        self.lineage = _Lineage(repo_path)
+        self.repo = self.lineage.repo
+        self.git_dir = self.lineage.common_dir
+        self.remote = remote
+        self.tracking = TRACKING + _safe(remote) + "/"
+
+    # -- the git CLI -------------------------------------------------------------------------------
+
+    def _git(self, *argv: str) -> str:
+        env = {**os.environ, **_GIT_ENV}
+        return gitcli.git(self.git_dir, *argv, env=env)
+
+    def _fetch(self) -> None:
+        """The remote's lineage: tags straight in (never clobbered), the rest under tracking."""
+        self._git(
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            self.remote,
+            f"refs/tags/compose/*:{TAGS}*",
+            f"+{NOTES}*:{self.tracking}notes/*",
+            f"+{LATEST}*:{self.tracking}latest/*",
+            f"+{HISTORY}*:{self.tracking}history/*",
+        )
+        self.repo = pygit2.Repository(str(self.git_dir))  # see the refs git just wrote
+        self.lineage.repo = self.repo
+
+    def _remote_refs(self) -> dict[str, str]:
+        """The remote's lineage refs as last fetched: the values the push leases against.
+
+        Notes, latest good and history come from the tracking refs the fetch wrote, never from a
+        newer look: a lease on a value we did not merge with would drop what was pushed between.
+        Tags come from `ls-remote` (a tag is never moved, so a newer look loses nothing).
+        """
+        refs: dict[str, str] = {}
+        for line in self._git("ls-remote", self.remote, TAGS + "*").splitlines():
+            oid, _, name = line.partition("\t")
+            if not name.endswith("^{}"):
+                refs[name] = oid
+        for kind, prefix in (("notes/", NOTES), ("latest/", LATEST), ("history/", HISTORY)):
+            for name, oid in self._refs(self.tracking + kind).items():
+                refs[prefix + name.removeprefix(self.tracking + kind)] = oid
+        return refs
+
+    # -- refs ------------------------------------------------------------------------------------
+
+    def _refs(self, prefix: str) -> dict[str, str]:
+        """Name -> target of the local direct refs under prefix (loose or packed)."""
+        found: dict[str, str] = {}
+        for name in self.repo.references:
+            if name.startswith(prefix):
+                target = self.repo.references[name].target
+                if isinstance(target, pygit2.Oid):
+                    found[name] = str(target)
+        return found
+
+    def _set(self, name: str, new: str, expected: str | None) -> bool:
+        return compare_and_swap(self.repo, name, new, expected)
+
+    # -- merging the fetched refs into the local ones -------------------------------------------
+
+    def merge(self, base_latest: Mapping[str, str]) -> list[str]:
+        """Merge the tracking refs into the local lineage refs; the local refs changed."""
+        changed: list[str] = []
+        changed += self._merge_notes()
+        changed += self._merge_latest(base_latest)
+        changed += self._merge_history()
+        return changed
+
+    def _merge_notes(self) -> list[str]:
+        changed = []
+        for name, theirs in self._refs(self.tracking + "notes/").items():
+            local = NOTES + name.removeprefix(self.tracking + "notes/")
+            for _ in range(PUSH_ATTEMPTS):
+                ours = self._refs(local).get(local)
+                merged = theirs if ours is None else merge_notes(self.repo, ours, theirs, local)
+                if merged == ours or self._set(local, merged, ours):
+                    break
+            else:
+                raise OperationFailed(f"{local} kept moving while merging", code="lineage-contention")
+            if merged != ours:
+                changed.append(local)
+        return changed
+
+    def _merge_latest(self, base: Mapping[str, str]) -> list[str]:
+        changed = []
+        theirs_all = self._refs(self.tracking + "latest/")
+        for name, theirs in theirs_all.items():
+            local = LATEST + name.removeprefix(self.tracking + "latest/")
+            ours = self._refs(local).get(local)
+            winner = theirs if ours is None else self._latest_winner(ours, theirs, base.get(name))
+            if winner != ours and self._set(local, winner, ours):
+                changed.append(local)
+        return changed
+
+    def _latest_winner(self, ours: str, theirs: str, base: str | None) -> str:
+        if ours in (theirs, base):
+            return theirs
+        if theirs == base:
+            return ours
+        return max(ours, theirs, key=self._finished)
+
+    def _finished(self, tag_id: str) -> tuple[int, str]:
+        """When the compose a tag object records finished, and its compose ID (the tie-break)."""
+        tag = self.repo.get(tag_id)
+        if not isinstance(tag, pygit2.Tag):
+            return (0, tag_id)
+        cid = tag.name.removeprefix("compose/")
+        try:
+            return (utc_seconds(self.lineage.get(cid).finished), cid)
+        except FactoryError:  # no readable record: it loses against one that has
+            return (0, cid)
+
+    def _merge_history(self) -> list[str]:
+        changed = []
+        for name, theirs in self._refs(self.tracking + "history/").items():
+            local = HISTORY + name.removeprefix(self.tracking + "history/")
+            ours = self._refs(local).get(local)
+            if ours == theirs or (ours is not None and self._descends(ours, theirs)):
+                continue
+            if ours is not None and not self._descends(theirs, ours):
+                log.warning("%s diverged from %s: keeping the remote's", local, self.remote)
+            if self._set(local, theirs, ours):
+                changed.append(local)
+        return changed
+
+    def _descends(self, commit: str, ancestor: str) -> bool:
+        try:
+            return commit == ancestor or bool(
+                self.repo.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=ancestor))
+            )
+        except (KeyError, ValueError, pygit2.GitError):
+            return False
+
+    # -- pull and push ---------------------------------------------------------------------------
+
+    def pull(self) -> SyncResult:
+        """Fetch the remote's lineage and merge it into the local refs."""
+        result = SyncResult(attempts=1)
+        before = set(self._refs(TAGS))
+        base = self._tracked_latest()
+        try:
+            self._fetch()
+        except CommandFailed as exc:
+            raise _conflict_or(exc, self.remote) from exc
+        result.fetched = sorted(set(self._refs(TAGS)) - before) + self.merge(base)
+        return result
+
+    def push(self, *, attempts: int = PUSH_ATTEMPTS) -> SyncResult:
+        """Merge the remote's lineage in, then push ours; again from the fetch when refused."""
+        result = SyncResult()
+        last: CommandFailed | None = None
+        for attempt in range(attempts):
+            result.attempts = attempt + 1
+            result.fetched += self.pull().fetched
+            remote = self._remote_refs()
+            updates = self._updates(remote)
+            if not updates:
+                return result
+            try:
+                self._push(updates, remote)
+            except CommandFailed as exc:
+                # A refused lease (another runner pushed after our fetch) is the usual cause, and
+                # `git push --quiet` may say nothing about it: fetch, merge and try again.
+                last = exc
+                log.info("push to %s refused (attempt %d); fetching again", self.remote, attempt + 1)
+                time.sleep(random.uniform(0.05, min(1.0, 0.05 * 2**attempt)))
+                continue
+            self._remember_pushed(updates)
+            result.pushed = sorted(updates)
+            return result
+        raise OperationFailed(
+            f"pushing lineage to {self.remote} was refused {attempts} times: other runners keep pushing",
+            hint="run `factory lineage push` again; nothing is lost, the records are in this clone"
+            + (f"\nlast refusal: {last.message}" if last is not None else ""),
+            code="lineage-push-contention",
+        )
+
+    def _updates(self, remote: Mapping[str, str]) -> dict[str, str]:
+        """Local lineage refs the remote lacks or holds at another value: name -> our value."""
+        ours: dict[str, str] = {}
+        for prefix in (TAGS, NOTES, LATEST, HISTORY):
+            ours.update(self._refs(prefix))
+        return {n: v for n, v in sorted(ours.items()) if remote.get(n) != v}
+
+    def _push(self, updates: Mapping[str, str], remote: Mapping[str, str]) -> None:
+        leases = [f"--force-with-lease={n}:{remote.get(n, '')}" for n in updates]
+        specs = [f"{v}:{n}" for n, v in updates.items()]
+        self._git("push", "--atomic", "--no-verify", self.remote, *leases, *specs)
+
+    def _tracked_latest(self) -> dict[str, str]:
+        return self._refs(self.tracking + "latest/")
+
+    def _remember_pushed(self, updates: Mapping[str, str]) -> None:
+        """What the remote holds now becomes the base of the next three-way merge."""
+        for prefix, kind in ((NOTES, "notes/"), (LATEST, "latest/"), (HISTORY, "history/")):
+            for name, value in updates.items():
+                if name.startswith(prefix):
+                    tracked = self.tracking + kind + name.removeprefix(prefix)
+                    self.repo.references.create(tracked, pygit2.Oid(hex=value), force=True)
+
+    def close(self) -> None:
+        """Close the lineage index."""
+        self.lineage.close()
+
+
+def merge_notes(repo: pygit2.Repository, ours: str, theirs: str, ref: str) -> str:
+    """A notes commit holding the union of two notes commits (ours when one contains the other)."""
+    if ours == theirs or _descendant(repo, ours, theirs):
+        return ours
+    if _descendant(repo, theirs, ours):
+        return theirs
+    our_tree, their_tree = _tree(repo, ours), _tree(repo, theirs)
+    mine = dict(notes_below(repo, our_tree.raw, ""))
+    added: dict[str, bytes] = {}
+    for name, blob in notes_below(repo, their_tree.raw, ""):
+        if name not in mine:
+            added[name] = blob
+        elif mine[name] != blob:
+            log.warning("%s: the note on %s differs between the two sides: keeping ours", ref, name)
+    if added:
+        root, trees = notes_tree(repo, our_tree, added)
+        for tree in trees:
+            repo.odb.write(pygit2.enums.ObjectType.TREE, tree.data)
+        tree_id = pygit2.Oid(raw=root)
+    else:
+        tree_id = our_tree
+    when = max(_commit(repo, ours).commit_time, _commit(repo, theirs).commit_time)
+    signature = pygit2.Signature(IDENTITY[0], IDENTITY[1], when, 0)
+    message = f"Merge {len(added)} notes of {ref}\n"
+    parents = [pygit2.Oid(hex=ours), pygit2.Oid(hex=theirs)]
+    return str(repo.create_commit(None, signature, signature, message, tree_id, parents))
+
+
+def _commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit:
+    found = repo.get(oid)
+    if not isinstance(found, pygit2.Commit):
+        raise OperationFailed(f"{oid} is not a notes commit", code="bad-notes")
+    return found
+
+
+def _tree(repo: pygit2.Repository, commit: str) -> pygit2.Oid:
+    return _commit(repo, commit).tree_id
+
+
+def _descendant(repo: pygit2.Repository, commit: str, ancestor: str) -> bool:
+    return bool(repo.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=ancestor)))
+
+
+def _safe(remote: str) -> str:
+    """A ref component for a remote name, or a digest of a URL or path."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", remote):
+        return remote
+    return "url-" + hashlib.sha256(remote.encode()).hexdigest()[:16]
+
+
+def _conflict_or(exc: CommandFailed, remote: str) -> OperationFailed:
+    if "would clobber existing tag" in exc.stderr:
+        return LineageConflict(
+            f"{remote} holds a compose tag that differs from ours (two composes with one ID)",
+            hint=exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else "",
+            code="lineage-conflict",
+        )
+    return exc

@@ -1,0 +1,175 @@
+"""Check results in Git: one note per compose tag object in `refs/notes/tests`.
+
+The note is canonical JSON: `{"format": 1, "compose_id": ..., "results": [{"check", "state",
+"message", "started", "finished"}, ...]}`, one entry per check (a check run again replaces its
+entry), sorted by check name. Notes are written as lineage notes are: one notes commit per
+batch, a 2/38 fanned-out notes tree, new objects as one pack, and the notes ref moved by
+compare-and-swap, re-applying the batch on top of whatever another process wrote meanwhile.
+`update_notes` does the same for any notes ref (releases use `refs/notes/releases`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pygit2
+
+from pipeline.checks.base import STATES, CheckResult
+from pipeline.core.canonical import canonical_json
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.store.lineage import IDENTITY, TAGS, Lineage, compare_and_swap, utc_seconds
+from pipeline.store.lineage_index import GitObject, note_blob, notes_tree, write_pack
+
+TESTS_REF = "refs/notes/tests"
+FORMAT = 1
+ATTEMPTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """One check's result on one compose, with when it ran (ISO 8601 UTC)."""
+
+    __test__ = False  # not a pytest class
+
+    check: str
+    state: str
+    message: str
+    started: str
+    finished: str
+
+    @property
+    def result(self) -> CheckResult:
+        return CheckResult(self.check, self.state, self.message)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "state": self.state,
+            "message": self.message,
+            "started": self.started,
+            "finished": self.finished,
+        }
+
+
+def read(lineage: Lineage, compose_id: str) -> list[TestResult]:
+    """The results recorded for a compose (empty: none yet), sorted by check name."""
+    data = read_note(lineage, TESTS_REF, compose_id)
+    return [] if data is None else _results(data, compose_id)
+
+
+def record(lineage: Lineage, results: Mapping[str, Sequence[TestResult]]) -> None:
+    """Add results (compose ID -> results) in one notes commit; a check's new result replaces
+    its old one. Every compose must be tagged (finished) already."""
+    for batch in results.values():
+        for r in batch:
+            if r.state not in STATES:
+                raise InvalidInput(f"check {r.check}: unknown state {r.state!r}", code="invalid-result")
+            for stamp in (r.started, r.finished):
+                utc_seconds(stamp)  # raises on a malformed time
+
+    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
+        by_check = {r.check: r for r in ([] if old is None else _results(old, cid))}
+        by_check.update({r.check: r for r in results[cid]})
+        return {
+            "format": FORMAT,
+            "compose_id": cid,
+            "results": [by_check[c].to_json() for c in sorted(by_check)],
+        }
+
+    update_notes(lineage, TESTS_REF, {cid: merge for cid in results if results[cid]}, "Check results")
+
+
+def read_note(lineage: Lineage, ref: str, compose_id: str) -> dict[str, object] | None:
+    """The JSON note on a compose's tag in `ref`, or None."""
+    tag = tag_of(lineage, compose_id)
+    head = lineage.repo.references.get(ref)
+    if head is None:
+        return None
+    commit = lineage.repo.get(head.target)
+    if not isinstance(commit, pygit2.Commit):
+        raise OperationFailed(f"{ref} does not point at a commit", code="bad-notes")
+    blob = note_blob(lineage.repo, commit.tree_id, tag)
+    return None if blob is None else _json(blob, ref, compose_id)
+
+
+Merge = Callable[[str, dict[str, object] | None], dict[str, object]]
+
+
+def update_notes(lineage: Lineage, ref: str, merges: Mapping[str, Merge], message: str) -> None:
+    """Rewrite the notes on the tags of composes (compose ID -> merge(old JSON) -> new JSON) in
+    one notes commit on `ref`, by compare-and-swap with retry."""
+    if not merges:
+        return
+    repo = lineage.repo
+    tags = {cid: tag_of(lineage, cid) for cid in merges}
+    summary = f"{message} of {len(merges)} composes\n\n" + "".join(f"{c}\n" for c in sorted(merges))
+    for attempt in range(ATTEMPTS):
+        head = repo.references.get(ref)
+        parent = None if head is None else head.target
+        base = None
+        if parent is not None:
+            found = repo.get(parent)
+            if not isinstance(found, pygit2.Commit):
+                raise OperationFailed(f"{ref} does not point at a commit", code="bad-notes")
+            base = found.tree_id
+        blobs = []
+        notes: dict[str, bytes] = {}
+        for cid, merge in sorted(merges.items()):
+            old = None if base is None else note_blob(repo, base, tags[cid])
+            new = merge(cid, None if old is None else _json(old, ref, cid))
+            blob = GitObject.make(b"blob", (canonical_json(new) + "\n").encode("utf-8"))
+            blobs.append(blob)
+            notes[tags[cid]] = blob.oid
+        root, trees = notes_tree(repo, base, notes)
+        if base is not None and root == base.raw:
+            return  # nothing changed
+        commit = GitObject.make(b"commit", _commit_data(root, parent, summary))
+        write_pack(lineage.common_dir / "objects" / "pack", [*blobs, *trees, commit])
+        if compare_and_swap(repo, ref, commit.oid.hex(), None if parent is None else str(parent)):
+            return
+        time.sleep(random.uniform(0.0005, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+    raise OperationFailed(f"{ref} kept moving: gave up after {ATTEMPTS} attempts", code="notes-contention")
+
+
+def tag_of(lineage: Lineage, compose_id: str) -> str:
+    """The hex id of a compose's tag object; InvalidInput when the compose has no tag."""
+    ref = lineage.repo.references.get(TAGS + compose_id)
+    if ref is None or not isinstance(ref.target, pygit2.Oid):
+        raise InvalidInput(f"no compose {compose_id!r} (no tag {TAGS}{compose_id})", code="unknown-compose")
+    return str(ref.target)
+
+
+def _commit_data(tree: bytes, parent: pygit2.Oid | None, message: str) -> bytes:
+    ident = f"{IDENTITY[0]} <{IDENTITY[1]}> {int(time.time())} +0000"
+    lines = [f"tree {tree.hex()}", *([f"parent {parent}"] if parent is not None else [])]
+    return "\n".join([*lines, f"author {ident}", f"committer {ident}", "", message]).encode()
+
+
+def _json(blob: bytes, ref: str, cid: str) -> dict[str, object]:
+    try:
+        value = json.loads(blob)
+    except ValueError as exc:
+        raise OperationFailed(f"{ref}: the note of {cid} is not JSON: {exc}", code="bad-notes") from exc
+    if not isinstance(value, dict) or value.get("format") != FORMAT:
+        raise OperationFailed(f"{ref}: the note of {cid} has an unknown format", code="bad-notes")
+    return value
+
+
+def _results(data: Mapping[str, object], cid: str) -> list[TestResult]:
+    items = data.get("results")
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) for k in ("check", "state", "message", "started", "finished")
+        ):
+            raise OperationFailed(
+                f"{TESTS_REF}: a result in the note of {cid} is malformed", code="bad-notes"
+            )
+        out.append(
+            TestResult(item["check"], item["state"], item["message"], item["started"], item["finished"])
+        )
+    return sorted(out, key=lambda r: r.check)

@@ -41,8 +41,9 @@ from typing import Any
 
 import pygit2
 
-from pipeline.compose.base import OutputFile
-from pipeline.store.lineage import InputRef, Lineage, Record, outputs_digest
+from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
+from pipeline.core.states import ComposeStatus
+from pipeline.store.lineage import Lineage
 
 TARGETS = {"write_per_s": 2000.0, "why_warm_ms": 100.0}
 START = dt.date(2026, 1, 1)
@@ -137,7 +138,7 @@ class Generator:
             tools=TOOLS[node.split(":", 1)[0]],
             started=stamp,
             finished=stamp,
-            status="FINISHED",
+            status=ComposeStatus.FINISHED,
         )
 
 

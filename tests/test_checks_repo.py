@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.core import definitions
 from pipeline.core.graph import build as build_graph
+from pipeline.core.states import CheckState
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
 from pipeline.tools import createrepo
@@ -82,9 +82,9 @@ def test_every_module_and_variant_repo_passed_its_checks(gated_dist: Path) -> No
     for node in [*modules, *VARIANT_REPOS]:
         results = {r.check: r.state for r in testnotes.read(lineage, latest[node])}
         expected = (
-            {"repoclosure": PASSED, "install": PASSED}
+            {"repoclosure": CheckState.PASSED, "install": CheckState.PASSED}
             if node.startswith("repo:")
-            else {"repoclosure": PASSED}
+            else {"repoclosure": CheckState.PASSED}
         )
         assert results == expected, node
 
@@ -113,11 +113,11 @@ def test_repoclosure_names_what_is_missing_and_the_owners(gated_dist: Path) -> N
     assert [(u.package, u.requirement) for u in unresolved] == [("gtk3-3.24.43-1.fl42.noarch", "glib2")]
     job = job_for(gated_dist, "repo:Workstation", work)
     result = RepoClosure().run(job, describe_tree(job.output_dir, work))
-    assert result.state == FAILED
+    assert result.state == CheckState.FAILED
     assert result.message.startswith("1 unresolved requirements: gtk3-3.24.43-1.fl42.noarch requires glib2")
     assert "module gtk:3 (maintainers: desktop-sig@example.invalid)" in result.message
     install = InstallCheck().run(job, describe_tree(job.output_dir, work))
-    assert install.state == FAILED
+    assert install.state == CheckState.FAILED
     assert "module gtk:3 (maintainers: desktop-sig@example.invalid)" in install.message
 
 

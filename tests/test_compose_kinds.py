@@ -22,12 +22,13 @@ import pytest
 
 from pipeline import example, run
 from pipeline.build.local import COMPLETE, LOG, BuildFailed, LocalBuilder
-from pipeline.compose.base import Composer, InputCompose, Job, OutputFile
+from pipeline.compose.base import Composer, InputCompose, Job
 from pipeline.compose.module import ModuleComposer
 from pipeline.compose.variant import VariantRepoComposer
 from pipeline.core import definitions, graph
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.model import Definitions, Module, Pin
+from pipeline.core.records import OutputFile
 from pipeline.git import repo as gitrepo
 from tests.conftest import ROOT, example_tree, sources
 from tests.test_tools_argv import parse_index

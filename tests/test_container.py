@@ -21,12 +21,13 @@ import pygit2
 import pytest
 
 from pipeline import cli, example, run
-from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.container import ContainerConfigCheck
-from pipeline.compose.base import InputCompose, Job, OutputFile, describe_tree
+from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.compose.container import COMPOSE_ID_LABEL, INPUT_DIGEST_LABEL, ContainerComposer
 from pipeline.core.graph import Graph
 from pipeline.core.model import Definitions
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.store.lineage import Lineage
@@ -172,7 +173,7 @@ def test_the_check_passes_on_both_images(composed: Composed) -> None:
     check = ContainerConfigCheck()
     for node_id in (BASE, HTTPD):
         result = check.run(composed.job(node_id), composed.outputs(node_id))
-        assert (result.state, result.message) == (PASSED, "")
+        assert (result.state, result.message) == (CheckState.PASSED, "")
 
 
 def test_the_check_fails_a_wrong_compose_id_or_cmd(composed: Composed) -> None:
@@ -180,13 +181,15 @@ def test_the_check_fails_a_wrong_compose_id_or_cmd(composed: Composed) -> None:
     job = composed.job(BASE)
     wrong_id = dataclasses.replace(job, compose_id="FL-42-Cloud-base-20261121.t.9")
     result = check.run(wrong_id, composed.outputs(BASE))
-    assert result.state == FAILED and f"label {COMPOSE_ID_LABEL} is" in result.message
+    assert result.state == CheckState.FAILED and f"label {COMPOSE_ID_LABEL} is" in result.message
     definition = job.node.definition
     definition["output"]["options"]["cmd"] = ["/bin/sh"]
     node = dataclasses.replace(job.node, definition_json=json.dumps(definition))
     result = check.run(dataclasses.replace(job, node=node), composed.outputs(BASE))
-    assert result.state == FAILED and "Cmd is ['/bin/bash'], expected ['/bin/sh']" in result.message
-    assert check.run(job, ()).state == FAILED
+    assert (
+        result.state == CheckState.FAILED and "Cmd is ['/bin/bash'], expected ['/bin/sh']" in result.message
+    )
+    assert check.run(job, ()).state == CheckState.FAILED
 
 
 def test_the_check_fails_a_layered_image_not_on_its_base(composed: Composed) -> None:
@@ -197,7 +200,7 @@ def test_the_check_fails_a_layered_image_not_on_its_base(composed: Composed) -> 
     itself = InputCompose(BASE, job.compose_id, tuple(describe_tree(composed.output_dir, fake)))
     wrong = dataclasses.replace(job, inputs={**job.inputs, BASE: itself})
     result = ContainerConfigCheck().run(wrong, composed.outputs(HTTPD))
-    assert result.state == FAILED and "0 layers on top of container:Cloud/base" in result.message
+    assert result.state == CheckState.FAILED and "0 layers on top of container:Cloud/base" in result.message
 
 
 # Reproducibility.

@@ -14,10 +14,12 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline.compose.base import Composer, Job, OutputFile, describe_tree
+from pipeline.compose.base import Composer, Job, describe_tree
 from pipeline.core import definitions, graph
 from pipeline.core.errors import OperationFailed
 from pipeline.core.model import Definitions
+from pipeline.core.records import OutputFile
+from pipeline.core.states import RunStatus
 from pipeline.engine import executor
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
@@ -88,11 +90,11 @@ def setup(tmp_path: Path) -> Setup:
 
 def test_first_run_composes_everything_and_second_run_nothing(setup: Setup) -> None:
     first = setup.run()
-    assert first.status == executor.FINISHED
+    assert first.status == RunStatus.FINISHED
     assert first.count("COMPOSED") == 36
     assert len(setup.ran()) == 36
     second = setup.run()
-    assert second.status == executor.FINISHED
+    assert second.status == RunStatus.FINISHED
     assert second.count("SKIPPED") == 36
     assert setup.ran() == []
 
@@ -116,20 +118,20 @@ def test_a_failure_stops_only_what_depends_on_it(setup: Setup) -> None:
     assert status["module:gtk:3"] == "FAILED"
     assert status["repo:Workstation"] == "BLOCKED"
     assert status["repo:Cloud"] == status["repo:Server"] == "COMPOSED"
-    assert result.status == executor.FINISHED_INCOMPLETE
+    assert result.status == RunStatus.FINISHED_INCOMPLETE
     assert "module:gtk:3" not in setup.lineage.latest()
     setup.ran()
     # The fix lands; the re-run composes the failed node and what it blocked, nothing else.
     setup.composers["module"].failing = set()
     again = setup.run()
-    assert again.status == executor.FINISHED
+    assert again.status == RunStatus.FINISHED
     assert setup.ran() == ["module:gtk:3", "repo:Workstation"]
 
 
 def test_nothing_composes_when_everything_fails(setup: Setup) -> None:
     setup.composers["build"].failing = set(n for n in setup.graph.nodes if n.startswith("build:"))
     result = setup.run()
-    assert result.status == executor.DOOMED
+    assert result.status == RunStatus.DOOMED
     assert result.count("COMPOSED") == 0
 
 

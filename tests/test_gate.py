@@ -13,10 +13,12 @@ import pygit2
 import pytest
 
 from pipeline import cli
-from pipeline.checks.base import ERROR, FAILED, PASSED, PENDING, RUNNING, WAIVED, CheckResult
-from pipeline.compose.base import Composer, Job, OutputFile
+from pipeline.compose.base import Composer, Job
 from pipeline.core import definitions, gate, graph
 from pipeline.core.errors import InvalidDefinitions
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState, RunStatus, Verdict
 from pipeline.engine import executor
 from pipeline.release import policies
 from pipeline.store import results as testnotes
@@ -54,41 +56,48 @@ def test_variant_of_nodes() -> None:
 @pytest.mark.parametrize(
     ("states", "verdict"),
     [
-        ({"repoclosure": PASSED, "install": PASSED}, gate.PASS),
-        ({"repoclosure": PASSED, "install": FAILED}, gate.FAIL),
-        ({"repoclosure": PASSED, "install": ERROR}, gate.FAIL),
-        ({"repoclosure": PASSED}, gate.WAITING),  # not run yet: pending, never failed
-        ({"repoclosure": PASSED, "install": RUNNING}, gate.WAITING),
-        ({"repoclosure": FAILED}, gate.FAIL),  # a failure wins over a pending check
-        ({}, gate.WAITING),
+        ({"repoclosure": CheckState.PASSED, "install": CheckState.PASSED}, Verdict.PASS),
+        ({"repoclosure": CheckState.PASSED, "install": CheckState.FAILED}, Verdict.FAIL),
+        ({"repoclosure": CheckState.PASSED, "install": CheckState.ERROR}, Verdict.FAIL),
+        ({"repoclosure": CheckState.PASSED}, Verdict.PENDING),  # not run yet: pending, never failed
+        ({"repoclosure": CheckState.PASSED, "install": CheckState.RUNNING}, Verdict.PENDING),
+        ({"repoclosure": CheckState.FAILED}, Verdict.FAIL),  # a failure wins over a pending check
+        ({}, Verdict.PENDING),
     ],
 )
-def test_decide(states: dict[str, str], verdict: str) -> None:
+def test_decide(states: dict[str, CheckState], verdict: str) -> None:
     results = [CheckResult(check, state, f"{check} said {state}") for check, state in states.items()]
     decision = gate.decide([req("install"), req("repoclosure")], results, [])
     assert decision.verdict == verdict
     assert len(decision.outcomes) == 2
     pending = [o for o in decision.outcomes if o.requirement.check not in states]
-    assert all(o.state == PENDING and "not run yet" in o.reason for o in pending)
+    assert all(o.state == CheckState.PENDING and "not run yet" in o.reason for o in pending)
 
 
 def test_no_requirement_passes_and_unrequired_failures_do_not_count() -> None:
-    decision = gate.decide([], [CheckResult("install", FAILED, "boom")], [])
+    decision = gate.decide([], [CheckResult("install", CheckState.FAILED, "boom")], [])
     assert decision.passed and decision.outcomes == ()
 
 
 def test_the_last_result_of_a_check_counts() -> None:
-    results = [CheckResult("install", FAILED, "first"), CheckResult("install", PASSED)]
+    results = [CheckResult("install", CheckState.FAILED, "first"), CheckResult("install", CheckState.PASSED)]
     assert gate.decide([req("install")], results, []).passed
 
 
 def test_waivers_forgive_failed_and_missing_checks_of_what_they_match() -> None:
     waiver = gate.Waiver("repo:Ser*", "install", "known mesa bug", "jane@example.invalid", source="w.yaml")
-    failed = [CheckResult("install", FAILED, "boom"), CheckResult("repoclosure", PASSED)]
+    failed = [
+        CheckResult("install", CheckState.FAILED, "boom"),
+        CheckResult("repoclosure", CheckState.PASSED),
+    ]
     decision = gate.decide([req("install"), req("repoclosure")], failed, [waiver])
     assert decision.passed
     install = next(o for o in decision.outcomes if o.requirement.check == "install")
-    assert install.state == WAIVED and "jane@example.invalid" in install.reason and "w.yaml" in install.reason
+    assert (
+        install.state == CheckState.WAIVED
+        and "jane@example.invalid" in install.reason
+        and "w.yaml" in install.reason
+    )
     assert gate.decide([req("install")], [], [waiver]).passed
     other = gate.Waiver("repo:Cloud", "install", "r", "w")
     assert not gate.decide([req("install")], failed, [other]).passed
@@ -98,7 +107,7 @@ def test_waivers_forgive_failed_and_missing_checks_of_what_they_match() -> None:
 
 def test_summary_names_every_unsatisfied_requirement() -> None:
     decision = gate.decide(
-        [req("install"), req("repoclosure")], [CheckResult("repoclosure", FAILED, "x")], []
+        [req("install"), req("repoclosure")], [CheckResult("repoclosure", CheckState.FAILED, "x")], []
     )
     assert (
         decision.summary()
@@ -187,11 +196,11 @@ class Verdicts:
 
     name: str
     kinds: frozenset[str]
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, CheckState] = field(default_factory=dict)
 
     def run(self, job: Job, outputs: Sequence[OutputFile]) -> CheckResult:
-        state = self.states.get(job.node.id, PASSED)
-        return CheckResult(self.name, state, "" if state == PASSED else f"{job.node.id} is broken")
+        state = self.states.get(job.node.id, CheckState.PASSED)
+        return CheckResult(self.name, state, "" if state == CheckState.PASSED else f"{job.node.id} is broken")
 
 
 class Crashing:
@@ -236,12 +245,12 @@ POLICY_VALUE = gate.Policy((REPO_RULE, MODULE_RULE))
 
 def test_a_compose_that_fails_its_gate_is_not_promoted_and_blocks_its_dependants(gated: Gated) -> None:
     first = gated.run(POLICY_VALUE, [Verdicts("install", frozenset({"repo"}))])
-    assert first.status == executor.FINISHED
+    assert first.status == RunStatus.FINISHED
     before = gated.lineage.latest()
     # gtk changes and its repo breaks closure.
     gated.composers["build"].content = {"build:gtk3@b2838247": "broken"}
     gated.composers["build"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
-    gated.checks[0].states = {"module:gtk:3": FAILED}
+    gated.checks[0].states = {"module:gtk:3": CheckState.FAILED}
     result = gated.run(POLICY_VALUE, [Verdicts("install", frozenset({"repo"}))])
     status = {r.node: r for r in result.results}
     assert status["module:gtk:3"].status == "FAILED"
@@ -255,7 +264,7 @@ def test_a_compose_that_fails_its_gate_is_not_promoted_and_blocks_its_dependants
     failed = gated.lineage.get(status["module:gtk:3"].compose_id)
     assert failed.status == "FAILED" and failed.outputs  # auditable, quarantinable
     notes = testnotes.read(gated.lineage, failed.compose_id)
-    assert [(n.check, n.state) for n in notes] == [("repoclosure", FAILED)]
+    assert [(n.check, n.state) for n in notes] == [("repoclosure", CheckState.FAILED)]
     # The fix: the re-run composes gtk again (a failed gate is not skipped by its key).
     gated.checks[0].states = {}
     again = gated.run(POLICY_VALUE, [Verdicts("install", frozenset({"repo"}))])
@@ -273,7 +282,7 @@ def test_a_required_check_that_never_runs_leaves_the_gate_pending(gated: Gated) 
 
 
 def test_a_waiver_lets_a_failing_compose_pass(gated: Gated) -> None:
-    gated.checks[0].states = {"repo:Server": FAILED}
+    gated.checks[0].states = {"repo:Server": CheckState.FAILED}
     waiver = gate.Waiver("repo:Server", "repoclosure", "known", "jane@example.invalid")
     policy = gate.Policy((REPO_RULE,), (waiver,))
     result = gated.run(policy, [Verdicts("install", frozenset({"repo"}))])
@@ -302,11 +311,13 @@ def test_results_are_canonical_notes_git_reads(gated: Gated) -> None:
     assert note["compose_id"] == cid and note["results"][0]["check"] == "repoclosure"
     assert shown == json.dumps(note, sort_keys=True, separators=(",", ":")) + "\n"
     # A check run again replaces its result; the others stay.
-    later = testnotes.TestResult("install", FAILED, "x", "2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")
+    later = testnotes.TestResult(
+        "install", CheckState.FAILED, "x", "2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z"
+    )
     testnotes.record(gated.lineage, {cid: [later]})
     assert [(r.check, r.state) for r in testnotes.read(gated.lineage, cid)] == [
-        ("install", FAILED),
-        ("repoclosure", PASSED),
+        ("install", CheckState.FAILED),
+        ("repoclosure", CheckState.PASSED),
     ]
 
 
@@ -325,13 +336,13 @@ def test_factory_gate_answers_pending_for_a_compose_with_no_results(
     answer = json.loads(capsys.readouterr().out)
     assert answer["verdict"] == "pending"
     assert {(r["check"], r["state"]) for r in answer["requirements"]} == {
-        ("install", PENDING),
-        ("repoclosure", PENDING),
+        ("install", CheckState.PENDING),
+        ("repoclosure", CheckState.PENDING),
     }
     assert all(r["rule"] == "policies/default.yaml:4" for r in answer["requirements"])
     # Results arrive: it passes.
     done = [
-        testnotes.TestResult(c, PASSED, "", "2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")
+        testnotes.TestResult(c, CheckState.PASSED, "", "2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z")
         for c in ("install", "repoclosure")
     ]
     testnotes.record(gated.lineage, {cid: done})

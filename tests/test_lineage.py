@@ -20,25 +20,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.compose.base import OutputFile
 from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.run import run
-from pipeline.store import lineage as lineage_module
-from pipeline.store.lineage import (
+from pipeline.core.records import (
     COMPOSE_TYPES,
     LATEST,
-    NOTES_REF,
     InputRef,
-    Lineage,
+    OutputFile,
     Record,
-    compare_and_swap,
     compose_id,
     node_from_ref,
     node_ref,
     outputs_digest,
     parse_compose_id,
 )
+from pipeline.core.states import ComposeStatus
+from pipeline.run import run
+from pipeline.store import lineage as lineage_module
+from pipeline.store.lineage import NOTES_REF, Lineage, compare_and_swap
 from pipeline.store.lineage_index import packed_names
 from tests.conftest import commit_tree
 
@@ -90,7 +89,7 @@ def record(
         tools=(("createrepo_c", "0.17.3"), ("rpmbuild", "4.18.0")),
         started="2026-11-21T10:00:00Z",
         finished=finished,
-        status=status,
+        status=ComposeStatus(status),
         message="" if status == "FINISHED" else "rpmbuild failed",
     )
 
@@ -410,7 +409,7 @@ def test_finish_refuses_an_unfinished_record_and_writes_nothing(defs: tuple[Path
     lineage = Lineage(path)
     draft = record(lineage.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
     for bad in (
-        replace(draft, status="RUNNING"),
+        replace(draft, status=ComposeStatus.RUNNING),
         replace(draft, finished=""),
         replace(draft, finished="2026-11-21T10:05:00+01:00"),
         replace(draft, outputs_digest=""),

@@ -19,14 +19,15 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
-from pipeline.checks.base import FAILED, PASSED
 from pipeline.checks.iso import IsoListingCheck
 from pipeline.checks.ostree import OstreeFsckCheck
-from pipeline.compose.base import InputCompose, Job, OutputFile, describe_file
+from pipeline.compose.base import InputCompose, Job, describe_file
 from pipeline.compose.iso import IsoComposer
 from pipeline.compose.ostree import COMPOSE_ID, INPUT_DIGEST, PACKAGE_SET, OstreeComposer, rpm_filename
 from pipeline.core import definitions, graph
 from pipeline.core.model import Definitions
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.store.lineage import Lineage
 from pipeline.tools import ostree, xorriso
 from tests.conftest import ROOT, commit_tree, example_tree, sources
@@ -154,10 +155,10 @@ def test_a_rerun_with_no_change_composes_nothing(
 
 
 def test_the_checks_pass_on_what_was_composed(dist: Distribution) -> None:
-    assert OstreeFsckCheck().run(*dist.recorded_job(HOST)).state == PASSED
+    assert OstreeFsckCheck().run(*dist.recorded_job(HOST)).state == CheckState.PASSED
     for node in (DVD, INSTALLER):
         result = IsoListingCheck().run(*dist.recorded_job(node))
-        assert (result.state, result.message) == (PASSED, "")
+        assert (result.state, result.message) == (CheckState.PASSED, "")
 
 
 def test_the_isos_hold_their_files_and_volume_ids(dist: Distribution) -> None:
@@ -175,7 +176,7 @@ def test_the_checks_fail_with_a_reason(dist: Distribution, tmp_path: Path) -> No
     result = IsoListingCheck().run(
         dataclasses.replace(job, defs=_with_option(dist.defs, "Server", "dvd", "volume_id", "OTHER")), outputs
     )
-    assert result.state == FAILED
+    assert result.state == CheckState.FAILED
     assert "volume ID is 'FL-42-Server-dvd', expected 'OTHER'" in result.message
     job, outputs = dist.recorded_job(HOST)
     manifest = next(o for o in outputs if o.path.endswith("ostree.json"))
@@ -185,7 +186,7 @@ def test_the_checks_fail_with_a_reason(dist: Distribution, tmp_path: Path) -> No
         dist.output_dir.joinpath(manifest.path).read_text().replace(job.compose_id, "FL-42-X-20260101.t.0")
     )
     result = OstreeFsckCheck().run(job, [describe_file(dist.output_dir, tampered)])
-    assert result.state == FAILED
+    assert result.state == CheckState.FAILED
     assert f"factory.compose-id is '{job.compose_id}', expected 'FL-42-X-20260101.t.0'" in result.message
 
 

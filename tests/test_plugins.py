@@ -25,7 +25,8 @@ PLUGIN = '''
 import tarfile
 from pathlib import Path
 
-from pipeline.checks.base import FAILED, PASSED, CheckResult
+from pipeline.core.gate import CheckResult
+from pipeline.core.states import CheckState
 from pipeline.compose.base import describe_tree
 
 
@@ -60,8 +61,8 @@ class TarballListsRepodata:
         with tarfile.open(tar) as handle:
             names = handle.getnames()
         if "repodata/repomd.xml" in names:
-            return CheckResult(self.name, PASSED)
-        return CheckResult(self.name, FAILED, "no repodata/repomd.xml in the tarball")
+            return CheckResult(self.name, CheckState.PASSED)
+        return CheckResult(self.name, CheckState.FAILED, "no repodata/repomd.xml in the tarball")
 '''
 
 VARIANT = """\

@@ -11,7 +11,9 @@ import pygit2
 import pytest
 
 from pipeline import cli
-from pipeline.store.lineage import NOTES_REF, Lineage, Record, outputs_digest
+from pipeline.core.records import Record, outputs_digest
+from pipeline.core.states import ComposeStatus
+from pipeline.store.lineage import NOTES_REF, Lineage
 from pipeline.store.remote import LineageConflict, Remote, merge_notes
 from tests.conftest import commit_tree, example_tree
 
@@ -64,7 +66,7 @@ def _record(cid: str, node: str, commit: str, finished: str) -> Record:
         tools=(("factory", "test"),),
         started=finished,
         finished=finished,
-        status="FINISHED",
+        status=ComposeStatus.FINISHED,
     )
 
 

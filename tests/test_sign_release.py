@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pipeline.checks.base import FAILED, PASSED
+from pipeline.core.states import CheckState
 from pipeline.release import publish as release
 from pipeline.release import sign
 from pipeline.run import CommandFailed
@@ -161,7 +161,9 @@ def test_a_compose_whose_gate_fails_goes_to_quarantine_with_its_owners(
     lineage = Lineage(gated_dist)
     cid = compose_of(gated_dist, "repo:AtomicHost")
     stamp = "2026-11-21T10:00:00Z"
-    broken = testnotes.TestResult("install", FAILED, "from module ostree:2024 (maintainers: x)", stamp, stamp)
+    broken = testnotes.TestResult(
+        "install", CheckState.FAILED, "from module ostree:2024 (maintainers: x)", stamp, stamp
+    )
     testnotes.record(lineage, {cid: [broken]})
     to = tmp_path / "releases" / "AtomicHost"
     try:
@@ -174,7 +176,9 @@ def test_a_compose_whose_gate_fails_goes_to_quarantine_with_its_owners(
         assert "install FAILED" in (quarantined / "FAILURE.txt").read_text()
         assert not (to / "latest").exists()
     finally:
-        testnotes.record(lineage, {cid: [testnotes.TestResult("install", PASSED, "", stamp, stamp)]})
+        testnotes.record(
+            lineage, {cid: [testnotes.TestResult("install", CheckState.PASSED, "", stamp, stamp)]}
+        )
 
 
 def test_keep_n_releases_and_latest_follows_the_newest(gated_dist: Path, tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.bot.forge import head_marker
+from pipeline.core.model import DistGitCommit
 from pipeline.core.plan import Plan
 from pipeline.formats import render
-from pipeline.store.history import DistGitCommit
 
 CVE = re.compile(r"CVE-\d{4}-\d{4,}")
 EOL_WARNING_DAYS = 90

@@ -26,9 +26,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline import run
-from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.base import Job, describe_tree
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Pin
+from pipeline.core.records import OutputFile
 from pipeline.git import repo as gitrepo
 from pipeline.tools import rpmbuild
 

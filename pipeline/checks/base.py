@@ -9,22 +9,11 @@ node's kind, with the same `Job` the composer had and the files it made. A check
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from pipeline.compose.base import Job, OutputFile
-
-# The states of a check result (Greenwave/ResultsDB words). A check not yet run is PENDING,
-# never FAILED; ERROR means the check itself could not run; WAIVED is set by a waiver.
-PENDING, RUNNING, PASSED, FAILED, ERROR, WAIVED = "PENDING", "RUNNING", "PASSED", "FAILED", "ERROR", "WAIVED"
-STATES = (PENDING, RUNNING, PASSED, FAILED, ERROR, WAIVED)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    check: str  # the check's name, e.g. "repoclosure"
-    state: str  # one of STATES
-    message: str = ""  # what failed, for people; empty when it passed
+from pipeline.compose.base import Job
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import OutputFile
 
 
 class Check(Protocol):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline import run
-from pipeline.checks.base import ERROR, FAILED, PASSED, CheckResult
-from pipeline.compose.base import Job, OutputFile
+from pipeline.compose.base import Job
 from pipeline.compose.container import (
     COMPOSE_ID_LABEL,
     INPUT_DIGEST_LABEL,
@@ -23,6 +22,9 @@ from pipeline.compose.container import (
     layout_of,
 )
 from pipeline.core.errors import FactoryError
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.tools import skopeo
 
 NAME = "container-config"
@@ -39,11 +41,15 @@ class ContainerConfigCheck:
         try:
             problems = _problems(job, outputs)
         except run.CommandFailed as exc:
-            state = ERROR if exc.returncode == 127 else FAILED
+            state = CheckState.ERROR if exc.returncode == 127 else CheckState.FAILED
             return CheckResult(NAME, state, f"skopeo cannot read the image: {exc.message}")
         except FactoryError as exc:
-            return CheckResult(NAME, FAILED, exc.message)
-        return CheckResult(NAME, FAILED, "; ".join(problems)) if problems else CheckResult(NAME, PASSED)
+            return CheckResult(NAME, CheckState.FAILED, exc.message)
+        return (
+            CheckResult(NAME, CheckState.FAILED, "; ".join(problems))
+            if problems
+            else CheckResult(NAME, CheckState.PASSED)
+        )
 
 
 def _problems(job: Job, outputs: Sequence[OutputFile]) -> list[str]:

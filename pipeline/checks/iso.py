@@ -13,12 +13,14 @@ from pathlib import Path
 
 import productmd.images  # type: ignore[import-untyped]
 
-from pipeline.checks.base import FAILED, PASSED, CheckResult
-from pipeline.compose.base import Job, OutputFile
+from pipeline.compose.base import Job
 from pipeline.compose.images import IMAGES_JSON
 from pipeline.compose.iso import COMPOSE, volume_id
 from pipeline.compose.ostree import OstreeCompose, ostree_input, variant_output
 from pipeline.core.errors import FactoryError
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.tools import xorriso
 
 MEDIA = ("/.discinfo", "/media.repo")
@@ -36,16 +38,20 @@ class IsoListingCheck:
             variant, output = variant_output(job)
             layered = ostree_input(job)
         except (FactoryError, OSError, ValueError, KeyError, StopIteration) as exc:
-            return CheckResult(self.name, FAILED, f"cannot tell what the images should hold: {exc}")
+            return CheckResult(
+                self.name, CheckState.FAILED, f"cannot tell what the images should hold: {exc}"
+            )
         isos = [o for o in outputs if o.path.endswith(".iso")]
         if not isos:
-            return CheckResult(self.name, FAILED, "the compose made no ISO")
+            return CheckResult(self.name, CheckState.FAILED, "the compose made no ISO")
         expected_volume = volume_id(job, variant, output)
         problems = _manifest_problems(job, isos)
         needs_rpms = layered is None or bool(output.option("packages"))
         for iso in isos:
             problems += _image_problems(job.input_path(iso), expected_volume, layered, needs_rpms)
-        return CheckResult(self.name, FAILED if problems else PASSED, "; ".join(problems))
+        return CheckResult(
+            self.name, CheckState.FAILED if problems else CheckState.PASSED, "; ".join(problems)
+        )
 
 
 def required_files(layered: OstreeCompose | None, arch: str) -> list[str]:

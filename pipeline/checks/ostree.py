@@ -11,10 +11,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.checks.base import FAILED, PASSED, CheckResult
-from pipeline.compose.base import InputCompose, Job, OutputFile
+from pipeline.compose.base import InputCompose, Job
 from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, load
 from pipeline.core.errors import FactoryError
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.tools import ostree
 
 
@@ -29,14 +31,16 @@ class OstreeFsckCheck:
         try:
             made = load(job, InputCompose(job.node.id, job.compose_id, tuple(outputs)))
         except (FactoryError, OSError, ValueError, KeyError) as exc:
-            return CheckResult(self.name, FAILED, f"cannot read the compose's ostree.json: {exc}")
+            return CheckResult(self.name, CheckState.FAILED, f"cannot read the compose's ostree.json: {exc}")
         repo = job.output_dir / made.repo
         try:
             ostree.fsck(repo)
         except FactoryError as exc:
-            return CheckResult(self.name, FAILED, f"ostree fsck of {made.repo}: {exc.message}")
+            return CheckResult(self.name, CheckState.FAILED, f"ostree fsck of {made.repo}: {exc.message}")
         problems = [p for commit in made.commits for p in _problems(repo, commit)]
-        return CheckResult(self.name, FAILED if problems else PASSED, "; ".join(problems))
+        return CheckResult(
+            self.name, CheckState.FAILED if problems else CheckState.PASSED, "; ".join(problems)
+        )
 
 
 def _problems(repo: Path, commit: Commit) -> list[str]:

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.checks.base import ERROR, FAILED, PASSED, CheckResult
-from pipeline.compose.base import Job, OutputFile
+from pipeline.compose.base import Job
 from pipeline.core.errors import FactoryError
+from pipeline.core.gate import CheckResult
 from pipeline.core.graph import build_id
 from pipeline.core.model import Definitions
+from pipeline.core.records import OutputFile
+from pipeline.core.states import CheckState
 from pipeline.run import CommandFailed
 from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
@@ -161,21 +163,21 @@ class RepoClosure:
         try:
             repos = repo_dirs(job, outputs)
             if not repos:
-                return CheckResult(self.name, ERROR, "the compose made no yum repository")
+                return CheckResult(self.name, CheckState.ERROR, "the compose made no yum repository")
             also, rpms = self._required(job) if job.node.kind == "module" else ([], [])
             arches = {r.parent.name for r in repos} & _ARCHES
             broken = closure(repos, also, rpms, arch=arches.pop() if len(arches) == 1 else None)
         except FactoryError as exc:
-            return CheckResult(self.name, ERROR, exc.message)
+            return CheckResult(self.name, CheckState.ERROR, exc.message)
         if not broken:
-            return CheckResult(self.name, PASSED)
+            return CheckResult(self.name, CheckState.PASSED)
         shown = "; ".join(f"{u.package} requires {u.requirement}" for u in broken[:_SHOWN])
         more = f" (and {len(broken) - _SHOWN} more)" if len(broken) > _SHOWN else ""
         message = f"{len(broken)} unresolved requirements: {shown}{more}"
         owners = owners_of(job, (u.file for u in broken))
         if owners:
             message += f"; from {_owners_text(owners)}"
-        return CheckResult(self.name, FAILED, message)
+        return CheckResult(self.name, CheckState.FAILED, message)
 
     def _required(self, job: Job) -> tuple[list[Path], list[Path]]:
         """The modules this module requires: repos of latest good module composes, and RPMs of
@@ -223,7 +225,9 @@ class InstallCheck:
         arch = os.uname().machine
         repos = [r for r in repo_dirs(job, outputs) if r.parent.name == arch]
         if variant is None or not repos:
-            return CheckResult(self.name, ERROR, f"no {arch} repository of {job.node.id} to install from")
+            return CheckResult(
+                self.name, CheckState.ERROR, f"no {arch} repository of {job.node.id} to install from"
+            )
         wanted: dict[str, tuple[str, ...]] = {}
         for selection in variant.modules:
             module = job.defs.modules.get(selection.module)
@@ -232,11 +236,11 @@ class InstallCheck:
             if rpms:
                 wanted[selection.module] = rpms
         if not wanted:
-            return CheckResult(self.name, PASSED, "no profile selects a package")
+            return CheckResult(self.name, CheckState.PASSED, "no profile selects a package")
         everything = tuple(dict.fromkeys(r for rpms in wanted.values() for r in rpms))
         if self._install(job, repos[0], everything) is None:
             return CheckResult(
-                self.name, PASSED, f"{len(everything)} packages of {len(wanted)} modules install"
+                self.name, CheckState.PASSED, f"{len(everything)} packages of {len(wanted)} modules install"
             )
         failures = []  # one transaction failed: find the modules whose profiles fail on their own
         for nsid, rpms in wanted.items():
@@ -247,7 +251,7 @@ class InstallCheck:
                 failures.append(f"module {nsid} (maintainers: {people}): {error}")
         if not failures:
             failures.append(self._install(job, repos[0], everything) or "the profiles conflict together")
-        return CheckResult(self.name, FAILED, "install failed: " + "; ".join(failures))
+        return CheckResult(self.name, CheckState.FAILED, "install failed: " + "; ".join(failures))
 
     def _install(self, job: Job, repo: Path, rpms: Sequence[str]) -> str | None:
         """None when rpms install, else the last lines dnf said."""

@@ -14,12 +14,14 @@ from pipeline.compose.registry import checks, composers
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions
+from pipeline.core.records import COMPOSE_TYPES
+from pipeline.core.states import NodeStatus, RunStatus
 from pipeline.engine import executor
 from pipeline.engine.progress import TerminalReporter
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.release import policies
-from pipeline.store.lineage import COMPOSE_TYPES, Lineage
+from pipeline.store.lineage import Lineage
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,18 +101,14 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     else:
-        counts = ", ".join(
-            f"{result.count(s)} {s.lower()}"
-            for s in ("COMPOSED", "SKIPPED", "FAILED", "BLOCKED")
-            if result.count(s)
-        )
+        counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in NodeStatus if result.count(s))
         out(f"{result.status}: {counts or 'nothing to do'} in {result.seconds:.1f}s")
         if waiting:
             out(f"not composable yet (no composer for their kind): {', '.join(waiting)}")
         for r in result.results:
-            if r.status in ("FAILED", "BLOCKED"):
+            if not r.status.ok:
                 out(f"  {r.status.lower()}: {r.node}: {r.message.splitlines()[0] if r.message else ''}")
-    return 0 if result.status == executor.FINISHED else 1
+    return 0 if result.status == RunStatus.FINISHED else 1
 
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:

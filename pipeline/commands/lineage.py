@@ -7,8 +7,9 @@ from pathlib import Path
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
+from pipeline.core.records import Record
 from pipeline.engine.workspace import Workspace
-from pipeline.store.lineage import Lineage, Record
+from pipeline.store.lineage import Lineage
 
 
 def _lineage(args: argparse.Namespace) -> Lineage:

@@ -11,11 +11,12 @@ import yaml
 from pipeline.commands.output import out, out_json
 from pipeline.core import gate
 from pipeline.core.errors import OperationFailed
+from pipeline.core.records import Record
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.release import policies, sign
 from pipeline.release import publish as publisher
-from pipeline.store.lineage import Lineage, Record
+from pipeline.store.lineage import Lineage
 from pipeline.store.results import read as read_results
 
 

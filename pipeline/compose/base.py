@@ -20,15 +20,7 @@ from typing import Protocol
 
 from pipeline.core.graph import Node
 from pipeline.core.model import Definitions
-
-
-@dataclass(frozen=True, slots=True)
-class OutputFile:
-    """One file a compose made: path relative to the output directory, size, sha256."""
-
-    path: str
-    size: int
-    sha256: str
+from pipeline.core.records import OutputFile
 
 
 @dataclass(frozen=True, slots=True)

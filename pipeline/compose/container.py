@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import run
-from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.variant import COMPOSE, os_path
 from pipeline.core.errors import OperationFailed
+from pipeline.core.records import OutputFile
 from pipeline.tools import dnf, skopeo, umoci
 
 LAYOUT = "oci"

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.images import ImageFile, write_images_json
 from pipeline.compose.links import link
 from pipeline.compose.ostree import (
@@ -40,6 +40,7 @@ from pipeline.compose.ostree import (
 )
 from pipeline.core.errors import OperationFailed
 from pipeline.core.model import Output, Variant
+from pipeline.core.records import OutputFile
 from pipeline.tools import createrepo, dnf, ostree, xorriso
 
 COMPOSE = "compose"

@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.compose.base import Job, OutputFile
+from pipeline.compose.base import Job
 from pipeline.core.errors import OperationFailed
 from pipeline.core.nevra import Rpm
+from pipeline.core.records import OutputFile
 from pipeline.tools import rpm
 
 

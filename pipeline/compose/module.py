@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import input_rpms, link
+from pipeline.core.records import OutputFile
 from pipeline.formats import modulemd
 from pipeline.tools import createrepo, rpm
 

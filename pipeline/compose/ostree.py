@@ -29,12 +29,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.compose.base import InputCompose, Job, OutputFile, describe_file
+from pipeline.compose.base import InputCompose, Job, describe_file
 from pipeline.compose.variant import os_path
 from pipeline.core.canonical import digest, pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import repo_id
 from pipeline.core.model import Output, Variant
+from pipeline.core.records import OutputFile
 from pipeline.tools import dnf, ostree
 
 OSTREE_JSON = "ostree.json"

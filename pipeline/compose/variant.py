@@ -25,10 +25,11 @@ from pathlib import Path
 import productmd.composeinfo  # type: ignore[import-untyped]
 import productmd.rpms  # type: ignore[import-untyped]
 
-from pipeline.compose.base import Job, OutputFile, describe_tree
+from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import InputRpm, input_rpms, link
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Release, Variant
+from pipeline.core.records import OutputFile
 from pipeline.formats import comps, modulemd
 from pipeline.tools import createrepo, rpm
 

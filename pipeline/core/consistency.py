@@ -7,10 +7,11 @@ arrives through the `BranchLookup` protocol.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from pipeline.core.deps import closure
 from pipeline.core.model import Config, Module, Output, Variant
 
 Path = tuple[str | int, ...]  # a JSON path into a definition file
@@ -170,19 +171,6 @@ def _cycles(index: dict[str, Module]) -> Iterator[Problem]:
                 state[child] = 1
                 trail.append(child)
                 stack.append((child, iter(edges[child])))
-
-
-def closure(selected: Iterable[str], index: dict[str, Module]) -> list[str]:
-    """The selected module streams and, transitively, every stream they require (sorted)."""
-    seen: set[str] = set()
-    todo = [nsid for nsid in selected if nsid in index]
-    while todo:
-        nsid = todo.pop()
-        if nsid in seen:
-            continue
-        seen.add(nsid)
-        todo.extend(f"{n}:{s}" for n, s in index[nsid].requires if f"{n}:{s}" in index)
-    return sorted(seen)
 
 
 def _variant_problems(

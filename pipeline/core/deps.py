@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pipeline.core.consistency import closure
 from pipeline.core.errors import InvalidInput
-from pipeline.core.model import Definitions
+from pipeline.core.model import Definitions, Module
+
+
+def closure(selected: Iterable[str], index: dict[str, Module]) -> list[str]:
+    """The selected module streams and, transitively, every stream they require (sorted)."""
+    seen: set[str] = set()
+    todo = [nsid for nsid in selected if nsid in index]
+    while todo:
+        nsid = todo.pop()
+        if nsid in seen:
+            continue
+        seen.add(nsid)
+        todo.extend(f"{n}:{s}" for n, s in index[nsid].requires if f"{n}:{s}" in index)
+    return sorted(seen)
 
 
 @dataclass(frozen=True, slots=True)

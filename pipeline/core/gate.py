@@ -14,10 +14,17 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.checks.base import ERROR, FAILED, PASSED, PENDING, WAIVED, CheckResult
 from pipeline.core.model import Definitions
+from pipeline.core.states import CheckState, Verdict
 
-PASS, FAIL, WAITING = "pass", "fail", "pending"
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check's result on one compose (a check not yet run is PENDING, never FAILED)."""
+
+    check: str  # the check's name, e.g. "repoclosure"
+    state: CheckState
+    message: str = ""  # what failed, for people; empty when it passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ class Outcome:
     """How one requirement stands: the state of its result (PENDING when none) and why."""
 
     requirement: Requirement
-    state: str
+    state: CheckState
     satisfied: bool
     reason: str
 
@@ -86,12 +93,12 @@ class Outcome:
 class Decision:
     """The gate's answer for one compose: pass, fail or pending, with every outcome."""
 
-    verdict: str
+    verdict: Verdict
     outcomes: tuple[Outcome, ...]
 
     @property
     def passed(self) -> bool:
-        return self.verdict == PASS
+        return self.verdict == Verdict.PASS
 
     def unsatisfied(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.satisfied]
@@ -137,23 +144,25 @@ def decide(
     """The decision for one compose; of several results of one check the last counts."""
     latest = {r.check: r for r in results}
     outcomes = tuple(_outcome(req, latest.get(req.check), waivers) for req in required)
-    if any(not o.satisfied and o.state in (FAILED, ERROR) for o in outcomes):
-        verdict = FAIL
+    if any(not o.satisfied and o.state in (CheckState.FAILED, CheckState.ERROR) for o in outcomes):
+        verdict = Verdict.FAIL
     elif any(not o.satisfied for o in outcomes):
-        verdict = WAITING
+        verdict = Verdict.PENDING
     else:
-        verdict = PASS
+        verdict = Verdict.PASS
     return Decision(verdict, outcomes)
 
 
 def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Waiver]) -> Outcome:
-    if result is not None and result.state == PASSED:
-        return Outcome(req, PASSED, True, result.message or "passed")
+    if result is not None and result.state == CheckState.PASSED:
+        return Outcome(req, CheckState.PASSED, True, result.message or "passed")
     waiver = next((w for w in waivers if w.covers(req.node, req.compose_id, req.check)), None)
     if waiver is not None:
-        return Outcome(req, WAIVED, True, f"waived by {waiver.who}: {waiver.reason} ({waiver.source})")
-    if result is None or result.state not in (FAILED, ERROR):
-        state = PENDING if result is None else result.state
+        return Outcome(
+            req, CheckState.WAIVED, True, f"waived by {waiver.who}: {waiver.reason} ({waiver.source})"
+        )
+    if result is None or result.state not in (CheckState.FAILED, CheckState.ERROR):
+        state = CheckState.PENDING if result is None else result.state
         return Outcome(req, state, False, f"not run yet (required by {req.rule or 'policy'})")
     return Outcome(req, result.state, False, result.message or result.state.lower())
 

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 from pipeline.core.canonical import canonical_json
-from pipeline.core.consistency import closure
+from pipeline.core.deps import closure
 from pipeline.core.model import Definitions, Module, Output, Pin, Variant
 
 KINDS_IN_ORDER = ("build", "module", "repo", "ostree", "container", "iso")

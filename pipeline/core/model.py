@@ -126,6 +126,15 @@ class Config:
 
 
 @dataclass(frozen=True, slots=True)
+class DistGitCommit:
+    """One dist-git commit, for merge request texts."""
+
+    id: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Definitions:
     """Everything in one revision of the definitions repository, validated."""
 

@@ -26,19 +26,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.checks.base import ERROR, Check, CheckResult
-from pipeline.compose.base import Composer, InputCompose, Job, OutputFile
+from pipeline.checks.base import Check
+from pipeline.compose.base import Composer, InputCompose, Job
 from pipeline.core import gate
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.errors import FactoryError
+from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
 from pipeline.core.model import Definitions
-from pipeline.store.lineage import InputRef, Lineage, Record
-from pipeline.store.lineage import outputs_digest as lineage_outputs_digest
+from pipeline.core.records import InputRef, OutputFile, Record
+from pipeline.core.records import outputs_digest as lineage_outputs_digest
+from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus
+from pipeline.store.lineage import Lineage
 from pipeline.store.results import TestResult
 from pipeline.store.results import record as record_results
-
-FINISHED, FINISHED_INCOMPLETE, DOOMED = "FINISHED", "FINISHED_INCOMPLETE", "DOOMED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class NodeResult:
     """What happened to one node: composed, skipped (key already composed), failed or blocked."""
 
     node: str
-    status: str  # COMPOSED, SKIPPED, FAILED, BLOCKED
+    status: NodeStatus
     compose_id: str = ""
     message: str = ""
     seconds: float = 0.0
@@ -55,7 +56,7 @@ class NodeResult:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    status: str  # FINISHED, FINISHED_INCOMPLETE, DOOMED (productmd's words)
+    status: RunStatus  # productmd's words
     results: tuple[NodeResult, ...]
     seconds: float
 
@@ -176,7 +177,7 @@ def execute(
                 state.lineage.finish([record for _, record, _ in ended])
                 record_results(state.lineage, {record.compose_id: tests for _, record, tests in ended})
                 for result, record, _ in ended:
-                    if record.status == "FINISHED":
+                    if record.status == ComposeStatus.FINISHED:
                         state.promote(record.node, record.compose_id)
                     results[result.node] = result
                     reporter.finished(result, total, clock() - start)
@@ -203,9 +204,9 @@ def _test(check: Check, job: Job, outputs: list[OutputFile]) -> TestResult:
     try:
         result = check.run(job, outputs)
     except FactoryError as exc:
-        result = CheckResult(check.name, ERROR, exc.message)
+        result = CheckResult(check.name, CheckState.ERROR, exc.message)
     except Exception as exc:  # a bug in a check plugin must not take the whole run down
-        result = CheckResult(check.name, ERROR, f"the check crashed: {type(exc).__name__}: {exc}")
+        result = CheckResult(check.name, CheckState.ERROR, f"the check crashed: {type(exc).__name__}: {exc}")
     return TestResult(check.name, result.state, result.message, started, _now())
 
 
@@ -237,17 +238,21 @@ def _decide(
     ctx: Context,
 ) -> NodeResult | tuple[Job, Record]:
     """Skip, block, or prepare the job and the draft record of one node."""
-    bad = [i for i in node.inputs if results.get(i) and results[i].status in ("FAILED", "BLOCKED")]
+    bad = [i for i in node.inputs if results.get(i) and not results[i].status.ok]
     if bad:
-        return NodeResult(node.id, "BLOCKED", message=f"input {bad[0]} did not compose", tier=tier)
+        return NodeResult(node.id, NodeStatus.BLOCKED, message=f"input {bad[0]} did not compose", tier=tier)
     if node.kind not in composers:
-        return NodeResult(node.id, "BLOCKED", message=f"no composer for kind {node.kind!r}", tier=tier)
+        return NodeResult(
+            node.id, NodeStatus.BLOCKED, message=f"no composer for kind {node.kind!r}", tier=tier
+        )
     lineage, latest = state.lineage, state.latest
     inputs: dict[str, InputCompose] = {}
     digests: dict[str, str] = {}
     for i in node.inputs:
         if i not in latest:
-            return NodeResult(node.id, "BLOCKED", message=f"input {i} has no good compose", tier=tier)
+            return NodeResult(
+                node.id, NodeStatus.BLOCKED, message=f"input {i} has no good compose", tier=tier
+            )
         record = state.record(latest[i])
         inputs[i] = InputCompose(i, record.compose_id, record.outputs)
         digests[i] = content_digest(record.outputs)
@@ -255,14 +260,14 @@ def _decide(
     if resolved is None:
         definition = node.definition
         message = f"cannot resolve the head of {definition['component']}'s branch {definition['branch']}"
-        return NodeResult(node.id, "FAILED", message=message, tier=tier)
+        return NodeResult(node.id, NodeStatus.FAILED, message=message, tier=tier)
     node = resolved
     key = compose_key(node, tools[node.kind], inputs, digests)
     done = lineage.find_by_key(node.id, key)
     if done is not None:
         if latest.get(node.id) != done.compose_id:
             state.promote(node.id, done.compose_id)
-        return NodeResult(node.id, "SKIPPED", done.compose_id, "unchanged", tier=tier)
+        return NodeResult(node.id, NodeStatus.SKIPPED, done.compose_id, "unchanged", tier=tier)
     release = ctx.defs.config.release
     compose_id = lineage.reserve(
         release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
@@ -300,7 +305,7 @@ def _decide(
         tools=tuple(sorted(tools[node.kind].items())),
         started=_now(),
         finished="",
-        status="RUNNING",
+        status=ComposeStatus.RUNNING,
     )
     return job, draft
 
@@ -318,17 +323,21 @@ def _conclude(
     try:
         made, tests = future.result()
     except FactoryError as exc:
-        failed = _replace(draft, (), "FAILED", exc.message)
-        return NodeResult(node.id, "FAILED", draft.compose_id, exc.message, seconds, tier), failed, []
+        failed = _replace(draft, (), ComposeStatus.FAILED, exc.message)
+        return (
+            NodeResult(node.id, NodeStatus.FAILED, draft.compose_id, exc.message, seconds, tier),
+            failed,
+            [],
+        )
     outputs = tuple(sorted(made, key=lambda o: o.path))
     required = gate.requirements(policy.rules, node.id, draft.compose_id)
     decision = gate.decide(required, [t.result for t in tests], policy.waivers)
     if not decision.passed:
         message = gate_message(decision, ctx.defs, node.id)
-        failed = _replace(draft, outputs, "FAILED", message)
-        return NodeResult(node.id, "FAILED", draft.compose_id, message, seconds, tier), failed, tests
-    record = _replace(draft, outputs, "FINISHED", "")
-    return NodeResult(node.id, "COMPOSED", record.compose_id, "", seconds, tier), record, tests
+        failed = _replace(draft, outputs, ComposeStatus.FAILED, message)
+        return NodeResult(node.id, NodeStatus.FAILED, draft.compose_id, message, seconds, tier), failed, tests
+    record = _replace(draft, outputs, ComposeStatus.FINISHED, "")
+    return NodeResult(node.id, NodeStatus.COMPOSED, record.compose_id, "", seconds, tier), record, tests
 
 
 def gate_message(decision: gate.Decision, defs: Definitions, node: str) -> str:
@@ -337,7 +346,7 @@ def gate_message(decision: gate.Decision, defs: Definitions, node: str) -> str:
     return decision.summary() + (f"; owners: {', '.join(people)}" if people else "")
 
 
-def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: str, message: str) -> Record:
+def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: ComposeStatus, message: str) -> Record:
     return replace(
         draft,
         outputs=outputs,
@@ -377,12 +386,12 @@ def _pins(node: Node, inputs: Sequence[Record]) -> tuple[tuple[str, str], ...]:
     return ()
 
 
-def _overall(results: tuple[NodeResult, ...]) -> str:
-    failed = sum(1 for r in results if r.status in ("FAILED", "BLOCKED"))
+def _overall(results: tuple[NodeResult, ...]) -> RunStatus:
+    failed = sum(1 for r in results if not r.status.ok)
     if not failed:
-        return FINISHED
-    ok = sum(1 for r in results if r.status in ("COMPOSED", "SKIPPED"))
-    return FINISHED_INCOMPLETE if ok else DOOMED
+        return RunStatus.FINISHED
+    ok = sum(1 for r in results if r.status.ok)
+    return RunStatus.FINISHED_INCOMPLETE if ok else RunStatus.DOOMED
 
 
 def _now() -> str:

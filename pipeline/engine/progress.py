@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from pipeline.core.states import NodeStatus
 from pipeline.engine.executor import NodeResult, Reporter
 
-_MARK = {"COMPOSED": "done", "SKIPPED": "skip", "FAILED": "FAIL", "BLOCKED": "held"}
+_MARK = {
+    NodeStatus.COMPOSED: "done",
+    NodeStatus.SKIPPED: "skip",
+    NodeStatus.FAILED: "FAIL",
+    NodeStatus.BLOCKED: "held",
+}
 
 
 class TerminalReporter(Reporter):
@@ -26,9 +32,9 @@ class TerminalReporter(Reporter):
 
     def finished(self, result: NodeResult, total: int, elapsed: float) -> None:
         self.done += 1
-        detail = result.compose_id if result.status in ("COMPOSED", "SKIPPED") else result.message
+        detail = result.compose_id if result.status.ok else result.message
         line = f"  {_MARK.get(result.status, result.status)}  {result.node}  {detail}"
-        if result.status == "FAILED":
+        if result.status == NodeStatus.FAILED:
             line = f"  FAIL  {result.node}  {result.compose_id}\n" + "\n".join(
                 f"        {row}" for row in result.message.splitlines()[-15:]
             )

@@ -34,13 +34,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.compose.base import OutputFile
 from pipeline.compose.ostree import OSTREE_JSON, OstreeCompose
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.gate import Decision
+from pipeline.core.records import OutputFile, Record
 from pipeline.release.sign import Signer, sign_tree
-from pipeline.store.lineage import Lineage, Record
+from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
 from pipeline.tools import ostree
 

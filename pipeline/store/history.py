@@ -26,6 +26,7 @@ from pathlib import Path
 import pygit2
 
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.model import DistGitCommit
 from pipeline.git import repo as gitrepo
 
 log = logging.getLogger("factory.history")
@@ -148,15 +149,6 @@ class BranchHistory:
 
 
 # -- dist-git --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DistGitCommit:
-    """One dist-git commit, for merge request texts."""
-
-    id: str
-    subject: str
-    message: str
 
 
 class DistGitSources:

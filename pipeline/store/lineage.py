@@ -22,23 +22,30 @@ from the notes (the source of truth) before each query.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import logging
 import os
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TypeVar
 
 import pygit2
 
-from pipeline.compose.base import OutputFile
-from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.records import (
+    LATEST,
+    Record,
+    check_record,
+    compose_id,
+    load_record,
+    node_from_ref,
+    node_ref,
+    parse_compose_id,
+    utc_seconds,
+)
+from pipeline.core.states import ComposeStatus
 from pipeline.git.repo import open_repo
 from pipeline.store.lineage_index import NOTES_REF as NOTES_REF
 from pipeline.store.lineage_index import (
@@ -55,12 +62,10 @@ log = logging.getLogger("factory.lineage")
 _T = TypeVar("_T")
 
 COMPOSE_TYPES = {"nightly": "n", "test": "t", "ci": "ci", "production": ""}
-STATUSES = ("FINISHED", "FAILED")
 RECORD_FORMAT = 1
 
 TAGS = "refs/tags/compose/"
 IDS = "refs/composes/ids/"
-LATEST = "refs/composes/latest/"
 IDENTITY = ("factory", "factory@localhost")
 
 CAS_ATTEMPTS = 100
@@ -75,274 +80,6 @@ _ID_RE = re.compile(
 _HEX_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _PREFIX_RE = re.compile(r"[0-9a-f]{7,64}")
 _TYPE_NAMES = {abbrev: name for name, abbrev in COMPOSE_TYPES.items()}
-
-
-# -- compose IDs and node refs -------------------------------------------------------------------
-
-
-class ComposeIdParts(NamedTuple):
-    """The parts of a compose ID; `type_` is a key of COMPOSE_TYPES."""
-
-    short: str
-    version: str
-    name: str
-    date: str
-    type_: str
-    respin: int
-
-
-def compose_id(short: str, version: str, name: str, date: str, type_: str, respin: int) -> str:
-    """The productmd-style compose ID: `FL-42-base-runtime-f42-20261121.n.0`, `FL-42-Server-20261121.0`.
-
-    `type_` is a key of COMPOSE_TYPES; production composes have no type part.
-    """
-    if type_ not in COMPOSE_TYPES:
-        raise InvalidInput(f"unknown compose type {type_!r}", code="invalid-compose-id")
-    abbrev = COMPOSE_TYPES[type_]
-    cid = f"{short}-{version}-{name}-{date}{'.' + abbrev if abbrev else ''}.{respin}"
-    if parse_compose_id(cid) != (short, version, name, date, type_, respin):
-        raise InvalidInput(f"cannot make a compose ID of {cid!r}", code="invalid-compose-id")
-    return cid
-
-
-def parse_compose_id(cid: str) -> ComposeIdParts:
-    """The parts of a compose ID (the inverse of `compose_id`); InvalidInput when it is not one."""
-    found = _ID_RE.fullmatch(cid)
-    if found is None or not _is_date(found["date"]):
-        raise InvalidInput(
-            f"not a compose ID: {cid!r}",
-            hint="expected SHORT-VERSION-NAME-YYYYMMDD[.TYPE].RESPIN, e.g. FL-42-Server-20261121.n.0",
-            code="invalid-compose-id",
-        )
-    type_ = _TYPE_NAMES[found["type"] or ""]
-    return ComposeIdParts(
-        found["short"], found["version"], found["name"], found["date"], type_, int(found["respin"])
-    )
-
-
-def _is_date(text: str) -> bool:
-    try:
-        dt.datetime.strptime(text, "%Y%m%d")
-    except ValueError:
-        return False
-    return True
-
-
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-@")
-_COLON_KINDS = ("module",)  # kinds whose ids are name:stream; their ':' becomes a path separator
-
-
-def node_ref(node_id: str) -> str:
-    """A legal ref suffix for a node id, reversible with `node_from_ref`.
-
-    `module:base-runtime:f42` -> `module/base-runtime/f42`, `ostree:AtomicHost/host` ->
-    `ostree/AtomicHost/host`, `build:openssl@1a2b3c4d` -> `build/openssl@1a2b3c4d`. Characters
-    a ref may not hold (and `%`) are percent-encoded, as is a `.` where git forbids it.
-    """
-    kind, sep, rest = node_id.partition(":")
-    if not sep or not re.fullmatch(r"[a-z][a-z0-9-]*", kind) or not rest:
-        raise InvalidInput(f"not a node id: {node_id!r}", code="invalid-node")
-    segments = rest.split(":") if kind in _COLON_KINDS else rest.split("/")
-    if any(not s for s in segments):
-        raise InvalidInput(f"not a node id: {node_id!r}", code="invalid-node")
-    return "/".join([kind, *(_escape(s) for s in segments)])
-
-
-def _escape(segment: str) -> str:
-    escaped = "".join(c if c in _SAFE else _percent(c) for c in segment)
-    if escaped.startswith(".") or escaped.endswith((".", ".lock")) or ".." in escaped:
-        escaped = escaped.replace(".", "%2E")
-    return escaped
-
-
-def _percent(char: str) -> str:
-    return "".join(f"%{b:02X}" for b in char.encode("utf-8"))
-
-
-def node_from_ref(ref: str) -> str:
-    """The node id a `node_ref` suffix stands for (accepts a full `refs/composes/latest/...` name)."""
-    suffix = ref.removeprefix(LATEST)
-    kind, sep, rest = suffix.partition("/")
-    if not sep or not rest:
-        raise InvalidInput(f"not a node ref: {ref!r}", code="invalid-node")
-    joiner = ":" if kind in _COLON_KINDS else "/"
-    return f"{kind}:" + joiner.join(_unescape(s) for s in rest.split("/"))
-
-
-def _unescape(segment: str) -> str:
-    return re.sub(
-        r"(?:%[0-9A-F]{2})+",
-        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode("utf-8"),
-        segment,
-    )
-
-
-# -- records ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InputRef:
-    """One input of a compose: the input node, the compose consumed, and its outputs digest."""
-
-    node: str
-    compose_id: str
-    outputs_digest: str
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """What one compose was made from and what it made: the body of its lineage note.
-
-    `key` is the runtime key (what makes a compose skippable), `input_digest` the plan digest
-    of the node, `commit` the definitions commit it was made from; `pins` the (component,
-    commit) pairs it consumed directly (a build: its one pin; a module: all of its pins).
-    Times are ISO 8601 UTC. `finish` checks a record before writing it; a draft may be
-    incomplete.
-    """
-
-    compose_id: str
-    node: str
-    input_digest: str
-    key: str
-    commit: str
-    inputs: tuple[InputRef, ...]
-    pins: tuple[tuple[str, str], ...]
-    outputs: tuple[OutputFile, ...]
-    outputs_digest: str
-    tools: tuple[tuple[str, str], ...]
-    started: str
-    finished: str
-    status: str
-    message: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON value of the note (write it with `canonical_json`)."""
-        return {
-            "format": RECORD_FORMAT,
-            "compose_id": self.compose_id,
-            "node": self.node,
-            "input_digest": self.input_digest,
-            "key": self.key,
-            "commit": self.commit,
-            "inputs": [
-                {"node": i.node, "compose_id": i.compose_id, "outputs_digest": i.outputs_digest}
-                for i in self.inputs
-            ],
-            "pins": [[component, commit] for component, commit in self.pins],
-            "outputs": [{"path": o.path, "size": o.size, "sha256": o.sha256} for o in self.outputs],
-            "outputs_digest": self.outputs_digest,
-            "tools": [[name, version] for name, version in self.tools],
-            "started": self.started,
-            "finished": self.finished,
-            "status": self.status,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Record:
-        """The record a note holds; InvalidInput(code="invalid-record") when it is not one."""
-        reader = _Reader(data)
-        if reader.field("format", int) != RECORD_FORMAT:
-            raise InvalidInput(
-                f"unsupported lineage record format {data.get('format')!r}", code="invalid-record"
-            )
-        return cls(
-            compose_id=reader.field("compose_id", str),
-            node=reader.field("node", str),
-            input_digest=reader.field("input_digest", str),
-            key=reader.field("key", str),
-            commit=reader.field("commit", str),
-            inputs=tuple(
-                InputRef(r.field("node", str), r.field("compose_id", str), r.field("outputs_digest", str))
-                for r in reader.objects("inputs")
-            ),
-            pins=reader.pairs("pins"),
-            outputs=tuple(
-                OutputFile(r.field("path", str), r.field("size", int), r.field("sha256", str))
-                for r in reader.objects("outputs")
-            ),
-            outputs_digest=reader.field("outputs_digest", str),
-            tools=reader.pairs("tools"),
-            started=reader.field("started", str),
-            finished=reader.field("finished", str),
-            status=reader.field("status", str),
-            message=reader.field("message", str),
-        )
-
-    def note(self) -> bytes:
-        """The bytes of the lineage note: canonical JSON and a newline."""
-        return (canonical_json(self.to_json()) + "\n").encode("utf-8")
-
-
-def outputs_digest(outputs: Sequence[OutputFile]) -> str:
-    """sha256 of the canonical JSON of the sorted [[path, sha256], ...] of a compose's outputs."""
-    return digest(sorted([o.path, o.sha256] for o in outputs))
-
-
-class _Reader:
-    """Typed access to one JSON object of a note; every mistake is InvalidInput."""
-
-    def __init__(self, data: object, where: str = "record") -> None:
-        if not isinstance(data, Mapping):
-            raise InvalidInput(f"{where}: expected an object", code="invalid-record")
-        self.data = data
-        self.where = where
-
-    def field(self, name: str, kind: type[_T]) -> _T:
-        value = self.data.get(name)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise InvalidInput(f"{self.where}.{name}: expected {kind.__name__}", code="invalid-record")
-        return value
-
-    def objects(self, name: str) -> list[_Reader]:
-        return [_Reader(item, f"{self.where}.{name}[{n}]") for n, item in enumerate(self.field(name, list))]
-
-    def pairs(self, name: str) -> tuple[tuple[str, str], ...]:
-        items = self.field(name, list)
-        if not all(isinstance(i, list) and len(i) == 2 and all(isinstance(s, str) for s in i) for i in items):
-            raise InvalidInput(
-                f"{self.where}.{name}: expected [[string, string], ...]", code="invalid-record"
-            )
-        return tuple((a, b) for a, b in items)
-
-
-def check_record(record: Record) -> None:
-    """Raise InvalidInput unless the record can be written: a finished compose with sound fields."""
-    problems = []
-    try:
-        parse_compose_id(record.compose_id)
-    except InvalidInput as exc:
-        problems.append(exc.message)
-    if record.status not in STATUSES:
-        problems.append(f"status {record.status!r} is not one of {', '.join(STATUSES)}")
-    if not _HEX_RE.fullmatch(record.commit):
-        problems.append(f"commit {record.commit!r} is not a full commit hash")
-    for label, stamp in (("started", record.started), ("finished", record.finished)):
-        try:
-            utc_seconds(stamp)
-        except InvalidInput as exc:
-            problems.append(f"{label}: {exc.message}")
-    if record.outputs_digest != outputs_digest(record.outputs):
-        problems.append("outputs_digest does not match the outputs")
-    try:
-        node_ref(record.node)
-    except InvalidInput as exc:
-        problems.append(exc.message)
-    if problems:
-        raise InvalidInput(
-            f"lineage record {record.compose_id}: " + "; ".join(problems), code="invalid-record"
-        )
-
-
-def utc_seconds(stamp: str) -> int:
-    """Seconds since the epoch of an ISO 8601 UTC time (`2026-11-21T10:00:00Z`)."""
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except ValueError as exc:
-        raise InvalidInput(f"not an ISO 8601 time: {stamp!r}", code="invalid-record") from exc
-    if when.utcoffset() != dt.timedelta(0):
-        raise InvalidInput(f"not a UTC time: {stamp!r}", code="invalid-record")
-    return int(when.timestamp())
 
 
 # -- the lineage of one repository -----------------------------------------------------------------
@@ -442,7 +179,7 @@ class Lineage:
         tag, record = self._read(compose_id)
         if record.node != node:
             raise InvalidInput(f"compose {compose_id} is of {record.node}, not {node}", code="node-mismatch")
-        if record.status != "FINISHED":
+        if record.status != ComposeStatus.FINISHED:
             raise InvalidInput(
                 f"compose {compose_id} is {record.status}: only a finished compose can be latest good",
                 code="compose-failed",
@@ -496,7 +233,7 @@ class Lineage:
             if text is None:
                 continue
             seen.add(cid)
-            record = _load(text.encode("utf-8"), cid)
+            record = load_record(text.encode("utf-8"), cid)
             found.append((depth, record))
             todo.extend((depth + 1, i.compose_id) for i in reversed(record.inputs))
         return found
@@ -507,12 +244,15 @@ class Lineage:
         prefix = commit.lower()
         if not _PREFIX_RE.fullmatch(prefix):
             raise InvalidInput(f"not a commit hash (7 or more hex digits): {commit!r}", code="invalid-commit")
-        return [_load(text.encode("utf-8"), component) for text in self._index_ready().why(component, prefix)]
+        return [
+            load_record(text.encode("utf-8"), component)
+            for text in self._index_ready().why(component, prefix)
+        ]
 
     def find_by_key(self, node: str, key: str) -> Record | None:
         """The latest FINISHED compose of `node` with this runtime key, or None: the work is done."""
         text = self._index_ready().find_by_key(node, key)
-        return None if text is None else _load(text.encode("utf-8"), node)
+        return None if text is None else load_record(text.encode("utf-8"), node)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -604,7 +344,7 @@ class Lineage:
         blob = None if tag is None or head is None else note_blob(self.repo, self._tree_of(head), str(tag))
         if tag is None or blob is None:
             raise InvalidInput(f"no lineage for compose {cid!r}", code="unknown-compose")
-        return tag, _load(blob, cid)
+        return tag, load_record(blob, cid)
 
     def _index_ready(self) -> LineageIndex:
         """The SQLite index, brought up to date with the notes."""
@@ -612,14 +352,6 @@ class Lineage:
             self._index = LineageIndex(self.repo, self.git_dir / "factory" / "lineage.sqlite")
         self._index.refresh()
         return self._index
-
-
-def _load(data: bytes, where: str) -> Record:
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput(f"lineage note of {where} is not JSON: {exc}", code="invalid-record") from exc
-    return Record.from_json(value)
 
 
 def _target(ref: pygit2.Reference) -> pygit2.Oid:

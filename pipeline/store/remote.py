@@ -40,9 +40,10 @@ from pathlib import Path
 import pygit2
 
 from pipeline.core.errors import FactoryError, OperationFailed
+from pipeline.core.records import LATEST, utc_seconds
 from pipeline.git import cli as gitcli
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import LATEST, TAGS, compare_and_swap, utc_seconds
+from pipeline.store.lineage import TAGS, compare_and_swap
 from pipeline.store.lineage import Lineage as _Lineage
 from pipeline.store.lineage_index import notes_below, notes_tree
 

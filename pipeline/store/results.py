@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import pygit2
 
-from pipeline.checks.base import STATES, CheckResult
 from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.store.lineage import IDENTITY, TAGS, Lineage, compare_and_swap, utc_seconds
+from pipeline.core.gate import CheckResult
+from pipeline.core.records import utc_seconds
+from pipeline.core.states import CheckState
+from pipeline.store.lineage import IDENTITY, TAGS, Lineage, compare_and_swap
 from pipeline.store.lineage_index import GitObject, note_blob, notes_tree, write_pack
 
 TESTS_REF = "refs/notes/tests"
@@ -36,7 +38,7 @@ class TestResult:
     __test__ = False  # not a pytest class
 
     check: str
-    state: str
+    state: CheckState
     message: str
     started: str
     finished: str
@@ -66,7 +68,7 @@ def record(lineage: Lineage, results: Mapping[str, Sequence[TestResult]]) -> Non
     its old one. Every compose must be tagged (finished) already."""
     for batch in results.values():
         for r in batch:
-            if r.state not in STATES:
+            if r.state not in set(CheckState):
                 raise InvalidInput(f"check {r.check}: unknown state {r.state!r}", code="invalid-result")
             for stamp in (r.started, r.finished):
                 utc_seconds(stamp)  # raises on a malformed time
@@ -163,13 +165,19 @@ def _results(data: Mapping[str, object], cid: str) -> list[TestResult]:
     items = data.get("results")
     out = []
     for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not all(
-            isinstance(item.get(k), str) for k in ("check", "state", "message", "started", "finished")
+        if (
+            not isinstance(item, dict)
+            or not all(
+                isinstance(item.get(k), str) for k in ("check", "state", "message", "started", "finished")
+            )
+            or item["state"] not in set(CheckState)
         ):
             raise OperationFailed(
                 f"{TESTS_REF}: a result in the note of {cid} is malformed", code="bad-notes"
             )
         out.append(
-            TestResult(item["check"], item["state"], item["message"], item["started"], item["finished"])
+            TestResult(
+                item["check"], CheckState(item["state"]), item["message"], item["started"], item["finished"]
+            )
         )
     return sorted(out, key=lambda r: r.check)

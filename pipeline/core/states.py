@@ -1,0 +1,61 @@
+"""Every state factory records or reports, as string enums (their values are what JSON and Git
+notes hold, so they compare equal to the strings earlier records wrote).
+
+Terminology (productmd's and Greenwave's words):
+- a compose's status, in its lineage record: FINISHED or FAILED (RUNNING only while a draft);
+- what one run did to a node: COMPOSED, SKIPPED (its key has a finished compose), FAILED, or
+  BLOCKED (an input did not compose);
+- a whole run: FINISHED, FINISHED_INCOMPLETE (some nodes failed) or DOOMED (none composed);
+- a check result: PENDING (not run yet, never failed), RUNNING, PASSED, FAILED, ERROR (the check
+  itself could not run) or WAIVED;
+- the gate's verdict on a compose: pass, fail or pending;
+- what a release did: released or quarantined.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ComposeStatus(StrEnum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+class NodeStatus(StrEnum):
+    COMPOSED = "COMPOSED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    BLOCKED = "BLOCKED"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the node has a good compose after the run."""
+        return self in (NodeStatus.COMPOSED, NodeStatus.SKIPPED)
+
+
+class RunStatus(StrEnum):
+    FINISHED = "FINISHED"
+    FINISHED_INCOMPLETE = "FINISHED_INCOMPLETE"
+    DOOMED = "DOOMED"
+
+
+class CheckState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    ERROR = "ERROR"
+    WAIVED = "WAIVED"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    PENDING = "pending"
+
+
+class ReleaseStatus(StrEnum):
+    RELEASED = "released"
+    QUARANTINED = "quarantined"

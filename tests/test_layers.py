@@ -1,0 +1,124 @@
+"""The shape of the package: which layer may import which, and where I/O may happen.
+
+Every import in pipeline/ is read with `ast` (those inside functions and under TYPE_CHECKING
+too), so a lazy import cannot slip past. The layers, lowest first (ARCHITECTURE.md):
+
+    core                      pure: the words, definitions, graph, plan, gate, records
+    formats                   pure writers of outside formats
+    run                       the one place processes start
+    git, tools                one door per outside thing
+    store, example            what is recorded and where
+    build, compose, checks    making and testing artifacts (plugins)
+    engine                    running composes
+    release, bot              gating, signing, publication; the bump bot
+    commands, cli             arguments and output
+
+A module may import its own layer and the lower ones, never a higher one.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
+
+LAYERS: dict[str, int] = {
+    "core": 0,
+    "formats": 1,
+    "run": 2,
+    "git": 3,
+    "tools": 3,
+    "store": 4,
+    "example": 4,
+    "build": 5,
+    "compose": 5,
+    "checks": 5,
+    "engine": 6,
+    "release": 7,
+    "bot": 7,
+    "commands": 8,
+    "cli": 8,
+}
+IO_MODULES = ("subprocess", "pygit2", "sqlite3", "gitlab", "requests", "socket", "http", "urllib")
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def part_of(path: Path) -> str:
+    """The layer a file belongs to: its package under pipeline/, or its module's name."""
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imports(path: Path) -> list[str]:
+    """Every module a file imports, as absolute dotted names."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.append(node.module)
+            if node.module == "pipeline":  # `from pipeline import run`: names that are modules
+                found.extend(f"pipeline.{alias.name}" for alias in node.names if alias.name in LAYERS)
+    return found
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of a `pipeline.*` module name; None for the package itself and outside modules."""
+    parts = module.split(".")
+    if parts[0] != "pipeline" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    assert sorted({part_of(p) for p in modules()} - {"__init__"} - set(LAYERS)) == []
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_a_module_imports_only_its_own_layer_and_lower_ones(path: Path) -> None:
+    here = part_of(path)
+    if here == "__init__":
+        return
+    upward = [
+        module
+        for module in imports(path)
+        if (layer := layer_of(module)) is not None and LAYERS[layer] > LAYERS[here]
+    ]
+    assert upward == [], f"{here} (layer {LAYERS[here]}) imports {upward}"
+
+
+def test_the_core_and_formats_do_no_io() -> None:
+    found = {
+        str(p.relative_to(PACKAGE)): sorted(
+            {m for m in imports(p) if m.split(".")[0] in IO_MODULES or m in ("os", "shutil", "tempfile")}
+        )
+        for p in modules()
+        if part_of(p) in ("core", "formats")
+    }
+    assert {path: io for path, io in found.items() if io} == {}
+
+
+def test_only_run_starts_processes() -> None:
+    users = [str(p.relative_to(PACKAGE)) for p in modules() if "subprocess" in imports(p)]
+    assert users == ["run.py"]
+
+
+@pytest.mark.xfail(strict=True, reason="the git door is being built (issue 9)")
+def test_only_the_git_door_imports_pygit2() -> None:
+    users = sorted({str(p.relative_to(PACKAGE).parent) for p in modules() if "pygit2" in imports(p)})
+    assert users == ["git"]
+
+
+def test_only_the_gitlab_forge_talks_to_gitlab() -> None:
+    users = [
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests"}
+    ]
+    assert users == ["bot/forge_gitlab.py"]

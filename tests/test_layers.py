@@ -57,7 +57,7 @@ def part_of(path: Path) -> str:
 
 def imports(path: Path) -> list[str]:
     """Every module a file imports, as absolute dotted names."""
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)

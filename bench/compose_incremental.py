@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pygit2
 
-from pipeline.git import repo as gitrepo
+from pipeline.git import distgit as distgits
 
 AUTHOR = ("Bench Packager", "bench@example.invalid")
 EPOCH = 1767225600
@@ -74,7 +74,7 @@ def generate(root: Path, modules: int, per_module: int, variants: int) -> tuple[
             name = f"pkg{m:03d}-{c}"
             requires = f"Requires:       pkg{m - 1:03d}-0\n" if m and c == 0 else ""
             commits = [
-                gitrepo.CommitSpec(
+                distgits.CommitSpec(
                     "import",
                     "main",
                     f"Import {name}\n",
@@ -84,7 +84,7 @@ def generate(root: Path, modules: int, per_module: int, variants: int) -> tuple[
             ]
             if m == 0 and c == 0:  # the one that moves: a second commit on its branch
                 commits.append(
-                    gitrepo.CommitSpec(
+                    distgits.CommitSpec(
                         "fix",
                         "main",
                         f"Fix {name}\n",
@@ -92,7 +92,7 @@ def generate(root: Path, modules: int, per_module: int, variants: int) -> tuple[
                         EPOCH + 86400,
                     )
                 )
-            heads = gitrepo.write_history(distgit / f"{name}.git", commits, {}, AUTHOR)
+            heads = distgits.write_history(distgit / f"{name}.git", commits, {}, AUTHOR)
             repo = pygit2.Repository(str(distgit / f"{name}.git"))
             first = repo.revparse_single("main~1" if len(commits) > 1 else "main").id
             pins[name] = str(first)

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.errors import InvalidInput
-from pipeline.git import repo as gitrepo
+from pipeline.git import distgit
 
 AUTHOR = ("Factory Example Packager", "packager@example.invalid")
 EPOCH = 1767225600  # 2026-01-01T00:00:00Z: the time of every import commit
@@ -33,15 +33,15 @@ def component_dirs(source: Path) -> list[Path]:
     return sorted(p for p in source.iterdir() if p.is_dir())
 
 
-def history(component: Path) -> tuple[list[gitrepo.CommitSpec], dict[str, str]]:
+def history(component: Path) -> tuple[list[distgit.CommitSpec], dict[str, str]]:
     """The commits and extra branches of one example component."""
     path = component / "history.yaml"
     if not path.exists():
-        commit = gitrepo.CommitSpec("import", "f42", f"Import {component.name}\n", _files(component), EPOCH)
+        commit = distgit.CommitSpec("import", "f42", f"Import {component.name}\n", _files(component), EPOCH)
         return [commit], {"rawhide": "import"}
     raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     commits = [
-        gitrepo.CommitSpec(
+        distgit.CommitSpec(
             key=entry["key"],
             branch=entry["branch"],
             message=entry["message"].rstrip("\n") + "\n",
@@ -68,7 +68,7 @@ def materialize(source: Path, dest: Path) -> dict[str, dict[str, str]]:
     heads = {}
     for component in component_dirs(source):
         commits, branches = history(component)
-        heads[component.name] = gitrepo.write_history(
+        heads[component.name] = distgit.write_history(
             dest / f"{component.name}.git", commits, branches, AUTHOR
         )
     return heads

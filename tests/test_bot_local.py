@@ -12,6 +12,7 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.bot.forge_local import LocalForge
+from pipeline.git.repo import open_repo
 from pipeline.store.history import BranchHistory
 from tests.conftest import ROOT, commit_tree, example_tree
 
@@ -57,7 +58,7 @@ def add_commit(repo: Path, component: str, message: str, *, orphan: bool = False
 def changed_lines(repo: Path, mr_id: str) -> list[tuple[str, str, str]]:
     """(path, old line, new line) of the MR's commit against its parent."""
     git = pygit2.Repository(str(repo))
-    commit = git[LocalForge(git).record(mr_id)["commit"]].peel(pygit2.Commit)
+    commit = git[LocalForge(open_repo(repo)).record(mr_id)["commit"]].peel(pygit2.Commit)
     found = []
     for patch in git.diff(commit.parents[0], commit):
         assert patch is not None
@@ -77,7 +78,7 @@ def test_reconcile_opens_one_security_mr_first_and_is_idempotent(
 ) -> None:
     code, report = reconcile(capsys, repo)
     assert code == 0 and report["errors"] == []
-    history = BranchHistory(pygit2.Repository(str(repo)))
+    history = BranchHistory(open_repo(repo))
     assert history.latest("openssl", "f42").head == CVE_FIX  # type: ignore[union-attr]
     assert [(a["action"], a["component"], a["labels"]) for a in report["actions"]] == [
         ("open", "openssl", ["bump", "security"]),
@@ -86,7 +87,7 @@ def test_reconcile_opens_one_security_mr_first_and_is_idempotent(
     assert report["actions"][0]["title"] == "Bump openssl (f42) to 9d0324eb — CVE-2026-1234"
     assert changed_lines(repo, "1") == [(BASE, f"      ref: {OPENSSL_PIN}\n", f"      ref: {CVE_FIX}\n")]
     assert [path for path, _, _ in changed_lines(repo, "2")] == [BASE]
-    mr = LocalForge(pygit2.Repository(str(repo))).get("1")
+    mr = LocalForge(open_repo(repo)).get("1")
     assert mr.head == CVE_FIX and "| `base-runtime:f42` |" in mr.description
     assert "- `9d0324eb8729` Backport fix for CVE-2026-1234" in mr.description
     assert "`build:openssl@9d0324eb`" in mr.description and "`iso:AtomicHost/installer`" in mr.description
@@ -107,7 +108,7 @@ def test_a_moved_branch_updates_the_mr_in_place_and_a_closed_one_stays_closed(
     assert [(a["action"], a["component"], a["merge_request"]) for a in report["actions"]] == [
         ("update", "openssl", "1")
     ]
-    forge = LocalForge(pygit2.Repository(str(repo)))
+    forge = LocalForge(open_repo(repo))
     mr = forge.get("1")
     assert (
         mr.head == newer
@@ -135,7 +136,7 @@ def test_a_moved_branch_updates_the_mr_in_place_and_a_closed_one_stays_closed(
 
 def test_merging_the_mr_composes_what_it_announced(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reconcile(capsys, repo)
-    forge = LocalForge(pygit2.Repository(str(repo)))
+    forge = LocalForge(open_repo(repo))
     announced = planned_in(forge.get("1").description)
     assert len(announced) == 11
 
@@ -170,7 +171,7 @@ def test_merge_refuses_conflicts_and_a_dirty_working_tree(
     (repo / "factory.yaml").write_text("# dirty\n")
     code, _, err = run(capsys, "mr", "merge", "2", "--repo", str(repo))
     assert code == 1 and "uncommitted changes" in err
-    assert LocalForge(pygit2.Repository(str(repo))).get("2").state == "opened"
+    assert LocalForge(open_repo(repo)).get("2").state == "opened"
 
 
 def test_dry_run_changes_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,7 +29,7 @@ from pipeline.core import definitions, graph
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.model import Definitions, Module, Pin
 from pipeline.core.records import OutputFile
-from pipeline.git import repo as gitrepo
+from pipeline.git import distgit as distgits
 from tests.conftest import ROOT, example_tree, sources
 from tests.test_tools_argv import parse_index
 
@@ -114,7 +114,7 @@ def test_a_build_makes_binary_and_source_rpms_and_keeps_its_log(composed: Compos
     assert (rpm_file.parent / LOG).is_file()  # kept beside the RPMs, but not an output
     # Build and file times come from the dist-git commit (SOURCE_DATE_EPOCH), not the clock.
     distgit = composed.root / ".factory" / "distgit" / "python3.git"
-    committed = gitrepo.commit_time(distgit, "720dc08b61b4dff4ca98d5be16c3a8191f9e62ba")
+    committed = distgits.commit_time(distgit, "720dc08b61b4dff4ca98d5be16c3a8191f9e62ba")
     assert rpm_file.stat().st_mtime == committed
     header = run.run(["rpm", "-qp", "--qf", "%{BUILDTIME} %{BUILDHOST}", str(rpm_file)])
     assert header == f"{committed} reproducible"
@@ -175,8 +175,8 @@ exit 3
 
 def test_a_broken_spec_fails_with_the_log_tail(composed: Composed, tmp_path: Path) -> None:
     distgit = tmp_path / ".factory" / "distgit" / "broken.git"
-    spec = gitrepo.CommitSpec("import", "f42", "Import broken\n", {"broken.spec": BROKEN_SPEC}, EPOCH)
-    ref = gitrepo.write_history(distgit, [spec], {}, example.AUTHOR)["f42"]
+    spec = distgits.CommitSpec("import", "f42", "Import broken\n", {"broken.spec": BROKEN_SPEC}, EPOCH)
+    ref = distgits.write_history(distgit, [spec], {}, example.AUTHOR)["f42"]
     pin = Pin("broken", ref, "f42")
     module = Module("broken", "1", "Broken", "Broken.", "MIT", dt.date(2030, 1, 1), (pin,))
     defs = dataclasses.replace(composed.defs, modules={**composed.defs.modules, module.nsid: module})

@@ -29,7 +29,7 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
 from pipeline.engine.workspace import Workspace
-from pipeline.git import repo as gitrepo
+from pipeline.git import distgit
 from pipeline.store.lineage import Lineage
 from pipeline.tools import skopeo, umoci
 from tests.conftest import ROOT, commit_tree, example_tree
@@ -77,7 +77,7 @@ def composed(tmp_path_factory: pytest.TempPathFactory) -> Composed:
     example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
     assert cli.main(["compose", HTTPD, "--repo", str(root), "--type", "test", "--json"]) == 0
     ws = Workspace.open(root)
-    commit_time = gitrepo.commit_time(root, "HEAD")
+    commit_time = distgit.commit_time(root, "HEAD")
     output_dir = root / ".factory" / "output"
     return Composed(root, output_dir, ws.load("HEAD"), ws.graph("HEAD"), Lineage(root), commit_time)
 

@@ -8,7 +8,7 @@ import pygit2
 
 from pipeline import example
 from pipeline.core import definitions
-from pipeline.git import repo as gitrepo
+from pipeline.git import distgit
 from tests.conftest import ROOT, example_tree, sources
 
 SOURCE = ROOT / "examples" / "distgit"
@@ -24,7 +24,7 @@ def test_same_hashes_on_every_run_and_machine(tmp_path: Path) -> None:
 
 def test_every_pin_names_a_real_commit_on_its_branch(tmp_path: Path) -> None:
     example.materialize(SOURCE, tmp_path / ".factory" / "distgit")
-    lookup = gitrepo.DistGit(tmp_path)
+    lookup = distgit.DistGit(tmp_path)
     defs = definitions.load(sources(example_tree()), branches=lookup)
     for module in defs.modules.values():
         for pin in module.components:

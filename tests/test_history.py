@@ -12,7 +12,9 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.core.errors import InvalidInput
-from pipeline.store.history import BranchHistory, DistGitSources, iso, parse_time, ref_name
+from pipeline.git.distgit import DistGit
+from pipeline.git.repo import Repository
+from pipeline.store.history import BranchHistory, iso, parse_time, ref_name
 from tests.conftest import ROOT
 
 T0 = 1_800_000_000
@@ -25,7 +27,7 @@ def repo(tmp_path: Path) -> pygit2.Repository:
 
 
 def test_records_only_new_heads_and_answers_at_a_time(repo: pygit2.Repository) -> None:
-    history = BranchHistory(repo)
+    history = BranchHistory(Repository(repo))
     assert history.latest("openssl", "f42") is None
     first = history.record("openssl", "f42", A, T0)
     assert first is not None and first.head == A
@@ -41,7 +43,7 @@ def test_records_only_new_heads_and_answers_at_a_time(repo: pygit2.Repository) -
 
 
 def test_the_record_is_plain_git(repo: pygit2.Repository) -> None:
-    BranchHistory(repo).record("openssl", "f42", A, T0)
+    BranchHistory(Repository(repo)).record("openssl", "f42", A, T0)
     commit = repo.revparse_single("refs/history/openssl/f42").peel(pygit2.Commit)
     assert commit.commit_time == T0
     data = json.loads(repo[commit.tree["observation.json"].id].peel(pygit2.Blob).data)
@@ -59,7 +61,7 @@ def test_concurrent_recorders_lose_nothing(repo: pygit2.Repository) -> None:
     heads = [f"{i:040x}" for i in range(1, 21)]
 
     def record(part: list[str]) -> None:
-        mine = BranchHistory(pygit2.Repository(repo.path))
+        mine = BranchHistory(Repository(pygit2.Repository(repo.path)))
         for head in part:
             mine.record("openssl", "f42", head, T0)
 
@@ -68,7 +70,7 @@ def test_concurrent_recorders_lose_nothing(repo: pygit2.Repository) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(o.head for o in BranchHistory(repo).log("openssl", "f42")) == heads
+    assert sorted(o.head for o in BranchHistory(Repository(repo)).log("openssl", "f42")) == heads
 
 
 def test_times_and_names() -> None:
@@ -84,11 +86,11 @@ def test_times_and_names() -> None:
 
 def test_remote_dist_git_is_mirrored_into_the_cache(tmp_path: Path) -> None:
     heads = example.materialize(ROOT / "examples" / "distgit", tmp_path / "distgit")
-    sources = DistGitSources(tmp_path, tmp_path / "cache")
+    sources = DistGit(tmp_path, tmp_path / "cache")
     url = f"file://{tmp_path / 'distgit' / 'openssl.git'}"
     mirror = sources.mirror(url)
-    assert mirror is not None and Path(mirror.path).parent == tmp_path / "cache"
-    assert str(mirror.branches.local["f42"].target) == heads["openssl"]["f42"]
+    assert mirror is not None and mirror.parent == tmp_path / "cache"
+    assert DistGit(tmp_path).head(f"file://{mirror}", "f42") == heads["openssl"]["f42"]
     assert sources.mirror("https://127.0.0.1:1/nothing.git") is None
     assert "cannot fetch" in sources.problems["https://127.0.0.1:1/nothing.git"]
 

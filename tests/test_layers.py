@@ -109,7 +109,6 @@ def test_only_run_starts_processes() -> None:
     assert users == ["run.py"]
 
 
-@pytest.mark.xfail(strict=True, reason="the git door is being built (issue 9)")
 def test_only_the_git_door_imports_pygit2() -> None:
     users = sorted({str(p.relative_to(PACKAGE).parent) for p in modules() if "pygit2" in imports(p)})
     assert users == ["git"]

@@ -35,10 +35,12 @@ from pipeline.core.records import (
     parse_compose_id,
 )
 from pipeline.core.states import ComposeStatus
+from pipeline.git import refs as refs_module
+from pipeline.git.packed_refs import packed_names
+from pipeline.git.refs import compare_and_swap
+from pipeline.git.repo import Repository
 from pipeline.run import run
-from pipeline.store import lineage as lineage_module
-from pipeline.store.lineage import NOTES_REF, Lineage, compare_and_swap
-from pipeline.store.lineage_index import packed_names
+from pipeline.store.lineage import NOTES_REF, Lineage
 from tests.conftest import commit_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
@@ -378,7 +380,7 @@ def test_a_stale_packed_refs_lock_is_reported(
     defs: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, commit = defs
-    monkeypatch.setattr(lineage_module, "CAS_ATTEMPTS", 2)
+    monkeypatch.setattr(refs_module, "ATTEMPTS", 2)
     lineage = Lineage(path)
     done = record(lineage.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
     lock = path / ".git" / "packed-refs.lock"
@@ -485,18 +487,19 @@ def test_compare_and_swap_fails_when_the_ref_moved_or_is_locked(defs: tuple[Path
     signature = pygit2.Signature("Test", "test@example.invalid", 1767225600, 0)
     other = str(repo.create_commit(None, signature, signature, "Other\n", made_from.tree_id, []))
     name = "refs/composes/test"
-    assert compare_and_swap(repo, name, commit, None)
-    assert not compare_and_swap(repo, name, other, None)  # exists already
-    assert not compare_and_swap(repo, name, other, other)  # stale expectation
+    wrapped = Repository(repo)
+    assert compare_and_swap(wrapped, name, commit, None)
+    assert not compare_and_swap(wrapped, name, other, None)  # exists already
+    assert not compare_and_swap(wrapped, name, other, other)  # stale expectation
     held = repo.references[name]  # libgit2 set_target is a CAS too: read before a move, refused
-    assert compare_and_swap(pygit2.Repository(str(path)), name, other, commit)
+    assert compare_and_swap(Repository(pygit2.Repository(str(path))), name, other, commit)
     with pytest.raises(pygit2.GitError):
         held.set_target(commit)
     lock = path / ".git" / f"{name}.lock"
     lock.write_text("")
-    assert not compare_and_swap(repo, name, commit, other)  # another process holds the lock
+    assert not compare_and_swap(wrapped, name, commit, other)  # another process holds the lock
     lock.unlink()
-    assert compare_and_swap(repo, name, commit, other)
+    assert compare_and_swap(wrapped, name, commit, other)
     assert git(path, "rev-parse", name).strip() == commit
 
 

@@ -13,8 +13,11 @@ import pytest
 from pipeline import cli
 from pipeline.core.records import Record, outputs_digest
 from pipeline.core.states import ComposeStatus
+from pipeline.git import notes
+from pipeline.git import repo as gitrepo
+from pipeline.git.repo import Repository
 from pipeline.store.lineage import NOTES_REF, Lineage
-from pipeline.store.remote import LineageConflict, Remote, merge_notes
+from pipeline.store.remote import LineageConflict, Remote
 from tests.conftest import commit_tree, example_tree
 
 PROCESSES = 8
@@ -44,7 +47,7 @@ def clone(remote: Path, dest: Path) -> Path:
 def compose(repo: Path, node: str, name: str, finished: str = "2026-11-21T10:00:00Z") -> str:
     """Record one FINISHED compose of `node` as the executor would, and make it latest good."""
     lineage = Lineage(repo)
-    commit = str(lineage.repo.head.target)
+    commit = gitrepo.resolve(lineage.repo, "HEAD").id
     cid = lineage.reserve("FL", "42", name, DATE, "ci", commit)
     lineage.finish([_record(cid, node, commit, finished)])
     lineage.promote(node, cid)
@@ -150,10 +153,10 @@ def test_notes_merge_is_the_union_of_both_sides(remote: Path, tmp_path: Path) ->
     compose(a, "build:three@0123abcd", "three-0123abcd")
     theirs = str(pygit2.Repository(str(a)).references[NOTES_REF].target)
     repo = pygit2.Repository(str(a))
-    merged = merge_notes(repo, ours, theirs, NOTES_REF)
+    merged = notes.merge(Repository(repo), ours, theirs, NOTES_REF)
     commit = repo.get(merged)
     assert isinstance(commit, pygit2.Commit)
     assert [str(p) for p in commit.parent_ids] == [ours, theirs]
     repo.references[NOTES_REF].set_target(pygit2.Oid(hex=merged))
     assert len(git("notes", f"--ref={NOTES_REF}", "list", cwd=a).splitlines()) == 3
-    assert merge_notes(repo, merged, ours, NOTES_REF) == merged  # ours already holds theirs
+    assert notes.merge(Repository(repo), merged, ours, NOTES_REF) == merged  # ours already holds theirs

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pygit2
 import pytest
 
 from pipeline import example
@@ -18,6 +17,7 @@ from pipeline.bot.forge_local import LocalForge
 from pipeline.bot.reconcile import make_forge, reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
 from pipeline.engine.workspace import Workspace
+from pipeline.git.repo import open_repo
 from tests.conftest import ROOT
 
 SECRET = "s3cret-webhook-token"
@@ -137,5 +137,5 @@ def test_a_push_runs_a_real_reconcile(example_repo: Path) -> None:
         assert done.wait(30)
     finally:
         server.stop()
-    titles = [mr.title for mr in LocalForge(pygit2.Repository(str(example_repo))).all()]
+    titles = [mr.title for mr in LocalForge(open_repo(example_repo)).all()]
     assert "Bump openssl (f42) to 9d0324eb — CVE-2026-1234" in titles

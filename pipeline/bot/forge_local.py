@@ -14,26 +14,26 @@ a conflict.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-import pygit2
-
 from pipeline.bot.forge import CLOSED, MERGED, OPENED, ForgeError, MergeRequest, MergeRequestSpec
 from pipeline.core.errors import InvalidInput
+from pipeline.git import refs
 from pipeline.git import repo as gitrepo
+from pipeline.git.repo import Repository
 
 PREFIX = "refs/factory/merge-requests/"
 FILE = "merge-request.json"
-ATTEMPTS = 50
 
 
 class LocalForge:
     """Merge requests kept in one Git repository (implements pipeline.bot.forge.Forge)."""
 
-    def __init__(self, repo: pygit2.Repository, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, repo: Repository, clock: Callable[[], float] = time.time) -> None:
         self.repo = repo
         self.clock = clock
 
@@ -44,16 +44,17 @@ class LocalForge:
 
     def open(self, spec: MergeRequestSpec) -> MergeRequest:
         commit = self._source_commit(spec)
-        for _ in range(ATTEMPTS):
-            number = self._next_number()
-            record = _record(str(number), spec, OPENED, commit)
-            if self._write(number, record, None, f"Open merge request !{number}"):
-                self._move_branch(spec.source_branch, commit)
-                return _merge_request(record)
-        raise ForgeError(
-            "cannot claim a merge request number: the records keep changing",
-            hint="another process is opening merge requests; run again",
-        )
+        numbers = (f"{PREFIX}{n}" for n in itertools.count(self._next_number()))
+
+        def opened(name: str) -> str:
+            number = name.removeprefix(PREFIX)
+            record = _record(number, spec, OPENED, commit)
+            return self._record_commit(record, None, f"Open merge request !{number}")
+
+        claimed = refs.claim(self.repo, numbers, opened)
+        assert claimed is not None  # the numbers never run out
+        self._move_branch(spec.source_branch, commit)
+        return self.get(claimed.removeprefix(PREFIX))
 
     def update(self, mr: MergeRequest, spec: MergeRequestSpec) -> MergeRequest:
         commit = self._source_commit(spec)
@@ -101,8 +102,6 @@ class LocalForge:
     def merge(self, mr_id: str) -> MergeRequest:
         """Bring the MR's commit into its target branch (fast-forward or a merge commit), then mark
         it merged. Refuses conflicts, and a dirty working tree when the target is checked out."""
-        from pipeline.store.lineage import compare_and_swap
-
         record = self._read(mr_id)[1]
         if record["state"] != OPENED:
             raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open")
@@ -113,8 +112,8 @@ class LocalForge:
                 f"the working tree of {record['target']} has uncommitted changes",
                 hint="commit or stash them, then merge again",
             )
-        for _ in range(ATTEMPTS):
-            target = gitrepo.ref_target(self.repo, target_ref)
+
+        def merge_into(target: str | None) -> str:
             if target is None:
                 raise ForgeError(f"the target branch {record['target']} does not exist")
             message = f"Merge {record['source']} (!{mr_id})\n\n{record['title']}\n"
@@ -124,10 +123,13 @@ class LocalForge:
                     f"merge request !{mr_id} conflicts with {record['target']}",
                     hint="rerun `factory bot reconcile` after the branch moves again, or bump by hand",
                 )
-            if merged == target or compare_and_swap(self.repo, target_ref, merged, target):
-                break
-        else:
-            raise ForgeError(f"{record['target']} kept moving: merge abandoned")
+            return merged
+
+        try:
+            merged = refs.update_ref(self.repo, target_ref, merge_into)
+        except refs.Contention as exc:
+            raise ForgeError(f"{record['target']} kept moving: merge abandoned") from exc
+        assert merged is not None
         if checked_out:
             gitrepo.checkout_commit(self.repo, merged)
         done = self._change(mr_id, lambda r: {**r, "state": MERGED}, f"Merged merge request !{mr_id}")
@@ -136,7 +138,7 @@ class LocalForge:
     # -- records ---------------------------------------------------------------------------------------
 
     def _numbers(self) -> list[str]:
-        return [r.removeprefix(PREFIX) for r in self.repo.references if r.startswith(PREFIX)]
+        return [r.removeprefix(PREFIX) for r in gitrepo.refs(self.repo, PREFIX)]
 
     def _next_number(self) -> int:
         return max((int(n) for n in self._numbers() if n.isdigit()), default=0) + 1
@@ -147,26 +149,32 @@ class LocalForge:
         commit = gitrepo.ref_target(self.repo, PREFIX + mr_id)
         if commit is None:
             raise InvalidInput(f"no merge request !{mr_id}", code="unknown-merge-request")
-        tree = self.repo[commit].peel(pygit2.Commit).tree
-        value: dict[str, Any] = json.loads(self.repo[tree[FILE].id].peel(pygit2.Blob).data)
-        return commit, value
+        return commit, self._load(commit)
 
-    def _write(self, number: int | str, record: dict[str, Any], parent: str | None, message: str) -> bool:
-        from pipeline.store.lineage import compare_and_swap
+    def _load(self, commit: str) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(gitrepo.read_record(self.repo, commit, FILE))
+        return value
 
+    def _record_commit(self, record: dict[str, Any], parent: str | None, message: str) -> str:
         data = (json.dumps(record, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
-        commit = gitrepo.record_commit(self.repo, parent, FILE, data, message + "\n", int(self.clock()))
-        return compare_and_swap(self.repo, f"{PREFIX}{number}", commit, parent)
+        return gitrepo.record_commit(self.repo, parent, FILE, data, message + "\n", int(self.clock()))
 
     def _change(
         self, mr_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], message: str
     ) -> dict[str, Any]:
-        for _ in range(ATTEMPTS):
-            parent, record = self._read(mr_id)
-            new = change(record)
-            if self._write(mr_id, new, parent, message):
-                return new
-        raise ForgeError(f"merge request !{mr_id} keeps changing: gave up")
+        self._read(mr_id)  # refuses an unknown merge request
+        changed: list[dict[str, Any]] = []
+
+        def write(parent: str | None) -> str:
+            assert parent is not None  # a record is never deleted
+            changed[:] = [change(self._load(parent))]
+            return self._record_commit(changed[0], parent, message)
+
+        try:
+            refs.update_ref(self.repo, PREFIX + mr_id, write)
+        except refs.Contention as exc:
+            raise ForgeError(f"merge request !{mr_id} keeps changing: gave up") from exc
+        return changed[0]
 
     def _source_commit(self, spec: MergeRequestSpec) -> str:
         """A commit with the spec's files on top of the target branch."""
@@ -178,7 +186,7 @@ class LocalForge:
         return gitrepo.commit_files(self.repo, target, files, message, int(self.clock()))
 
     def _move_branch(self, name: str, commit: str) -> None:
-        self.repo.references.create(f"refs/heads/{name}", commit, force=True)
+        gitrepo.set_ref(self.repo, f"refs/heads/{name}", commit)
 
 
 def _record(mr_id: str, spec: MergeRequestSpec, state: str, commit: str) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Module, Pin
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
-from pipeline.store.history import BranchHistory, DistGitSources, Observation
+from pipeline.git.distgit import DistGit
+from pipeline.store.history import BranchHistory, Observation
 
 TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
 
@@ -117,7 +118,7 @@ def reconcile(
     """Record the tracked branch heads and open or update the bump merge requests they call for."""
     now = int(clock())
     defs = ws.load(target, check_distgit=False)
-    sources = DistGitSources(ws.root, ws.cache_dir / "distgit-cache")
+    sources = DistGit(ws.root, ws.cache_dir / "distgit-cache")
     history = BranchHistory(ws.repo)
     recorded: list[Observation] = []
     facts: list[BranchFact] = []
@@ -212,7 +213,7 @@ def _proposal(
     branch: str,
     head: str,
     moved: list[tuple[Module, Pin]],
-    sources: DistGitSources,
+    sources: DistGit,
     url: str,
     now: int,
 ) -> MergeRequestSpec:

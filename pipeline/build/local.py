@@ -30,7 +30,7 @@ from pipeline.compose.base import Job, describe_tree
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Pin
 from pipeline.core.records import OutputFile
-from pipeline.git import repo as gitrepo
+from pipeline.git.distgit import commit_time, export_tree
 from pipeline.tools import rpmbuild
 
 COMPLETE = ".complete"
@@ -128,8 +128,8 @@ def distgit_path(url: str, source_root: Path) -> Path:
 def _build(pin: Pin, distgit: Path, dist: str, topdir: Path, staging: Path) -> None:
     shutil.rmtree(topdir, ignore_errors=True)  # left over by a killed build
     layout = rpmbuild.Layout.under(topdir)
-    gitrepo.export_tree(distgit, pin.ref, layout.sourcedir)
-    epoch = gitrepo.commit_time(distgit, pin.ref)
+    export_tree(distgit, pin.ref, layout.sourcedir)
+    epoch = commit_time(distgit, pin.ref)
     spec = _spec(layout.sourcedir, pin.component)
     rpmbuild.build(spec, layout, dist, epoch, staging / LOG)
     built = sorted(layout.rpmdir.rglob("*.rpm")) + sorted(layout.srcrpmdir.glob("*.rpm"))

@@ -20,6 +20,7 @@ from pipeline.engine import executor
 from pipeline.engine.progress import TerminalReporter
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.git.distgit import DistGit
 from pipeline.release import policies
 from pipeline.store.lineage import Lineage
 
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:
     """Reads a branch head from the component's dist-git (for pins that follow a branch)."""
-    distgit = gitrepo.DistGit(root)
+    distgit = DistGit(root)
 
     def head(component: str, branch: str) -> str | None:
         pins = [

@@ -83,9 +83,9 @@ def _branch_head(ws: Workspace, defs: Any, component: str, branch: str | None) -
     pins = [
         p for m in bump.pinning(defs, component, branch) for p in m.components if p.component == component
     ]
-    from pipeline.git import repo as gitrepo
+    from pipeline.git.distgit import DistGit
 
-    head = gitrepo.DistGit(ws.root).head(defs.config.distgit_for(pins[0]), branch)
+    head = DistGit(ws.root).head(defs.config.distgit_for(pins[0]), branch)
     if head is None or all(p.ref == head for p in pins):
         return None
     return head

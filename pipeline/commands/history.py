@@ -12,11 +12,12 @@ from pipeline.core.errors import InvalidInput
 def record(args: argparse.Namespace) -> int:
     """Read every tracked branch head (or one component's) and record the new ones."""
     from pipeline.engine.workspace import Workspace
-    from pipeline.store.history import BranchHistory, DistGitSources
+    from pipeline.git.distgit import DistGit
+    from pipeline.store.history import BranchHistory
 
     ws = Workspace.open(args.repo)
     defs = ws.load(args.rev, check_distgit=False)
-    sources = DistGitSources(ws.root, ws.cache_dir / "distgit-cache")
+    sources = DistGit(ws.root, ws.cache_dir / "distgit-cache")
     history = BranchHistory(ws.repo)
     now = int(time.time())
     tracked = sorted(

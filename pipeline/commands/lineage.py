@@ -9,6 +9,7 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record
 from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
 from pipeline.store.lineage import Lineage
 
 
@@ -81,7 +82,7 @@ def why(args: argparse.Namespace) -> int:
     latest = lineage.latest()
     # A node the definitions at HEAD no longer have (an old build) is not current, whatever
     # its latest-good ref still says.
-    nodes = ws.graph("HEAD").digests if not ws.repo.head_is_unborn else {}
+    nodes = ws.graph("HEAD").digests if not gitrepo.head_is_unborn(ws.repo) else {}
     found = [
         {
             "compose_id": r.compose_id,

@@ -30,7 +30,7 @@ from pipeline.git import cli as gitcli
 from pipeline.store.graphcache import GraphCache, write_atomically
 
 if TYPE_CHECKING:
-    import pygit2
+    from pipeline.git.repo import Repository
 
 WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted changes included
 
@@ -48,7 +48,8 @@ def _cache_version() -> str:
 class Workspace:
     """One definitions repository and its caches.
 
-    pygit2 is only imported when a command needs more than cached graphs (`repo`).
+    The repository is only opened (and the Git library imported) when a command needs more
+    than cached graphs (`repo`).
     """
 
     git_dir: Path
@@ -65,7 +66,7 @@ class Workspace:
         return cls(git_dir, root, git_dir / "factory")
 
     @cached_property
-    def repo(self) -> pygit2.Repository:
+    def repo(self) -> Repository:
         from pipeline.git import repo as gitrepo
 
         return gitrepo.open_repo(self.git_dir)
@@ -86,9 +87,9 @@ class Workspace:
         return self._load(self.files(rev), check_distgit=check_distgit)
 
     def _load(self, files: list[SourceFile], *, check_distgit: bool) -> Definitions:
-        from pipeline.git import repo as gitrepo
+        from pipeline.git.distgit import DistGit
 
-        lookup = gitrepo.DistGit(self.root) if check_distgit else None
+        lookup = DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
         from pipeline.compose.registry import kind_names

@@ -1,7 +1,10 @@
-"""All access to Git goes through here (pygit2).
+"""The definitions repository through pygit2: revisions, files, commits, refs, the working tree.
 
-Reading a definitions tree at a revision, listing a dist-git's branches, and writing
-deterministic commits (the example dist-git). Errors come out as FactoryError subclasses.
+Everything of factory that reads or writes Git goes through `pipeline/git/` (this module, refs,
+notes, objects, packed_refs, distgit and the git CLI in cli.py); nothing else imports pygit2.
+A `Repository` is an opaque handle: callers pass it back to these functions and never touch
+the pygit2 object inside. Object ids cross this door as hex strings; errors come out as
+FactoryError subclasses.
 """
 
 from __future__ import annotations
@@ -14,44 +17,115 @@ from pathlib import Path
 import pygit2
 
 from pipeline.core.definitions import SourceFile, is_definition
-from pipeline.core.errors import InvalidInput
+from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.git.cli import NO_REVISION as NO_REVISION  # `--base none`: an empty tree
+from pipeline.git.objects import IDENTITY
 
 
-def open_repo(path: str | Path) -> pygit2.Repository:
+@dataclass(frozen=True, eq=False)
+class Repository:
+    """One Git repository (non-bare or bare); `raw` is for pipeline/git/ only."""
+
+    raw: pygit2.Repository
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self.raw.path)
+
+    @property
+    def common_dir(self) -> Path:
+        """Where refs and objects live: the git dir, or a linked worktree's common dir."""
+        common = self.git_dir / "commondir"
+        return (self.git_dir / common.read_text().strip()).resolve() if common.exists() else self.git_dir
+
+    @property
+    def workdir(self) -> Path | None:
+        return None if self.raw.workdir is None else Path(self.raw.workdir)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """A commit as factory reads it."""
+
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    commit_time: int
+    message: str
+
+
+def open_repo(path: str | Path) -> Repository:
     """The Git repository containing path."""
     found = pygit2.discover_repository(str(path))
     if found is None:
         raise InvalidInput(f"{path} is not inside a Git repository", code="not-a-repository")
-    return pygit2.Repository(found)
+    return Repository(pygit2.Repository(found))
 
 
-def workdir(repo: pygit2.Repository) -> Path:
+def init_repo(path: Path, *, bare: bool) -> Repository:
+    """A new, empty repository at path."""
+    return Repository(pygit2.init_repository(str(path), bare=bare))
+
+
+def reopen(repo: Repository) -> Repository:
+    """The same repository opened again: sees what another process (the git CLI) just wrote."""
+    return Repository(pygit2.Repository(str(repo.git_dir)))
+
+
+def workdir(repo: Repository) -> Path:
     if repo.workdir is None:
-        raise InvalidInput(f"{repo.path} is a bare repository; pass --rev", code="bare-repository")
-    return Path(repo.workdir)
+        raise InvalidInput(f"{repo.git_dir} is a bare repository; pass --rev", code="bare-repository")
+    return repo.workdir
 
 
-def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
-    """The commit a revision names (`HEAD~1`, a branch, a hash, ...)."""
+def head_is_unborn(repo: Repository) -> bool:
+    """Whether HEAD names a branch with no commit yet."""
+    return bool(repo.raw.head_is_unborn)
+
+
+# -- revisions and their files ----------------------------------------------------------------------
+
+
+def _commit(repo: Repository, rev: str) -> pygit2.Commit:
     try:
-        obj = repo.revparse_single(rev)
+        obj = repo.raw.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
         raise InvalidInput(f"unknown revision {rev!r}", code="unknown-revision") from exc
     return commit
 
 
-def tree_id(repo: pygit2.Repository, rev: str) -> str | None:
+def _info(commit: pygit2.Commit) -> CommitInfo:
+    return CommitInfo(
+        str(commit.id),
+        str(commit.tree_id),
+        tuple(str(p) for p in commit.parent_ids),
+        int(commit.commit_time),
+        str(commit.message),
+    )
+
+
+def resolve(repo: Repository, rev: str) -> CommitInfo:
+    """The commit a revision names (`HEAD~1`, a branch, a hash, ...)."""
+    return _info(_commit(repo, rev))
+
+
+def commit_info(repo: Repository, sha: str) -> CommitInfo | None:
+    """The commit with this id, or None when the repository has no such commit."""
+    found = _object(repo, sha)
+    return _info(found) if isinstance(found, pygit2.Commit) else None
+
+
+def tree_id(repo: Repository, rev: str) -> str | None:
     """The id of a commit's root tree (None for `none`, the empty revision)."""
     if rev == NO_REVISION:
         return None
-    return str(resolve(repo, rev).tree.id)
+    return str(_commit(repo, rev).tree_id)
 
 
-def folder_files(repo: pygit2.Repository, rev: str, folder: str) -> list[tuple[str, bytes]]:
+def folder_files(repo: Repository, rev: str, folder: str) -> list[tuple[str, bytes]]:
     """(path, bytes) of the files directly in a top-level folder of a commit (none: [])."""
-    tree = resolve(repo, rev).tree
+    tree = _commit(repo, rev).tree
     try:
         sub = tree[folder]
     except KeyError:
@@ -61,20 +135,16 @@ def folder_files(repo: pygit2.Repository, rev: str, folder: str) -> list[tuple[s
     return [(f"{folder}/{item.name}", item.data) for item in sub if isinstance(item, pygit2.Blob)]
 
 
-def tree_files(repo: pygit2.Repository, rev: str) -> list[SourceFile]:
+def tree_files(repo: Repository, rev: str) -> list[SourceFile]:
     """The definition files of a commit, read lazily from Git objects (no checkout)."""
     if rev == NO_REVISION:
         return []
-    tree = resolve(repo, rev).tree
+    tree = _commit(repo, rev).tree
     return [
-        SourceFile(path, str(blob_id), _reader(repo, blob_id))
-        for path, blob_id in _walk(tree, "")
+        SourceFile(path, str(blob), _BlobReader(repo.raw, blob))
+        for path, blob in _walk(tree, "")
         if is_definition(path)
     ]
-
-
-def _reader(repo: pygit2.Repository, blob_id: pygit2.Oid) -> _BlobReader:
-    return _BlobReader(repo, blob_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +184,8 @@ def worktree_files(root: Path) -> list[SourceFile]:
         if not is_definition(rel):
             continue
         data = path.read_bytes()
-        files.append(SourceFile(rel, blob_id(data), _constant(data)))
+        files.append(SourceFile(rel, blob_id(data), _Bytes(data)))
     return files
-
-
-def _constant(data: bytes) -> _Bytes:
-    return _Bytes(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,221 +201,75 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-# -- dist-git ----------------------------------------------------------------------------------
-
-
-class DistGit:
-    """Reads component dist-git repositories on this machine; implements consistency.BranchLookup.
-
-    URLs that are not local paths (or `file://` URLs) are reported as unreachable (None), so
-    validation never blocks on the network.
-    """
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self._repos: dict[str, pygit2.Repository | None] = {}
-
-    def _open(self, url: str) -> pygit2.Repository | None:
-        if url not in self._repos:
-            path = url.removeprefix("file://")
-            repo = None
-            if "://" not in path:
-                full = self.base / path
-                if full.exists():
-                    try:
-                        repo = pygit2.Repository(str(full))
-                    except pygit2.GitError:
-                        repo = None
-            self._repos[url] = repo
-        return self._repos[url]
-
-    def branches(self, url: str) -> frozenset[str] | None:
-        repo = self._open(url)
-        if repo is None:
-            return None
-        return frozenset(repo.branches.local)
-
-    def has_commit(self, url: str, ref: str) -> bool | None:
-        repo = self._open(url)
-        if repo is None:
-            return None
-        try:
-            return isinstance(repo.get(ref), pygit2.Commit)
-        except ValueError:
-            return False
-
-    def head(self, url: str, branch: str) -> str | None:
-        """The commit a branch points to, or None when unknown."""
-        repo = self._open(url)
-        if repo is None:
-            return None
-        found = repo.branches.local.get(branch)
-        return None if found is None else str(found.target)
-
-
-# -- deterministic commits ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CommitSpec:
-    """One commit to write: its branch, message, files and time.
-
-    Its parent is `parent` (the key of an earlier spec) when given, else the previous commit
-    written on the same branch.
-    """
-
-    key: str
-    branch: str
-    message: str
-    files: Mapping[str, bytes]
-    time: int
-    parent: str | None = None
-
-
-def write_history(
-    dest: Path,
-    commits: list[CommitSpec],
-    extra_branches: Mapping[str, str],
-    author: tuple[str, str],
-) -> dict[str, str]:
-    """Make dest a bare repository whose branches hold exactly these commits; branch -> head.
-
-    Author, committer and times come from the specs, so the hashes are the same on every
-    machine and every run; rerunning over an existing repository resets its branches.
-    """
-    if dest.exists():
-        repo = pygit2.Repository(str(dest))
-    else:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        repo = pygit2.init_repository(str(dest), bare=True)
-    made: dict[str, str] = {}
-    heads: dict[str, str] = {}
-    for spec in commits:
-        parent = made[spec.parent] if spec.parent else heads.get(spec.branch)
-        signature = pygit2.Signature(author[0], author[1], spec.time, 0)
-        tree = _tree(repo, spec.files)
-        oid = repo.create_commit(None, signature, signature, spec.message, tree, [parent] if parent else [])
-        made[spec.key] = heads[spec.branch] = str(oid)
-    for branch, key in extra_branches.items():
-        heads[branch] = made[key]
-    for branch, head in sorted(heads.items()):
-        repo.references.create(f"refs/heads/{branch}", head, force=True)
-    for branch in [b for b in repo.branches.local if b not in heads]:
-        repo.branches.local.delete(branch)
-    repo.set_head(f"refs/heads/{commits[0].branch}")
-    return heads
-
-
-def _tree(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
-    nested: dict[str, dict[str, bytes] | bytes] = {}
-    for path, data in files.items():
-        parts = path.split("/")
-        node = nested
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})  # type: ignore[assignment]
-        node[parts[-1]] = data
-    return _write_tree(repo, nested)
-
-
-def _write_tree(repo: pygit2.Repository, nested: Mapping[str, object]) -> pygit2.Oid:
-    builder = repo.TreeBuilder()
-    for name, value in sorted(nested.items()):
-        if isinstance(value, bytes):
-            builder.insert(name, repo.create_blob(value), pygit2.GIT_FILEMODE_BLOB)
-        else:
-            assert isinstance(value, Mapping)
-            builder.insert(name, _write_tree(repo, value), pygit2.GIT_FILEMODE_TREE)
-    return builder.write()
-
-
-def worktree_differs(repo: pygit2.Repository) -> bool:
-    """Whether the definition files on disk differ from those of HEAD."""
-    if repo.workdir is None or repo.head_is_unborn:
-        return False
-    committed = {f.path: f.blob_id for f in tree_files(repo, "HEAD")}
-    on_disk = {f.path: f.blob_id for f in worktree_files(Path(repo.workdir))}
-    return committed != on_disk
-
-
-# -- component sources ------------------------------------------------------------------------------
-
-
-def _commit_in(repo_path: Path, ref: str) -> tuple[pygit2.Repository, pygit2.Commit]:
-    try:
-        repo = pygit2.Repository(str(repo_path))
-    except pygit2.GitError as exc:
-        raise InvalidInput(f"{repo_path} is not a Git repository", code="not-a-repository") from exc
-    try:
-        commit = repo.revparse_single(ref).peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
-        raise InvalidInput(f"{repo_path} has no commit {ref}", code="unknown-revision") from exc
-    return repo, commit
-
-
-def commit_time(repo_path: Path, ref: str) -> int:
-    """The commit time (seconds since the epoch) of a commit of the repository at repo_path."""
-    return int(_commit_in(repo_path, ref)[1].commit_time)
-
-
-def export_tree(repo_path: Path, ref: str, dest: Path) -> None:
-    """Write the files of a commit into dest (created), with Git's modes; no .git, no checkout."""
-    repo, commit = _commit_in(repo_path, ref)
-    dest.mkdir(parents=True, exist_ok=True)
-    _export(repo, commit.tree, dest)
-
-
-def _export(repo: pygit2.Repository, tree: pygit2.Tree, dest: Path) -> None:
-    for entry in tree:
-        name = str(entry.name)
-        if name in ("", ".", "..", ".git") or "/" in name:
-            raise InvalidInput(f"refusing to export a tree entry named {name!r}", code="unsafe-tree")
-        target = dest / name
-        if entry.filemode == pygit2.GIT_FILEMODE_TREE:
-            target.mkdir()
-            _export(repo, repo[entry.id].peel(pygit2.Tree), target)
-        elif entry.filemode == pygit2.GIT_FILEMODE_LINK:
-            target.symlink_to(repo[entry.id].peel(pygit2.Blob).data.decode())
-        elif entry.filemode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
-            target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
-            target.chmod(0o755 if entry.filemode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE else 0o644)
-        # submodules (commit entries) carry no content of this repository
-
-
-# -- commits of files and records (branch history, the local forge) -------------------------------
-
-FACTORY_IDENTITY = ("factory", "factory@localhost")
-
-
-def _signature(when: int) -> pygit2.Signature:
-    return pygit2.Signature(FACTORY_IDENTITY[0], FACTORY_IDENTITY[1], when, 0)
-
-
-def ref_target(repo: pygit2.Repository, name: str) -> str | None:
-    """The commit a direct ref points to, or None when the ref does not exist."""
-    ref = repo.references.get(name)
-    if ref is None:
-        return None
-    return str(ref.resolve().target)
-
-
-def file_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
+def file_at(repo: Repository, rev: str, path: str) -> bytes | None:
     """The bytes of path in the commit rev names, or None when there is no such file."""
     try:
-        entry = resolve(repo, rev).tree[path]
+        entry = _commit(repo, rev).tree[path]
     except KeyError:
         return None
-    blob = repo[entry.id]
+    blob = repo.raw[entry.id]
     return blob.data if isinstance(blob, pygit2.Blob) else None
 
 
-def commit_files(
-    repo: pygit2.Repository, parent: str, files: Mapping[str, bytes], message: str, when: int
-) -> str:
+def worktree_differs(repo: Repository) -> bool:
+    """Whether the definition files on disk differ from those of HEAD."""
+    if repo.workdir is None or repo.raw.head_is_unborn:
+        return False
+    committed = {f.path: f.blob_id for f in tree_files(repo, "HEAD")}
+    on_disk = {f.path: f.blob_id for f in worktree_files(repo.workdir)}
+    return committed != on_disk
+
+
+# -- refs --------------------------------------------------------------------------------------------
+
+
+def ref_target(repo: Repository, name: str) -> str | None:
+    """The object a direct ref points to (hex), or None when the ref does not exist."""
+    ref = repo.raw.references.get(name)
+    if ref is None:
+        return None
+    target = ref.target
+    if not isinstance(target, pygit2.Oid):
+        raise OperationFailed(f"{name} is a symbolic ref", code="bad-ref")
+    return str(target)
+
+
+def refs(repo: Repository, prefix: str) -> dict[str, str]:
+    """Name -> target (hex) of the direct refs under prefix, loose or packed."""
+    found: dict[str, str] = {}
+    for name in repo.raw.references:
+        if name.startswith(prefix):
+            target = repo.raw.references[name].target
+            if isinstance(target, pygit2.Oid):
+                found[name] = str(target)
+    return found
+
+
+def set_ref(repo: Repository, name: str, target: str) -> None:
+    """Point a ref at target, whatever it held (only for refs one process owns: a local branch
+    the forge moves, the remote-tracking copies of lineage refs)."""
+    repo.raw.references.create(name, pygit2.Oid(hex=target), force=True)
+
+
+def tag_name(repo: Repository, sha: str) -> str | None:
+    """The name an annotated tag object carries (`compose/<id>`), or None if sha is no tag."""
+    found = _object(repo, sha)
+    return str(found.name) if isinstance(found, pygit2.Tag) else None
+
+
+# -- commits -------------------------------------------------------------------------------------------
+
+
+def _signature(when: int) -> pygit2.Signature:
+    return pygit2.Signature(IDENTITY[0], IDENTITY[1], when, 0)
+
+
+def commit_files(repo: Repository, parent: str, files: Mapping[str, bytes], message: str, when: int) -> str:
     """A new commit (no ref moved): parent's tree with files (path -> bytes) replaced or added."""
-    base = resolve(repo, parent)
-    tree = _replace(repo, base.tree, {tuple(p.split("/")): d for p, d in files.items()})
+    base = _commit(repo, parent)
+    tree = _replace(repo.raw, base.tree, {tuple(p.split("/")): d for p, d in files.items()})
     sig = _signature(when)
-    return str(repo.create_commit(None, sig, sig, message, tree, [base.id]))
+    return str(repo.raw.create_commit(None, sig, sig, message, tree, [base.id]))
 
 
 def _replace(
@@ -372,17 +292,30 @@ def _replace(
 
 
 def record_commit(
-    repo: pygit2.Repository, parent: str | None, name: str, data: bytes, message: str, when: int
+    repo: Repository, parent: str | None, name: str, data: bytes, message: str, when: int
 ) -> str:
-    """A new commit (no ref moved) whose tree holds one file, `name`, with data; after parent."""
-    builder = repo.TreeBuilder()
-    builder.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+    """A new commit (no ref moved) whose tree holds one file, `name`, with data; after parent.
+
+    Records that keep their own history (branch history, local merge requests) are chains of
+    such commits under a ref.
+    """
+    builder = repo.raw.TreeBuilder()
+    builder.insert(name, repo.raw.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
     sig = _signature(when)
     parents = [pygit2.Oid(hex=parent)] if parent else []
-    return str(repo.create_commit(None, sig, sig, message, builder.write(), parents))
+    return str(repo.raw.create_commit(None, sig, sig, message, builder.write(), parents))
 
 
-def is_ancestor(repo: pygit2.Repository, ancestor: str, descendant: str) -> bool:
+def read_record(repo: Repository, commit: str, name: str) -> bytes:
+    """The bytes of file `name` in a record commit; OperationFailed when it has none."""
+    try:
+        tree = repo.raw[commit].peel(pygit2.Commit).tree
+        return bytes(repo.raw[tree[name].id].peel(pygit2.Blob).data)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise OperationFailed(f"commit {commit} holds no {name}: {exc}", code="bad-record") from exc
+
+
+def is_ancestor(repo: Repository, ancestor: str, descendant: str) -> bool:
     """Whether ancestor is descendant or one of its ancestors (False when either is unknown)."""
     if ancestor == descendant:
         return isinstance(_object(repo, ancestor), pygit2.Commit)
@@ -390,56 +323,60 @@ def is_ancestor(repo: pygit2.Repository, ancestor: str, descendant: str) -> bool
         return False
     if not isinstance(_object(repo, descendant), pygit2.Commit):
         return False
-    return bool(repo.descendant_of(descendant, ancestor))
+    return bool(repo.raw.descendant_of(descendant, ancestor))
 
 
-def _object(repo: pygit2.Repository, sha: str) -> pygit2.Object | None:
+def _object(repo: Repository, sha: str) -> pygit2.Object | None:
     try:
-        return repo.get(sha)
+        return repo.raw.get(sha)
     except (ValueError, KeyError):
         return None
 
 
-def commits_between(repo: pygit2.Repository, head: str, hide: list[str]) -> list[pygit2.Commit]:
+def commits_between(repo: Repository, head: str, hide: list[str]) -> list[CommitInfo]:
     """The commits reachable from head and from none of hide, newest first."""
-    walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+    sort = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME
+    walker = repo.raw.walk(pygit2.Oid(hex=head), sort)
     for sha in hide:
         if isinstance(_object(repo, sha), pygit2.Commit):
             walker.hide(pygit2.Oid(hex=sha))
-    return list(walker)
+    return [_info(commit) for commit in walker]
 
 
-def merge_commit(repo: pygit2.Repository, target: str, source: str, message: str, when: int) -> str | None:
+def merge_commit(repo: Repository, target: str, source: str, message: str, when: int) -> str | None:
     """What target becomes to include source: source itself when a fast-forward is possible, else
     a new merge commit; None when the two conflict."""
     if is_ancestor(repo, target, source):
         return source
     if is_ancestor(repo, source, target):
         return target
-    index = repo.merge_commits(target, source)
+    index = repo.raw.merge_commits(target, source)
     if index.conflicts is not None:
         return None
     sig = _signature(when)
-    tree = index.write_tree(repo)
-    return str(
-        repo.create_commit(None, sig, sig, message, tree, [pygit2.Oid(hex=target), pygit2.Oid(hex=source)])
-    )
+    tree = index.write_tree(repo.raw)
+    parents = [pygit2.Oid(hex=target), pygit2.Oid(hex=source)]
+    return str(repo.raw.create_commit(None, sig, sig, message, tree, parents))
 
 
-def checked_out_branch(repo: pygit2.Repository) -> str | None:
+# -- the working tree ---------------------------------------------------------------------------------
+
+
+def checked_out_branch(repo: Repository) -> str | None:
     """The branch the working tree has checked out (None: bare, detached or unborn)."""
-    if repo.is_bare or repo.head_is_detached or repo.head_is_unborn:
+    raw = repo.raw
+    if raw.is_bare or raw.head_is_detached or raw.head_is_unborn:
         return None
-    return str(repo.head.shorthand)
+    return str(raw.head.shorthand)
 
 
-def worktree_clean(repo: pygit2.Repository) -> bool:
+def worktree_clean(repo: Repository) -> bool:
     """Whether the index and tracked files match HEAD (untracked files do not count)."""
     ignored = {pygit2.enums.FileStatus.WT_NEW, pygit2.enums.FileStatus.IGNORED}
-    return all(flags in ignored for flags in repo.status().values())
+    return all(flags in ignored for flags in repo.raw.status().values())
 
 
-def checkout_commit(repo: pygit2.Repository, commit: str) -> None:
+def checkout_commit(repo: Repository, commit: str) -> None:
     """Make the index and tracked files those of commit (the branch ref is moved by the caller)."""
-    tree = resolve(repo, commit).tree
-    repo.checkout_tree(tree, strategy=pygit2.enums.CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+    tree = _commit(repo, commit).tree
+    repo.raw.checkout_tree(tree, strategy=pygit2.enums.CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]

@@ -17,12 +17,12 @@ from pipeline.core.gate import Policy, Rule, Waiver
 from pipeline.git import repo as gitrepo
 
 if TYPE_CHECKING:
-    import pygit2
+    from pipeline.git.repo import Repository
 
 POLICIES, WAIVERS = "policies/", "waivers/"
 
 
-def load(repo: pygit2.Repository, rev: str) -> Policy:
+def load(repo: Repository, rev: str) -> Policy:
     """The policy (rules and waivers) of a revision; InvalidDefinitions with every error."""
     files = [
         (path, data)

@@ -21,8 +21,8 @@ How each kind of ref merges:
 
 Compose ID reservations (`refs/composes/ids/*`) stay local: they only mean something under the
 local lock, and resource_group keeps two runners from composing one node at once.
-All of it goes through the git CLI (`pipeline.run`); ref updates through `pipeline.store.lineage`'s
-compare-and-swap.
+Fetching and pushing go through the git CLI (`pipeline.git.cli`); local ref updates through
+`pipeline.git.refs`' compare-and-swap, the notes union through `pipeline.git.notes.merge`.
 """
 
 from __future__ import annotations
@@ -37,15 +37,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pygit2
-
 from pipeline.core.errors import FactoryError, OperationFailed
 from pipeline.core.records import LATEST, utc_seconds
 from pipeline.git import cli as gitcli
+from pipeline.git import notes, refs
+from pipeline.git import repo as gitrepo
+from pipeline.git.refs import compare_and_swap
+from pipeline.git.repo import ref_target
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import TAGS, compare_and_swap
+from pipeline.store.lineage import TAGS
 from pipeline.store.lineage import Lineage as _Lineage
-from pipeline.store.lineage_index import notes_below, notes_tree
 
 log = logging.getLogger("factory.remote")
 
@@ -53,7 +54,6 @@ NOTES = "refs/notes/"
 HISTORY = "refs/history/"
 TRACKING = "refs/factory/remotes/"
 PUSH_ATTEMPTS = 30
-IDENTITY = ("factory", "factory@localhost")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
@@ -98,7 +98,7 @@ class Remote:
             f"+{LATEST}*:{self.tracking}latest/*",
             f"+{HISTORY}*:{self.tracking}history/*",
         )
-        self.repo = pygit2.Repository(str(self.git_dir))  # see the refs git just wrote
+        self.repo = gitrepo.reopen(self.repo)  # see the refs git just wrote
         self.lineage.repo = self.repo
 
     def _remote_refs(self) -> dict[str, str]:
@@ -122,13 +122,7 @@ class Remote:
 
     def _refs(self, prefix: str) -> dict[str, str]:
         """Name -> target of the local direct refs under prefix (loose or packed)."""
-        found: dict[str, str] = {}
-        for name in self.repo.references:
-            if name.startswith(prefix):
-                target = self.repo.references[name].target
-                if isinstance(target, pygit2.Oid):
-                    found[name] = str(target)
-        return found
+        return gitrepo.refs(self.repo, prefix)
 
     def _set(self, name: str, new: str, expected: str | None) -> bool:
         return compare_and_swap(self.repo, name, new, expected)
@@ -147,14 +141,12 @@ class Remote:
         changed = []
         for name, theirs in self._refs(self.tracking + "notes/").items():
             local = NOTES + name.removeprefix(self.tracking + "notes/")
-            for _ in range(PUSH_ATTEMPTS):
-                ours = self._refs(local).get(local)
-                merged = theirs if ours is None else merge_notes(self.repo, ours, theirs, local)
-                if merged == ours or self._set(local, merged, ours):
-                    break
-            else:
-                raise OperationFailed(f"{local} kept moving while merging", code="lineage-contention")
-            if merged != ours:
+            before = ref_target(self.repo, local)
+
+            def union(ours: str | None, local: str = local, theirs: str = theirs) -> str:
+                return theirs if ours is None else notes.merge(self.repo, ours, theirs, local)
+
+            if refs.update_ref(self.repo, local, union, code="lineage-contention") != before:
                 changed.append(local)
         return changed
 
@@ -178,10 +170,10 @@ class Remote:
 
     def _finished(self, tag_id: str) -> tuple[int, str]:
         """When the compose a tag object records finished, and its compose ID (the tie-break)."""
-        tag = self.repo.get(tag_id)
-        if not isinstance(tag, pygit2.Tag):
+        name = gitrepo.tag_name(self.repo, tag_id)
+        if name is None:
             return (0, tag_id)
-        cid = tag.name.removeprefix("compose/")
+        cid = name.removeprefix("compose/")
         try:
             return (utc_seconds(self.lineage.get(cid).finished), cid)
         except FactoryError:  # no readable record: it loses against one that has
@@ -201,12 +193,7 @@ class Remote:
         return changed
 
     def _descends(self, commit: str, ancestor: str) -> bool:
-        try:
-            return commit == ancestor or bool(
-                self.repo.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=ancestor))
-            )
-        except (KeyError, ValueError, pygit2.GitError):
-            return False
+        return gitrepo.is_ancestor(self.repo, ancestor, commit)
 
     # -- pull and push ---------------------------------------------------------------------------
 
@@ -273,54 +260,11 @@ class Remote:
             for name, value in updates.items():
                 if name.startswith(prefix):
                     tracked = self.tracking + kind + name.removeprefix(prefix)
-                    self.repo.references.create(tracked, pygit2.Oid(hex=value), force=True)
+                    gitrepo.set_ref(self.repo, tracked, value)
 
     def close(self) -> None:
         """Close the lineage index."""
         self.lineage.close()
-
-
-def merge_notes(repo: pygit2.Repository, ours: str, theirs: str, ref: str) -> str:
-    """A notes commit holding the union of two notes commits (ours when one contains the other)."""
-    if ours == theirs or _descendant(repo, ours, theirs):
-        return ours
-    if _descendant(repo, theirs, ours):
-        return theirs
-    our_tree, their_tree = _tree(repo, ours), _tree(repo, theirs)
-    mine = dict(notes_below(repo, our_tree.raw, ""))
-    added: dict[str, bytes] = {}
-    for name, blob in notes_below(repo, their_tree.raw, ""):
-        if name not in mine:
-            added[name] = blob
-        elif mine[name] != blob:
-            log.warning("%s: the note on %s differs between the two sides: keeping ours", ref, name)
-    if added:
-        root, trees = notes_tree(repo, our_tree, added)
-        for tree in trees:
-            repo.odb.write(pygit2.enums.ObjectType.TREE, tree.data)
-        tree_id = pygit2.Oid(raw=root)
-    else:
-        tree_id = our_tree
-    when = max(_commit(repo, ours).commit_time, _commit(repo, theirs).commit_time)
-    signature = pygit2.Signature(IDENTITY[0], IDENTITY[1], when, 0)
-    message = f"Merge {len(added)} notes of {ref}\n"
-    parents = [pygit2.Oid(hex=ours), pygit2.Oid(hex=theirs)]
-    return str(repo.create_commit(None, signature, signature, message, tree_id, parents))
-
-
-def _commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit:
-    found = repo.get(oid)
-    if not isinstance(found, pygit2.Commit):
-        raise OperationFailed(f"{oid} is not a notes commit", code="bad-notes")
-    return found
-
-
-def _tree(repo: pygit2.Repository, commit: str) -> pygit2.Oid:
-    return _commit(repo, commit).tree_id
-
-
-def _descendant(repo: pygit2.Repository, commit: str, ancestor: str) -> bool:
-    return bool(repo.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=ancestor)))
 
 
 def _safe(remote: str) -> str:

@@ -5,30 +5,26 @@ The note is canonical JSON: `{"format": 1, "compose_id": ..., "results": [{"chec
 entry), sorted by check name. Notes are written as lineage notes are: one notes commit per
 batch, a 2/38 fanned-out notes tree, new objects as one pack, and the notes ref moved by
 compare-and-swap, re-applying the batch on top of whatever another process wrote meanwhile.
-`update_notes` does the same for any notes ref (releases use `refs/notes/releases`).
+`update_notes` does the same for JSON notes on any ref (releases use `refs/notes/releases`).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import pygit2
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.gate import CheckResult
 from pipeline.core.records import utc_seconds
 from pipeline.core.states import CheckState
-from pipeline.store.lineage import IDENTITY, TAGS, Lineage, compare_and_swap
-from pipeline.store.lineage_index import GitObject, note_blob, notes_tree, write_pack
+from pipeline.git import notes
+from pipeline.store.lineage import Lineage
 
 TESTS_REF = "refs/notes/tests"
 FORMAT = 1
-ATTEMPTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +83,7 @@ def record(lineage: Lineage, results: Mapping[str, Sequence[TestResult]]) -> Non
 
 def read_note(lineage: Lineage, ref: str, compose_id: str) -> dict[str, object] | None:
     """The JSON note on a compose's tag in `ref`, or None."""
-    tag = tag_of(lineage, compose_id)
-    head = lineage.repo.references.get(ref)
-    if head is None:
-        return None
-    commit = lineage.repo.get(head.target)
-    if not isinstance(commit, pygit2.Commit):
-        raise OperationFailed(f"{ref} does not point at a commit", code="bad-notes")
-    blob = note_blob(lineage.repo, commit.tree_id, tag)
+    blob = notes.read_note(lineage.repo, ref, lineage.tag(compose_id))
     return None if blob is None else _json(blob, ref, compose_id)
 
 
@@ -102,53 +91,22 @@ Merge = Callable[[str, dict[str, object] | None], dict[str, object]]
 
 
 def update_notes(lineage: Lineage, ref: str, merges: Mapping[str, Merge], message: str) -> None:
-    """Rewrite the notes on the tags of composes (compose ID -> merge(old JSON) -> new JSON) in
-    one notes commit on `ref`, by compare-and-swap with retry."""
+    """Rewrite the JSON notes on the tags of composes (compose ID -> merge(old JSON) -> new JSON)
+    in one notes commit on `ref` (`pipeline.git.notes.update_notes`)."""
     if not merges:
         return
-    repo = lineage.repo
-    tags = {cid: tag_of(lineage, cid) for cid in merges}
+    tags = {cid: lineage.tag(cid) for cid in merges}
     summary = f"{message} of {len(merges)} composes\n\n" + "".join(f"{c}\n" for c in sorted(merges))
-    for attempt in range(ATTEMPTS):
-        head = repo.references.get(ref)
-        parent = None if head is None else head.target
-        base = None
-        if parent is not None:
-            found = repo.get(parent)
-            if not isinstance(found, pygit2.Commit):
-                raise OperationFailed(f"{ref} does not point at a commit", code="bad-notes")
-            base = found.tree_id
-        blobs = []
-        notes: dict[str, bytes] = {}
-        for cid, merge in sorted(merges.items()):
-            old = None if base is None else note_blob(repo, base, tags[cid])
+
+    def change(cid: str, merge: Merge) -> Callable[[bytes | None], bytes]:
+        def apply(old: bytes | None) -> bytes:
             new = merge(cid, None if old is None else _json(old, ref, cid))
-            blob = GitObject.make(b"blob", (canonical_json(new) + "\n").encode("utf-8"))
-            blobs.append(blob)
-            notes[tags[cid]] = blob.oid
-        root, trees = notes_tree(repo, base, notes)
-        if base is not None and root == base.raw:
-            return  # nothing changed
-        commit = GitObject.make(b"commit", _commit_data(root, parent, summary))
-        write_pack(lineage.common_dir / "objects" / "pack", [*blobs, *trees, commit])
-        if compare_and_swap(repo, ref, commit.oid.hex(), None if parent is None else str(parent)):
-            return
-        time.sleep(random.uniform(0.0005, min(0.05, 0.001 * 2 ** min(attempt, 6))))
-    raise OperationFailed(f"{ref} kept moving: gave up after {ATTEMPTS} attempts", code="notes-contention")
+            return (canonical_json(new) + "\n").encode("utf-8")
 
+        return apply
 
-def tag_of(lineage: Lineage, compose_id: str) -> str:
-    """The hex id of a compose's tag object; InvalidInput when the compose has no tag."""
-    ref = lineage.repo.references.get(TAGS + compose_id)
-    if ref is None or not isinstance(ref.target, pygit2.Oid):
-        raise InvalidInput(f"no compose {compose_id!r} (no tag {TAGS}{compose_id})", code="unknown-compose")
-    return str(ref.target)
-
-
-def _commit_data(tree: bytes, parent: pygit2.Oid | None, message: str) -> bytes:
-    ident = f"{IDENTITY[0]} <{IDENTITY[1]}> {int(time.time())} +0000"
-    lines = [f"tree {tree.hex()}", *([f"parent {parent}"] if parent is not None else [])]
-    return "\n".join([*lines, f"author {ident}", f"committer {ident}", "", message]).encode()
+    changes: dict[str, notes.Change] = {tags[cid]: change(cid, merge) for cid, merge in merges.items()}
+    notes.update_notes(lineage.repo, ref, changes, summary, int(time.time()))
 
 
 def _json(blob: bytes, ref: str, cid: str) -> dict[str, object]:

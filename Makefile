@@ -4,6 +4,7 @@
 # Both are idempotent: every step is skipped when its result is already there.
 
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
+                libxml2-utils \
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -226,12 +226,18 @@ class _DistGitLookup:
         from pipeline.git import repo as gitrepo
 
         self.distgit = gitrepo.DistGit(root)
+        self.root = root
         self.config = config
 
     def provides(self, package: str, branch: str) -> tuple[from_pungi.Provided, str]:
         url = self.config.distgit_for(Pin(package, "", branch))
         branches = self.distgit.branches(url)
         if branches is None:
+            # A local dist-git directory without this repository does not provide the package;
+            # anything else (a URL, a directory that is not there) cannot be asked from here.
+            local = url.removeprefix("file://")
+            if "://" not in local and (self.root / local).parent.is_dir():
+                return from_pungi.Provided.NO, ""
             return from_pungi.Provided.UNKNOWN, ""
         head = self.distgit.head(url, branch) if branch in branches else None
         return (from_pungi.Provided.YES, head) if head else (from_pungi.Provided.NO, "")

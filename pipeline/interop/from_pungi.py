@@ -231,7 +231,9 @@ class _State:
     def _profile_group(self, group_id: str, chosen: Mapping[str, list[str]]) -> tuple[str, str] | None:
         """(module, profile) when a group is the profile group of a module the variant selects."""
         for nsid in chosen:
-            module = self.context.modules[nsid]
+            module = self.context.modules.get(nsid)
+            if module is None:
+                continue  # a module made from a group: no profile groups of its own
             for profile in module.profiles:
                 if group_id == f"{module.name}-{profile.name}":
                     return nsid, profile.name

@@ -148,10 +148,11 @@ def read(path: str, text: str, *, name: str | None = None, stream: str | None = 
     repository and branch names). A document libmodulemd refuses is returned with its error.
     """
     found = []
-    for index, (line, chunk) in enumerate(split_documents(text)):
+    for index, (offset, line, chunk) in enumerate(split_documents(text)):
         parsed = yamlsource.parse(path, chunk.encode("utf-8"))
         if isinstance(parsed, yamlsource.Document):
-            keys = {p: line + at[0] - 1 for p, at in parsed.keys.items()}
+            keys = {p: offset + at[0] for p, at in parsed.values.items()}
+            keys.update({p: offset + at[0] for p, at in parsed.keys.items()})
             data = parsed.data if isinstance(parsed.data, dict) else {}
         else:
             keys, data = {}, {}
@@ -159,18 +160,21 @@ def read(path: str, text: str, *, name: str | None = None, stream: str | None = 
         number = data.get("version")
         base = Document(path, index, line, kind, number if isinstance(number, int) else 0, keys=keys, raw=data)
         if isinstance(parsed, yamlsource.Diagnostic):
-            found.append(_refused(base, f"line {line + parsed.line - 1}: {parsed.message}"))
+            found.append(_refused(base, f"line {offset + parsed.line}: {parsed.message}"))
         elif (kind, base.version) == (STREAM, 2):
-            found.append(_stream_v2(base, chunk))
+            found.append(_stream_v2(base, chunk, offset))
         elif kind == PACKAGER and base.version in (2, 3):
-            found.append(_packager(base, chunk, name, stream))
+            found.append(_packager(base, chunk, offset, name, stream))
         else:
             found.append(base)  # other kinds (defaults, translations, obsoletes, v1): not read here
     return found
 
 
-def split_documents(text: str) -> Iterator[tuple[int, str]]:
-    """(first line, text) of every YAML document of a stream; comments before one belong to it."""
+def split_documents(text: str) -> Iterator[tuple[int, int, str]]:
+    """(lines before it, its first line, its text) of every YAML document of a stream.
+
+    Comments before a document belong to its text; its first line is that of its content.
+    """
     starts = []
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -183,7 +187,7 @@ def split_documents(text: str) -> Iterator[tuple[int, str]]:
     for first, end in zip(bounds, bounds[1:], strict=False):
         chunk = "".join(lines[first:end])
         if chunk.strip() and chunk.strip() not in ("---", "...") and _has_content(chunk):
-            yield first + 1 + _leading_blank(lines[first:end]), chunk
+            yield first, first + 1 + _leading_blank(lines[first:end]), chunk
 
 
 def _has_content(chunk: str) -> bool:
@@ -206,7 +210,7 @@ def _refused(base: Document, message: str) -> Document:
 _AT_LINE = re.compile(r"\[line (\d+) col (\d+)\]")
 
 
-def _stream_v2(base: Document, chunk: str) -> Document:
+def _stream_v2(base: Document, chunk: str, offset: int) -> Document:
     modulemd = _modulemd()
     index = modulemd.ModuleIndex.new()
     try:
@@ -214,13 +218,13 @@ def _stream_v2(base: Document, chunk: str) -> Document:
     except Exception as exc:  # gi raises GLib.Error for what it cannot even start to parse
         return _refused(base, _message(exc))
     if not ok or failures:
-        errors = [_relocated(f.get_gerror().message, base.line) for f in failures]
+        errors = [_relocated(f.get_gerror().message, offset) for f in failures]
         return _refused(base, "; ".join(errors) or "libmodulemd refused the document")
     streams = [s for n in index.get_module_names() for s in index.get_module(n).get_all_streams()]
     return _with_streams(base, streams)
 
 
-def _packager(base: Document, chunk: str, name: str | None, stream: str | None) -> Document:
+def _packager(base: Document, chunk: str, offset: int, name: str | None, stream: str | None) -> Document:
     modulemd = _modulemd()
     try:
         read = modulemd.read_packager_string(chunk, name, stream)
@@ -232,7 +236,7 @@ def _packager(base: Document, chunk: str, name: str | None, stream: str | None) 
             read.validate()
             streams, defaults = [read], set()
     except Exception as exc:  # GLib.Error: libmodulemd's refusal, with its message
-        return _refused(base, _relocated(_message(exc), base.line))
+        return _refused(base, _relocated(_message(exc), offset))
     return _with_streams(base, streams, defaults)
 
 
@@ -240,9 +244,9 @@ def _message(exc: Exception) -> str:
     return str(getattr(exc, "message", None) or exc)
 
 
-def _relocated(message: str, first_line: int) -> str:
-    """libmodulemd counts lines from the document's start; count them from the file's."""
-    return _AT_LINE.sub(lambda m: f"[line {int(m.group(1)) + first_line - 1} col {m.group(2)}]", message)
+def _relocated(message: str, offset: int) -> str:
+    """libmodulemd counts lines from the document's text; count them from the file's."""
+    return _AT_LINE.sub(lambda m: f"[line {int(m.group(1)) + offset} col {m.group(2)}]", message)
 
 
 def _with_streams(base: Document, streams: list[Any], defaults: set[str] | None = None) -> Document:
@@ -285,7 +289,9 @@ def _typed(s: Any, defaults: set[str], written: _Written) -> ModuleStream:
         arch=s.get_arch() or "",
         summary=s.get_summary(None) or "",
         description=s.get_description(None) or "",
-        module_licenses=tuple(s.get_module_licenses()),
+        module_licenses=written.order(list(s.get_module_licenses()), "license", "module")
+        if isinstance(written.data.get("license"), dict)
+        else written.order(list(s.get_module_licenses()), "license"),
         content_licenses=tuple(s.get_content_licenses()),
         servicelevels=tuple(
             (n, s.get_servicelevel(n).get_eol_as_string() or "") for n in s.get_servicelevel_names()

@@ -37,7 +37,9 @@ def line_of(name: str, text: str, after: int = 0) -> int:
     """The 1-based line of the first line containing text (after line `after`)."""
     lines = (DATA / name).read_text(encoding="utf-8").splitlines()
     return next(
-        i for i, line in enumerate(lines, start=1) if i > after and text in line and not line.lstrip().startswith("#")
+        i
+        for i, line in enumerate(lines, start=1)
+        if i > after and text in line and not line.lstrip().startswith("#")
     )
 
 
@@ -51,7 +53,12 @@ def test_the_stream_v2_specification_imports_and_names_every_construct_left_out(
     assert module.nsid == "foo:latest"
     assert module.license == "MIT"
     assert module.eol == dt.date(2077, 10, 23)  # the latest service level EOL
-    assert [name for name, _ in module.servicelevels] == ["bug_fixes", "rawhide", "security_fixes", "stable_api"]
+    assert [name for name, _ in module.servicelevels] == [
+        "bug_fixes",
+        "rawhide",
+        "security_fixes",
+        "stable_api",
+    ]
     assert [p.component for p in module.components] == ["bar", "baz", "xxx", "xyz"]
     xxx = next(p for p in module.components if p.component == "xxx")
     assert (xxx.arches, xxx.buildorder) == (("x86_64",), 0)
@@ -101,7 +108,9 @@ def test_a_packager_v3_document_imports_its_first_configuration_and_reports_the_
 
 
 def test_real_repodata_modules_keep_the_commits_mbs_recorded() -> None:
-    result = imported("f29-modules.yaml", eol=EOL, distgit_url="https://src.fedoraproject.org/rpms/{component}")
+    result = imported(
+        "f29-modules.yaml", eol=EOL, distgit_url="https://src.fedoraproject.org/rpms/{component}"
+    )
     assert sorted(m.nsid for m in result.modules) == [
         "django:1.6",
         "dwm:latest",

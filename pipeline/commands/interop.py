@@ -49,7 +49,10 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
     context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit_url)
     result = from_modulemd.convert(documents, context)
     origin = ", ".join(args.files)
-    files = {module_path(m): module_yaml(m, f"Imported by `factory import modulemd` from {origin}") for m in result.modules}
+    files = {
+        module_path(m): module_yaml(m, f"Imported by `factory import modulemd` from {origin}")
+        for m in result.modules
+    }
     written = _write(ws.root, dest, files, force=args.force)
     _report(args, result.losses, written, f"{len(result.modules)} module streams imported")
     return EXIT_OK
@@ -111,7 +114,9 @@ def cmd_export_pungi(args: argparse.Namespace) -> int:
     if errors:
         for path in staged.values():
             path.unlink()
-        raise OperationFailed("the exported variants.xml does not follow Pungi's DTD (a bug):\n" + "\n".join(errors))
+        raise OperationFailed(
+            "the exported variants.xml does not follow Pungi's DTD (a bug):\n" + "\n".join(errors)
+        )
     for name, path in staged.items():
         os.replace(path, dest / name)
     written = [str(dest / name) for name in files]
@@ -146,7 +151,10 @@ def _destination_files(root: Path, dest: Path, new: Mapping[str, str]) -> list[S
 
 
 def _source(path: str, raw: bytes) -> SourceFile:
-    return SourceFile(path, hashlib.sha256(raw).hexdigest(), lambda raw=raw: raw)
+    def read() -> bytes:
+        return raw
+
+    return SourceFile(path, hashlib.sha256(raw).hexdigest(), read)
 
 
 def _modules_at(root: Path, dest: Path) -> dict[str, Module]:
@@ -184,7 +192,8 @@ def _conflicts(dest: Path, files: Mapping[str, str]) -> list[str]:
     return sorted(
         path
         for path, text in files.items()
-        if (dest / path).exists() and (not (dest / path).is_file() or (dest / path).read_text(encoding="utf-8") != text)
+        if (dest / path).exists()
+        and (not (dest / path).is_file() or (dest / path).read_text(encoding="utf-8") != text)
     )
 
 

@@ -125,7 +125,9 @@ def warnings(
     """What validation could not check in loaded definitions (pins in unreachable dist-git)."""
     problems = consistency.unreachable_pins(defs.config, list(defs.modules.values()), branches)
     by_path = {f.path: f for f in files}
-    return [replace(d, severity="warning") for d in sorted(_locate(problems, by_path), key=Diagnostic.sort_key)]
+    return [
+        replace(d, severity="warning") for d in sorted(_locate(problems, by_path), key=Diagnostic.sort_key)
+    ]
 
 
 def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:

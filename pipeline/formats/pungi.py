@@ -134,20 +134,30 @@ def _variant(path: str, node: xmltree.Element) -> PungiVariant:
             for g in (groups.findall("group") if groups is not None else [])
         ),
         environments=tuple(
-            Named(e.text.strip(), e.line) for envs in node.findall("environments") for e in envs.findall("environment")
+            Named(e.text.strip(), e.line)
+            for envs in node.findall("environments")
+            for e in envs.findall("environment")
         ),
         modules=tuple(
-            Named(m.text.strip(), m.line, m.attrib.get("glob") == "true") for m in (modules.findall("module") if modules is not None else [])
+            Named(m.text.strip(), m.line, m.attrib.get("glob") == "true")
+            for m in (modules.findall("module") if modules is not None else [])
         ),
-        kojitags=tuple(Named(k.text.strip(), k.line) for k in (modules.findall("kojitag") if modules is not None else [])),
+        kojitags=tuple(
+            Named(k.text.strip(), k.line) for k in (modules.findall("kojitag") if modules is not None else [])
+        ),
         buildinstallpackages=tuple(
             p.text.strip() for b in node.findall("buildinstallpackages") for p in b.findall("package")
         ),
         release=tuple(sorted(release.attrib.items())) if release is not None else (),
         is_empty=node.attrib.get("is_empty") == "true",
         has_optional=node.attrib.get("has_optional") == "true",
-        children=tuple(_variant(path, c) for c in (children.findall("variant") if children is not None else [])),
-        refs=tuple(Named(r.attrib.get("id", ""), r.line) for r in (children.findall("ref") if children is not None else [])),
+        children=tuple(
+            _variant(path, c) for c in (children.findall("variant") if children is not None else [])
+        ),
+        refs=tuple(
+            Named(r.attrib.get("id", ""), r.line)
+            for r in (children.findall("ref") if children is not None else [])
+        ),
         extension=extension,
         extension_line=extension_line,
     )
@@ -168,12 +178,21 @@ def read_comps(path: str, raw: bytes) -> Comps:
                 description=next((d.text.strip() for d in node.findall("description") if not d.attrib), ""),
                 line=node.line,
                 packages=tuple(
-                    PackageReq(p.text.strip(), p.attrib.get("type", "mandatory"), p.line, p.attrib.get("requires", ""))
+                    PackageReq(
+                        p.text.strip(),
+                        p.attrib.get("type", "mandatory"),
+                        p.line,
+                        p.attrib.get("requires", ""),
+                    )
                     for p in (packages.findall("packagereq") if packages is not None else [])
                 ),
             )
         )
-    others = [Named(f"{n.tag} {n.findtext('id')}", n.line) for n in root.children if n.tag in ("environment", "category")]
+    others = [
+        Named(f"{n.tag} {n.findtext('id')}", n.line)
+        for n in root.children
+        if n.tag in ("environment", "category")
+    ]
     others += [Named("langpacks", n.line) for n in root.findall("langpacks")]
     return Comps(tuple(groups), tuple(others))
 
@@ -202,7 +221,11 @@ def _variant_lines(v: PungiVariant, indent: str) -> list[str]:
         out.append(f"{inner}<?{EXTENSION} {data}?>")
     if v.release:
         out.append(f"{inner}<release {' '.join(f'{k}={quoteattr(val)}' for k, val in v.release)}/>")
-    out += [f"{inner}<arches>", *(f"{inner}  <arch>{escape(a)}</arch>" for a in v.arches), f"{inner}</arches>"]
+    out += [
+        f"{inner}<arches>",
+        *(f"{inner}  <arch>{escape(a)}</arch>" for a in v.arches),
+        f"{inner}</arches>",
+    ]
     if v.groups:
         out.append(f"{inner}<groups>")
         out += [f"{inner}  <group>{escape(g.name)}</group>" for g in v.groups]

@@ -73,7 +73,9 @@ def parse(path: str, text: bytes) -> Element:
     try:
         parser.Parse(text, True)
     except expat.ExpatError as exc:
-        raise InvalidInput(f"{path}:{exc.lineno}: not well-formed XML: {expat.ErrorString(exc.code)}", code="invalid-xml") from exc
+        raise InvalidInput(
+            f"{path}:{exc.lineno}: not well-formed XML: {expat.ErrorString(exc.code)}", code="invalid-xml"
+        ) from exc
     except _Refused as exc:
         raise InvalidInput(f"{path}:{exc.line}: {exc.reason}", code="invalid-xml") from exc
     if not root:

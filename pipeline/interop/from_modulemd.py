@@ -79,7 +79,11 @@ def convert(documents: Iterable[Document], context: Context) -> Imported:
             losses.append(Loss(doc.path, doc.line, doc.kind, _SKIPPED_KINDS[doc.kind]))
         else:
             what = f"{doc.kind or 'document'} v{doc.version}"
-            reason = "modulemd v1: upgrade it to v2 with libmodulemd first" if doc.kind == STREAM else "not a modulemd v2 or modulemd-packager v2/v3 document"
+            reason = (
+                "modulemd v1: upgrade it to v2 with libmodulemd first"
+                if doc.kind == STREAM
+                else "not a modulemd v2 or modulemd-packager v2/v3 document"
+            )
             losses.append(Loss(doc.path, doc.line, what, reason))
     chosen = _latest_builds(candidates, losses)
     known = {name: set(streams) for name, streams in context.known.items()}
@@ -123,7 +127,12 @@ def _latest_builds(
         if dropped is not None:
             d, s = dropped
             losses.append(
-                Loss(d.path, d.line, f"{s.name}:{s.stream}:{s.version}:{s.context}", "an older build of a stream imported from a later version")
+                Loss(
+                    d.path,
+                    d.line,
+                    f"{s.name}:{s.stream}:{s.version}:{s.context}",
+                    "an older build of a stream imported from a later version",
+                )
             )
     return [best[k] for k in sorted(best)]
 
@@ -157,7 +166,11 @@ def _module(
         if date and NAME.match(name):
             servicelevels.append((name, dt.date.fromisoformat(date)))
         else:
-            lose(("servicelevels", name), f"servicelevel {name}", "a factory service level has a name and an EOL date")
+            lose(
+                ("servicelevels", name),
+                f"servicelevel {name}",
+                "a factory service level has a name and an EOL date",
+            )
     license_ = " AND ".join(s.module_licenses)
     if not license_:
         license_ = "NOASSERTION"
@@ -178,16 +191,38 @@ def _module(
     for rpm in s.filters:
         lose(("filter", "rpms"), f"filter {rpm}", "factory ships every RPM a component builds (no filters)")
     for rpm in s.demodularized:
-        lose(("demodularized", "rpms"), f"demodularized {rpm}", "factory modules do not list demodularized RPMs")
+        lose(
+            ("demodularized", "rpms"),
+            f"demodularized {rpm}",
+            "factory modules do not list demodularized RPMs",
+        )
     for name in s.module_components:
-        lose(("components", "modules", name), f"module component {name}", "factory modules have RPM components only; a module depends on another with requires")
-    opts: tuple[str | int, ...] = ("configurations", 0, "buildopts") if doc.kind == PACKAGER and doc.version == 3 else ("buildopts",)
+        lose(
+            ("components", "modules", name),
+            f"module component {name}",
+            "factory modules have RPM components only; a module depends on another with requires",
+        )
+    opts: tuple[str | int, ...] = (
+        ("configurations", 0, "buildopts") if doc.kind == PACKAGER and doc.version == 3 else ("buildopts",)
+    )
     if s.buildopts_arches:
-        lose((*opts, "arches"), "buildopts.arches", "a module is built for the arches of the variants that ship it")
+        lose(
+            (*opts, "arches"),
+            "buildopts.arches",
+            "a module is built for the arches of the variants that ship it",
+        )
     if s.buildopts_macros:
-        lose((*opts, "rpms", "macros"), "buildopts.rpms.macros", "factory builds every component with the release's macros")
+        lose(
+            (*opts, "rpms", "macros"),
+            "buildopts.rpms.macros",
+            "factory builds every component with the release's macros",
+        )
     if s.buildopts_whitelist:
-        lose((*opts, "rpms", "whitelist"), "buildopts.rpms.whitelist", "factory ships the RPMs the components build")
+        lose(
+            (*opts, "rpms", "whitelist"),
+            "buildopts.rpms.whitelist",
+            "factory ships the RPMs the components build",
+        )
     for key, _ in s.references:
         lose(("references", key), f"references.{key}", "factory modules have no references")
     for key in sorted(k for k in s.xmd if k not in ("mbs", "factory")):
@@ -238,17 +273,35 @@ def _dependencies(
                 elif not streams:
                     lose(where, what, "any stream: a factory module depends on exactly one stream")
                 elif any(x.startswith("-") for x in streams):
-                    lose(where, what, f"stream exclusions {list(streams)}: factory names the one stream it depends on")
+                    lose(
+                        where,
+                        what,
+                        f"stream exclusions {list(streams)}: factory names the one stream it depends on",
+                    )
                 elif len(streams) > 1:
-                    lose(where, what, f"several streams {list(streams)}: a factory module depends on exactly one stream")
+                    lose(
+                        where,
+                        what,
+                        f"several streams {list(streams)}: a factory module depends on exactly one stream",
+                    )
                 elif streams[0] not in known.get(name, set()):
-                    lose(where, what, f"{name}:{streams[0]} is neither imported nor defined at the destination")
+                    lose(
+                        where, what, f"{name}:{streams[0]} is neither imported nor defined at the destination"
+                    )
                 else:
                     found[field_][name] = streams[0]
     if v3 and s.dependencies:
-        lose(("configurations", 0, "platform"), "platform", "the platform is the release factory composes for (factory.yaml)")
+        lose(
+            ("configurations", 0, "platform"),
+            "platform",
+            "the platform is the release factory composes for (factory.yaml)",
+        )
     for i in range(1, len(s.dependencies)):
-        lose(("dependencies", i), f"dependencies[{i}]", "several dependency sets (one build each): factory builds against the first only")
+        lose(
+            ("dependencies", i),
+            f"dependencies[{i}]",
+            "several dependency sets (one build each): factory builds against the first only",
+        )
     return tuple(sorted(found["buildrequires"].items())), tuple(sorted(found["requires"].items()))
 
 
@@ -263,21 +316,38 @@ def _pins(doc: Document, s: ModuleStream, context: Context, lose: _Lose) -> list
         if not PACKAGE.match(c.key):
             lose(at, f"component {c.key}", "not a package name")
             continue
-        ref, branch = _pin_ref(c, built.get(c.key), s.stream, lambda what, why, c=c: lose((*at, "ref"), what, why))
+        ref_at: tuple[str | int, ...] = (*at, "ref")
+
+        def lose_ref(what: str, why: str, ref_at: tuple[str | int, ...] = ref_at) -> None:
+            lose(ref_at, what, why)
+
+        ref, branch = _pin_ref(c, built.get(c.key), s.stream, lose_ref)
         if not BRANCH.match(branch):
             lose((*at, "ref"), f"component {c.key}", f"{branch!r} is not a branch name")
             continue
         arches = tuple(a for a in c.arches if a in ARCHES)
         if c.arches and set(c.arches) - ARCHES:
-            lose((*at, "arches"), f"component {c.key} arches", f"{sorted(set(c.arches) - ARCHES)} are not factory arches")
+            lose(
+                (*at, "arches"),
+                f"component {c.key} arches",
+                f"{sorted(set(c.arches) - ARCHES)} are not factory arches",
+            )
             if not arches:
                 continue
         buildorder = orders.get(c.key, c.buildorder)
         if not -1000 <= buildorder <= 1000:
-            lose((*at, "buildorder"), f"component {c.key} buildorder", f"{buildorder} is outside -1000..1000: 0 written")
+            lose(
+                (*at, "buildorder"),
+                f"component {c.key} buildorder",
+                f"{buildorder} is outside -1000..1000: 0 written",
+            )
             buildorder = 0
         if c.buildafter:
-            lose((*at, "buildafter"), f"component {c.key} buildafter", f"expressed as buildorder {buildorder} (a level of the buildafter graph)")
+            lose(
+                (*at, "buildafter"),
+                f"component {c.key} buildafter",
+                f"expressed as buildorder {buildorder} (a level of the buildafter graph)",
+            )
         for flag, on, reason in (
             ("cache", bool(c.cache), "factory builds from the dist-git repository's sources"),
             ("multilib", bool(c.multilib), "factory builds no multilib"),
@@ -313,9 +383,15 @@ def _pin_ref(c: RpmComponent, built: object, stream: str, lose: _LoseHere) -> tu
             )
         return c.ref, stream
     if ABBREVIATED.match(c.ref):
-        lose(f"component {c.key} ref", f"{c.ref} looks like an abbreviated commit; factory pins full commits: read as a branch name")
+        lose(
+            f"component {c.key} ref",
+            f"{c.ref} looks like an abbreviated commit; factory pins full commits: read as a branch name",
+        )
     if not c.ref:
-        lose(f"component {c.key} ref", f"no ref: follows {SPEC_DEFAULT_BRANCH}, as the modulemd specification says")
+        lose(
+            f"component {c.key} ref",
+            f"no ref: follows {SPEC_DEFAULT_BRANCH}, as the modulemd specification says",
+        )
     return commit, c.ref or SPEC_DEFAULT_BRANCH
 
 
@@ -354,20 +430,30 @@ def _profiles(s: ModuleStream, allowed: set[str], lose: _Lose) -> tuple[Profile,
     for p in s.profiles:
         at = ("profiles", p.name)
         if p.name in BUILD_PROFILES:
-            lose(at, f"profile {p.name}", "a build-time profile: factory builds every component in a clean buildroot")
+            lose(
+                at,
+                f"profile {p.name}",
+                "a build-time profile: factory builds every component in a clean buildroot",
+            )
             continue
         if not NAME.match(p.name):
             lose(at, f"profile {p.name}", "not a factory profile name")
             continue
         if p.default:
-            lose((*at, "default"), f"profile {p.name} default", "a variant's selection chooses the profiles it ships")
+            lose(
+                (*at, "default"),
+                f"profile {p.name} default",
+                "a variant's selection chooses the profiles it ships",
+            )
         rpms = []
         for rpm in p.rpms:
             if rpm in allowed:
                 rpms.append(rpm)
             else:
-                lose((*at, "rpms"), f"profile {p.name} rpm {rpm}", "neither a component nor in api (factory requires one)")
+                lose(
+                    (*at, "rpms"),
+                    f"profile {p.name} rpm {rpm}",
+                    "neither a component nor in api (factory requires one)",
+                )
         profiles.append(Profile(p.name, p.description, tuple(rpms)))
     return tuple(sorted(profiles, key=lambda p: p.name))
-
-

@@ -86,7 +86,11 @@ def convert(
             state.variant(top, None, templates, referenced)
     for template in templates.values():
         if template.id not in referenced:
-            state.lose_v(template.line, f"{template.type} {template.id}", "no variant refers to it, so Pungi never makes it")
+            state.lose_v(
+                template.line,
+                f"{template.type} {template.id}",
+                "no variant refers to it, so Pungi never makes it",
+            )
     for other in comps.others:
         state.lose_c(other.line, other.name, "factory has no comps environments, categories or langpacks")
     modules = tuple(m for m in state.group_modules.values() if m is not None)
@@ -119,12 +123,20 @@ class _State:
         self.losses.append(Loss(self.comps_path, line, what, reason))
 
     def variant(
-        self, node: PungiVariant, parent: tuple[str, tuple[str, ...]] | None, templates: Mapping[str, PungiVariant], referenced: set[str]
+        self,
+        node: PungiVariant,
+        parent: tuple[str, tuple[str, ...]] | None,
+        templates: Mapping[str, PungiVariant],
+        referenced: set[str],
     ) -> None:
         pungi_uid = f"{parent[0]}-{node.id}" if parent else node.id
         arches = tuple(a for a in node.arches if not parent or a in parent[1])
         if parent:
-            self.lose_v(node.line, f"{node.type} {pungi_uid}", f"factory has no {node.type} variants: imported as the variant {factory_uid(pungi_uid)}, without its parent's modules")
+            self.lose_v(
+                node.line,
+                f"{node.type} {pungi_uid}",
+                f"factory has no {node.type} variants: imported as the variant {factory_uid(pungi_uid)}, without its parent's modules",
+            )
         children = list(node.children)
         for ref in node.refs:
             if ref.name in templates:
@@ -133,7 +145,9 @@ class _State:
             else:
                 self.lose_v(ref.line, f"ref {ref.name}", "no top-level addon or layered product has this id")
         if node.has_optional and not any(c.type == "optional" for c in children):
-            self.lose_v(node.line, f"optional {pungi_uid}-optional", "an empty optional variant: nothing to select")
+            self.lose_v(
+                node.line, f"optional {pungi_uid}-optional", "an empty optional variant: nothing to select"
+            )
         made = self._variant(node, pungi_uid, arches)
         if made is not None:
             self.out.append(made)
@@ -155,23 +169,35 @@ class _State:
         for env in node.environments:
             self.lose_v(env.line, f"environment {env.name}", "factory has no comps environments")
         for tag in node.kojitags:
-            self.lose_v(tag.line, f"kojitag {tag.name}", "factory composes modules from definitions, not Koji tags")
+            self.lose_v(
+                tag.line, f"kojitag {tag.name}", "factory composes modules from definitions, not Koji tags"
+            )
         if node.buildinstallpackages:
-            self.lose_v(node.line, f"{what} buildinstallpackages", "an installer is an iso output with packages (options.packages)")
+            self.lose_v(
+                node.line,
+                f"{what} buildinstallpackages",
+                "an installer is an iso output with packages (options.packages)",
+            )
         selections = self._selections(node)
         extension = node.extension or {}
         eol = _date(extension.get("eol")) or self.context.eol
         if not kept or not selections or eol is None:
             reason = (
-                "no arch factory composes for" if not kept
-                else "it selects no module factory can make" if not selections
+                "no arch factory composes for"
+                if not kept
+                else "it selects no module factory can make"
+                if not selections
                 else "no EOL: pass --eol DATE"
             )
             self.lose_v(node.line, what, reason)
             return None
         release = str(extension.get("release") or dict(node.release).get("version") or self.context.release)
         if node.release and not extension:
-            self.lose_v(node.line, f"{what} release", "a layered product's own release name and short name: only its version is kept")
+            self.lose_v(
+                node.line,
+                f"{what} release",
+                "a layered product's own release name and short name: only its version is kept",
+            )
         outputs = _outputs(extension.get("outputs"))
         return Variant(
             uid=uid,
@@ -189,14 +215,24 @@ class _State:
             parts = entry.name.split(":")
             nsid = ":".join(parts[:2])
             if entry.glob:
-                self.lose_v(entry.line, f"module {entry.name}", "module globs: a variant names each module stream")
+                self.lose_v(
+                    entry.line, f"module {entry.name}", "module globs: a variant names each module stream"
+                )
             elif len(parts) < 2:
                 self.lose_v(entry.line, f"module {entry.name}", "a module stream is NAME:STREAM")
             elif nsid not in self.context.modules:
-                self.lose_v(entry.line, f"module {entry.name}", "not defined at the destination: import its modulemd first")
+                self.lose_v(
+                    entry.line,
+                    f"module {entry.name}",
+                    "not defined at the destination: import its modulemd first",
+                )
             else:
                 if len(parts) > 2:
-                    self.lose_v(entry.line, f"module {entry.name}", "a variant selects a stream; the version and context are the composes'")
+                    self.lose_v(
+                        entry.line,
+                        f"module {entry.name}",
+                        "a variant selects a stream; the version and context are the composes'",
+                    )
                 chosen.setdefault(nsid, [])
         for ref in node.groups:
             for group_id in self._expand(ref):
@@ -209,7 +245,11 @@ class _State:
                     names = [p.name for p in module.profiles]
                     chosen[module.nsid] = ["default"] if "default" in names else names[:1]
             if ref.default is not None or ref.uservisible is not None:
-                self.lose_v(ref.line, f"group {ref.name} default/uservisible", "factory's comps groups are never default and always visible")
+                self.lose_v(
+                    ref.line,
+                    f"group {ref.name} default/uservisible",
+                    "factory's comps groups are never default and always visible",
+                )
         return tuple(ModuleSelection(nsid, tuple(dict.fromkeys(p))) for nsid, p in chosen.items())
 
     def _expand(self, ref: GroupRef) -> list[str]:
@@ -245,7 +285,11 @@ class _State:
         group = self.groups.get(group_id)
         module = None
         if group is None:
-            self.lose_v(ref.line, f"group {group_id}", "a profile group of a module the variant does not list in <modules>")
+            self.lose_v(
+                ref.line,
+                f"group {group_id}",
+                "a profile group of a module the variant does not list in <modules>",
+            )
         else:
             module = self._module(group)
         self.group_modules[group_id] = module
@@ -254,7 +298,9 @@ class _State:
     def _module(self, group: CompsGroup) -> Module | None:
         what = f"group {group.id}"
         if not NAME.match(group.id) or not STREAM_NAME.match(self.context.stream):
-            self.lose_c(group.line, what, f"{group.id}:{self.context.stream} is not a factory module name:stream")
+            self.lose_c(
+                group.line, what, f"{group.id}:{self.context.stream} is not a factory module name:stream"
+            )
             return None
         nsid = f"{group.id}:{self.context.stream}"
         if self.context.eol is None:
@@ -266,16 +312,32 @@ class _State:
             if req.name in pins:
                 continue
             if req.name in self.owner and self.owner[req.name] != nsid:
-                self.lose_c(req.line, f"package {req.name}", f"already a component of {self.owner[req.name]}: a package belongs to one module")
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"already a component of {self.owner[req.name]}: a package belongs to one module",
+                )
                 continue
             answer, head = self.lookup.provides(req.name, self.context.branch)
             if answer == Provided.NO:
-                self.lose_c(req.line, f"package {req.name}", f"no dist-git repository provides it on branch {self.context.branch}")
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"no dist-git repository provides it on branch {self.context.branch}",
+                )
                 continue
             if answer == Provided.UNKNOWN:
-                self.lose_c(req.line, f"package {req.name}", f"its dist-git cannot be reached from here: the pin follows {self.context.branch} without a commit, unverified")
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"its dist-git cannot be reached from here: the pin follows {self.context.branch} without a commit, unverified",
+                )
             if req.type == "conditional":
-                self.lose_c(req.line, f"package {req.name}", f"installed only with {req.requires} (conditional): in the optional profile")
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"installed only with {req.requires} (conditional): in the optional profile",
+                )
             pins[req.name] = Pin(req.name, head if answer == Provided.YES else "", self.context.branch)
             self.owner[req.name] = nsid
             kinds["optional" if req.type in ("optional", "conditional") else req.type].add(req.name)

@@ -72,7 +72,10 @@ def module_document(module: Module) -> dict[str, Any]:
         xmd["mbs"] = {"rpms": built}
     components: dict[str, Any] = {}
     for pin in module.components:
-        entry: dict[str, Any] = {"rationale": pin.rationale or generated_rationale(module.nsid), "ref": pin.branch}
+        entry: dict[str, Any] = {
+            "rationale": pin.rationale or generated_rationale(module.nsid),
+            "ref": pin.branch,
+        }
         if pin.repository:
             entry["repository"] = pin.repository
         if pin.buildorder:

@@ -93,7 +93,8 @@ def variant_data(variant: Variant) -> dict[str, Any]:
         "eol": variant.eol.isoformat(),
         "arches": list(variant.arches),
         "modules": [
-            {"module": s.module, **({"profiles": list(s.profiles)} if s.profiles else {})} for s in variant.modules
+            {"module": s.module, **({"profiles": list(s.profiles)} if s.profiles else {})}
+            for s in variant.modules
         ],
         "outputs": outputs,
     }

@@ -14,6 +14,7 @@ gi is only on Debian's system python (and venvs made with --system-site-packages
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 
 from pipeline.core import yamlsource
-from pipeline.core.errors import OperationFailed
+from pipeline.core.errors import Diagnostic, OperationFailed
 
 Path = tuple[str | int, ...]
 
@@ -158,8 +159,10 @@ def read(path: str, text: str, *, name: str | None = None, stream: str | None = 
             keys, data = {}, {}
         kind = str(data.get("document", ""))
         number = data.get("version")
-        base = Document(path, index, line, kind, number if isinstance(number, int) else 0, keys=keys, raw=data)
-        if isinstance(parsed, yamlsource.Diagnostic):
+        base = Document(
+            path, index, line, kind, number if isinstance(number, int) else 0, keys=keys, raw=data
+        )
+        if isinstance(parsed, Diagnostic):
             found.append(_refused(base, f"line {offset + parsed.line}: {parsed.message}"))
         elif (kind, base.version) == (STREAM, 2):
             found.append(_stream_v2(base, chunk, offset))
@@ -178,20 +181,22 @@ def split_documents(text: str) -> Iterator[tuple[int, int, str]]:
     starts = []
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.DocumentStartEvent):
+            if isinstance(event, yaml.DocumentStartEvent) and event.start_mark is not None:
                 starts.append(event.start_mark.line)
     except yaml.YAMLError:
         starts = starts or [0]  # the document that breaks is reported by the reader
     lines = text.splitlines(keepends=True)
     bounds = [0, *starts[1:], len(lines)]
-    for first, end in zip(bounds, bounds[1:], strict=False):
+    for first, end in itertools.pairwise(bounds):
         chunk = "".join(lines[first:end])
         if chunk.strip() and chunk.strip() not in ("---", "...") and _has_content(chunk):
             yield first, first + 1 + _leading_blank(lines[first:end]), chunk
 
 
 def _has_content(chunk: str) -> bool:
-    return any(line.strip() and not line.lstrip().startswith(("#", "---", "...")) for line in chunk.splitlines())
+    return any(
+        line.strip() and not line.lstrip().startswith(("#", "---", "...")) for line in chunk.splitlines()
+    )
 
 
 def _leading_blank(lines: list[str]) -> int:
@@ -204,7 +209,9 @@ def _leading_blank(lines: list[str]) -> int:
 
 
 def _refused(base: Document, message: str) -> Document:
-    return Document(base.path, base.index, base.line, base.kind, base.version, (), message, base.keys, base.raw)
+    return Document(
+        base.path, base.index, base.line, base.kind, base.version, (), message, base.keys, base.raw
+    )
 
 
 _AT_LINE = re.compile(r"\[line (\d+) col (\d+)\]")

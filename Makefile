@@ -3,7 +3,9 @@
 #   make test   install everything, then run ruff, mypy --strict and pytest
 # Both are idempotent: every step is skipped when its result is already there.
 
+# libxml2-utils: xmllint checks Pungi's variants.xml against Pungi's DTD (factory import/export pungi).
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
+                libxml2-utils \
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -192,7 +192,54 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the branch heads as JSON")
     p.set_defaults(handler="example:cmd_example_distgit")
     _bot_commands(sub)
+    _interop_commands(sub)
     return top
+
+
+def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """factory import modulemd|pungi, factory export pungi (issue 14)."""
+    imports = _group(sub, "import", "Bring definitions kept in other formats into factory.")
+    modulemd = imports(
+        "modulemd",
+        "interop:cmd_import_modulemd",
+        "Import modulemd v2 and modulemd-packager v2/v3 documents (several per file) as factory modules.",
+    )
+    modulemd.add_argument(
+        "files", nargs="+", metavar="FILE", help="modulemd YAML files (e.g. repodata's modules.yaml)"
+    )
+    modulemd.add_argument("--name", help="the module name of packager documents that leave it out")
+    modulemd.add_argument("--stream", help="the stream of packager documents that leave it out")
+    pungi = imports(
+        "pungi",
+        "interop:cmd_import_pungi",
+        "Import Pungi variants (variants.xml) and the comps groups they use as factory variants and modules.",
+    )
+    pungi.add_argument(
+        "variants", metavar="VARIANTS.XML", help="Pungi's variants.xml (checked against Pungi's DTD)"
+    )
+    pungi.add_argument("--comps", required=True, metavar="COMPS.XML", help="the comps.xml holding the groups")
+    pungi.add_argument(
+        "--stream", help="the stream of modules made from comps groups (default: the release version)"
+    )
+    pungi.add_argument("--branch", help="the dist-git branch their pins follow (pinned at its head)")
+    pungi.add_argument(
+        "--dtd", help="Pungi's variants.dtd (default: Pungi's installed one, else factory's copy)"
+    )
+    for p in (modulemd, pungi):
+        p.add_argument(
+            "--out", help="the directory to write modules/ and variants/ into (default: the repository)"
+        )
+        p.add_argument("--eol", metavar="YYYY-MM-DD", help="the EOL of what the documents give none")
+        p.add_argument("--force", action="store_true", help="overwrite definition files that differ")
+    export = _group(sub, "export", "Write factory's definitions in other formats.")
+    p = export(
+        "pungi", "interop:cmd_export_pungi", "Write variants.xml, comps.xml and modules.yaml for Pungi."
+    )
+    p.add_argument(
+        "--out", default=".factory/pungi", help="the directory to write to (default: .factory/pungi)"
+    )
+    p.add_argument("--rev", help="export this commit (default: the working tree)")
+    p.add_argument("--force", action="store_true", help="overwrite files that differ")
 
 
 def _group(

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "build": 5,
     "compose": 5,
     "checks": 5,
+    "interop": 5,  # pure conversions between factory's definitions and modulemd / Pungi's formats
     "engine": 6,
     "release": 7,
     "bot": 7,

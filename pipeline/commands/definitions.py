@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from pipeline import run as processes
@@ -24,8 +25,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rev = args.rev or WORKTREE
     defs = ws.load(rev)
     ws.save()
+    from pipeline.core import definitions
+    from pipeline.git import repo as gitrepo
+
+    # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr.
+    warnings = definitions.warnings(ws.files(rev), defs, gitrepo.DistGit(ws.root))
+    if warnings:
+        sys.stderr.write("\n".join(w.render() for w in warnings) + "\n")
     if args.json:
-        _json({"valid": True, "revision": rev, "modules": len(defs.modules), "variants": len(defs.variants)})
+        _json(
+            {
+                "valid": True,
+                "revision": rev,
+                "modules": len(defs.modules),
+                "variants": len(defs.variants),
+                "warnings": [f"{w.path}:{w.line}:{w.col}: {w.code}: {w.message}" for w in warnings],
+            }
+        )
     else:
         _out(f"{rev}: {len(defs.modules)} modules and {len(defs.variants)} variants are valid")
     return EXIT_OK

@@ -352,3 +352,23 @@ def _pins_in_distgit(config: Config, modules: list[Module], lookup: BranchLookup
                     "unknown-ref",
                     f"{pin.component} has no commit {pin.ref} in {url}",
                 )
+
+
+def unreachable_pins(config: Config, modules: list[Module], lookup: BranchLookup) -> list[Problem]:
+    """One warning per pin whose dist-git cannot be reached: its branch and commit go unchecked."""
+    found = []
+    for module in modules:
+        for pin in module.components:
+            url = config.distgit_for(pin)
+            if lookup.branches(url) is None:
+                what = f"branch {pin.branch!r}" + (f" and commit {pin.ref[:12]}" if pin.ref else "")
+                found.append(
+                    Problem(
+                        module.path,
+                        ("components", "rpms", pin.component),
+                        "unreachable-distgit",
+                        f"{pin.component}: {url} cannot be reached from here: {what} not checked",
+                        at_key=True,
+                    )
+                )
+    return found

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path as FsPath
@@ -117,6 +117,17 @@ def load(
         modules={m.nsid: m for m in modules},
         variants={v.uid: v for v in variants},
     )
+
+
+def warnings(
+    files: Iterable[SourceFile], defs: Definitions, branches: consistency.BranchLookup
+) -> list[Diagnostic]:
+    """What validation could not check in loaded definitions (pins in unreachable dist-git)."""
+    problems = consistency.unreachable_pins(defs.config, list(defs.modules.values()), branches)
+    by_path = {f.path: f for f in files}
+    return [
+        replace(d, severity="warning") for d in sorted(_locate(problems, by_path), key=Diagnostic.sort_key)
+    ]
 
 
 def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:

@@ -19,9 +19,10 @@ class Diagnostic:
     code: str
     message: str
     excerpt: str = ""  # the offending source line with a caret under the column, if known
+    severity: str = "error"  # or "warning": reported, never refused
 
     def render(self) -> str:
-        head = f"{self.path}:{self.line}:{self.col}: error[{self.code}]: {self.message}"
+        head = f"{self.path}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
         return f"{head}\n{self.excerpt}" if self.excerpt else head
 
     def sort_key(self) -> tuple[str, int, int, str, str]:

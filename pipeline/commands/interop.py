@@ -1,0 +1,263 @@
+"""`factory import modulemd|pungi` and `factory export pungi`: arguments, files and output.
+
+An import writes factory definition files into --out (default: the repository, so
+`modules/NAME/STREAM.yaml` and `variants/UID.yaml`), after checking that the definitions there
+and the new ones validate together; it never overwrites a file that differs unless --force,
+and writes nothing at all when it refuses. What could not be carried over is printed, one line
+per construct with its file and line; the rest is imported (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.commands.output import out as _out
+from pipeline.commands.output import out_json as _json
+from pipeline.core import definitions
+from pipeline.core.definitions import SourceFile
+from pipeline.core.errors import InvalidDefinitions, InvalidInput, OperationFailed
+from pipeline.core.model import Config, Module, Pin
+from pipeline.engine.workspace import WORKTREE, Workspace
+from pipeline.formats import pungi
+from pipeline.interop import from_modulemd, from_pungi, to_pungi
+from pipeline.interop.report import Loss
+from pipeline.interop.yamlout import module_path, module_yaml, variant_path, variant_yaml
+from pipeline.tools import libmodulemd, xmllint
+
+EXIT_OK = 0
+INSTALLED_DTD = Path("/usr/share/pungi/variants.dtd")  # where Pungi's package puts its DTD
+
+
+def cmd_import_modulemd(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    config = _config(ws.root)
+    dest = Path(args.out) if args.out else ws.root
+    existing = _modules_at(ws.root, dest)
+    documents = []
+    for name in args.files:
+        text = _read(Path(name)).decode("utf-8", errors="replace")
+        documents.extend(libmodulemd.read(name, text, name=args.name, stream=args.stream))
+    known: dict[str, frozenset[str]] = {}
+    for module in existing.values():
+        known[module.name] = known.get(module.name, frozenset()) | {module.stream}
+    context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit_url)
+    result = from_modulemd.convert(documents, context)
+    origin = ", ".join(args.files)
+    files = {
+        module_path(m): module_yaml(m, f"Imported by `factory import modulemd` from {origin}")
+        for m in result.modules
+    }
+    written = _write(ws.root, dest, files, force=args.force)
+    _report(args, result.losses, written, f"{len(result.modules)} module streams imported")
+    return EXIT_OK
+
+
+def cmd_import_pungi(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    config = _config(ws.root)
+    dest = Path(args.out) if args.out else ws.root
+    variants_file, comps_file = Path(args.variants), Path(args.comps)
+    errors = xmllint.validate(_dtd(args.dtd), variants_file)
+    if errors:
+        raise InvalidInput(
+            f"{variants_file} does not follow Pungi's DTD:\n" + "\n".join(errors), code="invalid-variants-xml"
+        )
+    variants = pungi.read_variants(str(variants_file), _read(variants_file))
+    comps = pungi.read_comps(str(comps_file), _read(comps_file))
+    context = from_pungi.Context(
+        release=config.release.version,
+        stream=args.stream or config.release.version,
+        branch=args.branch or "",
+        eol=_eol(args.eol),
+        modules=_modules_at(ws.root, dest),
+    )
+    result = from_pungi.convert(
+        str(variants_file), variants, str(comps_file), comps, context, _DistGitLookup(ws.root, config)
+    )
+    origin = f"Imported by `factory import pungi` from {variants_file} and {comps_file}"
+    files = {module_path(m): module_yaml(m, origin) for m in result.modules}
+    files.update({variant_path(v): variant_yaml(v, origin) for v in result.variants})
+    written = _write(ws.root, dest, files, force=args.force)
+    summary = f"{len(result.variants)} variants and {len(result.modules)} modules imported"
+    _report(args, result.losses, written, summary)
+    return EXIT_OK
+
+
+def cmd_export_pungi(args: argparse.Namespace) -> int:
+    ws = Workspace.open(args.repo)
+    defs = ws.load(args.rev or WORKTREE, check_distgit=False)
+    ws.save()
+    dest = Path(args.out)
+    files = {
+        "variants.xml": to_pungi.export_variants(defs),
+        "comps.xml": to_pungi.export_comps(defs),
+        "modules.yaml": to_pungi.export_modules(defs),
+    }
+    conflicts = _conflicts(dest, files) if not args.force else []
+    if conflicts:
+        raise InvalidInput(
+            "would overwrite files that differ: " + ", ".join(str(dest / p) for p in conflicts),
+            hint="pass --force to overwrite them",
+            code="would-overwrite",
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    staged = {name: dest / f".{name}.tmp" for name in files}
+    for name, text in files.items():
+        staged[name].write_text(text, encoding="utf-8")
+    errors = xmllint.validate(_dtd(None), staged["variants.xml"])
+    if errors:
+        for path in staged.values():
+            path.unlink()
+        raise OperationFailed(
+            "the exported variants.xml does not follow Pungi's DTD (a bug):\n" + "\n".join(errors)
+        )
+    for name, path in staged.items():
+        os.replace(path, dest / name)
+    written = [str(dest / name) for name in files]
+    if args.json:
+        _json({"written": written, "variants": len(defs.variants), "modules": len(defs.modules)})
+    else:
+        _out("\n".join(f"wrote {path}" for path in written))
+    return EXIT_OK
+
+
+# -- the destination --------------------------------------------------------------------------
+
+
+def _config(root: Path) -> Config:
+    path = root / definitions.CONFIG_PATH
+    parsed, problems = definitions.parse_file(definitions.CONFIG_PATH, _read(path))
+    if problems or not isinstance(parsed, Config):
+        raise InvalidDefinitions(list(problems))
+    return parsed
+
+
+def _destination_files(root: Path, dest: Path, new: Mapping[str, str]) -> list[SourceFile]:
+    """The definitions the destination would hold: its files, the new ones, root's factory.yaml."""
+    from pipeline.git import repo as gitrepo
+
+    files = {f.path: f for f in gitrepo.worktree_files(dest) if f.path != definitions.CONFIG_PATH}
+    config = _read(root / definitions.CONFIG_PATH)
+    files[definitions.CONFIG_PATH] = _source(definitions.CONFIG_PATH, config)
+    for path, text in new.items():
+        files[path] = _source(path, text.encode("utf-8"))
+    return sorted(files.values(), key=lambda f: f.path)
+
+
+def _source(path: str, raw: bytes) -> SourceFile:
+    def read() -> bytes:
+        return raw
+
+    return SourceFile(path, hashlib.sha256(raw).hexdigest(), read)
+
+
+def _modules_at(root: Path, dest: Path) -> dict[str, Module]:
+    """The module streams the destination defines (files that do not parse are left out)."""
+    found = {}
+    for source in _destination_files(root, dest, {}):
+        parsed, _ = definitions.parse_file(source.path, source.read())
+        if isinstance(parsed, Module):
+            found[parsed.nsid] = parsed
+    return found
+
+
+def _write(root: Path, dest: Path, files: Mapping[str, str], *, force: bool) -> list[str]:
+    """Write the new definition files, after checking they validate with what dest holds."""
+    conflicts = _conflicts(dest, files) if not force else []
+    if conflicts:
+        raise InvalidInput(
+            "would overwrite definition files that differ: " + ", ".join(str(dest / p) for p in conflicts),
+            hint="pass --force to overwrite them (or --out DIR to write elsewhere)",
+            code="would-overwrite",
+        )
+    definitions.load(_destination_files(root, dest, files))  # raises InvalidDefinitions: nothing written
+    written = []
+    for path, text in sorted(files.items()):
+        target = dest / path
+        if target.is_file() and target.read_text(encoding="utf-8") == text:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_file(target, text)
+        written.append(str(target))
+    return written
+
+
+def _conflicts(dest: Path, files: Mapping[str, str]) -> list[str]:
+    return sorted(
+        path
+        for path, text in files.items()
+        if (dest / path).exists()
+        and (not (dest / path).is_file() or (dest / path).read_text(encoding="utf-8") != text)
+    )
+
+
+def _write_file(target: Path, text: str) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="unreadable-file") from exc
+
+
+def _eol(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--eol {value!r} is not a date (YYYY-MM-DD)", code="invalid-date") from exc
+
+
+def _dtd(given: str | None) -> Path:
+    """Pungi's DTD: the one given, Pungi's installed one, or the copy shipped with factory."""
+    if given:
+        return Path(given)
+    if INSTALLED_DTD.is_file():
+        return INSTALLED_DTD
+    return Path(str(definitions.SCHEMAS / "pungi-variants.dtd"))
+
+
+class _DistGitLookup:
+    """from_pungi.DistGitLookup over the dist-git repositories reachable from here."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        from pipeline.git import repo as gitrepo
+
+        self.distgit = gitrepo.DistGit(root)
+        self.root = root
+        self.config = config
+
+    def provides(self, package: str, branch: str) -> tuple[from_pungi.Provided, str]:
+        url = self.config.distgit_for(Pin(package, "", branch))
+        branches = self.distgit.branches(url)
+        if branches is None:
+            # A local dist-git directory without this repository does not provide the package;
+            # anything else (a URL, a directory that is not there) cannot be asked from here.
+            local = url.removeprefix("file://")
+            if "://" not in local and (self.root / local).parent.is_dir():
+                return from_pungi.Provided.NO, ""
+            return from_pungi.Provided.UNKNOWN, ""
+        head = self.distgit.head(url, branch) if branch in branches else None
+        return (from_pungi.Provided.YES, head) if head else (from_pungi.Provided.NO, "")
+
+
+def _report(args: argparse.Namespace, losses: tuple[Loss, ...], written: list[str], summary: str) -> None:
+    if args.json:
+        document: dict[str, Any] = {"written": written, "not_carried_over": [x.to_json() for x in losses]}
+        _json(document)
+        return
+    lines = [x.render() for x in losses]
+    lines += [f"wrote {path}" for path in written]
+    lines.append(f"{summary}; {len(written)} files written, {len(losses)} constructs not carried over")
+    _out("\n".join(lines))

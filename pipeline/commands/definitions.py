@@ -26,10 +26,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     defs = ws.load(rev)
     ws.save()
     from pipeline.core import definitions
-    from pipeline.git import repo as gitrepo
+    from pipeline.git.distgit import DistGit
 
     # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr.
-    warnings = definitions.warnings(ws.files(rev), defs, gitrepo.DistGit(ws.root))
+    warnings = definitions.warnings(ws.files(rev), defs, DistGit(ws.root))
     if warnings:
         sys.stderr.write("\n".join(w.render() for w in warnings) + "\n")
     if args.json:

@@ -232,9 +232,9 @@ class _DistGitLookup:
     """from_pungi.DistGitLookup over the dist-git repositories reachable from here."""
 
     def __init__(self, root: Path, config: Config) -> None:
-        from pipeline.git import repo as gitrepo
+        from pipeline.git.distgit import DistGit
 
-        self.distgit = gitrepo.DistGit(root)
+        self.distgit = DistGit(root)
         self.root = root
         self.config = config
 

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from hypothesis import HealthCheck, settings
 
 from pipeline.core.definitions import SourceFile, is_definition
 from pipeline.git.repo import blob_id
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests run on shared CI machines: how fast examples come is not what they test.
+settings.register_profile("factory", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("factory")
 
 
 def example_tree() -> dict[str, bytes]:

@@ -362,3 +362,26 @@ def test_dnf_installs_a_module_profile_and_a_comps_group(
     dnf(root, env, repo, "group", "install", "httpd-default")
     assert {"httpd", "mod_ssl", "systemd", "bash", "coreutils"} <= set(installed(root))
     assert not (Path(env["HOME"]) / ".rpmdb").exists() and not (root / "root" / ".rpmdb").exists()
+
+
+@pytest.mark.skipif(shutil.which("dnf") is None, reason="dnf is not installed")
+def test_a_repo_output_with_comps_false_has_no_groups(
+    composed: Composed, dnf_root: tuple[Path, dict[str, str]]
+) -> None:
+    tree = example_tree()
+    tree["variants/Server.yaml"] = tree["variants/Server.yaml"].replace(
+        b"  - kind: repo\n    name: os\n", b"  - kind: repo\n    name: os\n    options: {comps: false}\n"
+    )
+    node = graph.build(definitions.load(sources(tree))).nodes[f"repo:{VARIANT}"]
+    assert node.digest != composed.graph.nodes[f"repo:{VARIANT}"].digest  # the option plans the repo again
+    job = dataclasses.replace(composed.job(f"repo:{VARIANT}", "FL-42-Server-20261121.t.7"), node=node)
+    outputs = VariantRepoComposer().compose(job)
+    os_tree = job.workdir / "compose" / VARIANT / "x86_64" / "os"
+    repomd = (os_tree / "repodata" / "repomd.xml").read_text()
+    assert 'type="modules"' in repomd and 'type="group"' not in repomd
+    assert not any(o.path.endswith("/comps.xml") for o in outputs)
+    root, env = dnf_root
+    with pytest.raises(run.CommandFailed):
+        dnf(root, env, os_tree, "group", "install", "httpd-default")
+    dnf(root, env, os_tree, "module", "install", "httpd:2.4/default")  # the modules are still there
+    assert "httpd" in installed(root)

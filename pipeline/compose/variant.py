@@ -13,7 +13,7 @@ Layout of the compose's work directory (`compose/` is what a release publishes):
 modules.yaml merges the modulemd of every shipped module compose, plus a modulemd-defaults
 document per module stream the variant selects (its profiles become the default profiles),
 so dnf offers those streams without `dnf module enable`. comps.xml has one group per
-selected (module, profile).
+selected (module, profile); the repo output's `comps: false` option leaves it out.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import productmd.rpms  # type: ignore[import-untyped]
 
 from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import InputRpm, input_rpms, link
+from pipeline.core.config import Release
 from pipeline.core.errors import InvalidInput
-from pipeline.core.model import Release, Variant
+from pipeline.core.model import Variant
 from pipeline.core.records import OutputFile
 from pipeline.formats import comps, modulemd
 from pipeline.tools import createrepo, rpm
@@ -60,9 +61,11 @@ class VariantRepoComposer:
         root = job.workdir / COMPOSE
         modules_yaml = job.workdir / MODULES_YAML
         modules_yaml.write_text(_modules_yaml(job, variant, outputs), encoding="utf-8")
-        comps_xml = job.workdir / COMPS_XML
-        comps_xml.write_text(_comps_xml(job, variant), encoding="utf-8")
-        extra = [createrepo.Metadata(modules_yaml, "modules"), createrepo.Metadata(comps_xml, "group")]
+        extra = [createrepo.Metadata(modules_yaml, "modules")]
+        if wants_comps(job):
+            comps_xml = job.workdir / COMPS_XML
+            comps_xml.write_text(_comps_xml(job, variant), encoding="utf-8")
+            extra.append(createrepo.Metadata(comps_xml, "group"))
         source_tree = root / source_path(variant.uid)
         _link_all([r for r in rpms if r.header.is_source], source_tree / "Packages")
         createrepo.make_repo(source_tree, job.source_date_epoch)
@@ -76,6 +79,12 @@ class VariantRepoComposer:
         info.dump(str(metadata / "composeinfo.json"))
         rpms_json(info, variant, rpms).dump(str(metadata / "rpms.json"))
         return describe_tree(job.output_dir, job.workdir)
+
+
+def wants_comps(job: Job) -> bool:
+    """Whether the repo gets comps.xml groups: the repo output's `comps` option (default true)."""
+    options = job.node.definition["output"].get("options") or {}
+    return bool(options.get("comps", True))
 
 
 def os_path(variant_uid: str, arch: str) -> str:

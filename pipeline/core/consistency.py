@@ -11,8 +11,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from pipeline.core.config import Config
 from pipeline.core.deps import closure
-from pipeline.core.model import Config, Module, Output, Variant
+from pipeline.core.model import Module, Output, Variant
 
 Path = tuple[str | int, ...]  # a JSON path into a definition file
 

@@ -24,22 +24,22 @@ if TYPE_CHECKING:
     import jsonschema
 
     from pipeline.core import yamlsource
+from pipeline.core.config import Config
 from pipeline.core.errors import Diagnostic, InvalidDefinitions
 from pipeline.core.model import (
-    Config,
     Definitions,
     Module,
     ModuleSelection,
     Output,
     Pin,
     Profile,
-    Release,
     Variant,
 )
 
 # The JSON Schemas ship inside the package (`schemas/` at the top of the repository links here).
 SCHEMAS = files("pipeline") / "schemas"
 CONFIG_PATH = "factory.yaml"
+MISSING_CONFIG = Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +104,7 @@ def load(
         elif isinstance(parsed, Variant):
             variants.append(parsed)
     if CONFIG_PATH not in by_path:
-        diagnostics.append(
-            Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
-        )
+        diagnostics.append(MISSING_CONFIG)
     broken = {nsid for f in sources if cache[(f.path, f.blob_id)][0] is None for nsid in _nsids_of(f.path)}
     problems = consistency.check(config, modules, variants, branches, kinds, broken)
     diagnostics.extend(_locate(problems, by_path))
@@ -128,6 +126,17 @@ def warnings(
     return [
         replace(d, severity="warning") for d in sorted(_locate(problems, by_path), key=Diagnostic.sort_key)
     ]
+
+
+def load_config(source: SourceFile | None) -> Config:
+    """The typed factory.yaml alone (None: the tree has none), parsed and checked exactly as `load`
+    does; InvalidDefinitions with its diagnostics (file, line, rule) when it is not valid."""
+    if source is None:
+        raise InvalidDefinitions([MISSING_CONFIG])
+    parsed, problems = parse_file(source.path, source.read())
+    if not isinstance(parsed, Config):
+        raise InvalidDefinitions(list(problems))
+    return parsed
 
 
 def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:
@@ -163,7 +172,7 @@ def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:
 def _typed(kind: str, path: str, raw: bytes, data: Any) -> tuple[Parsed, tuple[Diagnostic, ...]]:
     """Schema-valid loose data to its typed value, after the checks only a typed value allows."""
     if kind == "factory":
-        return _config(data, path), ()
+        return Config.from_raw(data, path), ()
     if kind == "module":
         module = _module(data, path)
         mismatch = _path_mismatch(path, module)
@@ -331,19 +340,6 @@ def _date(value: str) -> dt.date:
     return dt.date.fromisoformat(value)
 
 
-def _config(data: dict[str, Any], path: str) -> Config:
-    release = data["release"]
-    return Config(
-        release=Release(release["name"], release["short"], release["version"]),
-        dist=data["dist"],
-        distgit_url=data["distgit"]["url"],
-        output_dir=data["output"]["dir"],
-        builder=data.get("builder", {}).get("kind", "local"),
-        forge=data.get("forge", {}).get("kind", "local"),
-        path=path,
-    )
-
-
 def _module(data: dict[str, Any], path: str) -> Module:
     deps = data.get("dependencies", {})
     pins = tuple(
@@ -374,9 +370,6 @@ def _module(data: dict[str, Any], path: str) -> Module:
         requires=tuple(sorted(deps.get("requires", {}).items())),
         profiles=profiles,
         api=tuple(data.get("api", {}).get("rpms", ())),
-        servicelevels=tuple(
-            (name, _date(level["eol"])) for name, level in sorted(data.get("servicelevels", {}).items())
-        ),
         maintainers=tuple(data.get("maintainers", ())),
         path=path,
     )

@@ -9,6 +9,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.core.config import Config
+
 
 @dataclass(frozen=True, slots=True)
 class Pin:
@@ -53,7 +55,6 @@ class Module:
     requires: tuple[tuple[str, str], ...] = ()
     profiles: tuple[Profile, ...] = ()
     api: tuple[str, ...] = ()
-    servicelevels: tuple[tuple[str, dt.date], ...] = ()
     maintainers: tuple[str, ...] = ()
     path: str = field(default="", compare=False)
 
@@ -99,30 +100,6 @@ class Variant:
     modules: tuple[ModuleSelection, ...]
     outputs: tuple[Output, ...]
     path: str = field(default="", compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    name: str
-    short: str
-    version: str
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """factory.yaml: the release, where component dist-git lives, where outputs go."""
-
-    release: Release
-    dist: str
-    distgit_url: str
-    output_dir: str
-    builder: str = "local"
-    forge: str = "local"
-    path: str = field(default="factory.yaml", compare=False)
-
-    def distgit_for(self, pin: Pin) -> str:
-        """Where the dist-git repository of a pin's component lives."""
-        return pin.repository or self.distgit_url.replace("{component}", pin.component)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,118 @@
+"""factory.yaml as frozen, typed values: the release, where dist-git and outputs live, the builder,
+the forge and the signing key. No I/O.
+
+Every key `schemas/factory.json` allows has a field here, and every field is used by something
+(a key nothing implements is not in the schema). `Config.from_raw` takes the loose data only
+after the schema accepted it; `pipeline.core.definitions` is the one parser of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.core.model import Pin
+
+
+class BuilderKind(StrEnum):
+    """Who builds components: `local` (rpmbuild on this machine) is the only builder so far."""
+
+    LOCAL = "local"
+
+
+class ForgeKind(StrEnum):
+    """Where the bot opens merge requests: `local` (branches in this repository) or `gitlab`."""
+
+    LOCAL = "local"
+    GITLAB = "gitlab"
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The release composed: `Factory Linux`, short `FL`, version `42` (compose IDs use the last two)."""
+
+    name: str
+    short: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class DistGitConfig:
+    """Where component dist-git lives: a path (relative to the repository) or URL with {component}."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """Where composes write (relative to the repository unless absolute)."""
+
+    dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderConfig:
+    kind: BuilderKind = BuilderKind.LOCAL
+
+
+@dataclass(frozen=True, slots=True)
+class GitLabConfig:
+    """The GitLab project the bot and the plan notes write to; empty when not configured."""
+
+    url: str = ""
+    project: str = ""  # group/name
+
+
+@dataclass(frozen=True, slots=True)
+class ForgeConfig:
+    kind: ForgeKind = ForgeKind.LOCAL
+    gitlab: GitLabConfig = field(default_factory=GitLabConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningConfig:
+    """The default signing key: a fingerprint and the GnuPG home holding it (both optional)."""
+
+    key: str = ""
+    gnupghome: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """factory.yaml: the release, where component dist-git lives, where outputs go, and more."""
+
+    release: Release
+    dist: str  # %dist of every RPM built, e.g. .fl42
+    distgit: DistGitConfig
+    output: OutputConfig
+    builder: BuilderConfig = field(default_factory=BuilderConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
+    path: str = field(default="factory.yaml", compare=False)
+
+    def distgit_for(self, pin: Pin) -> str:
+        """Where the dist-git repository of a pin's component lives."""
+        return pin.repository or self.distgit.url.replace("{component}", pin.component)
+
+    @classmethod
+    def from_raw(cls, data: dict[str, Any], path: str = "factory.yaml") -> Config:
+        """The typed configuration of schema-valid loose data (what `schemas/factory.json` accepted)."""
+        release = data["release"]
+        forge = data.get("forge", {})
+        gitlab = forge.get("gitlab", {})
+        signing = data.get("signing", {})
+        return cls(
+            release=Release(release["name"], release["short"], release["version"]),
+            dist=data["dist"],
+            distgit=DistGitConfig(data["distgit"]["url"]),
+            output=OutputConfig(data["output"]["dir"]),
+            builder=BuilderConfig(BuilderKind(data.get("builder", {}).get("kind", BuilderKind.LOCAL))),
+            forge=ForgeConfig(
+                ForgeKind(forge.get("kind", ForgeKind.LOCAL)),
+                GitLabConfig(str(gitlab.get("url", "")), str(gitlab.get("project", ""))),
+            ),
+            signing=SigningConfig(str(signing.get("key", "")), str(signing.get("gnupghome", ""))),
+            path=path,
+        )

@@ -1,0 +1,116 @@
+"""factory.yaml as typed values: every key the schema allows has a field, one parser reads it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import cli
+from pipeline.core import definitions
+from pipeline.core.config import BuilderKind, Config, ForgeKind
+from pipeline.core.definitions import SourceFile
+from pipeline.core.errors import InvalidDefinitions
+from pipeline.engine.workspace import WORKTREE, Workspace
+from tests.conftest import commit_tree, example_tree
+from tests.test_layers import imports
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
+
+EVERY_KEY = b"""\
+document: factory-config
+version: 1
+release: {name: Factory Linux, short: FL, version: "42"}
+dist: .fl42
+distgit: {url: "https://src.example/rpms/{component}.git"}
+output: {dir: /srv/factory/output}
+builder: {kind: local}
+forge:
+  kind: gitlab
+  gitlab: {url: "https://gitlab.example", project: dist/factory}
+signing: {key: 0123456789ABCDEF, gnupghome: /etc/factory/gnupg}
+"""
+
+
+def config_of(raw: bytes) -> Config:
+    return definitions.load_config(SourceFile("factory.yaml", "0" * 40, lambda: raw))
+
+
+def schema_paths(schema: dict[str, Any], prefix: str = "") -> set[str]:
+    """Every key path the schema allows (`forge.gitlab.url`), objects and leaves alike."""
+    found = set()
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        found.add(path)
+        found |= schema_paths(sub, f"{path}.")
+    return found
+
+
+def test_every_key_the_schema_allows_lands_in_a_typed_field() -> None:
+    config = config_of(EVERY_KEY)
+    assert config.release.name == "Factory Linux" and config.release.short == "FL"
+    assert config.release.version == "42" and config.dist == ".fl42"
+    assert config.distgit.url == "https://src.example/rpms/{component}.git"
+    assert config.output.dir == "/srv/factory/output"
+    assert config.builder.kind is BuilderKind.LOCAL
+    assert config.forge.kind is ForgeKind.GITLAB
+    assert (config.forge.gitlab.url, config.forge.gitlab.project) == (
+        "https://gitlab.example",
+        "dist/factory",
+    )
+    assert (config.signing.key, config.signing.gnupghome) == ("0123456789ABCDEF", "/etc/factory/gnupg")
+    schema = json.loads(definitions.schema_texts()["factory.json"])
+    fields = {"document", "version"}  # the file's own header: checked, not carried
+    for path in schema_paths(schema) - fields:
+        value: Any = config
+        for part in path.split("."):
+            value = getattr(value, part)  # an AttributeError names a key nothing carries
+
+
+def test_the_optional_parts_have_defaults() -> None:
+    config = config_of(example_tree()["factory.yaml"])
+    assert config.forge.kind is ForgeKind.LOCAL and config.forge.gitlab.url == ""
+    assert config.signing.key == "" and config.builder.kind is BuilderKind.LOCAL
+
+
+def test_a_bad_factory_yaml_alone_is_refused_with_its_place() -> None:
+    with pytest.raises(InvalidDefinitions) as info:
+        config_of(EVERY_KEY.replace(b"builder: {kind: local}", b"builder: {kind: koji}"))
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.path, diagnostic.line, diagnostic.code) == ("factory.yaml", 7, "schema-enum")
+    with pytest.raises(InvalidDefinitions) as info:
+        definitions.load_config(None)
+    assert [d.code for d in info.value.diagnostics] == ["missing-config"]
+
+
+def test_the_workspace_reads_the_config_of_a_revision_or_of_the_working_tree(tmp_path: Path) -> None:
+    tree = example_tree()
+    commit_tree(tmp_path, tree, "Example\n")
+    (tmp_path / "factory.yaml").write_bytes(
+        tree["factory.yaml"].replace(b"dir: .factory/output", b"dir: /srv/out")
+    )
+    ws = Workspace.open(tmp_path)
+    assert ws.config("HEAD").output.dir == ".factory/output"
+    assert ws.config(WORKTREE).output.dir == "/srv/out"
+
+
+def test_a_command_reading_a_bad_config_exits_2_naming_file_line_and_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = example_tree()
+    tree["factory.yaml"] = tree["factory.yaml"].replace(b"forge:\n  kind: local", b"forge:\n  kind: github")
+    commit_tree(tmp_path, tree, "A forge factory does not know\n")
+    code = cli.main(["bot", "reconcile", "--repo", str(tmp_path), "--target", "master", "--dry-run"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "factory.yaml:19:9: error[schema-enum]: $.forge.kind: 'github' is not one of" in err
+    assert "Traceback" not in err
+
+
+def test_only_the_yaml_readers_and_writers_import_yaml() -> None:
+    """factory.yaml is parsed in one place (`core/definitions` through `core/yamlsource`): the
+    bot, the CI and release commands ask `Workspace.config(rev)` for the typed Config."""
+    users = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "yaml" in imports(p))
+    assert users == ["core/yamlsource.py", "example.py", "formats/gitlab_ci.py", "formats/modulemd.py"]

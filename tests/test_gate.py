@@ -14,13 +14,12 @@ import pytest
 
 from pipeline import cli
 from pipeline.compose.base import Composer, Job
-from pipeline.core import definitions, gate, graph
+from pipeline.core import definitions, gate, graph, policies
 from pipeline.core.errors import InvalidDefinitions
 from pipeline.core.gate import CheckResult
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState, RunStatus, Verdict
 from pipeline.engine import executor
-from pipeline.release import policies
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources

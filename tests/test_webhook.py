@@ -14,7 +14,8 @@ import pytest
 
 from pipeline import example
 from pipeline.bot.forge_local import LocalForge
-from pipeline.bot.reconcile import make_forge, reconcile
+from pipeline.bot.forges import make_forge
+from pipeline.bot.reconcile import reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
 from pipeline.engine.workspace import Workspace
 from pipeline.git.repo import open_repo

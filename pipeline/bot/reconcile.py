@@ -9,19 +9,15 @@ update. A missed webhook or a crashed run is caught by the next pass.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from pipeline.bot import describe, yamledit
 from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
 from pipeline.bot.forge import Forge, ForgeError, MergeRequest, MergeRequestSpec
-from pipeline.bot.forge_local import LocalForge
 from pipeline.core import bump
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
@@ -31,8 +27,6 @@ from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
 from pipeline.store.history import BranchHistory, Observation
-
-TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,36 +240,3 @@ def _proposal(
         head=head,
         commit_message=describe.commit_message(facts),
     )
-
-
-# -- forges ----------------------------------------------------------------------------------------
-
-
-def make_forge(kind: str, ws: Workspace, target: str, clock: Callable[[], float] = time.time) -> Forge:
-    """The forge to act on: `local` (this repository) or `gitlab` (factory.yaml's forge.gitlab)."""
-    if kind == "local":
-        return LocalForge(ws.repo, clock)
-    if kind != "gitlab":
-        raise InvalidInput(f"unknown forge {kind!r}", code="unknown-forge")
-    raw = gitrepo.file_at(ws.repo, target, "factory.yaml") or b""
-    config = yaml.safe_load(raw) or {}
-    gitlab = (config.get("forge") or {}).get("gitlab") or {}
-    if not gitlab.get("url") or not gitlab.get("project"):
-        raise InvalidInput(
-            "factory.yaml has no forge.gitlab.url and forge.gitlab.project", code="no-gitlab-config"
-        )
-    token = next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), "")
-    if not token:
-        raise InvalidInput(
-            "no GitLab token", hint=f"set {' or '.join(TOKEN_VARIABLES)}", code="no-gitlab-token"
-        )
-    try:
-        module = importlib.import_module("pipeline.bot.forge_gitlab")
-    except ImportError as exc:
-        raise OperationFailed(
-            "the GitLab forge is not available (pipeline.bot.forge_gitlab cannot be imported)",
-            hint="install python-gitlab, or use --forge local",
-            code="no-gitlab-forge",
-        ) from exc
-    build: Callable[[str, str, str], Forge] = module.gitlab_forge
-    return build(str(gitlab["url"]), str(gitlab["project"]), token)

@@ -17,12 +17,13 @@ log = logging.getLogger("factory.bot")
 
 
 def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Report:
-    from pipeline.bot.reconcile import default_target, make_forge, reconcile
+    from pipeline.bot.forges import make_forge
+    from pipeline.bot.reconcile import default_target, reconcile
     from pipeline.engine.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     target = args.target or default_target(ws)
-    forge = make_forge(args.forge or ws.load(target, check_distgit=False).config.forge, ws, target)
+    forge = make_forge(args.forge or ws.config(target).forge.kind, ws, target)
     return reconcile(ws, forge, target=target, component=component, dry_run=dry_run)
 
 
@@ -60,28 +61,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def _trigger(args: argparse.Namespace, report: Report) -> tuple[int, Any]:
     """Compose what was built from the old heads: the build nodes of the moved branches and
     everything on them (their compose keys change with the resolved head, so they recompose).
-    Returns compose's exit status and, with --json, its result (else it prints as usual)."""
-    import contextlib
-    import io
-    import json
-
-    from pipeline.commands import compose
+    Returns the compose's exit status and, with --json, its result (else it prints as usual)."""
+    from pipeline.commands.compose import composing, show
     from pipeline.engine.workspace import Workspace
 
     nodes = sorted({r.node for r in report.rebuilds})
     if not nodes:
         return 0, None
-    graph = Workspace.open(args.repo).graph("HEAD")
-    wanted = sorted(graph.downstream(nodes))
-    namespace = argparse.Namespace(
-        repo=args.repo, nodes=wanted, all=False, since=None, type="nightly", workers=2, json=args.json
-    )
-    if not args.json:
-        return compose.run(namespace), None
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        code = compose.run(namespace)
-    return code, json.loads(captured.getvalue())
+    ws = Workspace.open(args.repo)
+    wanted = sorted(ws.graph("HEAD").downstream(nodes))
+    composed = composing(ws, nodes=wanted, since=None, compose_type="nightly", workers=2, as_json=args.json)
+    if args.json:
+        return (0 if composed.finished else 1), composed.to_json()
+    return show(composed, as_json=False), None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

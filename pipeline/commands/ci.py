@@ -1,26 +1,21 @@
-"""`factory ci generate|check|post-plan` and `factory lineage push|pull`: factory inside GitLab CI."""
+"""`factory ci generate|check|post-plan`: factory inside GitLab CI."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from pipeline.commands.output import out, out_json
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
-from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.config import ForgeConfig
 from pipeline.engine.workspace import Workspace
 from pipeline.formats import gitlab_ci as ci
 from pipeline.git import repo as gitrepo
 
 NULL_SHA = "0" * 40  # CI_COMMIT_BEFORE_SHA of the first push of a branch
 PLAN_MARKER = "<!-- factory:plan -->"
-TOKEN_VARIABLES = ("FACTORY_GITLAB_TOKEN", "CI_JOB_TOKEN")
 
 
 def _base(rev: str) -> str:
@@ -70,62 +65,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_post_plan(args: argparse.Namespace) -> int:
     """Post (or update) the plan as one note on a merge request; skip outside GitLab."""
+    from pipeline.bot.forges import gitlab_forge
+
     body = Path(args.file).read_text(encoding="utf-8")
     url = os.environ.get("CI_SERVER_URL", "")
     if not url or os.environ.get("GITLAB_CI") != "true":  # gitlab-ci-local sets GITLAB_CI=false
         out("not in GitLab CI (no CI_SERVER_URL, or GITLAB_CI is not true): the plan is not posted")
         return 0
+    # The merge request belongs to the project running the pipeline; factory.yaml's forge.gitlab
+    # says it only when GitLab does not.
     project = os.environ.get("CI_PROJECT_PATH", "")
+    forge = ForgeConfig() if project else Workspace.open(args.repo).config().forge
     if not project:
-        configured = _gitlab_config(Workspace.open(args.repo).root)
-        url, project = configured.get("url") or url, configured.get("project") or ""
-    token_name = next((v for v in TOKEN_VARIABLES if os.environ.get(v)), "")
-    if not project or not token_name:
-        raise OperationFailed(
-            "cannot post the plan: " + ("no GitLab project" if not project else "no GitLab token"),
-            hint="set CI_PROJECT_PATH (or forge.gitlab.project in factory.yaml) and "
-            + " or ".join(TOKEN_VARIABLES),
-            code="no-gitlab",
-        )
-    try:
-        module = importlib.import_module("pipeline.bot.forge_gitlab")
-    except ImportError as exc:
-        raise OperationFailed(
-            "the GitLab forge is not available (pipeline.bot.forge_gitlab cannot be imported)",
-            hint="install python-gitlab",
-            code="no-gitlab-forge",
-        ) from exc
-    forge = module.gitlab_forge(url, project, os.environ[token_name], job_token=token_name == "CI_JOB_TOKEN")
-    forge.upsert_note(str(args.mr), PLAN_MARKER, body)
+        url, project = forge.gitlab.url or url, forge.gitlab.project
+    gitlab_forge(forge, os.environ, url=url, project=project).upsert_note(str(args.mr), PLAN_MARKER, body)
     out(f"posted the plan on !{args.mr} of {project}")
-    return 0
-
-
-def _gitlab_config(root: Path) -> dict[str, str]:
-    try:
-        config: Any = yaml.safe_load((root / "factory.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    found = ((config or {}).get("forge") or {}).get("gitlab") or {}
-    return {k: str(v) for k, v in found.items() if k in ("url", "project")}
-
-
-def cmd_lineage_sync(args: argparse.Namespace) -> int:
-    """`factory lineage push|pull [--remote R]`."""
-    from pipeline.store.remote import Remote
-
-    action = args.compose_id
-    if action not in ("push", "pull"):
-        raise InvalidInput(f"unknown action {action!r}", code="bad-action")
-    remote = Remote(Workspace.open(args.repo).root, args.remote)
-    try:
-        result = remote.push() if action == "push" else remote.pull()
-    finally:
-        remote.close()
-    if args.json:
-        out_json({"fetched": result.fetched, "pushed": result.pushed, "attempts": result.attempts})
-    elif action == "push":
-        out(f"pushed {len(result.pushed)} lineage refs to {args.remote} ({result.attempts} attempts)")
-    else:
-        out(f"pulled {len(result.fetched)} lineage refs from {args.remote}")
     return 0

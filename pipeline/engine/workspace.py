@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__
-from pipeline.core import definitions
+from pipeline.core import definitions, policies
 from pipeline.core.canonical import digest
+from pipeline.core.config import Config
 from pipeline.core.definitions import ParseCache, SourceFile
+from pipeline.core.gate import Policy
 from pipeline.core.graph import Graph, ModuleMemo
 from pipeline.core.graph import build as build_graph
 from pipeline.core.model import Definitions
@@ -81,6 +83,35 @@ class Workspace:
         if rev == WORKTREE:
             return gitrepo.worktree_files(gitrepo.workdir(self.repo))
         return gitrepo.tree_files(self.repo, rev)
+
+    def config(self, rev: str = WORKTREE) -> Config:
+        """The typed factory.yaml of a revision (`worktree`: the file on disk), read alone.
+
+        It goes through the same parser and schema as `load`, so a bad file is refused with
+        its file, line and rule (InvalidDefinitions, exit 2); nothing else parses factory.yaml.
+        """
+        from pipeline.git import repo as gitrepo
+
+        path = definitions.CONFIG_PATH
+        if rev == WORKTREE:
+            on_disk = self.root / path
+            raw = on_disk.read_bytes() if on_disk.is_file() else None
+        else:
+            raw = gitrepo.file_at(self.repo, rev, path)
+        if raw is None:
+            return definitions.load_config(None)
+        return definitions.load_config(SourceFile(path, gitrepo.blob_id(raw), lambda: raw))
+
+    def policy(self, rev: str) -> Policy:
+        """The gating policies and waivers of a commit (`policies/*.yaml`, `waivers/*.yaml`)."""
+        from pipeline.git import repo as gitrepo
+
+        return policies.parse(
+            (path, data)
+            for folder in (policies.POLICIES, policies.WAIVERS)
+            for path, data in gitrepo.folder_files(self.repo, rev, folder.rstrip("/"))
+            if path.endswith((".yaml", ".yml"))
+        )
 
     def load(self, rev: str = WORKTREE, *, check_distgit: bool = True) -> Definitions:
         """Validated definitions of a revision (`worktree` for the files on disk)."""

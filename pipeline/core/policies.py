@@ -1,36 +1,22 @@
-"""Load the gating policies (`policies/*.yaml`) and waivers (`waivers/*.yaml`) of a revision.
+"""Parse the gating policies (`policies/*.yaml`) and waivers (`waivers/*.yaml`) of a revision. Pure.
 
 The same path as the definitions: YAML -> loose data -> JSON Schema (`schemas/policy.json`,
 `schemas/waiver.json`) -> frozen values, every error collected with its file and line
-(`InvalidDefinitions`, exit 2). Files are read from Git objects, so a compose is gated by the
-policies of the commit it was made from, and a waiver counts once it is merged.
+(`InvalidDefinitions`, exit 2). The files arrive as (path, bytes); `Workspace.policy(rev)` reads
+them from Git objects, so a compose is gated by the policies of the commit it was made from,
+and a waiver counts once it is merged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.core import definitions, yamlsource
 from pipeline.core.errors import Diagnostic, InvalidDefinitions
 from pipeline.core.gate import Policy, Rule, Waiver
-from pipeline.git import repo as gitrepo
-
-if TYPE_CHECKING:
-    from pipeline.git.repo import Repository
 
 POLICIES, WAIVERS = "policies/", "waivers/"
-
-
-def load(repo: Repository, rev: str) -> Policy:
-    """The policy (rules and waivers) of a revision; InvalidDefinitions with every error."""
-    files = [
-        (path, data)
-        for folder in (POLICIES, WAIVERS)
-        for path, data in gitrepo.folder_files(repo, rev, folder.rstrip("/"))
-        if path.endswith((".yaml", ".yml"))
-    ]
-    return parse(files)
 
 
 def parse(files: Iterable[tuple[str, bytes]]) -> Policy:

@@ -1,0 +1,86 @@
+"""Which forge to act on, built from the typed configuration and the environment.
+
+The one place a GitLab forge is made (the bot and `factory ci post-plan` both come here), and so
+the one place that decides which token is sent:
+
+- `FACTORY_GITLAB_TOKEN` (a project or personal access token with the api scope) is what writes
+  to GitLab: it is sent as PRIVATE-TOKEN. Without it, making the GitLab forge fails with an error
+  naming the variable, before any request.
+- `CI_JOB_TOKEN` is never sent in its place. GitLab lets a CI/CD job token call only a short list
+  of endpoints (container and package registries, job artifacts, releases, deployments and
+  environments, pipeline triggers, Terraform state, secure files; newer versions add reading
+  branches and commits: docs.gitlab.com, "GitLab CI/CD job token", "Job token access"). Every
+  call the forge makes (the project, merge requests and their notes, repository files, commits)
+  is outside that list, so a job token could only ever be refused; the error says so.
+  `forge_gitlab.gitlab_forge(..., job_token=True)` sends a job token as JOB-TOKEN for the calls
+  that may take one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from pipeline.bot.forge import Forge
+from pipeline.core.config import ForgeConfig, ForgeKind
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.engine.workspace import Workspace
+
+WRITE_TOKEN = "FACTORY_GITLAB_TOKEN"
+JOB_TOKEN = "CI_JOB_TOKEN"
+
+
+def make_forge(kind: str, ws: Workspace, target: str, clock: Callable[[], float] = time.time) -> Forge:
+    """The forge to act on: `local` (this repository) or `gitlab` (factory.yaml's forge.gitlab of
+    the target branch, and FACTORY_GITLAB_TOKEN)."""
+    if kind == ForgeKind.LOCAL:
+        from pipeline.bot.forge_local import LocalForge
+
+        return LocalForge(ws.repo, clock)
+    if kind != ForgeKind.GITLAB:
+        raise InvalidInput(f"unknown forge {kind!r}", code="unknown-forge")
+    config = ws.config(target).forge
+    if not config.gitlab.url or not config.gitlab.project:
+        raise InvalidInput(
+            "factory.yaml has no forge.gitlab.url and forge.gitlab.project", code="no-gitlab-config"
+        )
+    return gitlab_forge(config, os.environ)
+
+
+def gitlab_forge(config: ForgeConfig, env: Mapping[str, str], *, url: str = "", project: str = "") -> Forge:
+    """The GitLab forge of a project: `url` and `project` when given, else factory.yaml's
+    forge.gitlab; the token from FACTORY_GITLAB_TOKEN (see above). Makes no request."""
+    url = url or config.gitlab.url
+    project = project or config.gitlab.project
+    if not url or not project:
+        raise OperationFailed(
+            "no GitLab project: " + ("no URL" if not url else "no project path"),
+            hint="set forge.gitlab.url and forge.gitlab.project in factory.yaml "
+            "(in GitLab CI, CI_SERVER_URL and CI_PROJECT_PATH say it)",
+            code="no-gitlab-config",
+        )
+    token = env.get(WRITE_TOKEN, "")
+    if not token:
+        refused = (
+            f" ({JOB_TOKEN} is set, but GitLab lets a job token neither open merge requests nor write notes)"
+            if env.get(JOB_TOKEN)
+            else ""
+        )
+        raise OperationFailed(
+            f"no GitLab token: {WRITE_TOKEN} is not set{refused}",
+            hint=f"set {WRITE_TOKEN} to a project access token with the api scope and the Developer role "
+            "(a masked CI/CD variable in GitLab)",
+            code="no-gitlab-token",
+        )
+    try:
+        module = importlib.import_module("pipeline.bot.forge_gitlab")
+    except ImportError as exc:
+        raise OperationFailed(
+            "the GitLab forge is not available (pipeline.bot.forge_gitlab cannot be imported)",
+            hint="install python-gitlab, or use --forge local",
+            code="no-gitlab-forge",
+        ) from exc
+    build: Callable[[str, str, str], Forge] = module.gitlab_forge
+    return build(url, project, token)

@@ -1,0 +1,133 @@
+"""The compose use-case: compose what is out of date at HEAD, tier by tier, recording lineage.
+
+`factory compose` and the bot (`factory bot reconcile --trigger`) both call `compose`: typed
+values in (which nodes, since when, the compose type, the workers, a Reporter), a typed result
+out (the executor's RunResult and what could not be composed). Printing is the callers' business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.compose.registry import checks, composers
+from pipeline.core import plan as planner
+from pipeline.core.errors import InvalidInput
+from pipeline.core.model import Definitions
+from pipeline.core.records import COMPOSE_TYPES
+from pipeline.core.states import RunStatus
+from pipeline.engine import executor
+from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
+from pipeline.store.lineage import Lineage
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """What one compose run did."""
+
+    run: executor.RunResult
+    not_composable: tuple[str, ...]  # nodes asked for whose kind has no composer (yet)
+
+    @property
+    def finished(self) -> bool:
+        """Whether every node is good after the run (RunStatus FINISHED)."""
+        return self.run.status == RunStatus.FINISHED
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as `factory compose --json` prints it."""
+        return {
+            "status": self.run.status,
+            "seconds": round(self.run.seconds, 3),
+            "nodes": [
+                {
+                    "node": r.node,
+                    "status": r.status,
+                    "compose_id": r.compose_id,
+                    "message": r.message,
+                    "tier": r.tier,
+                }
+                for r in self.run.results
+            ],
+            "not_composable_yet": list(self.not_composable),
+        }
+
+
+def compose(
+    ws: Workspace,
+    *,
+    nodes: Collection[str] = (),
+    since: str | None = None,
+    compose_type: str = "nightly",
+    workers: int = 2,
+    reporter: executor.Reporter | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Composed:
+    """Compose the committed HEAD (never uncommitted changes): `nodes` and what they need, else
+    what changed `since` a revision and what that needs, else every node. Every compose is
+    checked and gated by the policies of HEAD."""
+    if compose_type not in COMPOSE_TYPES:
+        raise InvalidInput(
+            f"unknown compose type {compose_type!r}", hint="types: " + ", ".join(COMPOSE_TYPES)
+        )
+    commit = gitrepo.resolve(ws.repo, "HEAD")
+    defs = ws.load("HEAD")
+    graph = ws.graph("HEAD")
+    ws.save()
+    unknown = [n for n in nodes if n not in graph.nodes]
+    if unknown:
+        raise InvalidInput(
+            f"no node {unknown[0]!r}", hint="`factory graph` lists the nodes", code="unknown-node"
+        )
+    if nodes:
+        wanted = set(nodes)
+    elif since:
+        wanted = {n.id for n in planner.plan(ws.graph(since), graph).nodes}
+    else:
+        wanted = set(graph.nodes)
+    registry = composers()
+    targets = {n for n in graph.upstream(wanted) if graph.nodes[n].kind in registry}
+    waiting = tuple(sorted(n for n in wanted if graph.nodes[n].kind not in registry))
+    output_dir = Path(defs.config.output.dir)
+    ctx = executor.Context(
+        defs=defs,
+        commit=str(commit.id),
+        commit_time=commit.commit_time,
+        source_root=ws.root,
+        output_dir=output_dir if output_dir.is_absolute() else ws.root / output_dir,
+        compose_type=compose_type,
+        date=clock().strftime("%Y%m%d"),
+        resolve_head=_head_resolver(defs, ws.root),
+    )
+    policy = ws.policy(str(commit.id))  # gate by the policies of the commit composed
+    result = executor.execute(
+        graph,
+        targets,
+        registry,
+        Lineage(ws.root),
+        ctx,
+        workers=workers,
+        reporter=reporter,
+        checks=checks(),
+        policy=policy,
+    )
+    return Composed(result, waiting)
+
+
+def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:
+    """Reads a branch head from the component's dist-git (for pins that follow a branch)."""
+    distgit = gitrepo.DistGit(root)
+
+    def head(component: str, branch: str) -> str | None:
+        pins = [
+            p
+            for m in defs.modules.values()
+            for p in m.components
+            if (p.component, p.branch) == (component, branch)
+        ]
+        return distgit.head(defs.config.distgit_for(pins[0]), branch) if pins else None
+
+    return head

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline import __version__
 from pipeline.core.errors import FactoryError, InvalidDefinitions
+from pipeline.core.states import MergeRequestState
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 WORKTREE = "worktree"  # the same name as pipeline.engine.workspace.WORKTREE, without importing it
@@ -294,7 +295,7 @@ def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     mr = _group(sub, "mr", "Merge requests of the local forge (refs/factory/merge-requests/).")
     p = mr("list", "mr:cmd_list", "List merge requests, newest first.")
-    p.add_argument("--state", choices=("opened", "closed", "merged", "all"), default="all")
+    p.add_argument("--state", choices=(*MergeRequestState, "all"), default="all")
     for name, handler, text in (
         ("show", "mr:cmd_show", "Show a merge request and its description."),
         (

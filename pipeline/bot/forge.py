@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.core.errors import OperationFailed
+from pipeline.core.states import MergeRequestState
 
-OPENED, CLOSED, MERGED = "opened", "closed", "merged"
+OPENED, CLOSED, MERGED = MergeRequestState.OPENED, MergeRequestState.CLOSED, MergeRequestState.MERGED
 
 _HEAD_MARKER = re.compile(r"<!-- factory:head=([0-9a-f]{7,64}) -->")
 

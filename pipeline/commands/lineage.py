@@ -8,6 +8,7 @@ from pathlib import Path
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record
+from pipeline.core.states import ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.store.lineage import Lineage
@@ -19,9 +20,7 @@ def _lineage(args: argparse.Namespace) -> Lineage:
 
 def show(args: argparse.Namespace) -> int:
     if args.compose_id in ("push", "pull"):  # `factory lineage push|pull`: no compose ID is a verb
-        from pipeline.commands.ci import cmd_lineage_sync
-
-        return cmd_lineage_sync(args)
+        return _sync(args)
     lineage = _lineage(args)
     record = lineage.get(args.compose_id)
     if args.tree:
@@ -42,6 +41,25 @@ def show(args: argparse.Namespace) -> int:
         out_json(record.to_json())
         return 0
     out(_describe(record))
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """`factory lineage push|pull [--remote R]`: move the lineage refs to or from a Git remote."""
+    from pipeline.store.remote import Remote
+
+    action = args.compose_id
+    remote = Remote(Workspace.open(args.repo).root, args.remote)
+    try:
+        result = remote.push() if action == "push" else remote.pull()
+    finally:
+        remote.close()
+    if args.json:
+        out_json({"fetched": result.fetched, "pushed": result.pushed, "attempts": result.attempts})
+    elif action == "push":
+        out(f"pushed {len(result.pushed)} lineage refs to {args.remote} ({result.attempts} attempts)")
+    else:
+        out(f"pulled {len(result.fetched)} lineage refs from {args.remote}")
     return 0
 
 
@@ -120,7 +138,7 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
     note = read_note(lineage, RELEASES_REF, compose_id) or {}
     entries = note.get("releases", [])
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("status") == "released":
+        if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
             path = Path(str(entry.get("path", "")))
             if (path.parent / "latest").resolve() == path.resolve():
                 return True

@@ -9,7 +9,8 @@ Terminology (productmd's and Greenwave's words):
 - a check result: PENDING (not run yet, never failed), RUNNING, PASSED, FAILED, ERROR (the check
   itself could not run) or WAIVED;
 - the gate's verdict on a compose: pass, fail or pending;
-- what a release did: released or quarantined.
+- what a release did: released or quarantined;
+- a merge request's state, in GitLab's words: opened, closed or merged.
 """
 
 from __future__ import annotations
@@ -59,3 +60,9 @@ class Verdict(StrEnum):
 class ReleaseStatus(StrEnum):
     RELEASED = "released"
     QUARANTINED = "quarantined"
+
+
+class MergeRequestState(StrEnum):
+    OPENED = "opened"
+    CLOSED = "closed"
+    MERGED = "merged"

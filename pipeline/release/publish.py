@@ -39,6 +39,7 @@ from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.gate import Decision
 from pipeline.core.records import OutputFile, Record
+from pipeline.core.states import ReleaseStatus, Verdict
 from pipeline.release.sign import Signer, sign_tree
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
@@ -54,7 +55,7 @@ STAGING, TRASH = ".staging-", ".trash-"
 class Published:
     """What `release` did: `released` or `quarantined`, where, and the releases it removed."""
 
-    status: str
+    status: ReleaseStatus
     path: Path
     removed: tuple[str, ...] = ()
     signed_by: str = ""
@@ -78,7 +79,7 @@ def release(
             f"compose {record.compose_id} made nothing to release ({record.status}: {record.message})",
             code="nothing-to-release",
         )
-    if decision.verdict == "pending":
+    if decision.verdict == Verdict.PENDING:
         raise OperationFailed(
             f"the gate of {record.compose_id} is pending: {decision.summary()}",
             hint="run its checks first (factory compose runs them); `factory gate` shows what is missing",
@@ -89,8 +90,8 @@ def release(
     if not decision.passed:
         where = quarantine or to.parent / "quarantine"
         path = _quarantine(record, decision, output_dir, where, owners)
-        _note(lineage, record.compose_id, "quarantined", path, "")
-        return Published("quarantined", path)
+        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, "")
+        return Published(ReleaseStatus.QUARANTINED, path)
     to.mkdir(parents=True, exist_ok=True)
     with _locked(to):
         return _publish(lineage, record, output_dir, to, keep, signer)
@@ -122,8 +123,8 @@ def _publish(
     switch_latest(to, record.compose_id)
     removed = prune(to, keep)
     signed_by = json.loads((final / MANIFEST).read_text(encoding="utf-8")).get("signed_by", "")
-    _note(lineage, record.compose_id, "released", final, signed_by)
-    return Published("released", final, removed, signed_by)
+    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed_by)
+    return Published(ReleaseStatus.RELEASED, final, removed, signed_by)
 
 
 def pullable_ostree(staging: Path, output_dir: Path) -> Path:
@@ -265,7 +266,7 @@ def _quarantine(
     return final
 
 
-def _note(lineage: Lineage, compose_id: str, status: str, path: Path, signed_by: str) -> None:
+def _note(lineage: Lineage, compose_id: str, status: ReleaseStatus, path: Path, signed_by: str) -> None:
     entry = {"status": status, "path": str(path), "time": _now(), "signed_by": signed_by}
 
     def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:

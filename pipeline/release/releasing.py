@@ -1,0 +1,109 @@
+"""The sign and release use-cases: choose the signer, then sign a copy or publish.
+
+`factory sign` and `factory release` call these. The signing key comes from the caller (the
+command line) when given, else from factory.yaml's `signing:` of HEAD, else from
+FACTORY_SIGNING_KEY (`pipeline.release.sign.signer`). A compose's files are read from the
+output directory of the factory.yaml it was composed from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.core import gate
+from pipeline.core.errors import OperationFailed
+from pipeline.core.records import Record
+from pipeline.engine.workspace import Workspace
+from pipeline.release import gating, sign
+from pipeline.release import publish as publisher
+from pipeline.store.lineage import Lineage
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Which signing key to use: a GnuPG home and a fingerprint, each optional."""
+
+    gnupghome: str = ""
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCopy:
+    """A signed copy of a compose and what was signed in it."""
+
+    path: Path
+    signed: sign.Signed
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What `release` did, with the gate's decision and (when it did not pass) the owners."""
+
+    published: publisher.Published
+    decision: gate.Decision
+    owners: tuple[str, ...]
+
+
+def output_dir(ws: Workspace, record: Record) -> Path:
+    """Where the compose's files are: output.dir of the factory.yaml it was composed from."""
+    path = Path(ws.config(record.commit).output.dir)
+    return path if path.is_absolute() else ws.root / path
+
+
+def signing_key(ws: Workspace, given: Key) -> Key:
+    """The key given, completed from factory.yaml's `signing:` of HEAD."""
+    configured = ws.config("HEAD").signing
+    return Key(given.gnupghome or configured.gnupghome, given.fingerprint or configured.key)
+
+
+def sign_copy(ws: Workspace, record: Record, key: Key, dest: Path | None = None) -> SignedCopy:
+    """Copy a compose into dest (default: <output dir>/signed/<compose-id>) and sign the copy."""
+    outputs = output_dir(ws, record)
+    dest = dest or outputs / "signed" / record.compose_id
+    if not record.outputs:
+        raise OperationFailed(f"compose {record.compose_id} made nothing to sign", code="nothing-to-sign")
+    with _signer(ws, signing_key(ws, key)) as signer:
+        publisher.copy_outputs(record, outputs, dest)
+        return SignedCopy(dest, sign.sign_tree(dest, signer))
+
+
+def release(
+    ws: Workspace,
+    lineage: Lineage,
+    record: Record,
+    *,
+    to: Path,
+    key: Key,
+    keep: int = 3,
+    quarantine: Path | None = None,
+    unsigned: bool = False,
+    rev: str = "HEAD",
+) -> Released:
+    """Publish a compose atomically into `to`, signed (unless `unsigned`), when its gate passes
+    with the policies of `rev`; send it to quarantine, with its owners, when it fails."""
+    decision = gating.decide(ws, lineage, record, rev)
+    owners = () if decision.passed else gating.owners(ws, record, decision)
+    outputs = output_dir(ws, record)
+    signed = decision.passed and not unsigned  # a quarantined compose is never signed
+    signing: contextlib.AbstractContextManager[sign.Signer | None] = (
+        _signer(ws, signing_key(ws, key)) if signed else contextlib.nullcontext()
+    )
+    with signing as signer:
+        done = publisher.release(
+            lineage,
+            record,
+            decision,
+            output_dir=outputs,
+            to=to,
+            keep=keep,
+            signer=signer,
+            quarantine=quarantine,
+            owners=owners,
+        )
+    return Released(done, decision, owners)
+
+
+def _signer(ws: Workspace, key: Key) -> contextlib.AbstractContextManager[sign.Signer]:
+    return sign.signer(gnupghome=key.gnupghome or None, key=key.fingerprint or None, base=ws.root)

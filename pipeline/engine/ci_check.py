@@ -25,7 +25,7 @@ from pipeline.compose.base import InputCompose
 from pipeline.compose.registry import composers
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
-from pipeline.engine.executor import compose_key, content_digest
+from pipeline.engine.decide import compose_key, content_digest
 from pipeline.store.lineage import Lineage
 
 OK, STALE, NOT_COMPOSABLE = "OK", "NOT COMPOSED", "NOT COMPOSABLE"

@@ -1,11 +1,14 @@
 """The local executor: runs composes tier by tier with a worker pool, recording lineage.
 
-Decide, then act: for every node it computes the compose key (the node's own definition, the
-versions of its tools and the content digests of its inputs' latest good composes). A node
-whose key has a finished compose is skipped; so is everything downstream of a rebuild whose
-outputs came out byte-identical (early cutoff), because their keys do not change. A failed
-node stops only the nodes that consume it. Composers run in worker threads; all Git work
-(reserving compose IDs, tags, notes, latest-good refs) happens on the calling thread.
+Decide, then act: for every node `pipeline.engine.decide` says, without touching Git or the
+disk, whether to skip it, block it, fail it or compose it, from its compose key (the node's own
+definition, the versions of its tools and the content digests of its inputs' latest good
+composes). Then `_act` does what was decided: promotes a reused compose, or reserves a compose
+ID, makes the work directory and hands the job to a worker. A node whose key has a finished
+compose is skipped; so is everything downstream of a rebuild whose outputs came out
+byte-identical (early cutoff), because their keys do not change. A failed node stops only the
+nodes that consume it. Composers run in worker threads; all Git work (reserving compose IDs,
+tags, notes, latest-good refs) happens on the calling thread.
 
 Test, then gate: after a compose finishes, the checks that apply to its kind run in the same
 worker; their results go to `refs/notes/tests` and the gate (`pipeline.core.gate`, with the policy
@@ -27,16 +30,16 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.checks.base import Check
-from pipeline.compose.base import Composer, InputCompose, Job
+from pipeline.compose.base import Composer, Job
 from pipeline.core import gate
-from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
 from pipeline.core.model import Definitions
-from pipeline.core.records import InputRef, OutputFile, Record
+from pipeline.core.records import OutputFile, Record
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus
+from pipeline.engine.decide import Block, Decision, Fail, Skip, decide
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import TestResult
 from pipeline.store.results import record as record_results
@@ -98,29 +101,6 @@ def compose_name(node: Node) -> str:
     return rest.replace(":", "-").replace("@", "-").replace("/", "-")
 
 
-def compose_key(
-    node: Node, tools: Mapping[str, str], inputs: Mapping[str, InputCompose], digests: Mapping[str, str]
-) -> str:
-    """What makes a compose skippable: own definition, tools, and the content of its inputs."""
-    return digest(
-        {
-            "node": node.id,
-            "definition": node.definition,
-            "tools": dict(tools),
-            "inputs": {i: digests[i] for i in sorted(inputs)},
-        }
-    )
-
-
-def content_digest(outputs: Iterable[OutputFile]) -> str:
-    """The digest of what a compose made, wherever it was put.
-
-    Paths are taken inside the compose's own directory (`builds/<key>/`, `composes/<id>/`),
-    so a rebuild that makes the same bytes has the same content digest: early cutoff.
-    """
-    return digest(sorted([o.path.split("/", 2)[-1], o.sha256] for o in outputs))
-
-
 def execute(
     graph: Graph,
     targets: Iterable[str],
@@ -148,14 +128,17 @@ def execute(
     # Only the kinds this run composes: asking a tool its version starts a process (dnf's is slow).
     kinds = {graph.nodes[n].kind for tier in tiers for n in tier} & set(composers)
     tools = {kind: {**composers[kind].tools(), "factory": __version__} for kind in sorted(kinds)}
-    state = _State(lineage)
+    state = _State(lineage, ctx)
+    composable = set(composers)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for number, tier in enumerate(tiers, 1):
             reporter.tier(number, len(tiers), tier)
             running: dict[Future[_Made], tuple[Node, Record, float]] = {}
             for node_id in tier:
                 node = graph.nodes[node_id]
-                decided = _decide(node, number, results, state, composers, tools, ctx)
+                statuses = {i: results[i].status for i in node.inputs if i in results}
+                decision = decide(node, statuses, state, composable, tools)
+                decided = _act(decision, number, state, ctx)
                 if isinstance(decided, NodeResult):
                     results[node_id] = decided
                     reporter.finished(decided, total, clock() - start)
@@ -211,65 +194,48 @@ def _test(check: Check, job: Job, outputs: list[OutputFile]) -> TestResult:
 
 
 class _State:
-    """What the run knows of lineage: latest good per node and the records read, kept current."""
+    """What the run knows of lineage (latest good per node, the records read, kept current) and
+    of dist-git: the `Known` that decisions read, and the one place promotions are made."""
 
-    def __init__(self, lineage: Lineage) -> None:
+    def __init__(self, lineage: Lineage, ctx: Context) -> None:
         self.lineage = lineage
-        self.latest = lineage.latest()
+        self._latest = lineage.latest()
         self._records: dict[str, Record] = {}
+        self._resolve_head = ctx.resolve_head
+
+    def latest(self, node: str) -> str | None:
+        return self._latest.get(node)
 
     def record(self, compose_id: str) -> Record:
         if compose_id not in self._records:
             self._records[compose_id] = self.lineage.get(compose_id)
         return self._records[compose_id]
 
+    def composed(self, node: str, key: str) -> Record | None:
+        return self.lineage.find_by_key(node, key)
+
+    def head(self, component: str, branch: str) -> str | None:
+        return self._resolve_head(component, branch) if self._resolve_head else None
+
     def promote(self, node: str, compose_id: str) -> None:
         self.lineage.promote(node, compose_id)
-        self.latest[node] = compose_id
+        self._latest[node] = compose_id
 
 
-def _decide(
-    node: Node,
-    tier: int,
-    results: Mapping[str, NodeResult],
-    state: _State,
-    composers: Mapping[str, Composer],
-    tools: Mapping[str, Mapping[str, str]],
-    ctx: Context,
-) -> NodeResult | tuple[Job, Record]:
-    """Skip, block, or prepare the job and the draft record of one node."""
-    bad = [i for i in node.inputs if results.get(i) and not results[i].status.ok]
-    if bad:
-        return NodeResult(node.id, NodeStatus.BLOCKED, message=f"input {bad[0]} did not compose", tier=tier)
-    if node.kind not in composers:
-        return NodeResult(
-            node.id, NodeStatus.BLOCKED, message=f"no composer for kind {node.kind!r}", tier=tier
-        )
-    lineage, latest = state.lineage, state.latest
-    inputs: dict[str, InputCompose] = {}
-    digests: dict[str, str] = {}
-    for i in node.inputs:
-        if i not in latest:
-            return NodeResult(
-                node.id, NodeStatus.BLOCKED, message=f"input {i} has no good compose", tier=tier
-            )
-        record = state.record(latest[i])
-        inputs[i] = InputCompose(i, record.compose_id, record.outputs)
-        digests[i] = content_digest(record.outputs)
-    resolved = _resolve(node, ctx)
-    if resolved is None:
-        definition = node.definition
-        message = f"cannot resolve the head of {definition['component']}'s branch {definition['branch']}"
-        return NodeResult(node.id, NodeStatus.FAILED, message=message, tier=tier)
-    node = resolved
-    key = compose_key(node, tools[node.kind], inputs, digests)
-    done = lineage.find_by_key(node.id, key)
-    if done is not None:
-        if latest.get(node.id) != done.compose_id:
-            state.promote(node.id, done.compose_id)
-        return NodeResult(node.id, NodeStatus.SKIPPED, done.compose_id, "unchanged", tier=tier)
+def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResult | tuple[Job, Record]:
+    """Do what was decided for a node: its result when it is not composed, else (after
+    reserving its compose ID and making its work directory) the job and its draft record."""
+    if isinstance(decision, Skip):
+        if decision.promote:
+            state.promote(decision.node, decision.compose_id)
+        return NodeResult(decision.node, NodeStatus.SKIPPED, decision.compose_id, "unchanged", tier=tier)
+    if isinstance(decision, Block):
+        return NodeResult(decision.node, NodeStatus.BLOCKED, message=decision.why, tier=tier)
+    if isinstance(decision, Fail):
+        return NodeResult(decision.node, NodeStatus.FAILED, message=decision.why, tier=tier)
+    node, key = decision.node, decision.key
     release = ctx.defs.config.release
-    compose_id = lineage.reserve(
+    compose_id = state.lineage.reserve(
         release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
     )
     workdir = (
@@ -282,7 +248,7 @@ def _decide(
         node,
         compose_id,
         ctx.defs,
-        inputs,
+        decision.inputs,
         ctx.output_dir,
         workdir,
         ctx.source_root,
@@ -295,14 +261,11 @@ def _decide(
         input_digest=node.digest,
         key=key,
         commit=ctx.commit,
-        inputs=tuple(
-            InputRef(i, inputs[i].compose_id, state.record(inputs[i].compose_id).outputs_digest)
-            for i in sorted(inputs)
-        ),
-        pins=_pins(node, [state.record(inputs[i].compose_id) for i in sorted(inputs)]),
+        inputs=decision.input_refs,
+        pins=decision.pins,
         outputs=(),
         outputs_digest="",
-        tools=tuple(sorted(tools[node.kind].items())),
+        tools=decision.tools,
         started=_now(),
         finished="",
         status=ComposeStatus.RUNNING,
@@ -355,35 +318,6 @@ def _replace(draft: Record, outputs: tuple[OutputFile, ...], status: ComposeStat
         status=status,
         message=message,
     )
-
-
-def _resolve(node: Node, ctx: Context) -> Node | None:
-    """The node as composed now: a build of a pin that follows its branch gets the head's commit.
-
-    The commit goes into the node's definition, so the compose key (and the builder) see it:
-    when the branch moves, the key changes and the build is redone. None: no head found.
-    """
-    definition = node.definition
-    if node.kind != "build" or "ref" in definition:
-        return node
-    head = (
-        ctx.resolve_head(str(definition["component"]), str(definition["branch"]))
-        if ctx.resolve_head
-        else None
-    )
-    if head is None:
-        return None
-    return replace(node, definition_json=canonical_json({**definition, "ref": head}))
-
-
-def _pins(node: Node, inputs: Sequence[Record]) -> tuple[tuple[str, str], ...]:
-    """The (component, commit) pairs a compose consumed directly: a build's own pin, or the
-    pins of the builds a module is made of (resolved commits included)."""
-    if node.kind == "build":
-        return ((str(node.definition["component"]), str(node.definition["ref"])),)
-    if node.kind == "module":
-        return tuple(sorted({pin for record in inputs for pin in record.pins}))
-    return ()
 
 
 def _overall(results: tuple[NodeResult, ...]) -> RunStatus:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,16 @@ def test_deps_and_graph(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and '"module:gtk:3" -> "repo:Workstation";' in out
     code, out, _ = run(capsys, "graph", "--format", "json", "--repo", str(repo))
     assert code == 0 and len(json.loads(out)["nodes"]) == 41
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_graph_as_svg_is_drawn_by_graphviz(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "graph", "--format", "svg", "--repo", str(repo))
+    assert code == 0
+    svg = ET.fromstring(out)
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    titles = {t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")}
+    assert {"module:gtk:3", "repo:Workstation", "module:gtk:3->repo:Workstation"} <= titles
 
 
 def test_unknown_revision_and_module_exit_2(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,7 @@ from pipeline.core import definitions
 from pipeline.core.model import Module
 from pipeline.core.nevra import Rpm
 from pipeline.formats import comps, modulemd
-from pipeline.tools import createrepo, rpm, rpmbuild
+from pipeline.tools import createrepo, graphviz, rpm, rpmbuild
 from tests.conftest import example_tree, sources
 
 EPOCH = 1767225600  # 2026-01-01T00:00:00Z
@@ -125,6 +125,14 @@ def test_modifyrepo_argv_for_modules_and_comps() -> None:
     ]
     group = createrepo.Metadata(Path("/w/comps.xml"), "group")
     assert createrepo.modifyrepo_argv(group, Path("/r"))[1] == "--mdtype=group"
+
+
+# -- graphviz ----------------------------------------------------------------------------------------
+
+
+def test_dot_argv_reads_stdin_and_writes_the_format_asked() -> None:
+    assert graphviz.render_argv("svg") == ["dot", "-Tsvg"]
+    assert graphviz.render_argv("png") == ["dot", "-Tpng"]
 
 
 # -- rpm headers -------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from pipeline import run as processes
 from pipeline.commands.output import out as _out
 from pipeline.commands.output import out_json as _json
 from pipeline.core import bump, deps
@@ -16,6 +15,7 @@ from pipeline.core.errors import InvalidInput
 from pipeline.engine.workspace import WORKTREE, Workspace
 from pipeline.formats import render
 from pipeline.git import cli as gitcli
+from pipeline.tools import graphviz
 
 EXIT_OK = 0
 
@@ -154,11 +154,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         _out(render.graph_dot(graph))
     elif args.format == "svg":
-        try:
-            _out(processes.run(["dot", "-Tsvg"], input_text=render.graph_dot(graph)))
-        except processes.CommandFailed as exc:
-            exc.hint = "svg needs Graphviz's dot: apt-get install graphviz"
-            raise
+        _out(graphviz.render(render.graph_dot(graph), "svg"))
     else:
         _out(render.graph_text(graph))
     return EXIT_OK

@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import run
 from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.variant import COMPOSE, os_path
 from pipeline.core.errors import OperationFailed
 from pipeline.core.records import OutputFile
+from pipeline.run import CommandFailed
 from pipeline.tools import dnf, skopeo, umoci
 
 LAYOUT = "oci"
@@ -201,27 +201,22 @@ def _variant_repo(job: Job, spec: ImageSpec) -> Path:
 
 
 def _install(rootfs: Path, repo: Path, spec: ImageSpec, dist: str, source_date_epoch: int) -> None:
-    """dnf install into rootfs, with SOURCE_DATE_EPOCH so rpm records reproducible install times.
-
-    `dnf.install` cannot pass SOURCE_DATE_EPOCH yet, so this runs its command line itself with
-    the same Debian fix (a HOME whose .rpmmacros puts the rpmdb where Fedora has it). No gpg
-    key is given (gpgcheck=0), so librepo starts no gpg-agent to stop.
-    """
-    argv = dnf.install_argv(
-        rootfs, [dnf.Repo(spec.variant_uid, repo)], spec.packages, releasever=spec.release,
-        platform=dist.lstrip("."),
-    )  # fmt: skip
+    """dnf install into rootfs, with SOURCE_DATE_EPOCH so rpm records reproducible install times."""
     stray = _first_new(rootfs, rootfs / rootfs.relative_to(rootfs.anchor) / "var/cache/dnf")
-    with tempfile.TemporaryDirectory(prefix="factory-dnf-home-") as home:
-        Path(home, ".rpmmacros").write_text(f"%_dbpath {dnf.RPMDB}\n", encoding="utf-8")
-        env = {**os.environ, "HOME": home, "SOURCE_DATE_EPOCH": str(source_date_epoch)}
-        try:
-            run.run(argv, env=env)
-        except run.CommandFailed as exc:
-            raise OperationFailed(
-                f"cannot install {', '.join(spec.packages)} into the {spec.name} image: {exc.message}",
-                code="install-failed",
-            ) from exc
+    try:
+        dnf.install(
+            rootfs,
+            [dnf.Repo(spec.variant_uid, repo)],
+            spec.packages,
+            releasever=spec.release,
+            platform=dist.lstrip("."),
+            source_date_epoch=source_date_epoch,
+        )
+    except CommandFailed as exc:
+        raise OperationFailed(
+            f"cannot install {', '.join(spec.packages)} into the {spec.name} image: {exc.message}",
+            code="install-failed",
+        ) from exc
     # dnf puts the installroot in front of the cachedir dnf.install_argv gives it (already inside
     # the root): the cache lands at <root>/<root>/var/cache/dnf. Remove what that made.
     if stray is not None and stray.exists():

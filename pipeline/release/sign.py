@@ -28,7 +28,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import run
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.tools import createrepo, gpg, ostree, rpmsign
 
@@ -158,9 +157,7 @@ def refresh_repodata(repo: Path) -> None:
     (modules, comps) and its revision."""
     text = (repo / "repodata/repomd.xml").read_text(encoding="utf-8")
     found = re.search(r"<revision>(\d+)</revision>", text)
-    revision = int(found.group(1)) if found else 0
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(revision), "LC_ALL": "C"}
-    run.run(createrepo.createrepo_argv(repo, revision, update=True), env=env)
+    createrepo.update_repo(repo, int(found.group(1)) if found else 0)
 
 
 def ostree_repos(tree: Path) -> list[Path]:

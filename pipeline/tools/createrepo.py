@@ -84,6 +84,12 @@ def make_repo(directory: Path, revision: int, extra: Sequence[Metadata] = ()) ->
     run.run(createrepo_argv(directory, revision, update=True), env=env)
 
 
+def update_repo(directory: Path, revision: int) -> None:
+    """Write directory/repodata again for the RPMs as they are now (after signing them), keeping
+    its extra metadata (modules, group) and giving it `revision`."""
+    run.run(createrepo_argv(directory, revision, update=True), env=_env(revision))
+
+
 def _env(revision: int) -> dict[str, str]:
     # Read by newer createrepo_c releases for the same purpose as --set-timestamp-to-revision.
     return {**os.environ, "SOURCE_DATE_EPOCH": str(revision), "LC_ALL": "C"}

@@ -10,7 +10,9 @@ Terminology (productmd's and Greenwave's words):
   itself could not run) or WAIVED;
 - the gate's verdict on a compose: pass, fail or pending;
 - what a release did: released or quarantined;
-- a merge request's state, in GitLab's words: opened, closed or merged.
+- a merge request's state, in GitLab's words: opened, closed or merged;
+- a planned node at the head of a CI pipeline (`factory ci check`): OK, NOT COMPOSED or
+  NOT COMPOSABLE (no composer for its kind).
 """
 
 from __future__ import annotations
@@ -66,3 +68,9 @@ class MergeRequestState(StrEnum):
     OPENED = "opened"
     CLOSED = "closed"
     MERGED = "merged"
+
+
+class PlannedStatus(StrEnum):
+    OK = "OK"
+    NOT_COMPOSED = "NOT COMPOSED"
+    NOT_COMPOSABLE = "NOT COMPOSABLE"

@@ -25,10 +25,11 @@ from pipeline.compose.base import InputCompose
 from pipeline.compose.registry import composers
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
+from pipeline.core.states import PlannedStatus
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.store.lineage import Lineage
 
-OK, STALE, NOT_COMPOSABLE = "OK", "NOT COMPOSED", "NOT COMPOSABLE"
+OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class NodeCheck:
     """The state of one planned node at head."""
 
     node: str
-    status: str  # OK, NOT COMPOSED, NOT COMPOSABLE
+    status: PlannedStatus
     compose_id: str = ""
     message: str = ""
 

@@ -20,9 +20,10 @@ from typing import Any
 from pipeline.commands.output import out as _out
 from pipeline.commands.output import out_json as _json
 from pipeline.core import definitions
+from pipeline.core.config import Config
 from pipeline.core.definitions import SourceFile
-from pipeline.core.errors import InvalidDefinitions, InvalidInput, OperationFailed
-from pipeline.core.model import Config, Module, Pin
+from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.model import Module, Pin
 from pipeline.engine.workspace import WORKTREE, Workspace
 from pipeline.formats import pungi
 from pipeline.interop import from_modulemd, from_pungi, to_pungi
@@ -36,7 +37,7 @@ INSTALLED_DTD = Path("/usr/share/pungi/variants.dtd")  # where Pungi's package p
 
 def cmd_import_modulemd(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
-    config = _config(ws.root)
+    config = ws.config(WORKTREE)
     dest = Path(args.out) if args.out else ws.root
     existing = _modules_at(ws.root, dest)
     documents = []
@@ -46,7 +47,7 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
     known: dict[str, frozenset[str]] = {}
     for module in existing.values():
         known[module.name] = known.get(module.name, frozenset()) | {module.stream}
-    context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit_url)
+    context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit.url)
     result = from_modulemd.convert(documents, context)
     origin = ", ".join(args.files)
     files = {
@@ -60,7 +61,7 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
 
 def cmd_import_pungi(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
-    config = _config(ws.root)
+    config = ws.config(WORKTREE)
     dest = Path(args.out) if args.out else ws.root
     variants_file, comps_file = Path(args.variants), Path(args.comps)
     errors = xmllint.validate(_dtd(args.dtd), variants_file)
@@ -128,14 +129,6 @@ def cmd_export_pungi(args: argparse.Namespace) -> int:
 
 
 # -- the destination --------------------------------------------------------------------------
-
-
-def _config(root: Path) -> Config:
-    path = root / definitions.CONFIG_PATH
-    parsed, problems = definitions.parse_file(definitions.CONFIG_PATH, _read(path))
-    if problems or not isinstance(parsed, Config):
-        raise InvalidDefinitions(list(problems))
-    return parsed
 
 
 def _destination_files(root: Path, dest: Path, new: Mapping[str, str]) -> list[SourceFile]:

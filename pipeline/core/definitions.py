@@ -370,6 +370,9 @@ def _module(data: dict[str, Any], path: str) -> Module:
         requires=tuple(sorted(deps.get("requires", {}).items())),
         profiles=profiles,
         api=tuple(data.get("api", {}).get("rpms", ())),
+        servicelevels=tuple(
+            (name, _date(level["eol"])) for name, level in sorted(data.get("servicelevels", {}).items())
+        ),
         maintainers=tuple(data.get("maintainers", ())),
         path=path,
     )

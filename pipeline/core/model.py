@@ -55,6 +55,7 @@ class Module:
     requires: tuple[tuple[str, str], ...] = ()
     profiles: tuple[Profile, ...] = ()
     api: tuple[str, ...] = ()
+    servicelevels: tuple[tuple[str, dt.date], ...] = ()
     maintainers: tuple[str, ...] = ()
     path: str = field(default="", compare=False)
 

@@ -22,6 +22,7 @@ from pipeline.core.states import RunStatus
 from pipeline.engine import executor
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.git.distgit import DistGit
 from pipeline.store.lineage import Lineage
 
 
@@ -119,7 +120,7 @@ def compose(
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:
     """Reads a branch head from the component's dist-git (for pins that follow a branch)."""
-    distgit = gitrepo.DistGit(root)
+    distgit = DistGit(root)
 
     def head(component: str, branch: str) -> str | None:
         pins = [

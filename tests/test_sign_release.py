@@ -29,7 +29,8 @@ from pipeline.run import CommandFailed
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg
-from tests.test_checks_repo import gated_dist, output_dir
+from tests.conftest import commit_tree
+from tests.test_checks_repo import gated_dist, gated_tree, output_dir
 
 __all__ = ["gated_dist"]  # the session fixture, shared
 
@@ -153,6 +154,33 @@ def test_sign_with_a_key_from_the_environment_never_shows_the_key(
     monkeypatch.delenv(sign.KEY_ENV)
     assert factory("sign", cid, "--repo", str(gated_dist), "--out", str(tmp_path / "again")) == 2
     assert "no signing key" in capsys.readouterr().err
+
+
+def test_sign_takes_the_key_of_factory_yaml_at_head_unless_one_is_given(
+    gated_dist: Path, key: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    home, fpr = key
+    monkeypatch.delenv(sign.KEY_ENV, raising=False)
+    cid = compose_of(gated_dist, "module:httpd:2.4")
+    tree = gated_tree()
+    signing = f"signing:\n  key: {fpr}\n  gnupghome: {home}\n".encode()
+    commit_tree(
+        gated_dist, {**tree, "factory.yaml": tree["factory.yaml"] + signing}, "Sign with the SIG key\n"
+    )
+    try:
+        out = tmp_path / "signed"
+        assert factory("sign", cid, "--repo", str(gated_dist), "--out", str(out), "--json") == 0
+        assert json.loads(capsys.readouterr().out)["key"] == fpr
+        # A key given on the command line wins over factory.yaml's.
+        missing = "0123456789ABCDEF0123456789ABCDEF01234567"
+        assert (
+            factory("sign", cid, "--repo", str(gated_dist), "--out", str(tmp_path / "b"), "--key", missing)
+            == 2
+        )
+        assert f"no secret key {missing} in {home}" in capsys.readouterr().err
+    finally:
+        commit_tree(gated_dist, tree, "Back to the gated definitions\n")
 
 
 def test_a_compose_whose_gate_fails_goes_to_quarantine_with_its_owners(

@@ -4,8 +4,9 @@
 # Both are idempotent: every step is skipped when its result is already there.
 
 # libxml2-utils: xmllint checks Pungi's variants.xml against Pungi's DTD (factory import/export pungi).
+# ruby: tests measure generated CI files as GitLab does (Psych + ObjectSpace.memsize_of).
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
-                libxml2-utils \
+                libxml2-utils ruby \
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz
 VENV := .venv
 PY := $(VENV)/bin/python

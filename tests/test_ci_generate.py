@@ -1,24 +1,32 @@
-"""`factory ci generate`: the child pipeline of a plan, checked against a golden file."""
+"""`factory ci generate`: batched child pipelines, checked against golden files, GitLab's schema
+and the rules the schema cannot check."""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline import cli
+from pipeline.core.batches import Batch, Limits, batches
 from pipeline.core.definitions import load
+from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Graph, build
-from pipeline.core.plan import plan
+from pipeline.core.plan import Plan, plan
 from pipeline.formats import gitlab_ci as ci
+from pipeline.formats import gitlab_ci_limits as limits_of
 from tests.conftest import commit_tree, example_tree, sources
+from tests.gitlab_ci_tools import schema_errors
 
 DATA = Path(__file__).parent / "data" / "ci"
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
 OLD = "795545287474bedd5e207f70c50a64a10fc7632e"
 BUMPED = "modules/base-runtime/f42.yaml"
-HEADER = "openssl CVE-2026-1234 backport"
+BASE, HEAD = "1" * 40, "2" * 40  # the revisions the golden files name
+NOTHING = Graph({}, {})
 
 
 def graph_of(tree: dict[str, bytes]) -> Graph:
@@ -31,42 +39,117 @@ def bumped_tree() -> dict[str, bytes]:
     return tree
 
 
-def openssl_child() -> str:
+def texts(files: Mapping[str, ci.PipelineFile]) -> dict[str, str]:
+    return {name: f.text() for name, f in files.items()}
+
+
+def openssl_bump() -> tuple[Plan, Graph]:
     base, head = graph_of(example_tree()), graph_of(bumped_tree())
-    return ci.dump(ci.child_pipeline(plan(base, head), head), HEADER)
+    return plan(base, head), head
 
 
-def test_the_openssl_bump_matches_the_golden_file() -> None:
-    # Regenerate with: python -c 'from tests.test_ci_generate import *; print(openssl_child(), end="")'
-    assert openssl_child() == (DATA / "openssl-bump.yml").read_text()
+def everything(tree: dict[str, bytes] | None = None) -> tuple[Plan, Graph]:
+    head = graph_of(tree or example_tree())
+    return plan(NOTHING, head), head
 
 
-def test_needs_mirror_the_graph_restricted_to_planned_nodes() -> None:
-    base, head = graph_of(example_tree()), graph_of(bumped_tree())
-    planned = plan(base, head)
-    data = yaml.safe_load(ci.dump(ci.child_pipeline(planned, head)))
-    ids = {n.id for n in planned.nodes}
-    assert {name for name in data if name.startswith(ci.JOB_PREFIX)} == {ci.job_name(i) for i in ids}
-    for node_id in ids:
-        job = data[ci.job_name(node_id)]
-        needs = {n["job"] for n in job["needs"]}
-        assert needs == {ci.job_name(i) for i in head.nodes[node_id].inputs if i in ids}
-        assert job["resource_group"] == ci.resource_group(node_id)
-        assert f"compose {node_id} --type ci" in "\n".join(job["script"])
-        assert job["artifacts"]["paths"] == [".factory/output"]
-    # Independent nodes share no needs edge: the four variant repos run at once.
-    repos = [data[ci.job_name(i)] for i in ids if i.startswith("repo:")]
-    assert len(repos) == 4 and all(r["needs"] == repos[0]["needs"] for r in repos)
-    assert data["default"]["interruptible"] is True
-    assert data["default"]["retry"]["max"] == 2
+def jobs(text: str) -> dict[str, Mapping[str, object]]:
+    return limits_of.jobs_of(yaml.safe_load(text))
 
 
-def test_an_empty_plan_is_one_noop_job() -> None:
+# Regenerate the golden files with:
+#   python -c 'from tests.test_ci_generate import *; write_golden()'
+def golden_cases() -> dict[str, dict[str, str]]:
+    bump, bumped = openssl_bump()
+    full, head = everything()
+    return {
+        "openssl-bump": texts(ci.pipeline_files(bump, bumped, base=BASE, head=HEAD)),
+        "example-max-jobs-5": texts(
+            ci.pipeline_files(full, head, base="none", head=HEAD, limits=Limits(max_jobs=5))
+        ),
+    }
+
+
+def write_golden() -> None:
+    for case, files in golden_cases().items():
+        for name, text in files.items():
+            (DATA / case / name).parent.mkdir(parents=True, exist_ok=True)
+            (DATA / case / name).write_text(text)
+
+
+@pytest.mark.parametrize("case", ["openssl-bump", "example-max-jobs-5"])
+def test_generated_files_match_the_golden_files(case: str) -> None:
+    files = golden_cases()[case]
+    assert sorted(files) == sorted(p.name for p in (DATA / case).iterdir())
+    for name, text in files.items():
+        assert text == (DATA / case / name).read_text(), name
+
+
+def test_the_openssl_bump_is_one_pipeline_of_batched_jobs() -> None:
+    bump, head = openssl_bump()
+    files = ci.pipeline_files(bump, head, base=BASE, head=HEAD)
+    assert list(files) == [ci.CHILD]
+    found = jobs(files[ci.CHILD].text())
+    fixed = f"build:openssl@{CVE_FIX[:8]}"
+    assert "compose " + fixed not in found  # the new build composes with its module
+    module = found["compose module:base-runtime:f42"]
+    assert module["variables"] == {"FACTORY_NODES": "module:base-runtime:f42"}
+    assert module["needs"] == [] and module["extends"] == ci.TEMPLATE
+    repos = [found[f"compose repo:{v}"] for v in ("AtomicHost", "Cloud", "Server", "Workstation")]
+    assert all(r["needs"] == ["compose module:base-runtime:f42"] for r in repos)  # at once
+    assert len(found) == 1 + 4 + 5  # the module, every repo, every image
+
+
+@pytest.mark.parametrize("max_jobs", [500, 8, 5])
+@pytest.mark.parametrize("which", ["everything", "openssl-bump"])
+def test_jobs_compose_every_planned_node_once_after_what_it_needs(which: str, max_jobs: int) -> None:
+    planned, head = everything() if which == "everything" else openssl_bump()
+    limits = Limits(max_jobs=max_jobs)
+    made = {b.name: b for b in batches(planned, head, limits)}
+    composed = [n for b in made.values() for n in b.nodes]
+    assert sorted(composed) == sorted(n.id for n in planned.nodes)
+    files = texts(ci.pipeline_files(planned, head, base="none", head=HEAD, limits=limits))
+    assert limits_of.problems(files, limits, ci.CHILD) == []
+    seen = {}
+    for name, text in files.items():
+        for job_name, job in jobs(text).items():
+            if job_name.startswith(ci.JOB_PREFIX) and "trigger" not in job:
+                seen[job_name] = name
+                batch = made[job_name]
+                assert job["variables"] == {"FACTORY_NODES": " ".join(batch.targets)}
+                # needs: the batches of its planned inputs that are in its own file
+                assert job["needs"] == [i for i in batch.inputs if i in jobs(text)]
+                mine = {i for i in batch.inputs if i in jobs(text)}
+                assert (job["extends"] == ci.CHECKED) == (set(batch.inputs) != mine)
+    assert sorted(seen) == sorted(made)
+    # `factory compose TARGETS` makes what the targets need: within the plan, exactly the
+    # batch's own nodes and those of batches it comes after
+    for batch in made.values():
+        done = {n for i in _before(batch.name, made) for n in made[i].nodes}
+        needed = head.upstream(batch.targets) & {n.id for n in planned.nodes}
+        assert needed - done == set(batch.nodes)
+
+
+def _before(name: str, made: Mapping[str, Batch]) -> set[str]:
+    """The batches a batch comes after, transitively."""
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        for i in made[todo.pop()].inputs:
+            if i not in found:
+                found.add(i)
+                todo.append(i)
+    return found
+
+
+def test_an_empty_plan_is_one_noop_job(tmp_path: Path) -> None:
     graph = graph_of(example_tree())
-    data = yaml.safe_load(ci.dump(ci.child_pipeline(plan(graph, graph), graph)))
-    jobs = [k for k in data if k not in ("default", "stages", "workflow")]
-    assert jobs == [ci.NOOP_JOB]
+    files = ci.pipeline_files(plan(graph, graph), graph, base=HEAD, head=HEAD)
+    data = yaml.safe_load(files[ci.CHILD].text())
+    assert list(limits_of.jobs_of(data)) == [ci.NOOP_JOB]
     assert data[ci.NOOP_JOB]["stage"] in data["stages"]
+    (tmp_path / ci.CHILD).write_text(files[ci.CHILD].text())
+    assert schema_errors([tmp_path / ci.CHILD]) == ""
 
 
 @pytest.mark.parametrize(
@@ -83,24 +166,215 @@ def test_resource_groups_are_sanitised_node_ids(node: str, group: str) -> None:
 
 
 def test_generation_is_deterministic_and_round_trips() -> None:
-    text = openssl_child()
-    assert text == openssl_child()
-    body = text.split("\n", 1)[1]
-    assert ci.dump(yaml.safe_load(body)) == body
+    cases = golden_cases()
+    assert cases == golden_cases()
+    for files in cases.values():
+        for text in files.values():
+            body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+            assert ci.dump(yaml.safe_load(body)) == body
 
 
-def test_the_cli_plans_everything_from_a_null_base(
+def test_libyaml_and_pyyaml_write_the_same_bytes() -> None:
+    for files in golden_cases().values():
+        for text in files.values():
+            data = yaml.safe_load(text)
+            python = yaml.dump(
+                data, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False, width=1000
+            )
+            assert text.endswith(python)
+
+
+def test_every_generated_file_is_valid_for_gitlab(tmp_path: Path) -> None:
+    paths = []
+    for case, files in golden_cases().items():
+        for name, text in files.items():
+            (tmp_path / case).mkdir(exist_ok=True)
+            (tmp_path / case / name).write_text(text)
+            paths.append(tmp_path / case / name)
+    assert schema_errors(paths) == ""
+
+
+def _split() -> dict[str, str]:
+    return golden_cases()["example-max-jobs-5"]
+
+
+def _mutated(name: str, change: object) -> dict[str, str]:
+    files = _split()
+    data = yaml.safe_load(files[name])
+    assert callable(change)
+    change(data)
+    return {**files, name: ci.dump(data)}
+
+
+def _set(path: list[str], value: object) -> object:
+    def change(data: dict[str, object]) -> None:
+        target: object = data
+        for key in path[:-1]:
+            assert isinstance(target, dict)
+            target = target[key]
+        assert isinstance(target, dict)
+        target[path[-1]] = value
+
+    return change
+
+
+REPO = "compose repo:Cloud"
+TRIGGER = "compose part 2 of 4"
+BAD: list[tuple[str, object, str]] = [
+    (
+        "part-003.yml",
+        _set(["compose container:Cloud/base", "needs"], ["compose nowhere"]),
+        "not a job of the file",
+    ),
+    ("part-003.yml", _set(["compose repo:Cloud", "needs"], ["compose container:Cloud/base"]), "cycle"),
+    ("part-003.yml", _set([REPO, "needs"], [REPO]), "cycle"),
+    ("part-003.yml", _set([REPO, "extends"], ".nothing"), "extends '.nothing'"),
+    (
+        "child.yml",
+        _set([TRIGGER, "trigger", "include"], [{"artifact": "pipelines/part-002.yml", "job": "generate"}]),
+        "not a job of its pipeline",
+    ),
+    (
+        "child.yml",
+        _set([TRIGGER, "trigger", "include"], [{"artifact": "elsewhere/part-002.yml", "job": ci.FILES_JOB}]),
+        "does not keep",
+    ),
+    (
+        "child.yml",
+        _set([TRIGGER, "trigger", "include"], [{"artifact": "pipelines/part-001.yml", "job": ci.FILES_JOB}]),
+        "part-002.yml: no trigger includes it",
+    ),
+    (
+        "part-004.yml",
+        _set(
+            ["compose deeper"],
+            {"trigger": {"include": [{"artifact": "pipelines/child.yml", "job": "compose iso:Server/dvd"}]}},
+        ),
+        "levels deep",
+    ),
+]
+
+
+def test_a_coordinator_needs_room_for_a_trigger_job_per_part() -> None:
+    full, head = everything()
+    with pytest.raises(
+        OperationFailed, match="the plan needs 6 pipelines: more than one coordinator of 3 jobs"
+    ):
+        ci.pipeline_files(full, head, base="none", head=HEAD, limits=Limits(max_jobs=3))
+
+
+@pytest.mark.parametrize(("name", "change", "expected"), BAD, ids=[e for _, _, e in BAD])
+def test_the_checks_refuse_what_gitlab_refuses(name: str, change: object, expected: str) -> None:
+    assert limits_of.problems(_split(), Limits(max_jobs=5), ci.CHILD) == []
+    found = limits_of.problems(_mutated(name, change), Limits(max_jobs=5), ci.CHILD)
+    assert any(expected in p for p in found), found
+
+
+def test_the_checks_count_needs_jobs_and_bytes() -> None:
+    files = _split()
+    found = limits_of.problems(files, Limits(max_jobs=4, max_needs=2), ci.CHILD)
+    assert found == [  # the coordinator: the files job and four triggers; no compose job needs 3
+        "child.yml: 5 jobs, more than 4",
+        "child.yml: job 'compose part 3 of 4' has 3 needs, more than 2",
+        "part-001.yml: 5 jobs, more than 4",
+        "part-003.yml: 5 jobs, more than 4",
+    ]
+    big = {
+        **files,
+        "part-001.yml": files["part-001.yml"] + "".join(f"x{i}: {{script: [echo]}}\n" for i in range(2000)),
+    }
+    assert any("bytes as parsed" in p for p in limits_of.problems(big, Limits(max_jobs=5000), ci.CHILD))
+
+
+def test_the_schema_refuses_a_broken_file(tmp_path: Path) -> None:
+    broken = yaml.safe_load(_split()["child.yml"])
+    broken[TRIGGER]["trigger"]["strategy"] = "wait for it"
+    broken[TRIGGER]["when"] = "sometimes"
+    (tmp_path / "child.yml").write_text(ci.dump(broken))
+    assert "child.yml" in schema_errors([tmp_path / "child.yml"])
+
+
+def test_parsed_bytes_bounds_what_ruby_measures_at_small_scale() -> None:
+    from tests.gitlab_ci_tools import RUBY, ruby_parsed_bytes
+
+    if RUBY is None:
+        pytest.skip("ruby is not installed (`make deps` installs it)")
+    folder = DATA / "example-max-jobs-5"
+    measured = ruby_parsed_bytes(sorted(folder.iterdir()))
+    for path, size in measured.items():
+        estimate = limits_of.parsed_bytes(yaml.safe_load(path.read_text()))
+        assert size <= estimate <= 1.25 * size, path.name
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def test_the_cli_prints_child_yml_of_a_plan_that_fits_one_pipeline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     commit_tree(tmp_path, example_tree(), "Example\n")
     assert cli.main(["ci", "generate", "--repo", str(tmp_path), "--base", "0" * 40, "--head", "HEAD"]) == 0
-    data = yaml.safe_load(capsys.readouterr().out)
-    assert len([k for k in data if k.startswith(ci.JOB_PREFIX)]) == len(graph_of(example_tree()).nodes)
+    out = capsys.readouterr().out
+    assert len([k for k in jobs(out) if k.startswith(ci.JOB_PREFIX)]) == 17
+    first = cli_rev(tmp_path, "HEAD")
+    assert out.startswith(f"# Generated by `factory ci generate --base none --head {first}`")
     commit_tree(tmp_path, bumped_tree(), "Bump openssl\n")
     assert cli.main(["ci", "generate", "--repo", str(tmp_path), "--base", "HEAD~1", "--head", "HEAD"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# Generated by `factory ci generate --base HEAD~1 --head HEAD`")
-    assert ci.job_name(f"build:openssl@{CVE_FIX[:8]}") in yaml.safe_load(out)
+    assert out.startswith(
+        f"# Generated by `factory ci generate --base {first} --head {cli_rev(tmp_path, 'HEAD')}`"
+    )
+    assert "compose module:base-runtime:f42" in jobs(out)
+
+
+def cli_rev(repo: Path, rev: str) -> str:
+    import pygit2
+
+    return str(pygit2.Repository(str(repo)).revparse_single(rev).peel(pygit2.Commit).id)
+
+
+def test_the_cli_writes_every_file_and_the_coordinator_writes_them_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit_tree(tmp_path, example_tree(), "Example\n")
+    argv = ["ci", "generate", "--repo", str(tmp_path), "--base", "none", "--head", "HEAD", "--max-jobs", "5"]
+    assert cli.main(argv) == 2  # five files: not for stdout
+    assert "give --out DIR" in capsys.readouterr().err
+    assert cli.main([*argv, "--out", str(tmp_path.parent / "elsewhere")]) == 2
+    assert "outside the repository" in capsys.readouterr().err
+    out = tmp_path / "pipelines"
+    out.mkdir()
+    (out / "part-009.yml").write_text("left by a bigger plan\n")
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    assert "wrote 5 pipeline files" in capsys.readouterr().out
+    first = {p.name: p.read_text() for p in out.iterdir()}
+    assert sorted(first) == ["child.yml", "part-001.yml", "part-002.yml", "part-003.yml", "part-004.yml"]
+    assert limits_of.problems(first, Limits(max_jobs=5), ci.CHILD) == []
+    assert schema_errors(sorted(out.iterdir())) == ""
+    # The coordinator's first job runs `factory ci generate` again in its checkout: same bytes.
+    (command,) = yaml.safe_load(first["child.yml"])[ci.FILES_JOB]["script"]
+    words = shlex.split(command)
+    assert words[0] == "${FACTORY}" and words[-2:] == ["--out", "pipelines"]
+    for path in out.iterdir():
+        path.unlink()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(words[1:]) == 0
+    assert {p.name: p.read_text() for p in out.iterdir()} == first
+
+
+def test_ci_check_of_inputs_fails_naming_what_is_not_composed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_tree(tmp_path, example_tree(), "Example\n")
+    check = ["ci", "check", "--repo", str(tmp_path), "--no-pull"]
+    assert cli.main([*check, "--inputs-of", "repo:Cloud", "container:Cloud/base"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("inputs of container:Cloud/base repo:Cloud at HEAD: 2 nodes, 2 not composed")
+    assert "module:base-runtime:f42" in out and "module:httpd:2.4" in out
+    assert "  repo:Cloud " not in out  # one of the job's own nodes, not an input
+    assert cli.main([*check, "--inputs-of", "repo:Nowhere"]) == 2
+    assert cli.main(check) == 2
+    assert cli.main([*check, "--base", "none", "--inputs-of", "repo:Cloud"]) == 2
 
 
 def test_post_plan_skips_outside_gitlab(

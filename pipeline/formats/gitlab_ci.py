@@ -1,18 +1,55 @@
-"""GitLab child pipelines: one CI job per planned node. Pure: no I/O.
+"""GitLab child pipelines of a plan, inside GitLab's limits at any size. Pure: no I/O.
 
-`child_pipeline(plan, graph)` turns a plan into the data of a GitLab CI file; `dump` writes it
-as YAML, byte-identical for the same plan (sorted keys, no timestamps).
+`pipeline_files(plan, graph, base=, head=)` turns a plan into the data of one or more GitLab CI
+files; `PipelineFile.text()` writes one as YAML, byte-identical for the same plan (sorted keys,
+no timestamps). The file the parent pipeline triggers is always `child.yml`.
 
-Terminology (ARCHITECTURE.md): a planned *node* becomes one *job* named `compose <node id>`.
-Its `needs:` are the jobs of its inputs that are planned too, so independent nodes run at once
-on different runners and a failed node stops only the jobs that consume it. Inputs that are not
-planned are unchanged: their latest good compose is in lineage already.
+Limits this design keeps (GitLab's defaults; TOOLCHAIN.md "GitLab CI: schema and limits"):
+- at most 50 `needs:` per job (`ci_needs_size_limit`);
+- a configuration file of at most 1 MB *as parsed* (`max_yaml_size_bytes`: the memory Ruby
+  takes for the loaded YAML, about three times the text here), so files stay under
+  `Limits.max_bytes` of text (200 kB);
+- child pipelines nest at most two levels (parent -> child -> grandchild), and the file a
+  trigger job includes with `include: artifact:` must come from a job of the trigger's own
+  pipeline;
+- no more jobs per pipeline than `ci.max_jobs` (500: GitLab is slow to create and show bigger).
 
-Every job pulls lineage from the remote, composes its node (`factory compose NODE --type ci`,
+Batches (pipeline.core.batches): a job composes a module with its planned builds (`factory
+compose module:NAME:STREAM --type ci`: compose makes what the module needs, with the local worker
+pool), or shards of a big module's builds and then the module, or one other node. Its `needs:`
+are the jobs of its planned inputs in the same pipeline: a module needs its shards (at most 50),
+a variant's repo needs its modules' jobs, an image its repo and the image it is layered on. Inputs
+that are not planned are unchanged: their latest good compose is in lineage already.
+
+Why needs stay <= 50: a job whose inputs would take more than 50 needs in a pipeline goes to a
+later pipeline, where it needs none of them: that whole pipeline comes after the pipelines holding
+its inputs. A module's shards are capped at 50.
+
+More than `max_jobs` jobs: when the jobs do not fit one pipeline (jobs, needs or bytes), they are
+split into parts, `part-001.yml`..., and `child.yml` becomes a coordinator (level 1) whose first
+job, `pipeline-files`, runs the same `factory ci generate` again (generation is deterministic:
+the same bytes) and keeps the directory as its artifact; one trigger job per part (level 2)
+includes its file from that job (`include: artifact:` names a job of the same pipeline, as GitLab
+requires) with `strategy: depend`, so a trigger job ends when its part ends. A part's trigger job
+needs the trigger jobs of the parts holding its inputs (transitively reduced; when that would be
+more than 50 needs, it has none and waits for every earlier wave's stage instead). Regenerating
+needs nothing but the clone the job has: not the parent's pipeline id (`needs:pipeline:`), which
+gitlab-ci-local also does not implement.
+
+How a failure stops only what depends on it: inside a pipeline, GitLab does not start a job
+whose needs failed. Across parts, trigger jobs after the first wave run `when: always`, so a
+failed part does not stop the parts that come after it; instead, a job with inputs in another
+part starts (template `.compose after earlier parts`) with `factory ci check --inputs-of NODES`:
+it fails, naming the input, unless every input of its nodes outside the job is composed at head
+(the executor's rule, as `factory ci check` holds it). Its dependants in its part then do not run.
+
+Every job pulls lineage from the remote, composes its batch (`factory compose NODES --type ci`,
 which skips what lineage says is done) and pushes lineage back, also when the compose failed, so
-failures stay auditable. Outputs travel between jobs as GitLab artifacts of `.factory/output`
-(each job re-uploads what it received, so a job sees its inputs' inputs too); at scale, point
-`output.dir` in factory.yaml at a store shared by the runners and the artifacts are only a copy.
+failures stay auditable. `CARRY_OUTPUTS` is the one switch for where outputs travel: True (today)
+keeps `.factory/output` as the job's artifact, downloaded by the jobs that need it (each job
+re-uploads what it received), which reaches only jobs of the same pipeline: split plans need
+`output.dir` in factory.yaml on a directory every runner shares. False (once composes read and
+write the artifact store) keeps only build logs, also of failed jobs, and downloads nothing.
 """
 
 from __future__ import annotations
@@ -20,18 +57,32 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from pipeline.core.batches import JOB_PREFIX, Batch, Limits, Part, batches, job_name, partition
+from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Graph
 from pipeline.core.plan import Plan
+from pipeline.formats.gitlab_ci_limits import parsed_bytes
 
-JOB_PREFIX = "compose "
+__all__ = ["JOB_PREFIX", "Limits", "job_name"]
+
+CARRY_OUTPUTS = True  # False once composes fetch their inputs from the artifact store (issue 10)
+CHILD = "child.yml"
+DIRECTORY = "pipelines"
+FILES_JOB = "pipeline-files"  # no spaces: gitlab-ci-local escapes them in its artifact folders only
 NOOP_JOB = "nothing to compose"
 STAGE = "compose"
+FILES_STAGE = "pipeline files"
+TEMPLATE = ".compose"
+CHECKED = ".compose after earlier parts"
+NODES_VARIABLE = "FACTORY_NODES"
 IMAGE = "debian:12"  # as the parent pipeline; gitlab-ci-local --force-shell-executor ignores it
 OUTPUT_PATHS = (".factory/output",)
+LOG_PATHS = (".factory/output/**/*.log",)
 RETRY_WHEN = ("runner_system_failure", "scheduler_failure", "stuck_or_timeout_failure")
 # Finds the factory CLI: the venv a test or a runner already has, else `make venv` (debian:12).
 BEFORE_SCRIPT = (
@@ -41,68 +92,218 @@ BEFORE_SCRIPT = (
     "(apt-get update -qq && apt-get install -y -qq make >/dev/null)",
     'test -x "${FACTORY}" || make venv',
 )
+PULL = '"${FACTORY}" lineage pull --remote "${FACTORY_REMOTE}"'
+CHECK_INPUTS = f'"${{FACTORY}}" ci check --no-pull --inputs-of ${{{NODES_VARIABLE}}}'
+COMPOSE = (
+    f'"${{FACTORY}}" compose ${{{NODES_VARIABLE}}} --type ci || failed=1',
+    '"${FACTORY}" lineage push --remote "${FACTORY_REMOTE}"',
+    'test -z "${failed:-}"',
+)
+DUMPER: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_./-]")
 
 
-def job_name(node_id: str) -> str:
-    """The CI job of a node: `compose module:base-runtime:f42`."""
-    return JOB_PREFIX + node_id
+@dataclass(frozen=True, slots=True)
+class PipelineFile:
+    """One generated GitLab CI file: its name in the output directory, header and data."""
+
+    name: str
+    header: str
+    data: Mapping[str, Any]
+
+    def text(self) -> str:
+        return dump(self.data, self.header)
+
+
+def part_file(index: int) -> str:
+    """The file of part `index` (from 1): `part-001.yml`."""
+    return f"part-{index:03d}.yml"
+
+
+def part_job(index: int, count: int) -> str:
+    """The coordinator's trigger job of part `index` (from 1) of `count`."""
+    return f"compose part {index} of {count}"
 
 
 def resource_group(node_id: str) -> str:
     """A GitLab resource group per node, so one node never composes twice at once.
 
     `module:base-runtime:f42` -> `compose/module/base-runtime/f42`, `build:openssl@9d0324eb` ->
-    `compose/build/openssl_9d0324eb` (GitLab allows letters, digits, `-_./` here).
+    `compose/build/openssl_9d0324eb` (GitLab allows letters, digits, `-_./` here). A job takes
+    the group of its first target.
     """
     kind, _, rest = node_id.partition(":")
     return "compose/" + _RESOURCE_UNSAFE.sub("_", f"{kind}/{rest.replace(':', '/')}")
 
 
-def child_pipeline(plan: Plan, graph: Graph, *, title: str = "") -> dict[str, Any]:
-    """The GitLab CI data of the child pipeline composing `plan` (whose nodes are in `graph`)."""
-    planned = {n.id for n in plan.nodes}
+def generate_command(base: str, head: str, limits: Limits, directory: str) -> str:
+    """The `factory ci generate` that writes these files: the coordinator runs it again."""
+    return (
+        f'"${{FACTORY}}" ci generate --base {shlex.quote(base)} --head {shlex.quote(head)}'
+        f" --max-jobs {limits.max_jobs} --out {shlex.quote(directory)}"
+    )
+
+
+def pipeline_files(
+    plan: Plan,
+    graph: Graph,
+    *,
+    base: str,
+    head: str,
+    limits: Limits | None = None,
+    directory: str = DIRECTORY,
+    title: str = "",
+) -> dict[str, PipelineFile]:
+    """Every file of the pipelines composing `plan` (nodes in `graph`), by file name.
+
+    `base` and `head` are the revisions planned (commit ids, or `none`), `directory` where the
+    files are written, relative to the repository: the coordinator writes them there again.
+    """
+    limits = limits or Limits()
+    header = f"Generated by `factory ci generate --base {base} --head {head}`: do not edit."
+    summary = f"{len(plan.nodes)} nodes in {len(plan.tiers)} tiers; {plan.unchanged} unchanged."
+    made = batches(plan, graph, limits)
+    if not made:
+        return {CHILD: PipelineFile(CHILD, f"{header}\n{summary}", _noop(title))}
+    fixed = parsed_bytes(_frame(checked=True)) + parsed_bytes(
+        {f"compose part {len(made)} of {len(made)}": {}}
+    )
+    parts = partition(made, limits, job_bytes=_job_bytes, budget=limits.max_parsed_bytes - fixed)
+    if len(parts) == 1:
+        jobs = f"{len(made)} jobs in one pipeline."
+        return {CHILD: PipelineFile(CHILD, f"{header}\n{summary}\n{jobs}", _part_data(made, set(), set()))}
+    if len(parts) + 1 > limits.max_jobs:
+        raise OperationFailed(
+            f"the plan needs {len(parts)} pipelines: more than one coordinator of {limits.max_jobs} jobs",
+            hint="raise --max-jobs (ci.max_jobs)",
+            code="ci-too-many-pipelines",
+        )
+    files = {CHILD: PipelineFile(CHILD, _coordinator_header(header, summary, parts, directory), {})}
+    for index, part in enumerate(parts, 1):
+        mine = {b.name for b in part.batches}
+        comment = (
+            f"{header}\nPart {index} of {len(parts)} (wave {part.wave + 1}): {len(part.batches)} jobs "
+            f"composing {sum(len(b.nodes) for b in part.batches)} nodes."
+        )
+        files[part_file(index)] = PipelineFile(
+            part_file(index), comment, _part_data(part.batches, mine, part.outside())
+        )
+    coordinator = _coordinator(parts, limits, generate_command(base, head, limits, directory), directory)
+    files[CHILD] = PipelineFile(CHILD, files[CHILD].header, coordinator)
+    return files
+
+
+def _coordinator_header(header: str, summary: str, parts: Sequence[Part], directory: str) -> str:
+    jobs = sum(len(p.batches) for p in parts)
+    return f"{header}\n{summary}\n{jobs} jobs in {len(parts)} pipelines, triggered from {directory}/ by this one."
+
+
+def _part_data(made: Sequence[Batch], mine: set[str], outside: set[str]) -> dict[str, Any]:
+    """A pipeline of compose jobs; `mine` the batches of this file (all when empty), `outside` those
+    whose inputs are partly in other files."""
     jobs: dict[str, Any] = {}
-    for node in plan.nodes:
-        inputs = sorted(i for i in graph.nodes[node.id].inputs if i in planned)
-        jobs[job_name(node.id)] = _compose_job(node.id, inputs)
-    if not jobs:
-        jobs[NOOP_JOB] = {
-            "stage": STAGE,
-            "needs": [],
-            "script": [f"echo {shlex.quote('factory: ' + (title or 'the plan') + ' is empty')}"],
-        }
+    for b in made:
+        needs = [i for i in b.inputs if not mine or i in mine]
+        jobs[b.name] = _compose_job(b, needs, checked=b.name in outside)
+    return {**_frame(checked=bool(outside)), **jobs}
+
+
+def _frame(*, checked: bool) -> dict[str, Any]:
+    """A pipeline of compose jobs without its jobs: stages, defaults and the job templates."""
+    templates: dict[str, Any] = {TEMPLATE: _template()}
+    if checked:
+        templates[CHECKED] = {"extends": TEMPLATE, "script": [PULL, CHECK_INPUTS, *COMPOSE]}
+    return {**_head(), **templates}
+
+
+def _head() -> dict[str, Any]:
+    return {"stages": [STAGE], "default": _defaults(), "workflow": {"rules": [{"when": "always"}]}}
+
+
+def _defaults() -> dict[str, Any]:
+    return {"image": IMAGE, "interruptible": True, "retry": {"max": 2, "when": list(RETRY_WHEN)}}
+
+
+def _template() -> dict[str, Any]:
+    if CARRY_OUTPUTS:
+        artifacts: dict[str, Any] = {"paths": list(OUTPUT_PATHS), "expire_in": "1 day"}
+    else:
+        artifacts = {"paths": list(LOG_PATHS), "expire_in": "1 week", "when": "always"}
     return {
-        "stages": [STAGE],
-        "default": {
-            "image": IMAGE,
-            "interruptible": True,
-            "retry": {"max": 2, "when": list(RETRY_WHEN)},
-        },
+        "stage": STAGE,
+        "before_script": list(BEFORE_SCRIPT),
+        "script": [PULL, *COMPOSE],
+        "artifacts": artifacts,
+    }
+
+
+def _compose_job(batch: Batch, needs: Sequence[str], *, checked: bool) -> dict[str, Any]:
+    return {
+        "extends": CHECKED if checked else TEMPLATE,
+        "needs": [n if CARRY_OUTPUTS else {"job": n, "artifacts": False} for n in needs],
+        "resource_group": resource_group(batch.targets[0]),
+        "variables": {NODES_VARIABLE: " ".join(batch.targets)},
+    }
+
+
+def _job_bytes(batch: Batch, needs: Sequence[str]) -> int:
+    """An upper bound of what a batch's job adds to its file as GitLab measures it (parsed)."""
+    top = 2 * 29  # the file's top-level mapping grows by about 29 bytes per entry, doubling
+    return top + parsed_bytes(batch.name) + parsed_bytes(_compose_job(batch, needs, checked=True))
+
+
+def _coordinator(parts: Sequence[Part], limits: Limits, command: str, directory: str) -> dict[str, Any]:
+    count = len(parts)
+    waves = 1 + max(p.wave for p in parts)
+    jobs: dict[str, Any] = {
+        FILES_JOB: {  # its own defaults: a trigger job takes few keywords, and no `default:`
+            **_defaults(),
+            "stage": FILES_STAGE,
+            "needs": [],
+            "before_script": list(BEFORE_SCRIPT),
+            "script": [command],
+            "artifacts": {"paths": [directory], "expire_in": "1 week"},
+        }
+    }
+    for index, part in enumerate(parts, 1):
+        job: dict[str, Any] = {
+            "stage": f"{STAGE} {part.wave + 1}",
+            "trigger": {
+                "include": [{"artifact": f"{directory}/{part_file(index)}", "job": FILES_JOB}],
+                "strategy": "depend",
+                "forward": {"pipeline_variables": True},
+            },
+        }
+        needs = [FILES_JOB, *(part_job(d + 1, count) for d in part.after)]
+        if len(needs) <= limits.max_needs:  # else the stages of the waves order it
+            job["needs"] = needs
+        if part.after:
+            job["when"] = "always"  # a failed earlier part stops only the jobs over its nodes
+        jobs[part_job(index, count)] = job
+    return {
+        "stages": [FILES_STAGE, *(f"{STAGE} {w + 1}" for w in range(waves))],
         "workflow": {"rules": [{"when": "always"}]},
         **jobs,
     }
 
 
-def _compose_job(node_id: str, inputs: Sequence[str]) -> dict[str, Any]:
-    node = shlex.quote(node_id)
+def _noop(title: str) -> dict[str, Any]:
     return {
-        "stage": STAGE,
-        "needs": [{"job": job_name(i), "artifacts": True} for i in inputs],
-        "resource_group": resource_group(node_id),
-        "before_script": list(BEFORE_SCRIPT),
-        "script": [
-            '"${FACTORY}" lineage pull --remote "${FACTORY_REMOTE}"',
-            f'"${{FACTORY}}" compose {node} --type ci || failed=1',
-            '"${FACTORY}" lineage push --remote "${FACTORY_REMOTE}"',
-            'test -z "${failed:-}"',
-        ],
-        "artifacts": {"paths": list(OUTPUT_PATHS), "expire_in": "1 day"},
+        **_head(),
+        NOOP_JOB: {
+            "stage": STAGE,
+            "needs": [],
+            "script": [f"echo {shlex.quote('factory: ' + (title or 'the plan') + ' is empty')}"],
+        },
     }
 
 
 def dump(pipeline: Mapping[str, Any], header: str = "") -> str:
-    """YAML text of a pipeline: sorted keys, block style, a comment header; deterministic."""
+    """YAML text of a pipeline: sorted keys, block style, a comment header; deterministic.
+
+    libyaml's emitter when PyYAML has it (ten times faster at Fedora scale; the tests hold it to
+    the same bytes as PyYAML's own), else PyYAML's.
+    """
     comment = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
-    body = yaml.safe_dump(dict(pipeline), sort_keys=True, default_flow_style=False, width=1000)
+    body = yaml.dump(dict(pipeline), Dumper=DUMPER, sort_keys=True, default_flow_style=False, width=1000)
     return comment + body

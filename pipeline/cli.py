@@ -124,17 +124,30 @@ def parser() -> argparse.ArgumentParser:
     ci = sub.add_parser("ci", help="Factory inside GitLab CI.", description="Factory inside GitLab CI.")
     ci_sub = ci.add_subparsers(dest="ci_command", required=True, metavar="COMMAND")
     for name, handler, text in (
-        ("generate", "ci:cmd_generate", "Print the child pipeline composing what changed, one job per node."),
+        ("generate", "ci:cmd_generate", "Write the child pipelines composing what changed (batched jobs)."),
         ("check", "ci:cmd_check", "Exit 1 unless every node planned between base and head is composed."),
     ):
         p = ci_sub.add_parser(name, help=text, description=text)
         p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-        p.add_argument("--base", required=True, help="the revision before ('none' or 000...0: everything)")
+        p.add_argument(
+            "--base", required=name == "generate", help="the revision before ('none' or 000...0: everything)"
+        )
         p.add_argument("--head", default="HEAD", help="the revision after (default: HEAD)")
         p.set_defaults(handler=handler, json=False)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--remote", default="origin", help="pull lineage from this remote first (default: origin)")
     p.add_argument("--no-pull", action="store_true", help="check the local lineage as it is")
+    p.add_argument(
+        "--inputs-of",
+        nargs="+",
+        metavar="NODE",
+        help="instead of a plan: the inputs of these nodes that are not among them (a CI job's guard)",
+    )
+    p = ci_sub.choices["generate"]
+    p.add_argument(
+        "--out", metavar="DIR", help="write every pipeline file into DIR (child.yml is the one to trigger)"
+    )
+    p.add_argument("--max-jobs", type=int, help="jobs in one pipeline at most (default: 500)")
     p = ci_sub.add_parser(
         "post-plan",
         help="Post a plan as one note on a merge request (updated, never duplicated).",

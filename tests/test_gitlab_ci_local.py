@@ -86,9 +86,13 @@ class Project:
         return git(self.remote, "tag", "-l", "compose/*").split()
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    top = tmp_path_factory.mktemp("gitlab")
+def make_project(top: Path, *, max_jobs: int | None = None) -> Project:
+    """The example distribution with this repository's .gitlab-ci.yml, pushed to a bare remote.
+
+    With `max_jobs`, `ci generate` splits the plan into pipelines of that many jobs; their jobs
+    share composed outputs through an `output.dir` outside the copies (as runners would share a
+    store: job artifacts reach only jobs of the same pipeline).
+    """
     remote, work, distgit = top / "remote.git", top / "work", top / "distgit"
     git(top, "init", "-q", "--bare", "-b", "main", str(remote))
     example.materialize(ROOT / "examples" / "distgit", distgit)
@@ -96,10 +100,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     git(work, "init", "-q", "-b", "main")
     for folder in ("modules", "variants"):
         shutil.copytree(ROOT / folder, work / folder)
-    shutil.copy(ROOT / ".gitlab-ci.yml", work / ".gitlab-ci.yml")
-    config = (ROOT / "factory.yaml").read_text()
-    (work / "factory.yaml").write_text(config.replace(".factory/distgit/", f"{distgit}/"))
-    (work / ".gitignore").write_text(".factory/\n.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\n")
+    pipeline = (ROOT / ".gitlab-ci.yml").read_text()
+    config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")
+    if max_jobs is not None:
+        assert "--out pipelines'" in pipeline and "dir: .factory/output" in config
+        pipeline = pipeline.replace("--out pipelines'", f"--out pipelines --max-jobs {max_jobs}'")
+        config = config.replace("dir: .factory/output", f"dir: {top / 'shared-output'}")
+    (work / ".gitlab-ci.yml").write_text(pipeline)
+    (work / "factory.yaml").write_text(config)
+    (work / ".gitignore").write_text(
+        ".factory/\n.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\npipelines/\n"
+    )
     venv_factory = Path(sys.executable).parent / "factory"
     (work / ".gitlab-ci-local-variables.yml").write_text(f"FACTORY: {venv_factory}\n")
     git(work, "remote", "add", "origin", str(remote))
@@ -107,14 +118,22 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return Project(work, remote, distgit)
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return make_project(tmp_path_factory.mktemp("gitlab"))
+
+
 def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project: Project) -> None:
     head = git(project.work, "rev-parse", "HEAD").strip()
     done = project.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={NULL_SHA}")
     assert done.returncode == 0, done.stdout[-5000:]
     assert "41 planned nodes, all composed" in done.stdout
-    child = (project.work / ".gitlab-ci-local" / "artifacts" / "generate" / "child.yml").read_text()
+    child = (
+        project.work / ".gitlab-ci-local" / "artifacts" / "generate" / "pipelines" / "child.yml"
+    ).read_text()
     jobs = [line for line in child.splitlines() if line.startswith("compose ")]
-    assert len(jobs) == 41
+    assert len(jobs) == 17  # batched: a module with its builds, each repo, each image
+    assert status(done.stdout, "compose module:base-runtime:f42") == "PASS"
     tags = project.remote_tags()
     assert len(tags) == 41  # one compose per job: none composed twice, none lost
     notes = git(project.remote, "notes", "--ref=refs/notes/lineage", "list").splitlines()
@@ -173,8 +192,8 @@ def test_a_failing_node_fails_the_check_though_the_trigger_job_passes(project: P
     done = project.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={before}")
     assert done.returncode != 0, done.stdout[-8000:]
     assert status(done.stdout, "compose") == "PASS"  # the trigger job: gitlab-ci-local never fails it
-    assert status(done.stdout, f"compose build:gnome-shell@{broken[:8]}") == "FAIL"
-    assert status(done.stdout, "compose module:gnome:47") is None  # its input failed
+    assert status(done.stdout, "compose module:gnome:47") == "FAIL"  # the job of the broken build
+    assert status(done.stdout, "compose repo:Workstation") is None  # its input failed
     assert status(done.stdout, "check") == "FAIL"
     assert f"build:gnome-shell@{broken[:8]}" in _line(done.stdout, "NOT COMPOSED")
     assert "3 not composed" in done.stdout  # the build, the module, the Workstation repo
@@ -184,9 +203,38 @@ def test_a_failing_node_fails_the_check_though_the_trigger_job_passes(project: P
     assert json.loads(note)["status"] == "FAILED"
 
 
+def test_a_plan_split_into_pipelines_composes_everything_part_after_part(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    split = make_project(tmp_path_factory.mktemp("gitlab-split"), max_jobs=5)
+    done = split.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={NULL_SHA}")
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert "41 planned nodes, all composed" in done.stdout
+    generated = split.work / ".gitlab-ci-local" / "artifacts" / "generate" / "pipelines"
+    assert sorted(p.name for p in generated.iterdir()) == [
+        "child.yml",
+        *(f"part-00{i}.yml" for i in range(1, 5)),
+    ]
+    # the coordinator wrote the same files again and triggered every part
+    assert status(done.stdout, "pipeline-files") == "PASS"
+    for index in range(1, 5):
+        assert status(done.stdout, f"compose part {index} of 4") == "PASS"
+    again = split.work / ".gitlab-ci-local" / "artifacts" / "pipeline-files" / "pipelines"
+    assert {p.name: p.read_text() for p in again.iterdir()} == {
+        p.name: p.read_text() for p in generated.iterdir()
+    }
+    # the repos of part 3 checked that their modules (parts 1 and 2) were composed first
+    assert "inputs of repo:Workstation at HEAD: 4 nodes, all composed" in done.stdout
+    assert status(done.stdout, "compose repo:Workstation") == "PASS"
+    assert len(split.remote_tags()) == 41
+
+
 def status(stdout: str, job: str) -> str | None:
-    """PASS or FAIL from gitlab-ci-local's summary line of a job; None when it did not run."""
-    pattern = re.compile(rf"^ (PASS|FAIL) +(?:\[[^]]*\] +)?{re.escape(job)}\s*$", re.MULTILINE)
+    """PASS or FAIL from gitlab-ci-local's summary line of a job; None when it did not run.
+
+    A job of a child pipeline has the trigger jobs above it in its line: ` PASS  [compose] -> JOB`.
+    """
+    pattern = re.compile(rf"^ (PASS|FAIL) +(?:\[[^]]*\] -> )?{re.escape(job)}\s*$", re.MULTILINE)
     found = pattern.findall(stdout)
     return found[-1] if found else None
 

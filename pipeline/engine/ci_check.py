@@ -61,10 +61,11 @@ class CheckReport:
             ],
         }
 
-    def text(self, title: str) -> str:
+    def text(self, title: str, noun: str = "planned nodes") -> str:
         bad = sum(1 for n in self.nodes if n.status == STALE)
         verdict = "all composed" if self.ok else f"{bad} not composed"
-        lines = [f"{title}: {len(self.nodes)} planned nodes, {verdict}"]
+        count = len(self.nodes)
+        lines = [f"{title}: {count} {noun if count != 1 else noun.removesuffix('s')}, {verdict}"]
         width = max((len(n.node) for n in self.nodes), default=0)
         for n in self.nodes:
             detail = n.compose_id or n.message

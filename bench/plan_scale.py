@@ -338,6 +338,23 @@ def render(dist: Distribution) -> dict[str, bytes]:
     return files
 
 
+def move_one_pin(dist: Distribution, files: dict[str, bytes], seed: int) -> tuple[GenModule, str, str]:
+    """Move the first pin of a module that about half of the variants ship, in `dist` and `files`.
+
+    The module, the component and its old ref.
+    """
+
+    def spread(m: GenModule) -> tuple[int, int]:
+        return (abs(2 * sum(m.index in v.shipped for v in dist.variants) - len(dist.variants)), m.index)
+
+    changed = min(dist.modules[1:] or dist.modules, key=spread)
+    component = next(iter(changed.refs))
+    old_ref = changed.refs[component]
+    changed.refs[component] = new_ref(random.Random(seed + 1))
+    files[changed.path] = module_yaml(changed, dist.modules).encode()
+    return changed, component, old_ref
+
+
 # -- the Git repository ----------------------------------------------------------------------------
 
 
@@ -459,14 +476,7 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     commit(repo, sorted(files), "Fedora-scale benchmark definitions", COMMIT_TIME)
 
     # Commit 2 moves one pin of a module that about half of the variants ship (a discriminating check).
-    def spread(m: GenModule) -> tuple[int, int]:
-        return (abs(2 * sum(m.index in v.shipped for v in dist.variants) - len(dist.variants)), m.index)
-
-    changed = min(dist.modules[1:] or dist.modules, key=spread)
-    component = next(iter(changed.refs))
-    old_ref = changed.refs[component]
-    changed.refs[component] = new_ref(random.Random(args.seed + 1))
-    files[changed.path] = module_yaml(changed, dist.modules).encode()
+    changed, component, old_ref = move_one_pin(dist, files, args.seed)
     write_files(root, {changed.path: files[changed.path]})
     commit(
         repo,

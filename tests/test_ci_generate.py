@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -53,7 +54,7 @@ def everything(tree: dict[str, bytes] | None = None) -> tuple[Plan, Graph]:
     return plan(NOTHING, head), head
 
 
-def jobs(text: str) -> dict[str, Mapping[str, object]]:
+def jobs(text: str) -> dict[str, Mapping[str, Any]]:
     return limits_of.jobs_of(yaml.safe_load(text))
 
 
@@ -184,6 +185,26 @@ def test_libyaml_and_pyyaml_write_the_same_bytes() -> None:
             assert text.endswith(python)
 
 
+def test_without_carried_outputs_jobs_keep_logs_only_and_download_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ci, "CARRY_OUTPUTS", False)  # the switch for when the artifact store is wired
+    full, head = everything()
+    files = texts(ci.pipeline_files(full, head, base="none", head=HEAD, limits=Limits(max_jobs=5)))
+    assert limits_of.problems(files, Limits(max_jobs=5), ci.CHILD) == []
+    template = yaml.safe_load(files["part-001.yml"])[ci.TEMPLATE]
+    assert template["artifacts"] == {
+        "paths": [".factory/output/**/*.log"],
+        "expire_in": "1 week",
+        "when": "always",
+    }
+    container = jobs(files["part-003.yml"])["compose container:Cloud/base"]
+    assert container["needs"] == [{"job": "compose repo:Cloud", "artifacts": False}]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert schema_errors(sorted(tmp_path.iterdir())) == ""
+
+
 def test_every_generated_file_is_valid_for_gitlab(tmp_path: Path) -> None:
     paths = []
     for case, files in golden_cases().items():
@@ -253,6 +274,24 @@ BAD: list[tuple[str, object, str]] = [
         "levels deep",
     ),
 ]
+
+
+def test_a_failed_part_stops_only_the_jobs_over_its_nodes() -> None:
+    files = _split()
+    triggers = jobs(files[ci.CHILD])
+    first, later = (
+        ["compose part 1 of 4", "compose part 2 of 4"],
+        ["compose part 3 of 4", "compose part 4 of 4"],
+    )
+    assert all("when" not in triggers[t] and triggers[t]["needs"] == [ci.FILES_JOB] for t in first)
+    assert all(triggers[t]["when"] == "always" for t in later)  # run after a failed part too...
+    assert all(triggers[t]["trigger"]["strategy"] == "depend" for t in first + later)  # ...once it ended
+    # ...where every job over another part's nodes first checks that they are composed
+    for name in ("part-003.yml", "part-004.yml"):
+        data = yaml.safe_load(files[name])
+        assert data[ci.CHECKED]["script"][1] == '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES}'
+    assert jobs(files["part-003.yml"])["compose repo:Server"]["extends"] == ci.CHECKED
+    assert jobs(files["part-003.yml"])["compose container:Cloud/base"]["extends"] == ci.TEMPLATE
 
 
 def test_a_coordinator_needs_room_for_a_trigger_job_per_part() -> None:

@@ -7,8 +7,9 @@ no timestamps). The file the parent pipeline triggers is always `child.yml`.
 Limits this design keeps (GitLab's defaults; TOOLCHAIN.md "GitLab CI: schema and limits"):
 - at most 50 `needs:` per job (`ci_needs_size_limit`);
 - a configuration file of at most 1 MB *as parsed* (`max_yaml_size_bytes`: the memory Ruby
-  takes for the loaded YAML, about three times the text here), so files stay under
-  `Limits.max_bytes` of text (200 kB);
+  takes for the loaded YAML, two to five times the text here), so every file stays under
+  `Limits.max_parsed_bytes` (500 kB) by factory's upper bound of that measure
+  (pipeline.formats.gitlab_ci_limits);
 - child pipelines nest at most two levels (parent -> child -> grandchild), and the file a
   trigger job includes with `include: artifact:` must come from a job of the trigger's own
   pipeline;
@@ -28,7 +29,8 @@ its inputs. A module's shards are capped at 50.
 More than `max_jobs` jobs: when the jobs do not fit one pipeline (jobs, needs or bytes), they are
 split into parts, `part-001.yml`..., and `child.yml` becomes a coordinator (level 1) whose first
 job, `pipeline-files`, runs the same `factory ci generate` again (generation is deterministic:
-the same bytes) and keeps the directory as its artifact; one trigger job per part (level 2)
+the same bytes: only `--max-jobs` is an option, the other limits are the defaults) and keeps the
+directory as its artifact; one trigger job per part (level 2)
 includes its file from that job (`include: artifact:` names a job of the same pipeline, as GitLab
 requires) with `strategy: depend`, so a trigger job ends when its part ends. A part's trigger job
 needs the trigger jobs of the parts holding its inputs (transitively reduced; when that would be

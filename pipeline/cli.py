@@ -167,7 +167,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("compose_id", metavar="COMPOSE_ID")
     p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
     for name, handler, text in (
-        ("sign", "release:cmd_sign", "Sign a copy of a compose: RPMs, repomd.xml.asc, OSTree commits."),
+        (
+            "sign",
+            "release:cmd_sign",
+            "Sign a copy of a compose: RPMs, repomd.xml.asc, OSTree commits, image CHECKSUM files.",
+        ),
         (
             "release",
             "release:cmd_release",
@@ -189,8 +193,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quarantine", metavar="QDIR", help="where a failing compose goes (default: DIR/../quarantine)"
     )
-    p.add_argument("--unsigned", action="store_true", help="publish without signing")
+    p.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="publish without signing (RELEASE.json says so; nothing goes to a registry)",
+    )
     p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    p.add_argument(
+        "--registry",
+        metavar="HOST[:PORT][/NAMESPACE]",
+        help="where container images are pushed, signed (default: factory.yaml release.registry)",
+    )
     # -- end gate, sign, release -------------------------------------------------------------------
 
     ex = sub.add_parser("example", help="The example distribution.", description="The example distribution.")

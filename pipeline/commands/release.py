@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.output import out, out_json
+from pipeline.core.signatures import Signature, counts
 from pipeline.core.states import ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gating, releasing
@@ -65,12 +66,18 @@ def cmd_sign(args: argparse.Namespace) -> int:
                 "rpms": len(signed.rpms),
                 "repos": list(signed.repos),
                 "ostree_refs": list(signed.ostree_refs),
+                "signatures": [s.to_json() for s in signed.signatures],
             }
         )
     else:
         out(f"signed a copy of {record.compose_id} in {copy.path} with {signed.key}")
-        out(f"  {len(signed.rpms)} RPMs, {len(signed.repos)} repos, {len(signed.ostree_refs)} OSTree refs")
+        out(f"  {_summary(signed.signatures)}")
     return 0
+
+
+def _summary(signatures: tuple[Signature, ...]) -> str:
+    found = counts(signatures)
+    return ", ".join(f"{n} {kind}" for kind, n in found.items()) or "nothing signed"
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -89,6 +96,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         quarantine=Path(args.quarantine).resolve() if args.quarantine else None,
         unsigned=args.unsigned,
         rev=args.rev or "HEAD",
+        registry=args.registry or "",
     )
     published, decision = done.published, done.decision
     if args.json:
@@ -99,12 +107,20 @@ def cmd_release(args: argparse.Namespace) -> int:
                 "path": str(published.path),
                 "removed": list(published.removed),
                 "signed_by": published.signed_by,
+                "signatures": [s.to_json() for s in published.signatures],
+                "unsigned": published.status == ReleaseStatus.RELEASED and not published.signatures,
                 "owners": list(done.owners),
                 "gate": decision.summary(),
             }
         )
     elif published.status == ReleaseStatus.RELEASED:
         out(f"released {record.compose_id} to {published.path} ({to / publisher.LATEST} points at it)")
+        if published.signatures:
+            out(f"  signed by {published.signed_by}: {_summary(published.signatures)}")
+            for image in sorted({s.image for s in published.signatures if s.image}):
+                out(f"  pushed {image}")
+        else:
+            out("  unsigned: nothing in it is signed")
         if published.removed:
             out(f"  removed old releases: {', '.join(published.removed)}")
     else:

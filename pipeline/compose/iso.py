@@ -11,8 +11,10 @@ What goes on the image (staged in a scratch directory, hard links where files ex
   repodata), plus `.discinfo` and `media.repo`, as on a DVD;
 - an output layered on an ostree output (`iso:AtomicHost/installer`): an archive repository
   at `ostree/repo` holding just the commit of each ref (pulled without history), a kickstart
-  `ostree.ks` that deploys it, and options.packages (with their dependencies, resolved by dnf)
-  under `Packages/` with repodata: an installer stub.
+  `ostree.ks` that deploys it with its signature verified (see `kickstart`), and
+  options.packages (with their dependencies, resolved by dnf) under `Packages/` with repodata:
+  an installer stub. The commits are signed, and the key put on the image, when it is
+  released (`pipeline.release.images`).
 
 Reproducible: xorriso runs with SOURCE_DATE_EPOCH (every time in the image is pinned), the
 staged files are the same bytes for the same inputs (no ostree summary, which embeds the wall
@@ -44,6 +46,11 @@ from pipeline.core.records import OutputFile
 from pipeline.tools import createrepo, dnf, ostree, xorriso
 
 COMPOSE = "compose"
+KICKSTART = "ostree.ks"
+OSTREE_REPO = "ostree/repo"  # the installer's OSTree repository, on the image
+TRUSTED_KEYS = "ostree/trusted.gpg.d"  # where a release puts its public key (a binary keyring)
+MEDIA_ROOT = "/run/install/repo"  # where anaconda mounts the installation image
+OSTREE_TRUSTED = "/usr/share/ostree/trusted.gpg.d"  # ostree's keyrings trusted for every remote
 
 
 class IsoComposer:
@@ -106,7 +113,7 @@ def _stage_installer(
     job: Job, variant: Variant, output: Output, arch: str, layered: OstreeCompose, stage: Path, scratch: Path
 ) -> None:
     source = job.output_dir / layered.repo
-    repo = stage / "ostree" / "repo"
+    repo = stage / OSTREE_REPO
     ostree.init(repo)
     commits = [c for c in layered.commits if c.arch == arch]
     if not commits:
@@ -118,7 +125,7 @@ def _stage_installer(
             shutil.rmtree(lock)
         else:
             lock.unlink(missing_ok=True)
-    (stage / "ostree.ks").write_text(_kickstart(commits[0].ref), encoding="utf-8")
+    (stage / KICKSTART).write_text(kickstart(commits[0].ref), encoding="utf-8")
     names = [str(p) for p in output.option("packages", [])]
     if names:
         root = scratch / "root"
@@ -155,8 +162,24 @@ def _media_files(job: Job, variant: Variant, arch: str, stage: Path) -> None:
     )
 
 
-def _kickstart(ref: str) -> str:
+def kickstart(ref: str) -> str:
+    """The installer's kickstart: deploy ref from the image's OSTree repository, its signature
+    verified (anaconda's `ostreesetup` without `--nogpg`: the remote it adds keeps ostree's
+    default gpg-verify=true).
+
+    ostreesetup has no option naming a key: ostree trusts the keyrings in
+    /usr/share/ostree/trusted.gpg.d/ of the system that pulls, here the installer's. A release
+    puts its public key on the image at TRUSTED_KEYS (`factory release` signs the commits in the
+    image's repository and adds the key), and %pre copies it there before anything is pulled.
+    An image never released carries no key, so it installs nothing: unsigned commits are refused.
+    """
     return (
-        "# Deploys the OSTree commit on this image (anaconda's ostreesetup).\n"
-        f"ostreesetup --nogpg --osname=factory --remote=factory --url=file:///run/install/repo/ostree/repo --ref={ref}\n"
+        "# Deploys the OSTree commit on this image (anaconda's ostreesetup), its signature verified\n"
+        "# with the release key the image carries (see %pre).\n"
+        f"ostreesetup --osname=factory --remote=factory --url=file://{MEDIA_ROOT}/ostree/repo --ref={ref}\n"
+        "\n"
+        "%pre\n"
+        f"mkdir -p {OSTREE_TRUSTED}\n"
+        f"cp {MEDIA_ROOT}/{TRUSTED_KEYS}/*.gpg {OSTREE_TRUSTED}/\n"
+        "%end\n"
     )

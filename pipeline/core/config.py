@@ -31,11 +31,13 @@ class ForgeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    """The release composed: `Factory Linux`, short `FL`, version `42` (compose IDs use the last two)."""
+    """The release composed: `Factory Linux`, short `FL`, version `42` (compose IDs use the last two),
+    and the registry its container images are released to (`HOST[:PORT][/NAMESPACE]`, "" for none)."""
 
     name: str
     short: str
     version: str
+    registry: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,9 @@ class Config:
         gitlab = forge.get("gitlab", {})
         signing = data.get("signing", {})
         return cls(
-            release=Release(release["name"], release["short"], release["version"]),
+            release=Release(
+                release["name"], release["short"], release["version"], str(release.get("registry", ""))
+            ),
             dist=data["dist"],
             distgit=DistGitConfig(data["distgit"]["url"]),
             output=OutputConfig(data["output"]["dir"]),

@@ -14,11 +14,18 @@ only after `latest` left them, so at any instant (a SIGKILL included) `latest` p
 complete release, old or new, and running the same release again completes it. The RPMs are
 copies, not the build store's hard links, because signing rewrites them (`pipeline.release.sign`).
 
+RELEASE.json records exactly what was signed, by which key, and where each signature is (one
+record per signature, `pipeline.core.signatures`); a container compose is pushed to the
+registry and signed there while the release is staged (`pipeline.release.registry`), its
+signatures in the release's `sigstore/`. A release that would sign nothing is refused before
+anything is written, unless it is asked for unsigned (`--unsigned`); then RELEASE.json says
+`"unsigned": true` and lists no signature, and nothing is pushed to a registry.
+
 A compose whose gate fails is not published: it goes to the quarantine directory
 (`DIR/../quarantine/<compose-id>` by default), unsigned, with FAILURE.txt and failure.json
 naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
 Every release and quarantine is recorded as a note on the compose's tag in
-`refs/notes/releases`.
+`refs/notes/releases`, with the same signature records as RELEASE.json.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.gate import Decision
 from pipeline.core.records import OutputFile, Record
+from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
-from pipeline.release.sign import Signer, sign_tree
+from pipeline.release import registry as registries
+from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
 from pipeline.tools import ostree
@@ -52,13 +61,23 @@ STAGING, TRASH = ".staging-", ".trash-"
 
 
 @dataclass(frozen=True, slots=True)
+class Signing:
+    """How a release is signed: the key, and the registry container images go to ("": none)."""
+
+    signer: Signer
+    registry: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Published:
-    """What `release` did: `released` or `quarantined`, where, and the releases it removed."""
+    """What `release` did: `released` or `quarantined`, where, the releases it removed, and the
+    signatures the release holds (none when it was released unsigned)."""
 
     status: ReleaseStatus
     path: Path
     removed: tuple[str, ...] = ()
     signed_by: str = ""
+    signatures: tuple[Signature, ...] = ()
 
 
 def release(
@@ -69,11 +88,12 @@ def release(
     output_dir: Path,
     to: Path,
     keep: int = 3,
-    signer: Signer | None = None,
+    signing: Signing | None = None,
     quarantine: Path | None = None,
     owners: tuple[str, ...] = (),
 ) -> Published:
-    """Publish a compose into `to` (gate passed) or into quarantine (gate failed)."""
+    """Publish a compose into `to` (gate passed) or into quarantine (gate failed), signed with
+    `signing` (None: unsigned, as `--unsigned` asks)."""
     if not record.outputs:
         raise OperationFailed(
             f"compose {record.compose_id} made nothing to release ({record.status}: {record.message})",
@@ -87,18 +107,25 @@ def release(
         )
     if keep < 1:
         raise OperationFailed("--keep must be at least 1", code="invalid-keep")
+    if decision.passed and signing is not None and not signable(o.path for o in record.outputs):
+        raise OperationFailed(
+            f"compose {record.compose_id} ({record.node}) has nothing factory signs: no RPM, repodata, "
+            "OSTree repository or image file",
+            hint="release it with --unsigned to publish it unsigned (its RELEASE.json will say so)",
+            code="nothing-signed",
+        )
     if not decision.passed:
         where = quarantine or to.parent / "quarantine"
         path = _quarantine(record, decision, output_dir, where, owners)
-        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, "")
+        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, _signed_fields("", ()))
         return Published(ReleaseStatus.QUARANTINED, path)
     to.mkdir(parents=True, exist_ok=True)
     with _locked(to):
-        return _publish(lineage, record, output_dir, to, keep, signer)
+        return _publish(lineage, record, output_dir, to, keep, signing)
 
 
 def _publish(
-    lineage: Lineage, record: Record, output_dir: Path, to: Path, keep: int, signer: Signer | None
+    lineage: Lineage, record: Record, output_dir: Path, to: Path, keep: int, signing: Signing | None
 ) -> Published:
     _clean(to)
     final = to / record.compose_id
@@ -107,14 +134,13 @@ def _publish(
         copy_outputs(record, output_dir, staging)
         if (staging / OSTREE_JSON).is_file():
             pullable_ostree(staging, output_dir)
-        signed = sign_tree(staging, signer) if signer is not None else None
+        signatures = _sign(staging, record, signing, final) if signing is not None else ()
         manifest = {
             "compose_id": record.compose_id,
             "node": record.node,
             "sequence": 1 + max((s for s, _ in releases(to)), default=0),
             "released": _now(),
-            "signed_by": signed.key if signed else "",
-            "signed_rpms": len(signed.rpms) if signed else 0,
+            **_signed_fields(signing.signer.key if signing else "", signatures),
         }
         (staging / MANIFEST).write_text(pretty_json(manifest), encoding="utf-8")
         fsync_tree(staging)
@@ -122,9 +148,42 @@ def _publish(
         _fsync_dir(to)
     switch_latest(to, record.compose_id)
     removed = prune(to, keep)
-    signed_by = json.loads((final / MANIFEST).read_text(encoding="utf-8")).get("signed_by", "")
-    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed_by)
-    return Published(ReleaseStatus.RELEASED, final, removed, signed_by)
+    written = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
+    signatures = tuple(Signature.from_json(s) for s in written.get("signatures", ()))
+    signed_by = str(written.get("signed_by", ""))
+    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, _signed_fields(signed_by, signatures))
+    return Published(ReleaseStatus.RELEASED, final, removed, signed_by, signatures)
+
+
+def _sign(staging: Path, record: Record, signing: Signing, final: Path) -> tuple[Signature, ...]:
+    """Sign the staged copy, push container images to the registry signed; every signature."""
+    signed = sign_tree(staging, signing.signer, stem=record.compose_id)
+    pushed: list[Signature] = []
+    if signing.registry:
+        pushed = registries.push_images(
+            staging,
+            node=record.node,
+            compose_id=record.compose_id,
+            registry=signing.registry,
+            signer=signing.signer,
+            public_key=staging / PUBLIC_KEY,
+            final=final,
+        )
+    signatures = (*signed.signatures, *pushed)
+    if not signatures:  # signable() said there was something: never claim a signed release
+        raise OperationFailed(f"signing {record.compose_id} made no signature", code="nothing-signed")
+    return signatures
+
+
+def _signed_fields(key: str, signatures: tuple[Signature, ...]) -> dict[str, object]:
+    """What RELEASE.json and the release note say about signing: the key, the public key's
+    path, every signature, and whether the release is unsigned."""
+    return {
+        "signed_by": key if signatures else "",
+        "public_key": PUBLIC_KEY if signatures else "",
+        "signatures": [s.to_json() for s in signatures],
+        "unsigned": not signatures,
+    }
 
 
 def pullable_ostree(staging: Path, output_dir: Path) -> Path:
@@ -266,8 +325,10 @@ def _quarantine(
     return final
 
 
-def _note(lineage: Lineage, compose_id: str, status: ReleaseStatus, path: Path, signed_by: str) -> None:
-    entry = {"status": status, "path": str(path), "time": _now(), "signed_by": signed_by}
+def _note(
+    lineage: Lineage, compose_id: str, status: ReleaseStatus, path: Path, signed: dict[str, object]
+) -> None:
+    entry = {"status": status, "path": str(path), "time": _now(), **signed}
 
     def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
         earlier = old.get("releases", []) if old else []

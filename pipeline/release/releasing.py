@@ -2,8 +2,9 @@
 
 `factory sign` and `factory release` call these. The signing key comes from the caller (the
 command line) when given, else from factory.yaml's `signing:` of HEAD, else from
-FACTORY_SIGNING_KEY (`pipeline.release.sign.signer`). A compose's files are read from the
-output directory of the factory.yaml it was composed from.
+FACTORY_SIGNING_KEY (`pipeline.release.signer`); the registry container images are pushed to,
+from the caller, else from factory.yaml's `release.registry` of HEAD. A compose's files are read
+from the output directory of the factory.yaml it was composed from.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def sign_copy(ws: Workspace, record: Record, key: Key, dest: Path | None = None)
         raise OperationFailed(f"compose {record.compose_id} made nothing to sign", code="nothing-to-sign")
     with _signer(ws, signing_key(ws, key)) as signer:
         publisher.copy_outputs(record, outputs, dest)
-        return SignedCopy(dest, sign.sign_tree(dest, signer))
+        return SignedCopy(dest, sign.sign_tree(dest, signer, stem=record.compose_id))
 
 
 def release(
@@ -80,17 +81,23 @@ def release(
     quarantine: Path | None = None,
     unsigned: bool = False,
     rev: str = "HEAD",
+    registry: str = "",
 ) -> Released:
     """Publish a compose atomically into `to`, signed (unless `unsigned`), when its gate passes
-    with the policies of `rev`; send it to quarantine, with its owners, when it fails."""
+    with the policies of `rev`; send it to quarantine, with its owners, when it fails.
+
+    Container images go to `registry` (default: factory.yaml's release.registry), signed."""
     decision = gating.decide(ws, lineage, record, rev)
     owners = () if decision.passed else gating.owners(ws, record, decision)
     outputs = output_dir(ws, record)
     signed = decision.passed and not unsigned  # a quarantined compose is never signed
-    signing: contextlib.AbstractContextManager[sign.Signer | None] = (
+    keys: contextlib.AbstractContextManager[sign.Signer | None] = (
         _signer(ws, signing_key(ws, key)) if signed else contextlib.nullcontext()
     )
-    with signing as signer:
+    with keys as signer:
+        signing = None
+        if signer is not None:
+            signing = publisher.Signing(signer, registry or ws.config("HEAD").release.registry)
         done = publisher.release(
             lineage,
             record,
@@ -98,7 +105,7 @@ def release(
             output_dir=outputs,
             to=to,
             keep=keep,
-            signer=signer,
+            signing=signing,
             quarantine=quarantine,
             owners=owners,
         )

@@ -1,4 +1,5 @@
-"""Signing a copy of a compose: RPMs, repomd.xml (detached), OSTree commits and summaries.
+"""Signing a copy of a compose: RPMs, repomd.xml (detached), OSTree commits and summaries,
+installer ISOs' OSTree repositories, and a clearsigned CHECKSUM beside image files.
 
 The build store is never touched. RPMs enter composes as hard links of the files in the build
 store (`pipeline.compose.links`), so signing a compose in place would rewrite the store's
@@ -9,115 +10,70 @@ Signed RPMs change size and checksum, so each repo's metadata is written again
 (`createrepo_c --update --keep-all-metadata`, which keeps modules.yaml and comps.xml, at the
 repo's own revision) before repomd.xml gets its detached, armored `repomd.xml.asc`.
 
-The key comes from a GnuPG home and a fingerprint (`--gnupghome/--key`, or factory.yaml's
-`signing.gnupghome/signing.key`), or from `FACTORY_SIGNING_KEY`: an armored secret key in the
-environment, imported into a private temporary GnuPG home that is removed afterwards. A
-passphrase (`FACTORY_SIGNING_PASSPHRASE`) is written to a 0600 file in such a private
-directory and given to gpg by path. Neither key material nor passphrase reaches argv, logs,
-errors or notes.
+`sign_tree` returns one `Signature` record per signature it made (`pipeline.core.signatures`),
+each made after the tool succeeded and its file is there, and exports the public key beside
+them only when it signed something. Container images are signed when they are pushed to a
+registry (`pipeline.release.registry`), which only a release does. The key: `signer.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.tools import createrepo, gpg, ostree, rpmsign
+from pipeline.compose.ostree import OSTREE_JSON
+from pipeline.core.errors import OperationFailed
+from pipeline.core.signatures import Signature, SignatureKind, ordered
+from pipeline.release import images
+from pipeline.release.ostree_sign import ostree_repos, sign_ostree
+from pipeline.release.signer import KEY_ENV, PASSPHRASE_ENV, Signer, signer
+from pipeline.tools import createrepo, gpg, rpmsign
 
-KEY_ENV, PASSPHRASE_ENV = "FACTORY_SIGNING_KEY", "FACTORY_SIGNING_PASSPHRASE"
+__all__ = [
+    "KEY_ENV",
+    "PASSPHRASE_ENV",
+    "PUBLIC_KEY",
+    "Signed",
+    "Signer",
+    "ostree_repos",
+    "sign_ostree",
+    "sign_tree",
+    "signable",
+    "signer",
+]
+
 PUBLIC_KEY = "RPM-GPG-KEY-factory"  # the armored public key, published beside the repos
 
 
 @dataclass(frozen=True, slots=True)
-class Signer:
-    """A usable signing key: its GnuPG home, fingerprint and passphrase file (None: no passphrase)."""
-
-    home: Path
-    key: str
-    passphrase_file: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Signed:
-    """What `sign_tree` signed, relative to the tree."""
+    """What `sign_tree` signed (paths relative to the tree), and with which key."""
 
-    rpms: tuple[str, ...] = ()
-    repos: tuple[str, ...] = ()
-    ostree_refs: tuple[str, ...] = ()
+    signatures: tuple[Signature, ...] = ()
     key: str = ""
 
+    def of(self, kind: SignatureKind) -> tuple[Signature, ...]:
+        return tuple(s for s in self.signatures if s.kind == kind)
 
-@contextlib.contextmanager
-def signer(
-    *,
-    gnupghome: str | None = None,
-    key: str | None = None,
-    env: Mapping[str, str] | None = None,
-    base: Path | None = None,
-) -> Iterator[Signer]:
-    """The signing key: from `gnupghome` + `key` if given, else from FACTORY_SIGNING_KEY.
+    @property
+    def rpms(self) -> tuple[str, ...]:
+        return tuple(s.path for s in self.of(SignatureKind.RPM))
 
-    Relative homes are taken from `base`. InvalidInput when there is no usable key.
-    """
-    env = os.environ if env is None else env
-    passphrase = env.get(PASSPHRASE_ENV, "")
-    with tempfile.TemporaryDirectory(prefix="factory-sign-") as private:
-        Path(private).chmod(0o700)
-        secret = None
-        if passphrase:
-            secret = Path(private) / "passphrase"
-            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(passphrase)
-        if gnupghome:
-            home = Path(gnupghome).expanduser()
-            home = home if home.is_absolute() or base is None else base / home
-            if not home.is_dir():
-                raise InvalidInput(f"no GnuPG home at {home}", code="no-signing-key")
-            yield Signer(home, _choose(home, key), secret)
-            return
-        armored = env.get(KEY_ENV, "")
-        if not armored:
-            raise InvalidInput(
-                "no signing key",
-                hint=f"give --gnupghome and --key, set signing: in factory.yaml, or put an armored "
-                f"secret key in {KEY_ENV}",
-                code="no-signing-key",
-            )
-        home = Path(private) / "gnupg"
-        home.mkdir(mode=0o700)
-        try:
-            gpg.import_key(home, armored)
-            yield Signer(home, _choose(home, key), secret)
-        finally:
-            gpg.kill_agent(home)
+    @property
+    def repos(self) -> tuple[str, ...]:
+        return tuple(s.path.removesuffix("/repodata/repomd.xml") for s in self.of(SignatureKind.REPODATA))
+
+    @property
+    def ostree_refs(self) -> tuple[str, ...]:
+        return tuple(f"{s.path}:{s.ref}" for s in self.of(SignatureKind.OSTREE_COMMIT) if not s.within)
 
 
-def _choose(home: Path, key: str | None) -> str:
-    found = gpg.secret_fingerprints(home)
-    if key:
-        wanted = key.upper().removeprefix("0X")
-        match = [f for f in found if f.upper().endswith(wanted)]
-        if not match:
-            raise InvalidInput(f"no secret key {key} in {home}", code="no-signing-key")
-        return match[0]
-    if len(found) != 1:
-        raise InvalidInput(
-            f"{len(found)} secret keys in {home}: say which one with --key (or signing.key)",
-            code="no-signing-key",
-        )
-    return found[0]
-
-
-def sign_tree(tree: Path, signer: Signer) -> Signed:
-    """Sign every RPM, yum repo and OSTree repo under tree (a tree of copies, see above)."""
+def sign_tree(tree: Path, signer: Signer, *, stem: str = "") -> Signed:
+    """Sign every RPM, yum repo, OSTree repo and image file under tree (a tree of copies, see
+    above); CHECKSUM files are named `<stem>[-<arch>]-CHECKSUM` (stem: the compose ID)."""
     rpms = sorted(p for p in tree.rglob("*.rpm") if p.is_file() and not p.is_symlink())
     shared = [p for p in rpms if p.stat().st_nlink > 1]
     if shared:
@@ -127,29 +83,44 @@ def sign_tree(tree: Path, signer: Signer) -> Signed:
             hint="sign a copy of the compose (factory sign --out DIR, or factory release)",
             code="sign-shared-file",
         )
+    found: list[Signature] = []
     if rpms:
         rpmsign.addsign(rpms, key=signer.key, home=signer.home, passphrase_file=signer.passphrase_file)
-    repos = sorted(p.parent.parent for p in tree.rglob("repodata/repomd.xml"))
-    for repo in repos:
+        found += [_rpm(tree, p, signer.key) for p in rpms]
+    for repo in sorted(p.parent.parent for p in tree.rglob("repodata/repomd.xml")):
         refresh_repodata(repo)
+        repomd = repo / "repodata/repomd.xml"
         gpg.detach_sign(
-            signer.home,
-            signer.key,
-            repo / "repodata/repomd.xml",
-            repo / "repodata/repomd.xml.asc",
-            signer.passphrase_file,
+            signer.home, signer.key, repomd, repomd.with_name("repomd.xml.asc"), signer.passphrase_file
         )
-    refs = []
+        found.append(
+            Signature(
+                SignatureKind.REPODATA,
+                signature=repomd.with_name("repomd.xml.asc").relative_to(tree).as_posix(),
+                key=signer.key,
+                path=repomd.relative_to(tree).as_posix(),
+            )
+        )
     for repo in ostree_repos(tree):
-        refs += [f"{repo.relative_to(tree)}:{ref}" for ref in sign_ostree(repo, signer)]
-    if rpms or repos or refs:
+        found += sign_ostree(repo, signer, prefix=repo.relative_to(tree).as_posix())
+    found += images.sign_installer_isos(tree, signer)
+    found += images.write_checksums(tree, stem or tree.name, signer)
+    if found:
         gpg.export(signer.home, signer.key, tree / PUBLIC_KEY)
-    return Signed(
-        tuple(p.relative_to(tree).as_posix() for p in rpms),
-        tuple(p.relative_to(tree).as_posix() for p in repos),
-        tuple(refs),
-        signer.key,
+    return Signed(ordered(found), signer.key)
+
+
+def signable(paths: Iterable[str]) -> bool:
+    """Whether a compose with these output paths has anything `sign_tree` signs."""
+    return any(
+        path.endswith((".rpm", "/repodata/repomd.xml", f"/{OSTREE_JSON}", *images.IMAGE_SUFFIXES))
+        for path in paths
     )
+
+
+def _rpm(tree: Path, rpm: Path, key: str) -> Signature:
+    relative = rpm.relative_to(tree).as_posix()
+    return Signature(SignatureKind.RPM, signature=relative, key=key, path=relative)
 
 
 def refresh_repodata(repo: Path) -> None:
@@ -158,28 +129,6 @@ def refresh_repodata(repo: Path) -> None:
     text = (repo / "repodata/repomd.xml").read_text(encoding="utf-8")
     found = re.search(r"<revision>(\d+)</revision>", text)
     createrepo.update_repo(repo, int(found.group(1)) if found else 0)
-
-
-def ostree_repos(tree: Path) -> list[Path]:
-    """OSTree repositories under tree: directories with `config`, `objects/` and `refs/`."""
-    return sorted(
-        p.parent
-        for p in tree.rglob("config")
-        if (p.parent / "objects").is_dir() and (p.parent / "refs").is_dir()
-    )
-
-
-def sign_ostree(repo: Path, signer: Signer) -> list[str]:
-    """Sign the commit of every ref of an OSTree repo (once each), then its summary; the refs."""
-    refs = ostree.refs(repo)
-    signed: set[str] = set()
-    for ref in refs:
-        commit = ostree.rev_parse(repo, ref)
-        if commit not in signed:
-            ostree.gpg_sign(repo, commit, signer.key, signer.home)
-            signed.add(commit)
-    ostree.sign_summary(repo, signer.key, signer.home)
-    return refs
 
 
 def copy_tree(source: Path, dest: Path) -> None:

@@ -1,4 +1,5 @@
-"""gpg (GnuPG 2): import keys, detached signatures, public key export, in a given GnuPG home.
+"""gpg (GnuPG 2): import keys, detached and clear signatures, public key export, in a given
+GnuPG home.
 
 Every command runs in batch mode with loopback pinentry, so no agent prompt ever waits for a
 person. A passphrase is never put on the command line: it is read from a file the caller
@@ -52,6 +53,21 @@ def detach_sign_argv(
     ]
 
 
+def clearsign_argv(home: Path, key: str, source: Path, out: Path, passphrase_file: Path | None) -> list[str]:
+    """A clearsigned copy of a text file (Fedora's CHECKSUM files)."""
+    return [
+        *base_argv(home),
+        *passphrase_args(passphrase_file),
+        "--yes",
+        "--local-user",
+        key,
+        "--clearsign",
+        "--output",
+        str(out),
+        str(source),
+    ]
+
+
 def export_argv(home: Path, key: str, out: Path, *, armor: bool) -> list[str]:
     """Export the public key (armored for dnf's gpgkey=, binary for ostree's keyrings)."""
     return [*base_argv(home), "--yes", *(["--armor"] if armor else []), "--output", str(out), "--export", key]
@@ -81,6 +97,10 @@ def secret_fingerprints(home: Path) -> list[str]:
 
 def detach_sign(home: Path, key: str, source: Path, signature: Path, passphrase_file: Path | None) -> None:
     run.run(detach_sign_argv(home, key, source, signature, passphrase_file))
+
+
+def clearsign(home: Path, key: str, source: Path, out: Path, passphrase_file: Path | None) -> None:
+    run.run(clearsign_argv(home, key, source, out, passphrase_file))
 
 
 def export(home: Path, key: str, out: Path, *, armor: bool = True) -> None:

@@ -1,13 +1,21 @@
-"""skopeo: read an OCI image's manifest and configuration, and copy it into an oci-archive.
+"""skopeo: read an OCI image's manifest and configuration, copy it into an oci-archive, and push
+it to a registry signed with GnuPG (simple signing).
 
-Images are named the containers/image way, `transport:details`: `oci:<layout>:<tag>` or
-`oci-archive:<file>[:<tag>]`. `inspect` parses skopeo's JSON at this boundary into typed
-values; nothing past it sees a dict.
+Images are named the containers/image way, `transport:details`: `oci:<layout>:<tag>`,
+`oci-archive:<file>[:<tag>]` or `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]`. `inspect` parses
+skopeo's JSON at this boundary into typed values; nothing past it sees a dict.
+
+A signed push (`push_signed`) takes everything it needs as files: the policy the source is
+checked with, the registries.d directory that names where signatures are written (the
+lookaside), registry credentials in an auth file, the key's passphrase in a file; so no secret
+is ever on a command line. Plain HTTP (`--dest-tls-verify=false`) is for a registry on the
+loopback interface only, as container tools do.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +58,43 @@ def copy_argv(source: str, destination: str) -> list[str]:
     return ["skopeo", "copy", "--quiet", "--preserve-digests", source, destination]
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    """How to push and sign one image: the files that configure skopeo for it."""
+
+    policy: Path  # the policy.json the source is checked with
+    registries_d: Path  # names the lookaside(-staging) directory signatures are written to
+    sign_by: str  # fingerprint of the GnuPG key
+    digestfile: Path  # skopeo writes the pushed manifest's digest here
+    authfile: Path | None = None  # registry credentials (containers-auth.json)
+    passphrase_file: Path | None = None
+    tls_verify: bool = True
+
+
+def push_argv(source: str, destination: str, push: Push) -> list[str]:
+    """Copy an image to a registry byte for byte, signed by the key (simple signing)."""
+    argv = [
+        "skopeo",
+        "--policy",
+        str(push.policy),
+        "--registries.d",
+        str(push.registries_d),
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--sign-by",
+        push.sign_by,
+        "--digestfile",
+        str(push.digestfile),
+        f"--dest-tls-verify={'true' if push.tls_verify else 'false'}",
+    ]
+    if push.authfile is not None:
+        argv += ["--dest-authfile", str(push.authfile)]
+    if push.passphrase_file is not None:
+        argv += ["--sign-passphrase-file", str(push.passphrase_file)]
+    return [*argv, source, destination]
+
+
 def inspect(name: str) -> Image:
     """Read an image with `skopeo inspect` and `skopeo inspect --config`."""
     summary = _json(run.run(inspect_argv(name)), name)
@@ -69,6 +114,15 @@ def inspect(name: str) -> Image:
 def copy(source: str, destination: str) -> None:
     """Copy an image from one place to another (e.g. an OCI layout into an oci-archive)."""
     run.run(copy_argv(source, destination))
+
+
+def push_signed(source: str, destination: str, push: Push, *, gnupghome: Path) -> str:
+    """Push and sign an image; the digest of the manifest in the registry (sha256:…)."""
+    run.run(push_argv(source, destination, push), env={**os.environ, "GNUPGHOME": str(gnupghome)})
+    digest = push.digestfile.read_text(encoding="utf-8").strip()
+    if not digest.startswith("sha256:"):
+        raise OperationFailed(f"skopeo wrote no digest for {destination}: {digest!r}", code="bad-tool-output")
+    return digest
 
 
 def version() -> str:

@@ -1,4 +1,5 @@
-"""xorriso: ISO 9660 images (`-as mkisofs`) and reading them back (file listing, volume ID).
+"""xorriso: ISO 9660 images (`-as mkisofs`), reading them back (file listing, volume ID, files),
+and a new image made from an old one with some directories replaced.
 
 Reproducibility: SOURCE_DATE_EPOCH alone pins the volume times and the volume UUID, and sets
 each file's atime and ctime to its mtime, but the mtimes still come from the disk: a staging
@@ -43,6 +44,20 @@ def pvd_info_argv(iso: Path) -> list[str]:
     return ["xorriso", "-indev", str(iso), "-pvd_info"]
 
 
+def extract_argv(iso: Path, path: str, destination: Path) -> list[str]:
+    """Copy one directory (or file) of the image out to destination (`-osirrox on`)."""
+    return ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", path, str(destination)]
+
+
+def remaster_argv(source: Path, target: Path, replace: list[tuple[Path, str]]) -> list[str]:
+    """A new image at target: source's files and boot setup, with each (disk path, image path)
+    of replace mapped in (a directory merges into the image's, a file replaces its namesake)."""
+    argv = ["xorriso", "-indev", str(source), "-outdev", str(target), "-boot_image", "any", "keep"]
+    for disk, inside in replace:
+        argv += ["-map", str(disk), inside]
+    return [*argv, "-commit"]
+
+
 def parse_find(output: str) -> list[str]:
     """The paths `-find` printed (one quoted path a line on stdout), sorted, without quotes."""
     paths = []
@@ -77,6 +92,16 @@ def files(iso: Path) -> list[str]:
 def volume_id(iso: Path) -> str | None:
     """The image's volume ID, from its primary volume descriptor."""
     return parse_volume_id(run.run(pvd_info_argv(iso)))
+
+
+def extract(iso: Path, path: str, destination: Path) -> None:
+    """Copy path (a directory or file of the image) to destination."""
+    run.run(extract_argv(iso, path, destination))
+
+
+def remaster(source: Path, target: Path, replace: list[tuple[Path, str]]) -> None:
+    """Write target: the image source with the directories and files of replace mapped in."""
+    run.run(remaster_argv(source, target, replace), env={**os.environ, "TZ": "UTC"})
 
 
 @cache

@@ -304,7 +304,10 @@ def test_ostree_commits_and_summary_are_signed_and_pull_verifies(
         sources[name] = repo
     signer = sign.Signer(home, fpr)
     signed = sign.sign_ostree(sources["signed"], signer)
-    assert [(s.kind, s.ref) for s in signed] == [("ostree-commit", "fl/42/x86_64/host"), ("ostree-summary", "")]
+    assert [(s.kind, s.ref) for s in signed] == [
+        ("ostree-commit", "fl/42/x86_64/host"),
+        ("ostree-summary", ""),
+    ]
     assert all((sources["signed"] / s.signature).is_file() for s in signed)
     assert sign.ostree_repos(tmp_path) == [sources["signed"], sources["unsigned"]]
     keyring = tmp_path / "key.gpg"

@@ -5,15 +5,17 @@
 
 # libxml2-utils: xmllint checks Pungi's variants.xml against Pungi's DTD (factory import/export pungi).
 # ruby: tests measure generated CI files as GitLab does (Psych + ObjectSpace.memsize_of).
+# docker-registry: the registry `make demo` releases container images to (and the tests, on a free
+# loopback port of their own).
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
-                libxml2-utils ruby \
+                libxml2-utils ruby docker-registry \
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz
 VENV := .venv
 PY := $(VENV)/bin/python
 FACTORY := $(VENV)/bin/factory
 DISTGIT := .factory/distgit
 
-.PHONY: demo demo-key test deps venv lint typecheck pytest bench clean
+.PHONY: demo demo-key demo-registry test deps venv lint typecheck pytest bench clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -46,23 +48,63 @@ demo-key:
 	      > $(DEMO_GNUPG)/fingerprint; \
 	fi
 
-demo: venv demo-key
+# The registry the demo releases container images to: factory.yaml's release.registry is
+# 127.0.0.1:5000/fl. Debian's docker-registry runs from .factory/registry/config.yml (written once,
+# storage beside it), its pid in .factory/registry/pid; `make demo-registry` starts it again
+# later, `kill $$(cat .factory/registry/pid)` stops it. Plain HTTP: it listens on loopback only.
+DEMO_REGISTRY := 127.0.0.1:5000
+DEMO_REGISTRY_DIR := .factory/registry
+
+demo-registry: deps
+	@mkdir -p $(DEMO_REGISTRY_DIR)
+	@if [ ! -s $(DEMO_REGISTRY_DIR)/config.yml ]; then \
+	  printf '%s\n' 'version: 0.1' 'log:' '  level: warn' 'storage:' '  filesystem:' \
+	    '    rootdirectory: $(CURDIR)/$(DEMO_REGISTRY_DIR)/data' 'http:' '  addr: $(DEMO_REGISTRY)' \
+	    > $(DEMO_REGISTRY_DIR)/config.yml; \
+	fi
+	@pid=$$(cat $(DEMO_REGISTRY_DIR)/pid 2>/dev/null); \
+	if [ -n "$$pid" ] && [ "$$(ps -p $$pid -o comm= 2>/dev/null)" = docker-registry ]; then exit 0; fi; \
+	nohup docker-registry serve $(DEMO_REGISTRY_DIR)/config.yml > $(DEMO_REGISTRY_DIR)/registry.log 2>&1 & \
+	echo $$! > $(DEMO_REGISTRY_DIR)/pid; \
+	for i in $$(seq 1 100); do \
+	  kill -0 $$(cat $(DEMO_REGISTRY_DIR)/pid) 2>/dev/null || break; \
+	  /usr/bin/python3 -c 'import urllib.request as u; u.urlopen("http://$(DEMO_REGISTRY)/v2/", timeout=1)' \
+	    2>/dev/null && echo "docker-registry on $(DEMO_REGISTRY) (pid $$(cat $(DEMO_REGISTRY_DIR)/pid))" && exit 0; \
+	  sleep 0.1; \
+	done; \
+	echo "docker-registry did not start on $(DEMO_REGISTRY):"; cat $(DEMO_REGISTRY_DIR)/registry.log; exit 1
+
+demo: venv demo-key demo-registry
 	$(FACTORY) example distgit $(DISTGIT)
 	$(FACTORY) validate
 	@echo "== compose, check and gate everything out of date (a second run composes nothing)"
 	$(FACTORY) compose
-	@echo "== sign and release: Server and Workstation repos, the Atomic Host, the Cloud images"
+	@echo "== sign and release: Server and Workstation repos, the Atomic Host, the Cloud images (to $(DEMO_REGISTRY))"
 	@for node in $(DEMO_RELEASED); do \
 	  id=$$($(FACTORY) latest $$node --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') && \
 	  $(FACTORY) release $$id --to $(RELEASES)/$$(echo $$node | tr ':/' '--') \
 	    --gnupghome $(DEMO_GNUPG) --key $$(cat $(DEMO_GNUPG)/fingerprint) || exit 1; \
 	done
+	@echo "== verify as a user: the Cloud base image from the registry, under the release's signedBy policy"
+	@rel=$(RELEASES)/container-Cloud-base/latest; \
+	img=$$($(PY) -c 'import json,sys; print(next(s["image"] for s in json.load(open(sys.argv[1]))["signatures"] if s["kind"] == "container"))' $$rel/RELEASE.json); \
+	out=$$(mktemp -d); \
+	skopeo --policy $$rel/containers/policy.json --registries.d $$rel/containers/registries.d copy --quiet \
+	  --src-tls-verify=false --remove-signatures $$img oci:$$out/image:pulled && echo "  $$img: signed by the release key"; \
+	rm -rf $$out
+	@echo "== verify as a user: the installer ISO's CHECKSUM (gpg --verify, sha256sum -c)"
+	@home=$$(mktemp -d); rel=$$(realpath $(RELEASES)/iso-AtomicHost-installer/latest); \
+	gpg --homedir $$home -q --import $$rel/RPM-GPG-KEY-factory 2>/dev/null; \
+	cd $$rel/compose/AtomicHost/x86_64/iso && gpg --homedir $$home --verify *-CHECKSUM 2>&1 | grep 'Good signature' && \
+	sha256sum -c *-CHECKSUM 2>/dev/null; status=$$?; gpgconf --homedir $$home --kill gpg-agent; rm -rf $$home; exit $$status
 	@echo "== lineage of the released Atomic Host installer, down to dist-git commits"
 	$(FACTORY) lineage $$($(FACTORY) latest iso:AtomicHost/installer --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') --tree | head -40
 	@echo "== the bot: what it would open for the moved dist-git branches (dry run)"
 	$(FACTORY) bot reconcile --dry-run
 	@echo "== the artifact graph"
 	$(FACTORY) graph --format text
+	@echo "== the demo registry keeps running on $(DEMO_REGISTRY) (pid $$(cat $(DEMO_REGISTRY_DIR)/pid)):" \
+	  "stop it with: kill \$$(cat $(DEMO_REGISTRY_DIR)/pid); start it again with: make demo-registry"
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests bench

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 EVERY_KEY = b"""\
 document: factory-config
 version: 1
-release: {name: Factory Linux, short: FL, version: "42"}
+release: {name: Factory Linux, short: FL, version: "42", registry: "registry.gitlab.example/dist/factory"}
 dist: .fl42
 distgit: {url: "https://src.example/rpms/{component}.git"}
 output: {dir: /srv/factory/output}
@@ -52,6 +52,7 @@ def test_every_key_the_schema_allows_lands_in_a_typed_field() -> None:
     config = config_of(EVERY_KEY)
     assert config.release.name == "Factory Linux" and config.release.short == "FL"
     assert config.release.version == "42" and config.dist == ".fl42"
+    assert config.release.registry == "registry.gitlab.example/dist/factory"
     assert config.distgit.url == "https://src.example/rpms/{component}.git"
     assert config.output.dir == "/srv/factory/output"
     assert config.builder.kind is BuilderKind.LOCAL
@@ -83,6 +84,21 @@ def test_a_bad_factory_yaml_alone_is_refused_with_its_place() -> None:
     with pytest.raises(InvalidDefinitions) as info:
         definitions.load_config(None)
     assert [d.code for d in info.value.diagnostics] == ["missing-config"]
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["https://registry.example/x", "Registry.Example/dist", "registry.example/dist/", "reg:port/x"],
+)
+def test_a_release_registry_is_host_port_and_namespace_only(registry: str) -> None:
+    """No scheme, no uppercase (registry names are lowercase), no trailing slash, a numeric port."""
+    with pytest.raises(InvalidDefinitions) as info:
+        config_of(EVERY_KEY.replace(b"registry.gitlab.example/dist/factory", registry.encode()))
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.line, diagnostic.code) == (3, "schema-pattern")
+    assert config_of(
+        EVERY_KEY.replace(b"registry.gitlab.example/dist/factory", b"127.0.0.1:5000/fl")
+    ).release.registry
 
 
 def test_the_workspace_reads_the_config_of_a_revision_or_of_the_working_tree(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from pipeline import cli, example
 from pipeline.compose.registry import composers
 from pipeline.store.lineage import Lineage
 from tests.conftest import ROOT
+from tests.registry import Registry
+from tests.registry import start as start_registry
 
 VULNERABLE = "795545287474bedd5e207f70c50a64a10fc7632e"
 FIXED = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
@@ -33,14 +36,15 @@ def factory(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def release_latest(
-    capsys: pytest.CaptureFixture[str], repo: Path, releases: Path, key: tuple[Path, str]
+    capsys: pytest.CaptureFixture[str], repo: Path, releases: Path, key: tuple[Path, str], registry: Registry
 ) -> None:
+    """Release the latest good of RELEASED, signed; the container to the test's registry."""
     latest = Lineage(repo).latest()
     for node in RELEASED:
         to = releases / node.replace(":", "-").replace("/", "-")
         code, _ = factory(
             capsys, "release", latest[node], "--repo", str(repo), "--to", str(to),
-            "--gnupghome", str(key[0]), "--key", key[1],
+            "--gnupghome", str(key[0]), "--key", key[1], "--registry", f"{registry.address}/fl",
         )  # fmt: skip
         assert code == 0
 
@@ -64,13 +68,24 @@ def signing_key(tmp_path: Path) -> tuple[Path, str]:
     return home, fingerprint
 
 
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    running = start_registry(tmp_path / "registry")
+    yield running
+    running.stop()
+
+
 def test_security_backport_day(
-    example_repo: Path, tmp_path: Path, signing_key: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    example_repo: Path,
+    tmp_path: Path,
+    signing_key: tuple[Path, str],
+    registry: Registry,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     repo, releases = example_repo, tmp_path / "releases"
     example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
     assert factory(capsys, "compose", "--repo", str(repo), "--json")[0] == 0
-    release_latest(capsys, repo, releases, signing_key)
+    release_latest(capsys, repo, releases, signing_key, registry)
 
     # The bot's pass: one security MR for openssl, first, announcing the rebuild.
     code, out = factory(capsys, "bot", "reconcile", "--repo", str(repo), "--json")
@@ -90,7 +105,7 @@ def test_security_backport_day(
     composed = {n["node"] for n in result["nodes"] if n["status"] == "COMPOSED"}
     kinds = set(composers())
     assert composed == {n for n in announced if n.split(":")[0] in kinds}
-    release_latest(capsys, repo, releases, signing_key)
+    release_latest(capsys, repo, releases, signing_key, registry)
 
     # Nothing current is built from the vulnerable commit any more...
     code, out = factory(capsys, "why", f"openssl@{VULNERABLE}", "--repo", str(repo), "--json")

@@ -355,6 +355,13 @@ def test_the_installer_verifies_its_ostree_commit_with_the_key_on_the_image(
         ).returncode
         != 0
     )
+    # Every file of the composed image is still there; the signatures and the key are added.
+    listing = set(run("xorriso", "-indev", str(iso), "-find", "/", "-type", "f").stdout.split())
+    before = set(run("xorriso", "-indev", str(composed), "-find", "/", "-type", "f").stdout.split())
+    added = {name.strip("'") for name in listing - before}
+    assert before <= listing and f"/ostree/trusted.gpg.d/{KEYRING}" in added
+    assert {"/ostree/repo/summary", "/ostree/repo/summary.sig"} <= added
+    assert all(a.endswith(".commitmeta") or "summary" in a or "trusted.gpg.d" in a for a in added), added
     # productmd's images.json describes the released image, not the composed one.
     images = json.loads((release / "compose/metadata/images.json").read_text())
     (entry,) = images["payload"]["images"]["AtomicHost"]["x86_64"]

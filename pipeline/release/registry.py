@@ -35,6 +35,7 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.formats import containers
 from pipeline.release.signer import Signer
+from pipeline.run import CommandFailed
 from pipeline.tools import skopeo
 
 SIGSTORE = "sigstore"
@@ -126,7 +127,18 @@ def push_images(
         )
         for archive in archives:
             destination = containers.by_tag(repo, tag_for(compose_id))
-            digest = skopeo.push_signed(skopeo.oci_archive(archive), destination, push, gnupghome=signer.home)
+            try:
+                digest = skopeo.push_signed(
+                    skopeo.oci_archive(archive), destination, push, gnupghome=signer.home
+                )
+            except CommandFailed as exc:
+                raise OperationFailed(
+                    f"cannot push {destination}: {exc.message}",
+                    hint=f"is the registry {containers.registry_host(registry)} up (`make demo-registry` "
+                    "starts the demo's), and are FACTORY_REGISTRY_USER and FACTORY_REGISTRY_PASSWORD set "
+                    "if it asks for a login?",
+                    code="registry-push",
+                ) from exc
             signature = f"{SIGSTORE}/{containers.lookaside_path(repo, digest)}"
             if not (tree / signature).is_file():
                 raise OperationFailed(

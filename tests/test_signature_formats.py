@@ -143,3 +143,22 @@ def test_the_installer_kickstart_verifies_with_the_key_the_image_carries() -> No
         "%pre\nmkdir -p /usr/share/ostree/trusted.gpg.d\n"
         "cp /run/install/repo/ostree/trusted.gpg.d/*.gpg /usr/share/ostree/trusted.gpg.d/\n%end\n"
     )
+
+
+def test_pykickstart_reads_the_kickstart_as_anaconda_would() -> None:
+    """anaconda's own parser: ostreesetup with gpg verification on, and the %pre that trusts the key."""
+    from pykickstart.constants import KS_SCRIPT_PRE  # type: ignore[import-untyped]
+    from pykickstart.parser import KickstartParser  # type: ignore[import-untyped]
+    from pykickstart.version import makeVersion  # type: ignore[import-untyped]
+
+    parser = KickstartParser(makeVersion())
+    parser.readKickstartFromString(kickstart("FL/42/x86_64/host"))
+    setup = parser.handler.ostreesetup
+    assert (setup.osname, setup.remote, setup.ref) == ("factory", "factory", "FL/42/x86_64/host")
+    assert setup.url == "file:///run/install/repo/ostree/repo" and setup.nogpg is False
+    [pre] = parser.handler.scripts
+    assert pre.type == KS_SCRIPT_PRE
+    assert pre.script == (
+        "mkdir -p /usr/share/ostree/trusted.gpg.d\n"
+        "cp /run/install/repo/ostree/trusted.gpg.d/*.gpg /usr/share/ostree/trusted.gpg.d/\n"
+    )

@@ -171,7 +171,7 @@ def test_every_error_is_reported_at_once() -> None:
         definitions.load(sources(tree))
     got = [(d.path, d.line, d.code) for d in info.value.diagnostics]
     assert got == [
-        ("factory.yaml", 9, "schema-pattern"),
+        ("factory.yaml", 12, "schema-pattern"),
         ("modules/httpd/2.4.yaml", 30, "unknown-package"),
         ("variants/Cloud.yaml", 24, "unknown-output"),
     ]
@@ -191,7 +191,7 @@ def test_a_syntax_error_shows_the_line_with_a_caret_under_the_column() -> None:
 def test_a_schema_error_points_at_the_offending_value() -> None:
     tree = apply_edits(example_tree(), [replace("factory.yaml", "dist: .fl42", "dist: fl42")])
     [diagnostic] = diagnostics_of(tree)
-    assert (diagnostic.line, diagnostic.col) == (9, 7)
+    assert (diagnostic.line, diagnostic.col) == (12, 7)
     assert diagnostic.message.startswith("$.dist: ")
     assert diagnostic.excerpt == "    dist: fl42\n          ^"
 

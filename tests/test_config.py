@@ -121,7 +121,7 @@ def test_a_command_reading_a_bad_config_exits_2_naming_file_line_and_rule(
     code = cli.main(["bot", "reconcile", "--repo", str(tmp_path), "--target", "master", "--dry-run"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert "factory.yaml:19:9: error[schema-enum]: $.forge.kind: 'github' is not one of" in err
+    assert "factory.yaml:22:9: error[schema-enum]: $.forge.kind: 'github' is not one of" in err
     assert "Traceback" not in err
 
 

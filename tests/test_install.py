@@ -71,4 +71,4 @@ def test_pip_install_gives_a_factory_that_validates_from_another_directory(
     broken.write_text(broken.read_text().replace("dist: .fl42", "dist: fl42"))
     refused = run([str(venv / "bin" / "factory"), "validate", "--repo", str(example_repo)], where)
     assert refused.returncode == 2
-    assert "factory.yaml:9:7: error[schema-pattern]: $.dist:" in refused.stderr
+    assert "factory.yaml:12:7: error[schema-pattern]: $.dist:" in refused.stderr

@@ -333,6 +333,11 @@ def test_the_installer_verifies_its_ostree_commit_with_the_key_on_the_image(
         tmp_path, "trusted", image / "repo", REF, keys=Path("/nonexistent"), trusted=image / "trusted.gpg.d"
     )
     assert trusted.returncode == 0, trusted.stderr
+    # The release's published key (RPM-GPG-KEY-factory, armored) trusts it as well.
+    published = ostree_pulls(
+        tmp_path, "published", image / "repo", REF, keys=release / sign.PUBLIC_KEY, summary=True
+    )
+    assert published.returncode == 0, published.stderr
     (tmp_path / "empty").mkdir()
     refused = ostree_pulls(
         tmp_path, "untrusted", image / "repo", REF, keys=Path("/nonexistent"), trusted=tmp_path / "empty"

@@ -74,3 +74,46 @@ class PlannedStatus(StrEnum):
     OK = "OK"
     NOT_COMPOSED = "NOT COMPOSED"
     NOT_COMPOSABLE = "NOT COMPOSABLE"
+
+
+class NodeState(StrEnum):
+    """Where a node stands now, from what lineage records (`factory status`, the site).
+
+    RUNNING: a compose ID is reserved and not finished (running, or killed before it ended);
+    FAILED: its last compose failed; BLOCKED: not current, and a node it is made from failed;
+    OUT_OF_DATE: it has a good compose, but not of HEAD's definitions, or something it is made of
+    moved on (a newer input, a dist-git branch that moved, an open bump merge request);
+    NOT_COMPOSED: no good compose yet; CURRENT: its latest good compose is of HEAD's definitions;
+    REMOVED: composed once, no longer in HEAD's definitions (its lineage stays).
+    """
+
+    RUNNING = "running"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    OUT_OF_DATE = "out-of-date"
+    NOT_COMPOSED = "not-composed"
+    CURRENT = "current"
+    REMOVED = "removed"
+
+
+class GateState(StrEnum):
+    """A compose's gate as the policies at HEAD see its recorded check results.
+
+    PASSED, FAILED, PENDING (a required check has no result yet), WAIVED (passed thanks to a
+    waiver), NOT_REQUIRED (no policy asks anything of it), UNKNOWN (its results were not read).
+    """
+
+    PASSED = "passed"
+    FAILED = "failed"
+    PENDING = "pending"
+    WAIVED = "waived"
+    NOT_REQUIRED = "not-required"
+    UNKNOWN = "unknown"
+
+
+class MirrorState(StrEnum):
+    """Whether a release is on the mirrors. Publication to mirrors is not recorded yet (issue
+    12): until a record of it exists, every release is NOT_RECORDED, never "published"."""
+
+    PUBLISHED = "published"
+    NOT_RECORDED = "not-recorded"

@@ -1,0 +1,331 @@
+"""What the overview pages show beyond one line per node: the summary of the whole pipeline, a
+node's compose history with lineage both ways and the diff against the previous compose, a
+component's branches and commits, and the EOL calendar. Pure: made from a computed `Status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.core.graph import build_id
+from pipeline.core.records import Record
+from pipeline.core.states import GateState, NodeState
+from pipeline.core.status import (
+    BranchHead,
+    BumpRequest,
+    CheckRun,
+    GateView,
+    MirrorFact,
+    NodeView,
+    ReleaseFact,
+    Status,
+    gate_view,
+)
+
+HISTORY = 20  # composes shown per node, newest first
+USED_BY = 200  # composes shown as made from one dist-git commit
+
+
+# -- the whole pipeline ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """Lineage is older than HEAD: HEAD has changes that no compose was made from yet."""
+
+    newest_compose: str  # "" when lineage holds no compose at all
+    newest_commit: str
+    newest_finished: str
+    changed: int  # nodes not current with HEAD
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts by state and the lists the overview shows first."""
+
+    counts: tuple[tuple[NodeState, int], ...]
+    failures: tuple[NodeView, ...]  # the most blocking first
+    running: tuple[NodeView, ...]
+    pending: tuple[NodeView, ...]  # their last compose's gate is pending
+    out_of_date: tuple[NodeView, ...]
+    stale: Stale | None
+
+
+def summary(status: Status) -> Summary:
+    """The overview's summary, every list in the stable node order (failures by what they block)."""
+    views = status.views()
+    counts = tuple((state, sum(1 for v in views if v.state == state)) for state in NodeState)
+    failures = sorted(
+        (v for v in views if v.state == NodeState.FAILED),
+        key=lambda v: (-len(v.blocks), status.position[v.id]),
+    )
+    return Summary(
+        counts=counts,
+        failures=tuple(failures),
+        running=tuple(v for v in views if v.state == NodeState.RUNNING),
+        pending=tuple(v for v in views if v.gate.state == GateState.PENDING),
+        out_of_date=tuple(v for v in views if v.state == NodeState.OUT_OF_DATE),
+        stale=_stale(status),
+    )
+
+
+def _stale(status: Status) -> Stale | None:
+    changed = sum(1 for n in status.facts.graph.digests if not status.nodes[n].current)
+    newest = max(status.records.values(), key=lambda r: (r.finished, r.compose_id), default=None)
+    if newest is None:
+        return Stale("", "", "", changed)
+    if newest.commit == status.facts.commit or not changed:
+        return None
+    return Stale(newest.compose_id, newest.commit, newest.finished, changed)
+
+
+# -- one node --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InputChange:
+    """An input consumed by a compose and by the one before it ("" where it had none)."""
+
+    node: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """What changed in a compose's inputs against the node's previous compose."""
+
+    previous: str
+    definition_changed: bool  # the node's input digest differs
+    inputs: tuple[InputChange, ...]
+    pins: tuple[tuple[str, str, str], ...]  # (component, before, after)
+    tools: tuple[tuple[str, str, str], ...]  # (tool, before, after)
+    outputs_changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeView:
+    """One compose of a node: its record, gate, checks, releases, and lineage both ways."""
+
+    record: Record
+    gate: GateView
+    checks: tuple[CheckRun, ...] | None  # None: not read
+    releases: tuple[ReleaseFact, ...]
+    mirrors: tuple[MirrorFact, ...]
+    made_from: tuple[tuple[str, str], ...]  # (node, compose ID) of its inputs, as recorded
+    used_by: tuple[tuple[str, str], ...]  # (node, compose ID) of the composes made from it
+    latest_good: bool
+    diff: Diff | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDetail:
+    view: NodeView
+    inputs: tuple[NodeView, ...]  # at HEAD
+    consumers: tuple[NodeView, ...]  # at HEAD
+    history: tuple[ComposeView, ...]  # newest first
+    older: int  # composes not shown
+
+
+def detail(status: Status, node: str, limit: int = HISTORY) -> NodeDetail:
+    """A node's page: its neighbours at HEAD and its composes, newest first (at most `limit`)."""
+    graph = status.facts.graph
+    composes = status.by_node.get(node, ())
+    shown = list(reversed(composes))[:limit]
+    history = []
+    for index, record in enumerate(shown):
+        before = composes[len(composes) - 2 - index] if len(composes) - 2 - index >= 0 else None
+        history.append(compose_view(status, record, before))
+    graph_node = graph.nodes.get(node) if node in graph.digests else None
+    return NodeDetail(
+        view=status.nodes[node],
+        inputs=tuple(status.nodes[i] for i in graph_node.inputs) if graph_node else (),
+        consumers=tuple(status.nodes[c] for c in graph.consumers.get(node, ())) if graph_node else (),
+        history=tuple(history),
+        older=len(composes) - len(shown),
+    )
+
+
+def compose_view(status: Status, record: Record, previous: Record | None) -> ComposeView:
+    facts = status.facts
+    used_by = tuple(
+        (status.records[c].node, c)
+        for c in status.consumers.get(record.compose_id, ())
+        if c in status.records
+    )
+    checks = facts.checks.get(record.compose_id)
+    return ComposeView(
+        record=record,
+        gate=gate_view(facts, record),
+        checks=None if checks is None else tuple(checks),
+        releases=tuple(facts.releases.get(record.compose_id, ())),
+        mirrors=tuple(facts.mirrors.get(record.compose_id, ())),
+        made_from=tuple((i.node, i.compose_id) for i in record.inputs),
+        used_by=used_by,
+        latest_good=facts.latest.get(record.node) == record.compose_id,
+        diff=None if previous is None else diff(previous, record),
+    )
+
+
+def diff(before: Record, after: Record) -> Diff:
+    """The inputs, pins and tools of a compose against the node's compose before it."""
+    old_inputs = {i.node: i.compose_id for i in before.inputs}
+    new_inputs = {i.node: i.compose_id for i in after.inputs}
+    inputs = tuple(
+        InputChange(n, old_inputs.get(n, ""), new_inputs.get(n, ""))
+        for n in sorted(old_inputs.keys() | new_inputs.keys())
+        if old_inputs.get(n) != new_inputs.get(n)
+    )
+    return Diff(
+        previous=before.compose_id,
+        definition_changed=before.input_digest != after.input_digest,
+        inputs=inputs,
+        pins=_changed_pairs(before.pins, after.pins),
+        tools=_changed_pairs(before.tools, after.tools),
+        outputs_changed=sorted(o.sha256 for o in before.outputs) != sorted(o.sha256 for o in after.outputs),
+    )
+
+
+def _changed_pairs(
+    before: Sequence[tuple[str, str]], after: Sequence[tuple[str, str]]
+) -> tuple[tuple[str, str, str], ...]:
+    old: dict[str, list[str]] = {}
+    new: dict[str, list[str]] = {}
+    for name, value in before:
+        old.setdefault(name, []).append(value)
+    for name, value in after:
+        new.setdefault(name, []).append(value)
+    return tuple(
+        (name, ", ".join(old.get(name, [])), ", ".join(new.get(name, [])))
+        for name in sorted(old.keys() | new.keys())
+        if sorted(old.get(name, [])) != sorted(new.get(name, []))
+    )
+
+
+# -- one component ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PinView:
+    """A module's pin of the component at HEAD, and whether a newer commit waits."""
+
+    module: str  # name:stream
+    branch: str
+    ref: str  # "" when the pin follows its branch's head
+    build: str  # the build node
+    built: str  # the commit its latest good compose built ("" when none)
+    head: BranchHead | None
+    waiting: bool  # the recorded head is not what it builds
+    bumps: tuple[BumpRequest, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltCommit:
+    """A dist-git commit of the component that was built, and where it went."""
+
+    commit: str
+    builds: tuple[tuple[str, str, str], ...]  # (node, compose ID, status)
+    used_by: tuple[tuple[str, str], ...]  # (node, compose ID), transitively
+    more: int  # composes made from it not listed
+    current: bool  # a latest good compose of a node HEAD defines is made from it
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    name: str
+    pins: tuple[PinView, ...]
+    built: tuple[BuiltCommit, ...]  # newest first
+    bumps: tuple[BumpRequest, ...]
+    bumps_known: bool
+
+
+def components(status: Status) -> list[str]:
+    """Every component HEAD pins or lineage records a build of, sorted."""
+    names = {pin.component for m in status.facts.defs.modules.values() for pin in m.components}
+    names.update(status.builds)
+    return sorted(names)
+
+
+def component(status: Status, name: str) -> ComponentView:
+    """A component's pins at HEAD, waiting commits and bumps, and every built commit's way."""
+    facts = status.facts
+    pins = []
+    for module in sorted(facts.defs.modules.values(), key=lambda m: m.nsid):
+        for pin in module.components:
+            if pin.component != name:
+                continue
+            node = build_id(pin)
+            good = status.nodes[node].latest_good if node in status.nodes else None
+            built = pin.ref or next((c for comp, c in (good.pins if good else ()) if comp == name), "")
+            head = facts.branches.get((name, pin.branch))
+            bumps = tuple(b for b in facts.bumps or () if b.component == name and b.branch == pin.branch)
+            waiting = head is not None and bool(built) and head.head != built
+            pins.append(PinView(module.nsid, pin.branch, pin.ref, node, built, head, waiting, bumps))
+    return ComponentView(
+        name=name,
+        pins=tuple(pins),
+        built=tuple(_built(status, name)),
+        bumps=tuple(b for b in facts.bumps or () if b.component == name),
+        bumps_known=facts.bumps is not None,
+    )
+
+
+def _built(status: Status, name: str) -> list[BuiltCommit]:
+    builds: dict[str, list[Record]] = {}
+    for record in status.builds.get(name, ()):
+        builds.setdefault(record.pins[0][1], []).append(record)
+    found = []
+    for commit, records in builds.items():
+        records.sort(key=lambda r: (r.finished, r.compose_id))
+        used: list[str] = []
+        seen = {r.compose_id for r in records}
+        todo = [r.compose_id for r in records]
+        while todo:
+            for c in status.consumers.get(todo.pop(0), ()):
+                if c not in seen:
+                    seen.add(c)
+                    used.append(c)
+                    todo.append(c)
+        found.append(
+            BuiltCommit(
+                commit=commit,
+                builds=tuple((r.node, r.compose_id, str(r.status)) for r in records),
+                used_by=tuple((status.records[c].node, c) for c in used[:USED_BY]),
+                more=max(0, len(used) - USED_BY),
+                current=not status.live.isdisjoint(seen),
+            )
+        )
+    return sorted(
+        found, key=lambda b: (max(status.records[c].finished for _, c, _ in b.builds), b.commit), reverse=True
+    )
+
+
+# -- the EOL calendar ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EolEntry:
+    """A module stream or a variant and its End Of Life."""
+
+    kind: str  # module or variant
+    name: str  # name:stream or uid
+    eol: dt.date
+    node: str  # its module node, or its variant's repo node
+    passed: bool
+    days: int  # days from today (negative: past)
+
+
+def eol_calendar(status: Status) -> list[EolEntry]:
+    """Every module and variant of HEAD by EOL date (then kind and name)."""
+    facts = status.facts
+    found = [
+        EolEntry("module", m.nsid, m.eol, f"module:{m.nsid}", m.eol < facts.today, (m.eol - facts.today).days)
+        for m in facts.defs.modules.values()
+    ]
+    found += [
+        EolEntry("variant", v.uid, v.eol, f"repo:{v.uid}", v.eol < facts.today, (v.eol - facts.today).days)
+        for v in facts.defs.variants.values()
+    ]
+    return sorted(found, key=lambda e: (e.eol, e.kind, e.name))

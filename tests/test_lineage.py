@@ -564,6 +564,29 @@ def test_find_by_key_gives_the_latest_finished(defs: tuple[Path, str]) -> None:
     assert lineage.find_by_key("module:other:1", "K" * 64) is None
 
 
+def test_history_lists_every_compose_failed_ones_too_oldest_first(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path)
+    node = "module:base-runtime:f42"
+
+    def made(finished: str, status: str = "FINISHED") -> Record:
+        cid = lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit)
+        return record(cid, node, commit, finished=finished, status=status)
+
+    late, early = made("2026-11-21T12:00:00Z", "FAILED"), made("2026-11-21T10:00:00Z")
+    build = record(
+        lineage.reserve("FL", "42", "openssl-1a2b3c4d", DATE, "nightly", commit),
+        "build:openssl@1a2b3c4d",
+        commit,
+        finished="2026-11-21T11:00:00Z",
+    )
+    assert lineage.history() == []
+    lineage.finish([late, early, build])
+    assert lineage.history() == [early, build, late]
+    assert lineage.history(node) == [early, late]
+    assert lineage.history("module:other:1") == []
+
+
 def test_reserved_unfinished_lists_killed_composes(defs: tuple[Path, str]) -> None:
     path, commit = defs
     lineage = Lineage(path)

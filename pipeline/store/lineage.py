@@ -206,6 +206,13 @@ class Lineage:
             for text in self._index_ready().why(component, prefix)
         ]
 
+    def history(self, node: str | None = None) -> list[Record]:
+        """Every compose recorded, FINISHED and FAILED (or every compose of one node), oldest
+        first by finish time, then compose ID."""
+        return [
+            load_record(text.encode("utf-8"), node or "lineage") for text in self._index_ready().records(node)
+        ]
+
     def find_by_key(self, node: str, key: str) -> Record | None:
         """The latest FINISHED compose of `node` with this runtime key, or None: the work is done."""
         text = self._index_ready().find_by_key(node, key)

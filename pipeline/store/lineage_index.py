@@ -214,6 +214,16 @@ class LineageIndex:
         rows = self.db.execute(_WHY, (component, prefix, prefix + "g")).fetchall()
         return [str(text) for (text,) in rows]
 
+    def records(self, node: str | None = None) -> list[str]:
+        """The notes of every compose (or of one node's), oldest first (finish time, then ID)."""
+        if node is None:
+            rows = self.db.execute("SELECT json FROM composes ORDER BY finished, compose_id")
+        else:
+            rows = self.db.execute(
+                "SELECT json FROM composes WHERE node = ? ORDER BY finished, compose_id", (node,)
+            )
+        return [str(text) for (text,) in rows]
+
     def find_by_key(self, node: str, key: str) -> str | None:
         """The note of the latest FINISHED compose of node with this key, or None."""
         row = self.db.execute(

@@ -1,0 +1,247 @@
+"""The overview site: every page and its JSON twin, from a computed status. Pure: yields
+(path, text) pairs; `pipeline.overview.site` writes them.
+
+    index.html  status.json                 the overview: counts, failures first, running,
+                                            pending, out of date, every node (first page)
+    lists/all[-N].html, lists/kind-K, lists/state-S, lists/owner-O  (+ .json)
+                                            every node in the stable order, filtered, 500 a page
+    nodes/<node>.html  nodes/<node>.json    one per node: status, lineage, history, checks
+    components/index[-N].html, components/<name>.html (+ .json)
+    graph.html  graph.json  graph/*.svg     the artifact graph, states as colours
+    eol.html  eol.json                      the EOL calendar of modules and variants
+    style.css
+
+Every name in a path is made of node ids and the like by `slug`, which keeps letters, digits
+and `.-+@`, writes `:` as `~` and `/` as `,`, and escapes anything else, so the names are
+distinct, safe in a URL and need no quoting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from pipeline.core.canonical import canonical_json
+from pipeline.core.overview import component, components, detail, eol_calendar, summary
+from pipeline.core.states import NodeState
+from pipeline.core.status import NodeView, Status
+from pipeline.formats import graph_svg, site_html, status_json
+from pipeline.formats.site_html import Stamp
+
+PAGE_ROWS = 500  # nodes in one page of a list
+FIRST_ROWS = 200  # nodes in the overview's own table
+FULL_GRAPH = 400  # nodes up to which the whole graph is one drawing
+_KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-+@")
+
+
+def slug(name: str) -> str:
+    """A file name for a node id, component or owner (distinct names give distinct slugs)."""
+    special = {":": "~", "/": ","}
+    out = []
+    for char in name:
+        if char in _KEEP:
+            out.append(char)
+        else:
+            out.append(special.get(char) or "".join(f"_{b:02x}" for b in char.encode("utf-8")))
+    text = "".join(out)
+    return "_" + text if text.startswith(".") or not text else text
+
+
+def node_page(node: str) -> str:
+    return f"nodes/{slug(node)}.html"
+
+
+def component_page(name: str) -> str:
+    return f"components/{slug(name)}.html"
+
+
+def list_page(filter_name: str, value: str, number: int = 1) -> str:
+    base = "lists/all" if filter_name == "all" else f"lists/{filter_name}-{slug(value)}"
+    return f"{base}.html" if number == 1 else f"{base}-{number}.html"
+
+
+def twin(path: str) -> str:
+    """The JSON twin of a page: the same path with .json (index.html's is status.json)."""
+    return "status.json" if path == "index.html" else path.removesuffix(".html") + ".json"
+
+
+def _json(value: Any) -> str:
+    return canonical_json(value) + "\n"
+
+
+def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
+    """Every file of the site, as (path relative to the site's root, text)."""
+    facts = status.facts
+    summ = summary(status)
+    stamp = Stamp(made, facts.commit, facts.commit_time, summ.stale)
+    json_stamp = status_json.stamp(made, facts.commit, facts.commit_time, summ.stale)
+    views = status.views()
+    links = {v.id: node_page(v.id) for v in views}
+    top: Callable[[str], str] = links.__getitem__
+
+    def below(node: str) -> str:
+        return "../" + links[node]
+
+    def list_top(name: str, value: str) -> str:
+        return list_page(name, value)
+
+    def list_below(name: str, value: str) -> str:
+        return "../" + list_page(name, value)
+
+    groups = _groups(views)
+    yield "style.css", site_html.STYLE
+
+    first = views[:FIRST_ROWS]
+    body = site_html.overview(
+        summ, first, len(views), site_html.filters(*_filter_values(groups), list_top), top, list_top
+    )
+    yield (
+        "index.html",
+        site_html.page("Build pipeline overview", body, root="", twin="status.json", stamp=stamp),
+    )
+    yield "status.json", _json(status_json.overview_page(summ, views, links, json_stamp))
+
+    filters_below = site_html.filters(*_filter_values(groups), list_below)
+    for (name, value), rows in groups.items():
+        yield from _list_pages(name, value, rows, below, filters_below, stamp, json_stamp, links)
+
+    for v in views:
+        page = links[v.id]
+        node_detail = detail(status, v.id)
+        body = site_html.node(node_detail, below, lambda c: "../" + component_page(c))
+        yield page, site_html.page(v.id, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        yield twin(page), _json(status_json.node_page(node_detail, links, json_stamp))
+
+    names = components(status)
+    for name in names:
+        page = component_page(name)
+        view = component(status, name)
+        body = site_html.component(view, below)
+        yield page, site_html.page(f"Component {name}", body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        yield twin(page), _json(status_json.component_page(view, json_stamp))
+    yield from _component_index(names, stamp, json_stamp)
+
+    entries = eol_calendar(status)
+    body = site_html.eol(entries, top)
+    yield "eol.html", site_html.page("EOL calendar", body, root="", twin="eol.json", stamp=stamp)
+    yield "eol.json", _json(status_json.eol_page(entries, json_stamp))
+
+    yield from _graph(status, views, links, stamp, json_stamp)
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _groups(views: Sequence[NodeView]) -> dict[tuple[str, str], list[NodeView]]:
+    """Every filtered list: all nodes, by kind, by state, by owner (each in the stable order)."""
+    found: dict[tuple[str, str], list[NodeView]] = {("all", ""): list(views)}
+    for v in views:
+        found.setdefault(("kind", v.kind), []).append(v)
+        found.setdefault(("state", v.state), []).append(v)
+        for owner in v.owners:
+            found.setdefault(("owner", owner), []).append(v)
+    for s in NodeState:  # a state with no node still has its (empty) page: the counts link there
+        found.setdefault(("state", s), [])
+    return found
+
+
+def _filter_values(groups: dict[tuple[str, str], list[NodeView]]) -> tuple[list[str], list[str], list[str]]:
+    kinds = sorted({v for n, v in groups if n == "kind"})
+    states = [str(s) for s in NodeState if groups.get(("state", s))]
+    owners = sorted({v for n, v in groups if n == "owner"})
+    return kinds, states, owners
+
+
+def _list_pages(
+    name: str,
+    value: str,
+    rows: Sequence[NodeView],
+    link: Callable[[str], str],
+    filters_html: str,
+    stamp: Stamp,
+    json_stamp: dict[str, Any],
+    links: dict[str, str],
+) -> Iterator[tuple[str, str]]:
+    title = "All nodes" if name == "all" else f"Nodes with {name} {value}"
+    count = max(1, -(-len(rows) // PAGE_ROWS))
+    for number in range(1, count + 1):
+        chunk = rows[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
+        page = list_page(name, value, number)
+        pager = site_html.pager(number, count, lambda n: _leaf(list_page(name, value, n)))
+        caption = f"{len(chunk)} of {len(rows)} nodes, in build order" + (
+            f", page {number} of {count}" if count > 1 else ""
+        )
+        body = site_html.listing(chunk, link, pager, filters_html, caption)
+        yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        yield (
+            twin(page),
+            _json(
+                status_json.list_page(
+                    title, chunk, number, count, {v.id: "../" + links[v.id] for v in chunk}, json_stamp
+                )
+            ),
+        )
+
+
+def _component_index(
+    names: Sequence[str], stamp: Stamp, json_stamp: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    count = max(1, -(-len(names) // PAGE_ROWS))
+
+    def index(number: int) -> str:
+        return "components/index.html" if number == 1 else f"components/index-{number}.html"
+
+    for number in range(1, count + 1):
+        chunk = names[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
+        pager = site_html.pager(number, count, lambda n: _leaf(index(n)))
+        body = site_html.components_index(chunk, lambda c: _leaf(component_page(c)), pager)
+        page = index(number)
+        yield page, site_html.page("Components", body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        yield (
+            twin(page),
+            _json(
+                status_json.components_page(
+                    chunk, number, count, {c: _leaf(component_page(c)) for c in chunk}, json_stamp
+                )
+            ),
+        )
+
+
+def _graph(
+    status: Status, views: Sequence[NodeView], links: dict[str, str], stamp: Stamp, json_stamp: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    graph = status.facts.graph
+    defined = [v for v in views if v.id in graph.digests]
+    edges = [(i, v.id) for v in defined for i in graph.nodes[v.id].inputs]
+    drawings: list[tuple[str, str]] = []
+    folded = len(defined) > FULL_GRAPH
+
+    def box(v: NodeView, label: str = "") -> graph_svg.Box:
+        return graph_svg.Box(v.id, label or v.id, v.state, "../" + links[v.id])
+
+    if not folded:
+        svg = graph_svg.draw([box(v) for v in defined], edges, "The artifact graph")
+        drawings.append(("The whole artifact graph", "graph/all.svg"))
+        yield "graph/all.svg", svg
+    else:
+        for uid in sorted(status.facts.defs.variants):
+            repo = f"repo:{uid}"
+            if repo not in graph.digests:
+                continue
+            members = sorted(graph.downstream([repo]) | set(graph.nodes[repo].inputs), key=graph.order)
+            boxes = []
+            for n in members:
+                v = status.nodes[n]
+                builds = len(graph.nodes[n].inputs) if v.kind == "module" else 0
+                boxes.append(box(v, f"{n} (+{builds} builds)" if builds else n))
+            inside = set(members)
+            svg = graph_svg.draw(
+                boxes, [(a, b) for a, b in edges if a in inside and b in inside], f"Variant {uid}"
+            )
+            path = f"graph/{slug(uid)}.svg"
+            drawings.append((f"Variant {uid}: {len(members)} nodes", path))
+            yield path, svg
+    body = site_html.graph(drawings, folded)
+    yield "graph.html", site_html.page("The artifact graph", body, root="", twin="graph.json", stamp=stamp)
+    yield "graph.json", _json(status_json.graph_page(defined, edges, [p for _, p in drawings], json_stamp))

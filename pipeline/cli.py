@@ -220,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="example:cmd_example_distgit")
     _bot_commands(sub)
     _interop_commands(sub)
+    _overview_commands(sub)
     return top
 
 
@@ -332,6 +333,28 @@ def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("close", "mr:cmd_close", "Close a merge request without merging it."),
     ):
         mr(name, handler, text).add_argument("id", metavar="ID", help="the merge request number (!N or N)")
+
+
+def _overview_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`status` and `site`: the build pipeline overview (issue 13)."""
+    text = "Where nodes stand: latest good, current or out of date and why, running, failed or blocked, gate, releases, EOL."
+    p = sub.add_parser("status", help=text, description=text)
+    p.add_argument(
+        "query",
+        nargs="?",
+        metavar="NODE|MODULE|COMPONENT",
+        help="a node id, a module (NAME[:STREAM]) or a component",
+    )
+    text = "Build the overview as a static web site (HTML, no JavaScript; a JSON twin for every page)."
+    s = sub.add_parser("site", help=text, description=text)
+    s.add_argument(
+        "dir", metavar="DIR", help="where to write it (a new or empty directory, or a site made before)"
+    )
+    for parser_ in (p, s):
+        parser_.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+        parser_.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler="overview:cmd_status")
+    s.set_defaults(handler="overview:cmd_site")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

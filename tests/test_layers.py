@@ -10,7 +10,7 @@ too), so a lazy import cannot slip past. The layers, lowest first (ARCHITECTURE.
     store, example            what is recorded and where
     build, compose, checks    making and testing artifacts (plugins)
     engine                    running composes
-    release, bot              gating, signing, publication; the bump bot
+    release, bot, overview    gating, signing, publication; the bump bot; the status and site
     commands, cli             arguments and output
 
 A module may import its own layer and the lower ones, never a higher one.
@@ -40,6 +40,9 @@ LAYERS: dict[str, int] = {
     "engine": 6,
     "release": 7,
     "bot": 7,
+    # The build pipeline overview gathers facts from lineage, results, releases, the bump bot's
+    # forge and the workspace, so it sits beside release and bot; only commands use it.
+    "overview": 7,
     "commands": 8,
     "cli": 8,
 }

@@ -329,3 +329,48 @@ def eol_calendar(status: Status) -> list[EolEntry]:
         for v in facts.defs.variants.values()
     ]
     return sorted(found, key=lambda e: (e.eol, e.kind, e.name))
+
+
+# -- `factory status QUERY` --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a query names: a node, a module (its streams), a component, or everything."""
+
+    kind: str  # node, module, component or all
+    nodes: tuple[str, ...]  # in the stable order
+    components: tuple[str, ...] = ()
+
+
+def resolve(status: Status, text: str | None) -> Query | None:
+    """The nodes a query names (None: nothing by that name).
+
+    A node id names itself. A module `NAME` or `NAME:STREAM` names its module nodes, the builds
+    they are made of and everything made from them (where it was released). A component names
+    the builds of it and the modules that pin them.
+    """
+    graph = status.facts.graph
+    if not text:
+        return Query("all", status.order)
+    if text in status.nodes:
+        return Query("node", (text,))
+    modules = [
+        f"module:{nsid}"
+        for nsid, m in status.facts.defs.modules.items()
+        if text in (m.name, nsid) and f"module:{nsid}" in graph.digests
+    ]
+    if modules:
+        chosen = graph.downstream(modules) | {i for m in modules for i in graph.nodes[m].inputs}
+        return Query("module", tuple(n for n in status.order if n in chosen))
+    builds = {
+        n
+        for n, records in status.by_node.items()
+        if n.startswith("build:") and any(r.pins and r.pins[0][0] == text for r in records)
+    }
+    for module in status.facts.defs.modules.values():
+        builds.update(build_id(p) for p in module.components if p.component == text)
+    if builds:
+        chosen = builds | {c for b in builds for c in graph.consumers.get(b, ()) if c.startswith("module:")}
+        return Query("component", tuple(n for n in status.order if n in chosen), (text,))
+    return None

@@ -488,7 +488,10 @@ def _reasons(
     changed = sorted(roots.get(Cause.CHANGED, frozenset()), key=graph.order)
     if not current and latest_good is not None:
         made = f"its latest good compose {latest_good.compose_id} was made from {latest_good.commit[:10]}"
-        if changed == [n]:
+        last = composes[-1]
+        if last.status == ComposeStatus.FAILED and last.input_digest == graph.digests[n]:
+            text = f"the compose of HEAD's definition failed ({last.compose_id}); {made}"
+        elif changed == [n]:
             text = f"a merged change is not composed yet: its definition changed; {made}"
         else:
             text = f"a merged change is not composed yet: {_named(changed)} new or changed; {made}"

@@ -105,6 +105,10 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], caption: str = ""
     return f"<table>{cap}<thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" + ("" if number == 1 else "s")
+
+
 def _named(nodes: Sequence[str], link: Link, limit: int = 5) -> str:
     shown = ", ".join(node_link(n, link) for n in nodes[:limit])
     return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
@@ -317,7 +321,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
     if v.blocks:
         parts.append(
             '<section aria-labelledby="blocks"><h2 id="blocks">What it blocks</h2>'
-            f"<p>{len(v.blocks)} nodes: {_named(v.blocks, link, 50)}</p></section>"
+            f"<p>{_count(len(v.blocks), 'node')}: {_named(v.blocks, link, 50)}</p></section>"
         )
     if v.kind == "build" and good is not None and good.pins:
         parts.append(
@@ -581,7 +585,7 @@ code{font-size:.9em}
 .warning{background:#fff3cd;border:1px solid #e0b000;padding:.5rem .8rem;border-radius:4px}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9rem}
 caption{text-align:left;color:var(--muted);padding:.2rem 0}
-th,td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top;word-break:break-word}
+th,td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
 thead th{background:#eceff1}
 tbody tr:nth-child(even){background:#fafafa}
 .state{display:inline-block;padding:0 .4rem;border-radius:3px;border:1px solid #888;font-size:.85rem;white-space:nowrap}

@@ -190,10 +190,12 @@ def _diff(diff: Diff) -> dict[str, Any]:
 
 
 def component_page(view: ComponentView, page_stamp: dict[str, Any]) -> dict[str, Any]:
+    return {"format": FORMAT, "page": "component", "stamp": page_stamp, **component_status(view)}
+
+
+def component_status(view: ComponentView) -> dict[str, Any]:
+    """A component's pins at HEAD, the commits built and where they went, its open bumps."""
     return {
-        "format": FORMAT,
-        "page": "component",
-        "stamp": page_stamp,
         "component": view.name,
         "pins": [
             {

@@ -1,0 +1,75 @@
+"""`factory status` and `factory site`: the build pipeline overview, as lines and as a web site."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from pathlib import Path
+
+from pipeline.commands.output import out, out_json
+from pipeline.core.errors import InvalidInput
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One line (or one JSON object) per node the query names: every node without one."""
+    from pipeline.core.overview import component, resolve
+    from pipeline.core.status import compute
+    from pipeline.engine.workspace import Workspace
+    from pipeline.formats import site, status_json, status_text
+    from pipeline.overview.gather import gather
+
+    ws = Workspace.open(args.repo)
+    first = compute(gather(ws, focus=()))  # everything but check results and releases
+    query = resolve(first, args.query)
+    if query is None:
+        raise InvalidInput(
+            f"no node, module or component named {args.query!r}",
+            hint="a node id (`factory graph`), a module (NAME or NAME:STREAM) or a component",
+            code="unknown-name",
+        )
+    status = compute(gather(ws, focus=set(query.nodes)))
+    views = [status.nodes[n] for n in query.nodes]
+    components = [component(status, name) for name in query.components]
+    if args.json:
+        out_json(
+            {
+                "query": args.query,
+                "matched": query.kind,
+                "commit": status.facts.commit,
+                "nodes": [status_json.node_status(v, site.node_page(v.id)) for v in views],
+                "components": [status_json.component_status(c) for c in components],
+            }
+        )
+        return 0
+    for line in status_text.node_lines(views):
+        out(line)
+    for view in components:
+        for line in status_text.component_lines(view):
+            out(line)
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """Build the static site into DIR (replacing a site made before) and print where it is."""
+    from pipeline.core.status import compute
+    from pipeline.engine.workspace import Workspace
+    from pipeline.formats import site
+    from pipeline.overview.gather import gather
+    from pipeline.overview.write import write_site
+
+    start = time.perf_counter()
+    ws = Workspace.open(args.repo)
+    status = compute(gather(ws))
+    made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    written = write_site(site.pages(status, made), Path(args.dir))
+    seconds = time.perf_counter() - start
+    index = written.path / "index.html"
+    if args.json:
+        out_json(
+            {"index": str(index), "files": written.files, "bytes": written.bytes, "nodes": len(status.order)}
+        )
+        return 0
+    out(f"{len(status.order)} nodes, {written.files} files, {written.bytes} bytes in {seconds:.1f}s")
+    out(f"open {index}")
+    return 0

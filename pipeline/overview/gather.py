@@ -1,0 +1,148 @@
+"""Gathering the facts the status is computed from: a thin adapter over what is recorded.
+
+- the definitions, graph and policies of HEAD (`pipeline.engine.workspace`, `release.policies`);
+- lineage: every compose, latest good, reserved IDs not finished (`Lineage.history`, `latest`,
+  `reserved_unfinished`);
+- check results (`refs/notes/tests`) and releases (`refs/notes/releases`) of the composes a
+  page shows (the newest `history` composes of each node asked about), and whether each
+  release is live: what its release directory's `latest` points at now;
+- branch history: the newest recorded head of every branch a pin follows;
+- the local forge's open bump merge requests (`factory/bump/<component>/<branch>`); with
+  another forge they are not read, and the status says so.
+Nothing records publication to mirrors yet (issue 12), so `Facts.mirrors` stays empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from pathlib import Path
+
+from pipeline.core import overview
+from pipeline.core.errors import InvalidInput
+from pipeline.core.records import Record, parse_compose_id
+from pipeline.core.states import ReleaseStatus
+from pipeline.core.status import BranchHead, BumpRequest, CheckRun, Facts, ReleaseFact
+from pipeline.engine.executor import compose_name
+from pipeline.engine.workspace import Workspace
+from pipeline.git import cli as gitcli
+from pipeline.run import CommandFailed
+from pipeline.store import results
+from pipeline.store.history import BranchHistory, iso
+from pipeline.store.lineage import Lineage
+
+BUMP_BRANCH = "factory/bump/"
+
+
+def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = overview.HISTORY) -> Facts:
+    """The facts of the repository at HEAD. Check results and releases are read for the newest
+    `history` composes of the nodes in `focus` (every node when None)."""
+    commit, commit_time = head(ws)
+    defs = ws.load(commit, check_distgit=False)
+    graph = ws.graph(commit)
+    from pipeline.release import policies
+
+    policy = policies.load(ws.repo, commit)
+    lineage = Lineage(ws.root)
+    try:
+        records = lineage.history()
+        latest = lineage.latest()
+        names = {compose_name(node): node.id for node in graph.nodes.values()}
+        reserved = {}
+        for cid in lineage.reserved_unfinished():
+            node = names.get(parse_compose_id(cid).name)
+            if node is not None:  # a reservation of a node HEAD no longer defines is not shown
+                reserved[cid] = node
+        wanted = _newest(records, focus, history)
+        checks = {cid: _checks(lineage, cid) for cid in wanted}
+        releases = {cid: found for cid in wanted if (found := _releases(lineage, cid, ws.root))}
+    finally:
+        lineage.close()
+    return Facts(
+        commit=commit,
+        commit_time=commit_time,
+        defs=defs,
+        graph=graph,
+        records=tuple(records),
+        latest=latest,
+        reserved=reserved,
+        policy=policy,
+        checks=checks,
+        releases=releases,
+        branches=_branches(
+            ws, {(p.component, p.branch) for m in defs.modules.values() for p in m.components}
+        ),
+        bumps=_bumps(ws) if defs.config.forge == "local" else None,
+        today=dt.datetime.now(dt.UTC).date(),
+    )
+
+
+def head(ws: Workspace) -> tuple[str, str]:
+    """The commit HEAD names and its commit time (ISO 8601 UTC)."""
+    try:
+        out = gitcli.git(ws.git_dir, "show", "-s", "--format=%H %ct", "HEAD")
+    except CommandFailed as exc:
+        raise InvalidInput(
+            f"{ws.root} has no commit yet", hint="commit the definitions first", code="no-commit"
+        ) from exc
+    commit, seconds = out.split()
+    return commit, iso(int(seconds))
+
+
+def _newest(records: list[Record], focus: Collection[str] | None, history: int) -> list[str]:
+    by_node: dict[str, list[str]] = {}
+    for record in records:  # oldest first
+        if focus is None or record.node in focus:
+            by_node.setdefault(record.node, []).append(record.compose_id)
+    return [cid for ids in by_node.values() for cid in ids[-history:]]
+
+
+def _checks(lineage: Lineage, compose_id: str) -> list[CheckRun]:
+    return [
+        CheckRun(r.check, r.state, r.message, r.started, r.finished)
+        for r in results.read(lineage, compose_id)
+    ]
+
+
+def _releases(lineage: Lineage, compose_id: str, root: Path) -> list[ReleaseFact]:
+    """The releases and quarantines recorded for a compose; a release is live when its release
+    directory's `latest` points at it now (a relative path is taken from the repository)."""
+    from pipeline.release.publish import RELEASES_REF
+
+    note = results.read_note(lineage, RELEASES_REF, compose_id) or {}
+    entries = note.get("releases", [])
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
+            continue
+        status = ReleaseStatus(entry["status"])
+        path = Path(str(entry.get("path", "")))
+        where = path if path.is_absolute() else root / path
+        live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
+        found.append(
+            ReleaseFact(status, str(path), str(entry.get("time", "")), str(entry.get("signed_by", "")), live)
+        )
+    return found
+
+
+def _branches(ws: Workspace, followed: set[tuple[str, str]]) -> dict[tuple[str, str], BranchHead]:
+    history = BranchHistory(ws.repo)
+    found = {}
+    for component, branch in sorted(followed):
+        seen = history.latest(component, branch)
+        if seen is not None:
+            found[(component, branch)] = BranchHead(component, branch, seen.head, iso(seen.observed))
+    return found
+
+
+def _bumps(ws: Workspace) -> list[BumpRequest]:
+    from pipeline.bot.forge import OPENED
+    from pipeline.bot.forge_local import LocalForge
+
+    found = []
+    for mr in LocalForge(ws.repo).all():
+        if mr.state != OPENED or not mr.source_branch.startswith(BUMP_BRANCH):
+            continue
+        component, _, branch = mr.source_branch.removeprefix(BUMP_BRANCH).partition("/")
+        found.append(BumpRequest(mr.id, mr.title, component, branch, mr.head, mr.labels))
+    return sorted(found, key=lambda b: int(b.id) if b.id.isdigit() else 0)

@@ -1,0 +1,217 @@
+"""The overview site as a pure rendering of the status: pages, JSON twins, links, the graph.
+
+No temp dirs: the pages are rendered into memory from the facts of tests/test_status.py (the
+example distribution composed once, then gtk broken and failing, a bump merge request open).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from pipeline.core.states import CheckState
+from pipeline.core.status import BranchHead, BumpRequest, CheckRun, Status, compute
+from pipeline.formats import site, status_json
+from tests.conftest import ROOT
+from tests.test_status import FIXED, GRAPH, Lineage, _passing, broken_gtk, facts, graph_of
+
+MADE = "2026-11-21T12:00:00Z"
+SCHEMA = Draft202012Validator(json.loads((ROOT / "pipeline" / "schemas" / "site.json").read_text()))
+
+
+def failing_status() -> Status:
+    lineage = Lineage()
+    defs, graph = graph_of(broken_gtk())
+    lineage.compose(GRAPH)  # everything, from the example as it is
+    lineage.compose(graph, ["module:gtk:3"], fail=["module:gtk:3"])
+    checks = {r.compose_id: _passing(r) for r in lineage.records}
+    checks[lineage.records[-1].compose_id] = [
+        CheckRun("repoclosure", CheckState.FAILED, "gtk3 requires glib2", "t", "t")
+    ]
+    return compute(
+        facts(
+            lineage,
+            defs=defs,
+            graph=graph,
+            checks=checks,
+            branches={("openssl", "f42"): BranchHead("openssl", "f42", FIXED, "2026-11-21T08:00:00Z")},
+            bumps=(
+                BumpRequest("1", "Bump openssl (f42) to 9d0324eb", "openssl", "f42", FIXED, ("security",)),
+            ),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    return dict(site.pages(failing_status(), MADE))
+
+
+class Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src", "data") and value:
+                self.hrefs.append(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(text: str) -> Links:
+    found = Links()
+    found.feed(text)
+    return found
+
+
+def resolve(page: str, href: str) -> str:
+    target = href.split("#", 1)[0]
+    parts: list[str] = []
+    for part in (PurePosixPath(page).parent / target).parts:
+        if part == "..":
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return "/".join(parts)
+
+
+def test_every_page_has_a_json_twin_that_validates(pages: dict[str, str]) -> None:
+    html = [p for p in pages if p.endswith(".html")]
+    assert {"index.html", "eol.html", "graph.html", "components/index.html", "lists/all.html"} <= set(html)
+    for page in html:
+        assert site.twin(page) in pages, page
+    for path, text in pages.items():
+        if path.endswith(".json"):
+            errors = [e.message for e in SCHEMA.iter_errors(json.loads(text))]
+            assert errors == [], path
+    assert "nodes/module~gtk~3.json" in pages
+
+
+def test_the_schema_refuses_a_twin_that_says_more_than_it_may(pages: dict[str, str]) -> None:
+    overview = json.loads(pages["status.json"])
+    overview["nodes"][0]["mirror"] = "on-the-mirrors"
+    assert list(SCHEMA.iter_errors(overview))
+    overview = json.loads(pages["status.json"])
+    overview["nodes"][0]["state"] = "green"
+    assert list(SCHEMA.iter_errors(overview))
+    node = json.loads(pages["nodes/module~gtk~3.json"])
+    del node["history"]
+    assert list(SCHEMA.iter_errors(node))
+
+
+def test_every_link_resolves_inside_the_site(pages: dict[str, str]) -> None:
+    for path, text in pages.items():
+        if not path.endswith((".html", ".svg")):
+            continue
+        for href in parse(text).hrefs:
+            assert "://" not in href and not href.startswith("/"), (path, href)
+            if href.startswith("#"):
+                continue
+            assert resolve(path, href) in pages, (path, href)
+
+
+def test_the_overview_shows_the_failure_first_with_its_owners_and_what_it_blocks(
+    pages: dict[str, str],
+) -> None:
+    text = pages["index.html"]
+    failures = text[text.index('id="failures"') : text.index('id="running"')]
+    assert "module:gtk:3" in failures and "desktop-sig@example.invalid" in failures
+    assert "repo:Workstation" in failures
+    assert text.index('id="failures"') < text.index('id="every"')
+    overview = json.loads(pages["status.json"])
+    assert overview["failures"] == ["module:gtk:3"]
+    assert overview["counts"]["failed"] == 1 and overview["counts"]["blocked"] == 1
+    gtk = next(n for n in overview["nodes"] if n["node"] == "module:gtk:3")
+    assert gtk["blocks"] == {"count": 1, "nodes": ["repo:Workstation"]}
+    assert gtk["owners"] == ["desktop-sig@example.invalid"]
+    assert "Made 2026-11-21T12:00:00Z from definitions commit" in text
+
+
+def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str]) -> None:
+    page = pages["nodes/module~base-runtime~f42.html"]
+    links = parse(page).hrefs
+    assert any(h.startswith("../nodes/build~openssl@79554528.html#FL-42-") for h in links)  # made from
+    assert any(h.startswith("../nodes/repo~Server.html#FL-42-Server-") for h in links)  # used by
+    assert "../components/openssl.html" in links  # down to the dist-git commit
+    twin = json.loads(pages["nodes/module~base-runtime~f42.json"])
+    newest = twin["history"][0]
+    assert newest["checks"][0]["check"] == "repoclosure"
+    assert newest["gate"]["state"] == "passed"
+    assert {r["node"] for r in newest["used_by"]} >= {"repo:Server", "repo:Cloud"}
+    reasons = {r["cause"] for r in twin["status"]["reasons"]}
+    assert reasons == {"branch-moved", "bump-open"}
+    component = json.loads(pages["components/openssl.json"])
+    f42 = next(p for p in component["pins"] if p["branch"] == "f42")
+    assert f42["waiting"] and f42["bumps"] == ["1"] and f42["head"]["commit"] == FIXED
+
+
+def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(site, "PAGE_ROWS", 10)
+    pages = dict(site.pages(failing_status(), MADE))
+    total = len(json.loads(pages["status.json"])["nodes"])
+    numbered = sorted(p for p in pages if p.startswith("lists/all") and p.endswith(".json"))
+    assert len(numbered) == -(-total // 10)
+    listed = [n["node"] for p in ["lists/all.json", *[f"lists/all-{i}.json" for i in range(2, len(numbered) + 1)]]
+              for n in json.loads(pages[p])["nodes"]]  # fmt: skip
+    assert listed == [n["node"] for n in json.loads(pages["status.json"])["nodes"]]  # the stable order
+    failed = json.loads(pages["lists/state-failed.json"])
+    assert [n["node"] for n in failed["nodes"]] == ["module:gtk:3"]
+    owned = json.loads(pages["lists/owner-desktop-sig@example.invalid.json"])
+    assert "module:gtk:3" in [n["node"] for n in owned["nodes"]]
+    assert 'href="all-2.html"' in pages["lists/all.html"]
+
+
+def test_the_graph_colours_states_and_folds_builds_at_scale(
+    monkeypatch: pytest.MonkeyPatch, pages: dict[str, str]
+) -> None:
+    svg = ET.fromstring(pages["graph/all.svg"])
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = {a.findtext(f"{ns}title"): next(a.iter(f"{ns}rect")).get("fill") for a in svg.iter(f"{ns}a")}
+    assert boxes["module:gtk:3: failed"] == "#ef9a9a"
+    assert boxes["repo:Workstation: blocked"] == "#e1bee7"
+    monkeypatch.setattr(site, "FULL_GRAPH", 10)
+    folded = dict(site.pages(failing_status(), MADE))
+    assert "graph/all.svg" not in folded
+    assert {"graph/Server.svg", "graph/Workstation.svg"} <= set(folded)
+    assert (
+        "(+" in folded["graph/Workstation.svg"]
+        and "build:" not in json.loads(folded["graph.json"])["drawings"][0]
+    )
+
+
+def test_the_site_is_the_same_bytes_for_the_same_facts(pages: dict[str, str]) -> None:
+    assert dict(site.pages(failing_status(), MADE)) == pages
+
+
+def test_slugs_are_distinct_and_safe() -> None:
+    ids = ["module:a:b", "module:a/b", "ostree:A/b", "build:x@1", "build:x_1", "repo:.hidden", "build:é@1"]
+    slugs = [site.slug(i) for i in ids]
+    assert len(set(slugs)) == len(ids)
+    assert all(
+        set(s) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-+@~,_") for s in slugs
+    )
+    assert not any(s.startswith(".") for s in slugs)
+
+
+def test_status_json_is_what_factory_status_prints() -> None:
+    status = failing_status()
+    view = status.nodes["repo:Workstation"]
+    value: dict[str, Any] = {
+        "query": "repo:Workstation",
+        "matched": "node",
+        "commit": status.facts.commit,
+        "nodes": [status_json.node_status(view, site.node_page(view.id))],
+        "components": [],
+    }
+    assert list(SCHEMA.iter_errors(value)) == []
+    assert value["nodes"][0]["blocked_by"] == ["module:gtk:3"]

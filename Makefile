@@ -9,11 +9,14 @@
 # loopback port of their own).
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
                 libxml2-utils ruby docker-registry \
-                python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz
+                python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz \
+                chromium
+# chromium: the browser tests of the overview site (tests/test_site_browser.py), run headless
 VENV := .venv
 PY := $(VENV)/bin/python
 FACTORY := $(VENV)/bin/factory
 DISTGIT := .factory/distgit
+SITE := .factory/site
 
 .PHONY: demo demo-key demo-registry test deps venv lint typecheck pytest bench clean
 
@@ -105,6 +108,10 @@ demo: venv demo-key demo-registry
 	$(FACTORY) graph --format text
 	@echo "== the demo registry keeps running on $(DEMO_REGISTRY) (pid $$(cat $(DEMO_REGISTRY_DIR)/pid)):" \
 	  "stop it with: kill \$$(cat $(DEMO_REGISTRY_DIR)/pid); start it again with: make demo-registry"
+	@echo "== the build pipeline overview: where base-runtime stands, then the whole pipeline as a site"
+	$(FACTORY) status base-runtime
+	$(FACTORY) site $(SITE)
+	@echo "open file://$(CURDIR)/$(SITE)/index.html"
 
 lint: venv
 	$(VENV)/bin/ruff check pipeline tests bench
@@ -120,6 +127,7 @@ test: lint typecheck pytest
 
 bench: venv
 	$(PY) bench/plan_scale.py
+	$(PY) bench/site_scale.py
 
 # -- gitlab-ci-local (issue 5) ------------------------------------------------------------------
 # tests/test_gitlab_ci_local.py runs .gitlab-ci.yml with it. 4.65.1: the newest needs Node 22;

@@ -142,6 +142,11 @@ def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project
     assert len(latest) == 41
     for tag in tags:  # each made from the pushed commit
         assert git(project.remote, "rev-parse", f"{tag}^{{commit}}").strip() == head
+    # The pages job pulled that lineage and published the overview: every node current.
+    assert status(done.stdout, "pages") == "PASS"
+    overview = json.loads(pages_file(project, "status.json"))
+    assert overview["stamp"]["commit"] == head
+    assert overview["counts"]["current"] == 41 and overview["failures"] == []
 
 
 def test_merge_request_pipeline_plans_the_change(project: Project) -> None:
@@ -201,6 +206,18 @@ def test_a_failing_node_fails_the_check_though_the_trigger_job_passes(project: P
     assert len(failed) == 1  # the failed compose's record was pushed too: auditable
     note = git(project.remote, "notes", "--ref=refs/notes/lineage", "show", failed[0])
     assert json.loads(note)["status"] == "FAILED"
+    # The overview is published all the same, failure first, with what it blocks.
+    assert status(done.stdout, "pages") == "PASS"
+    overview = json.loads(pages_file(project, "status.json"))
+    assert overview["failures"] == [f"build:gnome-shell@{broken[:8]}"]
+    build = next(n for n in overview["nodes"] if n["node"] == f"build:gnome-shell@{broken[:8]}")
+    assert build["state"] == "failed"
+    assert set(build["blocks"]["nodes"]) == {"module:gnome:47", "repo:Workstation"}
+
+
+def pages_file(project: Project, name: str) -> str:
+    """A file of the `public` artifact the pages job left (what GitLab Pages would serve)."""
+    return (project.work / ".gitlab-ci-local" / "artifacts" / "pages" / "public" / name).read_text()
 
 
 def test_a_plan_split_into_pipelines_composes_everything_part_after_part(

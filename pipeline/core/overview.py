@@ -25,7 +25,7 @@ from pipeline.core.status import (
 )
 
 HISTORY = 20  # composes shown per node, newest first
-USED_BY = 200  # composes shown as made from one dist-git commit
+USED_BY = 50  # composes listed as made from one dist-git commit (the count is whole)
 
 
 # -- the whole pipeline ------------------------------------------------------------------------------
@@ -241,28 +241,36 @@ class ComponentView:
     bumps_known: bool
 
 
+NOT_PINNED = "not pinned at HEAD"
+
+
 def components(status: Status) -> list[str]:
     """Every component HEAD pins or lineage records a build of, sorted."""
-    names = {pin.component for m in status.facts.defs.modules.values() for pin in m.components}
-    names.update(status.builds)
-    return sorted(names)
+    return sorted(status.pins.keys() | status.builds.keys())
+
+
+def component_groups(status: Status) -> dict[str, list[str]]:
+    """Components grouped for pages: by the first module (name:stream) pinning them at HEAD,
+    the others under NOT_PINNED; groups and their components sorted."""
+    groups: dict[str, list[str]] = {}
+    for name in components(status):
+        pins = status.pins.get(name)
+        groups.setdefault(pins[0][0] if pins else NOT_PINNED, []).append(name)
+    return dict(sorted(groups.items()))
 
 
 def component(status: Status, name: str) -> ComponentView:
     """A component's pins at HEAD, waiting commits and bumps, and every built commit's way."""
     facts = status.facts
     pins = []
-    for module in sorted(facts.defs.modules.values(), key=lambda m: m.nsid):
-        for pin in module.components:
-            if pin.component != name:
-                continue
-            node = build_id(pin)
-            good = status.nodes[node].latest_good if node in status.nodes else None
-            built = pin.ref or next((c for comp, c in (good.pins if good else ()) if comp == name), "")
-            head = facts.branches.get((name, pin.branch))
-            bumps = tuple(b for b in facts.bumps or () if b.component == name and b.branch == pin.branch)
-            waiting = head is not None and bool(built) and head.head != built
-            pins.append(PinView(module.nsid, pin.branch, pin.ref, node, built, head, waiting, bumps))
+    for nsid, pin in status.pins.get(name, ()):
+        node = build_id(pin)
+        good = status.nodes[node].latest_good if node in status.nodes else None
+        built = pin.ref or next((c for comp, c in (good.pins if good else ()) if comp == name), "")
+        head = facts.branches.get((name, pin.branch))
+        bumps = tuple(b for b in facts.bumps or () if b.component == name and b.branch == pin.branch)
+        waiting = head is not None and bool(built) and head.head != built
+        pins.append(PinView(nsid, pin.branch, pin.ref, node, built, head, waiting, bumps))
     return ComponentView(
         name=name,
         pins=tuple(pins),
@@ -282,8 +290,8 @@ def _built(status: Status, name: str) -> list[BuiltCommit]:
         used: list[str] = []
         seen = {r.compose_id for r in records}
         todo = [r.compose_id for r in records]
-        while todo:
-            for c in status.consumers.get(todo.pop(0), ()):
+        for cid in todo:  # breadth first: the nearest composes are listed first
+            for c in status.consumers.get(cid, ()):
                 if c not in seen:
                     seen.add(c)
                     used.append(c)

@@ -28,7 +28,7 @@ from functools import cached_property
 
 from pipeline.core import gate
 from pipeline.core.graph import Graph, build_id
-from pipeline.core.model import Definitions
+from pipeline.core.model import Definitions, Pin
 from pipeline.core.records import Record
 from pipeline.core.states import (
     CheckState,
@@ -241,6 +241,15 @@ class Status:
                 for record in records:
                     if record.pins:
                         found.setdefault(record.pins[0][0], []).append(record)
+        return found
+
+    @cached_property
+    def pins(self) -> dict[str, list[tuple[str, Pin]]]:
+        """Component -> (module name:stream, pin) of every pin of it at HEAD, by module."""
+        found: dict[str, list[tuple[str, Pin]]] = {}
+        for nsid in sorted(self.facts.defs.modules):
+            for pin in self.facts.defs.modules[nsid].components:
+                found.setdefault(pin.component, []).append((nsid, pin))
         return found
 
     @cached_property

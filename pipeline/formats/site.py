@@ -6,7 +6,9 @@
     lists/all[-N].html, lists/kind-K, lists/state-S, lists/owner-O  (+ .json)
                                             every node in the stable order, filtered, 500 a page
     nodes/<node>.html  nodes/<node>.json    one per node: status, lineage, history, checks
-    components/index[-N].html, components/<name>.html (+ .json)
+    components/index[-N].html, components/<module>.html (+ .json)
+                                            the components of each module (the first module
+                                            pinning them), one section each: <module>.html#<name>
     graph.html  graph.json  graph/*.svg     the artifact graph, states as colours
     eol.html  eol.json                      the EOL calendar of modules and variants
     style.css
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pipeline.core.canonical import canonical_json
-from pipeline.core.overview import component, components, detail, eol_calendar, summary
+from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
 from pipeline.formats import graph_svg, site_html, status_json
@@ -51,8 +53,8 @@ def node_page(node: str) -> str:
     return f"nodes/{slug(node)}.html"
 
 
-def component_page(name: str) -> str:
-    return f"components/{slug(name)}.html"
+def group_page(group: str) -> str:
+    return f"components/{slug(group)}.html"
 
 
 def list_page(filter_name: str, value: str, number: int = 1) -> str:
@@ -105,21 +107,25 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     for (name, value), rows in groups.items():
         yield from _list_pages(name, value, rows, below, filters_below, stamp, json_stamp, links)
 
+    groups_of_components = component_groups(status)
+    component_links = {
+        n: f"{group_page(g)}#{slug(n)}" for g, names in groups_of_components.items() for n in names
+    }
     for v in views:
         page = links[v.id]
         node_detail = detail(status, v.id)
-        body = site_html.node(node_detail, below, lambda c: "../" + component_page(c))
+        body = site_html.node(node_detail, below, lambda c: "../" + component_links[c])
         yield page, site_html.page(v.id, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield twin(page), _json(status_json.node_page(node_detail, links, json_stamp))
 
-    names = components(status)
-    for name in names:
-        page = component_page(name)
-        view = component(status, name)
-        body = site_html.component(view, below)
-        yield page, site_html.page(f"Component {name}", body, root="../", twin=_leaf(twin(page)), stamp=stamp)
-        yield twin(page), _json(status_json.component_page(view, json_stamp))
-    yield from _component_index(names, stamp, json_stamp)
+    for group, names in groups_of_components.items():
+        page = group_page(group)
+        members = [component(status, name) for name in names]
+        body = site_html.component_group(members, below, slug)
+        title = f"Components of {group}" if group != NOT_PINNED else f"Components {group}"
+        yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        yield twin(page), _json(status_json.component_group_page(group, members, json_stamp))
+    yield from _component_index(groups_of_components, stamp, json_stamp)
 
     entries = eol_calendar(status)
     body = site_html.eol(entries, top)
@@ -185,24 +191,26 @@ def _list_pages(
 
 
 def _component_index(
-    names: Sequence[str], stamp: Stamp, json_stamp: dict[str, Any]
+    groups: dict[str, list[str]], stamp: Stamp, json_stamp: dict[str, Any]
 ) -> Iterator[tuple[str, str]]:
-    count = max(1, -(-len(names) // PAGE_ROWS))
+    """Every group of components with its components, PAGE_ROWS groups a page."""
+    items = list(groups.items())
+    count = max(1, -(-len(items) // PAGE_ROWS))
 
     def index(number: int) -> str:
         return "components/index.html" if number == 1 else f"components/index-{number}.html"
 
     for number in range(1, count + 1):
-        chunk = names[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
+        chunk = dict(items[(number - 1) * PAGE_ROWS : number * PAGE_ROWS])
         pager = site_html.pager(number, count, lambda n: _leaf(index(n)))
-        body = site_html.components_index(chunk, lambda c: _leaf(component_page(c)), pager)
+        body = site_html.components_index(chunk, lambda g: _leaf(group_page(g)), slug, pager)
         page = index(number)
         yield page, site_html.page("Components", body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield (
             twin(page),
             _json(
                 status_json.components_page(
-                    chunk, number, count, {c: _leaf(component_page(c)) for c in chunk}, json_stamp
+                    chunk, number, count, {g: _leaf(group_page(g)) for g in chunk}, json_stamp
                 )
             ),
         )

@@ -472,6 +472,15 @@ def _outputs(view: ComposeView) -> str:
 # -- a component, the EOL calendar, the graph ----------------------------------------------------------
 
 
+def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable[[str], str]) -> str:
+    """The components of one module, one section each (its id is the component's slug)."""
+    toc = ", ".join(f'<a href="#{e(anchor(v.name))}">{e(v.name)}</a>' for v in views)
+    return f"<p>{toc}</p>" + "".join(
+        f'<section class="component" id="{e(anchor(v.name))}"><h2>{e(v.name)}</h2>{component(v, link)}</section>'
+        for v in views
+    )
+
+
 def component(view: ComponentView, link: Link) -> str:
     pins = [
         (
@@ -488,13 +497,12 @@ def component(view: ComponentView, link: Link) -> str:
         for p in view.pins
     ]
     parts = [
-        '<section aria-labelledby="pins"><h2 id="pins">Pins at HEAD</h2>'
+        "<h3>Pins at HEAD</h3>"
         + (
             _table(("module", "branch", "pinned", "build node", "built", "branch head", "waiting"), pins)
             if pins
             else "<p>No module pins it at HEAD.</p>"
         )
-        + "</section>"
     ]
     if not view.bumps_known:
         bumps = "<p>Merge requests are not read from this forge.</p>"
@@ -506,31 +514,32 @@ def component(view: ComponentView, link: Link) -> str:
             ),
             "none open",
         )
-    parts.append(f'<section aria-labelledby="bumps"><h2 id="bumps">Bump merge requests</h2>{bumps}</section>')
+    parts.append(f"<h3>Bump merge requests</h3>{bumps}")
     built = "".join(
-        f"<article><h3><code>{e(b.commit)}</code>"
-        + (" (in a latest good compose)" if b.current else "")
-        + "</h3>"
+        f"<h4>Commit <code>{e(b.commit)}</code>" + (" (in a latest good compose)" if b.current else "") + "</h4>"
         + "<p>Built by "
         + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
-        + "</p><h4>Went into</h4>"
-        + _list(
-            (f"{node_link(n, link, anchor=c)} <small>{e(c)}</small>" for n, c in b.used_by), "nothing yet"
-        )
-        + (f"<p>and {b.more} more composes</p>" if b.more else "")
-        + "</article>"
+        + ". Went into: "
+        + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
+        + (f" and {b.more} more composes" if b.more else "")
+        + "</p>"
         for b in view.built
-    )
-    parts.append(
-        '<section aria-labelledby="built"><h2 id="built">Commits built</h2>'
-        + (built or "<p>Never built.</p>")
-        + "</section>"
-    )
+    )  # fmt: skip
+    parts.append("<h3>Commits built</h3>" + (built or "<p>Never built.</p>"))
     return "".join(parts)
 
 
-def components_index(names: Sequence[str], href: Callable[[str], str], pager_html: str) -> str:
-    return pager_html + _list(f'<a href="{e(href(n))}">{e(n)}</a>' for n in names) + pager_html
+def components_index(
+    groups: dict[str, list[str]], href: Callable[[str], str], anchor: Callable[[str], str], pager_html: str
+) -> str:
+    rows = (
+        (
+            f'<a href="{e(href(g))}">{e(g)}</a>',
+            ", ".join(f'<a href="{e(href(g))}#{e(anchor(n))}">{e(n)}</a>' for n in names),
+        )
+        for g, names in groups.items()
+    )
+    return pager_html + _table(("module", "components"), rows) + pager_html
 
 
 def eol(entries: Sequence[EolEntry], link: Link) -> str:

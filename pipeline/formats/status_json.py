@@ -189,8 +189,17 @@ def _diff(diff: Diff) -> dict[str, Any]:
     }
 
 
-def component_page(view: ComponentView, page_stamp: dict[str, Any]) -> dict[str, Any]:
-    return {"format": FORMAT, "page": "component", "stamp": page_stamp, **component_status(view)}
+def component_group_page(
+    group: str, views: Sequence[ComponentView], page_stamp: dict[str, Any]
+) -> dict[str, Any]:
+    """The twin of a page of components: those of one module (`group`), each in full."""
+    return {
+        "format": FORMAT,
+        "page": "component",
+        "stamp": page_stamp,
+        "group": group,
+        "components": [component_status(v) for v in views],
+    }
 
 
 def component_status(view: ComponentView) -> dict[str, Any]:
@@ -250,7 +259,7 @@ def list_page(
 
 
 def components_page(
-    names: Sequence[str], number: int, pages: int, links: dict[str, str], page_stamp: dict[str, Any]
+    groups: dict[str, list[str]], number: int, pages: int, links: dict[str, str], page_stamp: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -258,7 +267,7 @@ def components_page(
         "stamp": page_stamp,
         "number": number,
         "pages": pages,
-        "components": [{"component": n, "page": links[n]} for n in names],
+        "groups": [{"group": g, "page": links[g], "components": list(names)} for g, names in groups.items()],
     }
 
 

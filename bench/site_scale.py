@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""The build pipeline overview at Fedora scale: `factory site` and `factory status` on the tree of
+bench/plan_scale.py (its generator, same seed) with synthesized lineage.
+
+Commit 1 is plan_scale's tree (about 24,000 nodes); every node gets one FINISHED compose of it,
+written the way bench/lineage_scale.py writes records (`Lineage.finish` in batches, tier by
+tier, each input the latest good of its node; builds with two RPMs, modules and repos with
+repodata files) and promoted to latest good; module and repo composes get check results, the
+variant repos a live release. Then: three modules fail a recompose, the head of 100 dist-git
+branches moves (branch history), two compose IDs are reserved and not finished (running), and
+commit 2 moves one pin whose new build fails (what it feeds is blocked). HEAD is commit 2.
+
+Measured (fresh `factory` subprocesses):
+
+- site_cold_s   `factory site DIR`, lineage index removed first (it is rebuilt from the notes)
+- site_warm_s   the same with the index up to date (median of --repeat runs)
+- site_files / site_mib   what the site holds; largest_page_kib: its largest file
+- status_s      `factory status base-runtime` (warm)
+- peak_rss_mib  peak RSS of the warm site run
+
+Progress goes to stderr; the last line on stdout is one JSON object with the figures.
+
+    .venv/bin/python bench/site_scale.py
+    .venv/bin/python bench/site_scale.py --components 600 --modules 40 --variants 6 --images 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import plan_scale  # the generator of the Fedora-scale tree, beside this file
+
+from pipeline.core.graph import Graph
+from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
+from pipeline.core.states import CheckState, ComposeStatus
+from pipeline.engine.executor import compose_name
+from pipeline.engine.workspace import Workspace
+from pipeline.release.publish import RELEASES_REF
+from pipeline.store import results
+from pipeline.store.history import BranchHistory
+from pipeline.store.lineage import Lineage
+
+DATE = "20261121"
+BATCH = 2000
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[site_scale] {message}\n")
+    sys.stderr.flush()
+
+
+def sha(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()
+
+
+def stamp(serial: int) -> str:
+    return f"2026-11-21T{10 + serial // 3600 % 10:02d}:{serial // 60 % 60:02d}:{serial % 60:02d}Z"
+
+
+class Synth:
+    """Records made the executor's way, with compose IDs of their own (respin = serial)."""
+
+    def __init__(self, lineage: Lineage, graph: Graph, commit: str) -> None:
+        self.lineage, self.graph, self.commit = lineage, graph, commit
+        self.latest: dict[str, Record] = {}
+        self.serial = 0
+
+    def record(
+        self, node_id: str, status: ComposeStatus = ComposeStatus.FINISHED, message: str = ""
+    ) -> Record:
+        node = self.graph.nodes[node_id]
+        self.serial += 1
+        cid = f"FL-42-{compose_name(node)}-{DATE}.n.{self.serial}"
+        inputs = tuple(
+            InputRef(i, self.latest[i].compose_id, self.latest[i].outputs_digest)
+            for i in node.inputs
+            if i in self.latest
+        )
+        if node.kind == "build":
+            definition = node.definition
+            pins: tuple[tuple[str, str], ...] = ((str(definition["component"]), str(definition["ref"])),)
+            names = [
+                f"{definition['component']}-1.0-1.fl42.noarch.rpm",
+                f"{definition['component']}-1.0-1.fl42.src.rpm",
+            ]
+        else:
+            pins = (
+                tuple(sorted({p for i in inputs for p in self.latest[i.node].pins}))
+                if node.kind == "module"
+                else ()
+            )
+            names = ["repo/repodata/repomd.xml", "repo/repodata/primary.xml.gz", "modules.yaml"]
+        outputs = tuple(
+            OutputFile(f"composes/{cid}/{name}", 1000 + len(name), sha(cid, name)) for name in names
+        )
+        return Record(
+            cid, node_id, node.digest, sha("key", cid), self.commit, inputs, pins, outputs, outputs_digest(outputs),
+            (("factory", "0.1.0"), ("rpmbuild", "4.18.0")), stamp(self.serial), stamp(self.serial), status, message,
+        )  # fmt: skip
+
+    def finish(self, records: Sequence[Record], promote: bool = True) -> None:
+        for start in range(0, len(records), BATCH):
+            self.lineage.finish(records[start : start + BATCH])
+        for record in records:
+            if promote and record.status == ComposeStatus.FINISHED:
+                self.lineage.promote(record.node, record.compose_id)
+                self.latest[record.node] = record
+
+
+def synthesize(
+    root: Path, graph: Graph, commit: str, dist: plan_scale.Distribution, rng: random.Random
+) -> dict[str, Any]:
+    lineage = Lineage(root)
+    synth = Synth(lineage, graph, commit)
+    for tier in graph.tiers(graph.nodes):
+        synth.finish([synth.record(n) for n in tier])
+    log(f"{synth.serial} composes finished and promoted")
+    checked = {
+        r.compose_id: [
+            results.TestResult(check, CheckState.PASSED, "", r.started, r.finished) for check in checks
+        ]
+        for r in synth.latest.values()
+        for checks in [
+            {"module": ["repoclosure"], "repo": ["repoclosure", "install"]}.get(r.node.split(":")[0], [])
+        ]
+        if checks
+    }
+    results.record(lineage, checked)
+    releases: dict[str, Any] = {}
+    for variant in dist.variants:
+        record = synth.latest[f"repo:{variant.uid}"]
+        where = root / "releases" / variant.uid / record.compose_id
+        where.mkdir(parents=True)
+        (where.parent / "latest").symlink_to(record.compose_id)
+        entry = {"status": "released", "path": str(where), "time": record.finished, "signed_by": "BENCH"}
+        releases[record.compose_id] = lambda cid, old, entry=entry: {
+            "format": 1, "compose_id": cid, "releases": [entry]
+        }  # fmt: skip
+    results.update_notes(lineage, RELEASES_REF, releases, "Releases")
+    modules = sorted(n for n in graph.nodes if n.startswith("module:"))
+    failing = rng.sample(modules[1:], 3)
+    synth.finish(
+        [
+            synth.record(n, ComposeStatus.FAILED, f"gate fail: repoclosure FAILED; owners: {n}")
+            for n in failing
+        ],
+        promote=False,
+    )
+    running = []
+    for node in rng.sample(modules, 2):
+        running.append(
+            lineage.reserve("FL", "42", compose_name(graph.nodes[node]), "20261122", "nightly", commit)
+        )
+    history = BranchHistory(pygit2.Repository(str(root)))
+    moved = rng.sample([(c, m) for m in dist.modules for c in m.refs], 100)
+    for component, _ in moved:
+        history.record(component, plan_scale.BRANCH, plan_scale.new_ref(rng), 1_790_000_000)
+    lineage.close()
+    return {"composes": synth.serial, "failing": failing, "running": running, "moved": len(moved)}
+
+
+def fail_new_build(root: Path, graph: Graph, commit: str) -> str:
+    """Record a failed compose of the one build node commit 2 adds."""
+    new = sorted(set(graph.nodes) - set(Lineage(root).latest()))
+    build = next(n for n in new if n.startswith("build:"))
+    lineage = Lineage(root)
+    synth = Synth(lineage, graph, commit)
+    synth.serial = 10**6
+    synth.finish([synth.record(build, ComposeStatus.FAILED, "rpmbuild failed")], promote=False)
+    lineage.close()
+    return build
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--components", type=int, default=23_000)
+    parser.add_argument("--modules", type=int, default=1_000)
+    parser.add_argument("--variants", type=int, default=40)
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR (new or empty) and keep it")
+    args = parser.parse_args(argv)
+    root = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="factory-site-scale-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return bench(args, root)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, root: Path) -> int:
+    start = time.perf_counter()
+    rng = random.Random(args.seed)
+    dist = plan_scale.generate(args.components, args.modules, args.variants, args.images, args.seed)
+    files = plan_scale.render(dist)
+    plan_scale.write_files(root, files)
+    repo = pygit2.init_repository(str(root), initial_head="main")
+    first = plan_scale.commit(
+        repo, sorted(files), "Fedora-scale benchmark definitions", plan_scale.COMMIT_TIME
+    )
+    graph = Workspace.open(root).graph("HEAD")
+    log(f"generated {len(graph.nodes)} nodes in {time.perf_counter() - start:.1f}s")
+    start = time.perf_counter()
+    made = synthesize(root, graph, first, dist, rng)
+    changed = dist.modules[1]
+    component = next(iter(changed.refs))
+    changed.refs[component] = plan_scale.new_ref(random.Random(args.seed + 1))
+    files[changed.path] = plan_scale.module_yaml(changed, dist.modules).encode()
+    plan_scale.write_files(root, {changed.path: files[changed.path]})
+    second = plan_scale.commit(
+        repo, [changed.path], f"{changed.name}: move {component}", plan_scale.COMMIT_TIME + 60
+    )
+    blocked_by = fail_new_build(root, Workspace.open(root).graph("HEAD"), second)
+    lineage_s = time.perf_counter() - start
+    log(f"lineage synthesized in {lineage_s:.1f}s: {made['composes']} composes; {blocked_by} failed at HEAD")
+
+    factory = plan_scale.factory_command()
+    site = root / "public"
+    index = root / ".git" / "factory" / "lineage.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    cold = plan_scale.run([*factory, "site", str(site), "--repo", str(root), "--json"])
+    log(f"site cold: {cold.seconds:.2f}s")
+    warm = [
+        plan_scale.run([*factory, "site", str(site), "--repo", str(root), "--json"])
+        for _ in range(args.repeat)
+    ]
+    log(f"site warm: {', '.join(f'{r.seconds:.2f}' for r in warm)} s")
+    written = json.loads(warm[-1].stdout)
+    status = [
+        plan_scale.run([*factory, "status", "base-runtime", "--repo", str(root)]) for _ in range(args.repeat)
+    ]
+    log(f"status base-runtime: {', '.join(f'{r.seconds:.2f}' for r in status)} s")
+
+    overview = json.loads((site / "status.json").read_text())
+    counts = overview["counts"]
+    if counts["failed"] != 4 or counts["running"] != 2 or not counts["blocked"] or not counts["out-of-date"]:
+        raise SystemExit(f"unexpected counts: {counts}")
+    if overview["failures"][0] != blocked_by:
+        raise SystemExit(f"the most blocking failure should come first: {overview['failures']}")
+    sizes = [p.stat().st_size for p in site.rglob("*") if p.is_file()]
+    figures = {
+        "site_cold_s": round(cold.seconds, 2),
+        "site_warm_s": round(statistics.median(r.seconds for r in warm), 2),
+        "site_files": written["files"],
+        "site_mib": round(written["bytes"] / 2**20, 1),
+        "largest_page_kib": round(max(sizes) / 1024, 1),
+        "status_s": round(statistics.median(r.seconds for r in status), 2),
+        "peak_rss_mib": round(max(r.maxrss_mib for r in warm), 1),
+        "nodes": written["nodes"],
+        "composes": made["composes"] + 4,
+        "counts": counts,
+        "lineage_synth_s": round(lineage_s, 1),
+        "site_warm_runs": [round(r.seconds, 2) for r in warm],
+        "repo": str(root) if args.keep else None,
+    }
+    sys.stdout.write(json.dumps(figures) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -187,8 +187,11 @@ def test_every_link_of_every_page_resolves_and_every_twin_validates(composed: Pa
     for page in pages:
         assert page.with_suffix(".json").is_file() or page.name == "index.html", page
         for link in read(page.read_text()).links:
-            target = link.split("#", 1)[0]
-            assert (page.parent / target).resolve().is_file(), (page, link)
+            target, _, anchor = link.partition("#")
+            where = (page.parent / target).resolve() if target else page
+            assert where.is_file(), (page, link)
+            if anchor:
+                assert f'id="{anchor}"' in where.read_text(), (page, link)
     assert (public / "status.json").is_file()
     for twin in public.rglob("*.json"):
         assert list(SCHEMA.iter_errors(json.loads(twin.read_text()))) == [], twin

@@ -215,6 +215,7 @@ def test_status_json_is_what_factory_status_prints() -> None:
         "commit": status.facts.commit,
         "nodes": [status_json.node_status(view, site.node_page(view.id))],
         "components": [],
+        "answers": [],
     }
     assert list(SCHEMA.iter_errors(value)) == []
     assert value["nodes"][0]["blocked_by"] == ["module:gtk:3"]

@@ -107,7 +107,13 @@ def test_status_answers_is_a_fresh_build_underway_is_it_complete_is_it_on_the_mi
 ) -> None:
     code, out = factory(capsys, "status", "base-runtime", "--repo", str(composed))
     assert code == 0
-    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert out.startswith("module:base-runtime:f42\n  a fresh build underway? not running; ")
+    assert "open bump merge request !1 (openssl f42 to 9d0324eb)" in out.splitlines()[1]
+    assert out.splitlines()[2].startswith("  complete? yes: latest good FL-42-base-runtime-f42-")
+    mirrors = out.splitlines()[3]
+    assert mirrors.startswith("  on the mirrors? released: repo:Server FL-42-Server-")
+    assert "with its latest good compose; publication to mirrors not recorded" in mirrors
+    lines = {line.split()[0]: line for line in out.splitlines()[4:]}
     module = lines["module:base-runtime:f42"]
     assert (
         "out-of-date" in module
@@ -122,6 +128,7 @@ def test_status_answers_is_a_fresh_build_underway_is_it_complete_is_it_on_the_mi
     answer = json.loads(out)
     assert list(SCHEMA.iter_errors(answer)) == []
     assert answer["matched"] == "module"
+    assert answer["answers"][0]["node"] == "module:base-runtime:f42"
     by_node = {n["node"]: n for n in answer["nodes"]}
     assert by_node["repo:Server"]["released"][0]["live"] is True
     assert by_node["repo:Server"]["mirror"] == "not-recorded"

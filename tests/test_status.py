@@ -356,3 +356,29 @@ def test_the_eol_calendar_orders_modules_and_variants_by_date() -> None:
     assert calendar[0].passed and calendar[0].days == -1
     assert status.nodes["repo:Workstation"].eol_passed
     assert status.nodes["module:gtk:3"].state == NodeState.NOT_COMPOSED
+
+
+def test_the_three_questions_about_a_module_are_answered_from_the_records(composed: Lineage) -> None:
+    from pipeline.core.overview import answers
+
+    server = composed.latest["repo:Server"]
+    released = ReleaseFact(ReleaseStatus.RELEASED, "/srv/Server/" + server, "2026-11-21T11:00:00Z", "", True)
+    head = BranchHead("openssl", "f42", FIXED, "2026-11-21T08:00:00Z")
+    status = compute(
+        facts(
+            composed,
+            releases={server: [released]},
+            branches={("openssl", "f42"): head},
+            reserved={"FL-42-openssl-79554528-20261122.n.0": "build:openssl@79554528"},
+        )
+    )
+    said = answers(status, "module:base-runtime:f42")
+    assert said.underway.startswith("yes: FL-42-openssl-79554528-20261122.n.0 reserved, not finished")
+    base = composed.latest["module:base-runtime:f42"]
+    assert said.complete.startswith(f"yes: latest good {base} finished")
+    assert said.complete.endswith("current with HEAD")
+    assert f"repo:Server {server} in /srv/Server/{server} (with its latest good compose" in said.mirrors
+    assert "publication to mirrors not recorded" in said.mirrors and "published to" not in said.mirrors
+    quiet = answers(compute(facts(composed)), "module:gtk:3")
+    assert quiet.underway == "no: nothing is composing and nothing newer waits"
+    assert quiet.mirrors == "not released: nothing made from it has a live release"

@@ -13,7 +13,7 @@ from pipeline.core.errors import InvalidInput
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
-    from pipeline.core.overview import component, resolve
+    from pipeline.core.overview import answers, component, resolve
     from pipeline.core.status import compute
     from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
@@ -31,6 +31,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = compute(gather(ws, focus=set(query.nodes)))
     views = [status.nodes[n] for n in query.nodes]
     components = [component(status, name) for name in query.components]
+    asked = [answers(status, n) for n in query.nodes if query.kind == "module" and n.startswith("module:")]
     if args.json:
         out_json(
             {
@@ -39,9 +40,18 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "commit": status.facts.commit,
                 "nodes": [status_json.node_status(v, site.node_page(v.id)) for v in views],
                 "components": [status_json.component_status(c) for c in components],
+                "answers": [
+                    {"node": a.node, "underway": a.underway, "complete": a.complete, "mirrors": a.mirrors}
+                    for a in asked
+                ],
             }
         )
         return 0
+    for a in asked:
+        out(f"{a.node}")
+        out(f"  a fresh build underway? {a.underway}")
+        out(f"  complete? {a.complete}")
+        out(f"  on the mirrors? {a.mirrors}")
     for line in status_text.node_lines(views):
         out(line)
     for view in components:

@@ -382,3 +382,71 @@ def resolve(status: Status, text: str | None) -> Query | None:
         chosen = builds | {c for b in builds for c in graph.consumers.get(b, ()) if c.startswith("module:")}
         return Query("component", tuple(n for n in status.order if n in chosen), (text,))
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """The seed's three questions about a module, answered from what is recorded."""
+
+    node: str
+    underway: str  # is a fresh build underway?
+    complete: str  # is it complete?
+    mirrors: str  # is it on the mirrors (released where, and published)?
+
+
+def answers(status: Status, node: str) -> Answers:
+    """Is a fresh build of the module underway, is it complete, is it on the mirrors?"""
+    view = status.nodes[node]
+    graph = status.facts.graph
+    made_of = [status.nodes[i] for i in graph.nodes[node].inputs] if node in graph.digests else []
+    running = [*view.running, *(c for v in made_of for c in v.running)]
+    if running:
+        underway = f"yes: {', '.join(running)} reserved, not finished (running, or stopped before it ended)"
+    elif view.reasons and view.state != NodeState.CURRENT:
+        underway = "not running; " + "; ".join(r.text for r in view.reasons)
+    else:
+        underway = "no: nothing is composing and nothing newer waits"
+    good, last = view.latest_good, view.last
+    if good is None:
+        complete = "no good compose yet"
+    else:
+        complete = (
+            f"yes: latest good {good.compose_id} finished {good.finished} from commit {good.commit[:10]} "
+            f"(its gate passed)" + ("; current with HEAD" if view.current else "; not of HEAD's definitions")
+        )
+    if last is not None and good is not last and last.status == "FAILED":
+        complete += f"; its last compose {last.compose_id} failed: {last.message or 'no message'}"
+    return Answers(node, underway, complete, _on_mirrors(status, node, good))
+
+
+def _on_mirrors(status: Status, node: str, good: Record | None) -> str:
+    found = []
+    for n in sorted(status.facts.graph.downstream([node]) - {node}, key=status.position.__getitem__):
+        for released in status.nodes[n].live:
+            has = good is not None and _contains(status, released.compose_id, good.compose_id)
+            mirrored = (
+                "published to " + ", ".join(m.mirror for m in released.mirrors)
+                if released.mirrors
+                else ("publication to mirrors not recorded")
+            )
+            found.append(
+                f"{n} {released.compose_id} in {released.release.path} "
+                f"({'with' if has else 'not with'} its latest good compose; {mirrored})"
+            )
+    if not found:
+        return "not released: nothing made from it has a live release"
+    return "released: " + "; ".join(found)
+
+
+def _contains(status: Status, top: str, wanted: str) -> bool:
+    """Whether compose `wanted` is among the inputs of `top`, transitively."""
+    todo, seen = [top], {top}
+    for cid in todo:
+        if cid == wanted:
+            return True
+        record = status.records.get(cid)
+        for i in record.inputs if record is not None else ():
+            if i.compose_id not in seen:
+                seen.add(i.compose_id)
+                todo.append(i.compose_id)
+    return False

@@ -730,3 +730,20 @@ def test_eight_processes_race_and_lose_nothing(defs: tuple[Path, str]) -> None:
     assert len(lineage.latest()) == WORKERS
     assert all(len(lineage.why(f"c{w}", f"{7:040x}")) == 1 for w in range(WORKERS))
     git(path, "fsck", "--strict", "--no-dangling")
+
+
+def test_notes_of_many_composes_are_read_at_once_as_one_by_one(defs: tuple[Path, str]) -> None:
+    from pipeline.core.states import CheckState
+    from pipeline.store import results
+
+    path, commit = defs
+    lineage = Lineage(path)
+    build, module, repo = chain(lineage, commit)
+    passed = results.TestResult(
+        "repoclosure", CheckState.PASSED, "", "2026-11-21T10:00:00Z", "2026-11-21T10:01:00Z"
+    )
+    results.record(lineage, {module.compose_id: [passed], repo.compose_id: [passed]})
+    many = results.read_many(lineage, [build.compose_id, module.compose_id, repo.compose_id])
+    assert many == {module.compose_id: [passed], repo.compose_id: [passed]}
+    assert many[module.compose_id] == results.read(lineage, module.compose_id)
+    assert results.read_notes(lineage, "refs/notes/releases", [module.compose_id]) == {}

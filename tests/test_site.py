@@ -133,8 +133,11 @@ def test_the_overview_shows_the_failure_first_with_its_owners_and_what_it_blocks
     assert overview["failures"] == ["module:gtk:3"]
     assert overview["counts"]["failed"] == 1 and overview["counts"]["blocked"] == 1
     gtk = next(n for n in overview["nodes"] if n["node"] == "module:gtk:3")
-    assert gtk["blocks"] == {"count": 1, "nodes": ["repo:Workstation"]}
-    assert gtk["owners"] == ["desktop-sig@example.invalid"]
+    assert gtk["blocks"] == 1 and gtk["owners"] == ["desktop-sig@example.invalid"]
+    workstation = next(n for n in overview["nodes"] if n["node"] == "repo:Workstation")
+    assert workstation["state"] == "blocked" and workstation["blocked_by"] == ["module:gtk:3"]
+    gtk_page = json.loads(pages["nodes/module~gtk~3.json"])["status"]
+    assert gtk_page["blocks"] == {"count": 1, "nodes": ["repo:Workstation"]}
     assert "Made 2026-11-21T12:00:00Z from definitions commit" in text
 
 

@@ -25,7 +25,7 @@ from pipeline.core.status import (
 )
 
 HISTORY = 20  # composes shown per node, newest first
-USED_BY = 50  # composes listed as made from one dist-git commit (the count is whole)
+REACHED = 10  # nodes listed as reached from one dist-git commit (the count is whole)
 
 
 # -- the whole pipeline ------------------------------------------------------------------------------
@@ -227,8 +227,9 @@ class BuiltCommit:
 
     commit: str
     builds: tuple[tuple[str, str, str], ...]  # (node, compose ID, status)
-    used_by: tuple[tuple[str, str], ...]  # (node, compose ID), transitively
-    more: int  # composes made from it not listed
+    used_by: tuple[tuple[str, str], ...]  # (node, compose ID) of the composes made from its builds
+    reached: tuple[str, ...]  # the nodes of composes made from those, transitively (nearest first)
+    more: int  # nodes reached and not listed
     current: bool  # a latest good compose of a node HEAD defines is made from it
 
 
@@ -287,21 +288,23 @@ def _built(status: Status, name: str) -> list[BuiltCommit]:
     found = []
     for commit, records in builds.items():
         records.sort(key=lambda r: (r.finished, r.compose_id))
-        used: list[str] = []
         seen = {r.compose_id for r in records}
-        todo = [r.compose_id for r in records]
-        for cid in todo:  # breadth first: the nearest composes are listed first
+        direct = list(dict.fromkeys(c for r in records for c in status.consumers.get(r.compose_id, ())))
+        todo = list(direct)
+        seen.update(todo)
+        for cid in todo:  # breadth first: the nearest composes come first
             for c in status.consumers.get(cid, ()):
                 if c not in seen:
                     seen.add(c)
-                    used.append(c)
                     todo.append(c)
+        reached = list(dict.fromkeys(status.records[c].node for c in todo[len(direct) :]))
         found.append(
             BuiltCommit(
                 commit=commit,
                 builds=tuple((r.node, r.compose_id, str(r.status)) for r in records),
-                used_by=tuple((status.records[c].node, c) for c in used[:USED_BY]),
-                more=max(0, len(used) - USED_BY),
+                used_by=tuple((status.records[c].node, c) for c in direct),
+                reached=tuple(reached[:REACHED]),
+                more=max(0, len(reached) - REACHED),
                 current=not status.live.isdisjoint(seen),
             )
         )

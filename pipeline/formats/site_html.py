@@ -521,7 +521,8 @@ def component(view: ComponentView, link: Link) -> str:
         + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
         + ". Went into: "
         + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + (f" and {b.more} more composes" if b.more else "")
+        + ("; then " + ", ".join(node_link(n, link) for n in b.reached) if b.reached else "")
+        + (f" and {b.more} more nodes" if b.more else "")
         + "</p>"
         for b in view.built
     )  # fmt: skip

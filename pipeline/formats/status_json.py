@@ -120,7 +120,26 @@ def overview_page(
         "running": [v.id for v in summary.running],
         "pending": [v.id for v in summary.pending],
         "out_of_date": [v.id for v in summary.out_of_date],
-        "nodes": [node_status(v, pages[v.id]) for v in views],
+        "nodes": [node_brief(v, pages[v.id]) for v in views],
+    }
+
+
+def node_brief(view: NodeView, page: str) -> dict[str, Any]:
+    """A node in `status.json`: where it stands in brief; its page's twin has the whole status."""
+    return {
+        "node": view.id,
+        "kind": view.kind,
+        "state": view.state,
+        "current": view.current,
+        "latest_good": None if view.latest_good is None else view.latest_good.compose_id,
+        "gate": view.gate.state,
+        "blocked_by": list(view.blocked_by),
+        "blocks": len(view.blocks),
+        "owners": list(view.owners),
+        "eol": None if view.eol is None else view.eol.isoformat(),
+        "released": [r.compose_id for r in view.live],
+        "mirror": view.mirror,
+        "page": page,
     }
 
 
@@ -225,7 +244,8 @@ def component_status(view: ComponentView) -> dict[str, Any]:
                 "current": b.current,
                 "builds": [{"node": n, "compose_id": c, "status": s} for n, c, s in b.builds],
                 "used_by": [{"node": n, "compose_id": c} for n, c in b.used_by],
-                "more_used_by": b.more,
+                "reached": list(b.reached),
+                "more_reached": b.more,
             }
             for b in view.built
         ],

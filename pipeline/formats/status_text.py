@@ -56,10 +56,10 @@ def component_lines(view: ComponentView) -> list[str]:
     if not view.bumps_known:
         lines.append("  bump merge requests: not read from this forge")
     for b in view.built[:10]:
-        where = sorted({n for n, _ in b.used_by})
+        nodes = len({n for n, _ in b.used_by}) + len(b.reached) + b.more
         lines.append(
             f"  commit {b.commit[:12]} built by {', '.join(c for _, c, _ in b.builds)}"
-            + (f"; went into {len(b.used_by) + b.more} composes of {len(where)} nodes" if b.used_by else "")
+            + (f"; went into {nodes} nodes" if b.used_by else "")
             + ("; in a latest good compose" if b.current else "")
         )
     return lines

@@ -40,6 +40,7 @@ def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = o
     commit, commit_time = head(ws)
     defs = ws.load(commit, check_distgit=False)
     graph = ws.graph(commit)
+    ws.save()  # the parse cache: the next run parses only the definition files that changed
     from pipeline.release import policies
 
     policy = policies.load(ws.repo, commit)
@@ -54,8 +55,12 @@ def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = o
             if node is not None:  # a reservation of a node HEAD no longer defines is not shown
                 reserved[cid] = node
         wanted = _newest(records, focus, history)
-        checks = {cid: _checks(lineage, cid) for cid in wanted}
-        releases = {cid: found for cid in wanted if (found := _releases(lineage, cid, ws.root))}
+        recorded = results.read_many(lineage, wanted)
+        checks = {
+            cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in recorded.get(cid, ())]
+            for cid in wanted
+        }
+        releases = _releases(lineage, wanted, ws.root)
     finally:
         lineage.close()
     return Facts(
@@ -97,31 +102,25 @@ def _newest(records: list[Record], focus: Collection[str] | None, history: int) 
     return [cid for ids in by_node.values() for cid in ids[-history:]]
 
 
-def _checks(lineage: Lineage, compose_id: str) -> list[CheckRun]:
-    return [
-        CheckRun(r.check, r.state, r.message, r.started, r.finished)
-        for r in results.read(lineage, compose_id)
-    ]
-
-
-def _releases(lineage: Lineage, compose_id: str, root: Path) -> list[ReleaseFact]:
-    """The releases and quarantines recorded for a compose; a release is live when its release
+def _releases(lineage: Lineage, compose_ids: list[str], root: Path) -> dict[str, list[ReleaseFact]]:
+    """The releases and quarantines recorded for composes; a release is live when its release
     directory's `latest` points at it now (a relative path is taken from the repository)."""
     from pipeline.release.publish import RELEASES_REF
 
-    note = results.read_note(lineage, RELEASES_REF, compose_id) or {}
-    entries = note.get("releases", [])
-    found = []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
-            continue
-        status = ReleaseStatus(entry["status"])
-        path = Path(str(entry.get("path", "")))
-        where = path if path.is_absolute() else root / path
-        live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
-        found.append(
-            ReleaseFact(status, str(path), str(entry.get("time", "")), str(entry.get("signed_by", "")), live)
-        )
+    found: dict[str, list[ReleaseFact]] = {}
+    for cid, note in results.read_notes(lineage, RELEASES_REF, compose_ids).items():
+        entries = note.get("releases", [])
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
+                continue
+            status = ReleaseStatus(entry["status"])
+            path = Path(str(entry.get("path", "")))
+            where = path if path.is_absolute() else root / path
+            live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
+            fact = ReleaseFact(
+                status, str(path), str(entry.get("time", "")), str(entry.get("signed_by", "")), live
+            )
+            found.setdefault(cid, []).append(fact)
     return found
 
 

@@ -17,18 +17,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.core.status import compute
     from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
-    from pipeline.overview.gather import gather
+    from pipeline.overview.gather import read_results, recorded
 
     ws = Workspace.open(args.repo)
-    first = compute(gather(ws, focus=()))  # everything but check results and releases
-    query = resolve(first, args.query)
+    facts = recorded(ws)
+    query = resolve(compute(facts), args.query)  # check results and releases are not needed yet
     if query is None:
         raise InvalidInput(
             f"no node, module or component named {args.query!r}",
             hint="a node id (`factory graph`), a module (NAME or NAME:STREAM) or a component",
             code="unknown-name",
         )
-    status = compute(gather(ws, focus=set(query.nodes)))
+    status = compute(read_results(ws, facts, set(query.nodes)))
     views = [status.nodes[n] for n in query.nodes]
     components = [component(status, name) for name in query.components]
     asked = [answers(status, n) for n in query.nodes if query.kind == "module" and n.startswith("module:")]

@@ -21,6 +21,7 @@ distinct, safe in a URL and need no quoting.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from pipeline.core.canonical import canonical_json
@@ -36,6 +37,7 @@ FULL_GRAPH = 400  # nodes up to which the whole graph is one drawing
 _KEEP = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-+@")
 
 
+@cache
 def slug(name: str) -> str:
     """A file name for a node id, component or owner (distinct names give distinct slugs)."""
     special = {":": "~", "/": ","}

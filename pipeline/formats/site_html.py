@@ -8,6 +8,7 @@ so the site can be served from any path (GitLab Pages serves it under the projec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -38,8 +39,13 @@ class Stamp:
 Link = Callable[[str], str]  # node id -> its page, relative to the site's root
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
 def e(text: object) -> str:
-    return escape(str(text))
+    """HTML-escaped text (most text here has nothing to escape: looking costs less than escaping)."""
+    value = str(text)
+    return escape(value) if _SPECIAL.search(value) else value
 
 
 def page(title: str, body: str, *, root: str, twin: str, stamp: Stamp) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.core import overview
@@ -37,13 +38,17 @@ BUMP_BRANCH = "factory/bump/"
 def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = overview.HISTORY) -> Facts:
     """The facts of the repository at HEAD. Check results and releases are read for the newest
     `history` composes of the nodes in `focus` (every node when None)."""
+    return read_results(ws, recorded(ws), focus, history)
+
+
+def recorded(ws: Workspace) -> Facts:
+    """The facts of HEAD without check results and releases (`read_results` adds them)."""
     commit, commit_time = head(ws)
     defs = ws.load(commit, check_distgit=False)
     graph = ws.graph(commit)
     ws.save()  # the parse cache: the next run parses only the definition files that changed
     from pipeline.release import policies
 
-    policy = policies.load(ws.repo, commit)
     lineage = Lineage(ws.root)
     try:
         records = lineage.history()
@@ -54,13 +59,6 @@ def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = o
             node = names.get(parse_compose_id(cid).name)
             if node is not None:  # a reservation of a node HEAD no longer defines is not shown
                 reserved[cid] = node
-        wanted = _newest(records, focus, history)
-        recorded = results.read_many(lineage, wanted)
-        checks = {
-            cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in recorded.get(cid, ())]
-            for cid in wanted
-        }
-        releases = _releases(lineage, wanted, ws.root)
     finally:
         lineage.close()
     return Facts(
@@ -71,15 +69,34 @@ def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = o
         records=tuple(records),
         latest=latest,
         reserved=reserved,
-        policy=policy,
-        checks=checks,
-        releases=releases,
+        policy=policies.load(ws.repo, commit),
+        checks={},
+        releases={},
         branches=_branches(
             ws, {(p.component, p.branch) for m in defs.modules.values() for p in m.components}
         ),
         bumps=_bumps(ws) if defs.config.forge == "local" else None,
         today=dt.datetime.now(dt.UTC).date(),
     )
+
+
+def read_results(
+    ws: Workspace, facts: Facts, focus: Collection[str] | None = None, history: int = overview.HISTORY
+) -> Facts:
+    """The facts with the check results and releases of the newest `history` composes of the
+    nodes in `focus` (every node when None)."""
+    wanted = _newest(list(facts.records), focus, history)
+    lineage = Lineage(ws.root)
+    try:
+        found = results.read_many(lineage, wanted)
+        releases = _releases(lineage, wanted, ws.root)
+    finally:
+        lineage.close()
+    checks = {
+        cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in found.get(cid, ())]
+        for cid in wanted
+    }
+    return replace(facts, checks=checks, releases=releases)
 
 
 def head(ws: Workspace) -> tuple[str, str]:

@@ -52,6 +52,7 @@ from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus
 from pipeline.engine.executor import compose_name
 from pipeline.engine.workspace import Workspace
+from pipeline.git import repo as gitrepo
 from pipeline.release.publish import RELEASES_REF
 from pipeline.store import results
 from pipeline.store.history import BranchHistory
@@ -168,7 +169,7 @@ def synthesize(
         running.append(
             lineage.reserve("FL", "42", compose_name(graph.nodes[node]), "20261122", "nightly", commit)
         )
-    history = BranchHistory(pygit2.Repository(str(root)))
+    history = BranchHistory(gitrepo.open_repo(root))
     moved = rng.sample([(c, m) for m in dist.modules for c in m.refs], 100)
     for component, _ in moved:
         history.record(component, plan_scale.BRANCH, plan_scale.new_ref(rng), 1_790_000_000)

@@ -18,6 +18,8 @@ Measured (fresh `factory` subprocesses):
 - site_replace_s  once more into the directory of a warm run: the old site is removed whole
 - site_files / site_mib   what the site holds; largest_page_kib: its largest file
 - status_s      `factory status base-runtime` (warm)
+- *_cpu_s       the user + system time of those commands: on a machine shared with other work
+                the wall time grows with its load, the CPU time hardly
 - peak_rss_mib  peak RSS of the warm site run
 
 Progress goes to stderr; the last line on stdout is one JSON object with the figures.
@@ -31,13 +33,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +182,29 @@ def synthesize(
     return {"composes": synth.serial, "failing": failing, "running": running, "moved": len(moved)}
 
 
+@dataclass(frozen=True)
+class Timed:
+    seconds: float  # wall time
+    cpu: float  # user + system time of the command itself: what the machine's other load does not change
+    maxrss_mib: float
+    stdout: str
+
+
+def run(args: Sequence[str]) -> Timed:
+    """Run a command; its wall and CPU time, peak RSS (wait4: its own, not its children's) and stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(args), stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{stderr[-4000:]}")
+    return Timed(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+
+
 def fail_new_build(root: Path, graph: Graph, commit: str) -> str:
     """Record a failed compose of the one build node commit 2 adds."""
     new = sorted(set(graph.nodes) - set(Lineage(root).latest()))
@@ -241,20 +269,18 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{index}{suffix}").unlink(missing_ok=True)
     # Into a new directory each time, as the pages job does in a fresh clone.
-    cold = plan_scale.run([*factory, "site", str(root / "public-cold"), "--repo", str(root), "--json"])
+    cold = run([*factory, "site", str(root / "public-cold"), "--repo", str(root), "--json"])
     log(f"site cold (index rebuilt from the notes): {cold.seconds:.2f}s")
     warm = [
-        plan_scale.run([*factory, "site", str(root / f"public-{n}"), "--repo", str(root), "--json"])
+        run([*factory, "site", str(root / f"public-{n}"), "--repo", str(root), "--json"])
         for n in range(args.repeat)
     ]
-    log(f"site warm: {', '.join(f'{r.seconds:.2f}' for r in warm)} s")
+    log(f"site warm: {', '.join(f'{r.seconds:.2f} ({r.cpu:.2f} CPU)' for r in warm)} s")
     site = root / "public-0"
-    replace = plan_scale.run([*factory, "site", str(site), "--repo", str(root), "--json"])
+    replace = run([*factory, "site", str(site), "--repo", str(root), "--json"])
     log(f"site replacing the one made before: {replace.seconds:.2f}s")
     written = json.loads(warm[-1].stdout)
-    status = [
-        plan_scale.run([*factory, "status", "base-runtime", "--repo", str(root)]) for _ in range(args.repeat)
-    ]
+    status = [run([*factory, "status", "base-runtime", "--repo", str(root)]) for _ in range(args.repeat)]
     log(f"status base-runtime: {', '.join(f'{r.seconds:.2f}' for r in status)} s")
 
     overview = json.loads((site / "status.json").read_text())
@@ -270,8 +296,11 @@ def bench(args: argparse.Namespace, root: Path) -> int:
         "site_files": written["files"],
         "site_mib": round(written["bytes"] / 2**20, 1),
         "largest_page_kib": round(max(sizes) / 1024, 1),
+        "site_warm_cpu_s": round(statistics.median(r.cpu for r in warm), 2),
+        "site_cold_cpu_s": round(cold.cpu, 2),
         "site_replace_s": round(replace.seconds, 2),
         "status_s": round(statistics.median(r.seconds for r in status), 2),
+        "status_cpu_s": round(statistics.median(r.cpu for r in status), 2),
         "peak_rss_mib": round(max(r.maxrss_mib for r in warm), 1),
         "nodes": written["nodes"],
         "composes": made["composes"] + 4,

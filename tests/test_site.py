@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
 from pipeline.core.states import CheckState
-from pipeline.core.status import BranchHead, BumpRequest, CheckRun, Status, compute
+from pipeline.core.status import Status, compute
 from pipeline.formats import site, status_json
 from tests.conftest import ROOT
 from tests.test_status import FIXED, GRAPH, Lineage, _passing, broken_gtk, facts, graph_of

@@ -13,23 +13,14 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from pipeline.core import definitions, gate
+from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
 from pipeline.core.graph import Graph
 from pipeline.core.graph import build as build_graph
 from pipeline.core.model import Definitions
 from pipeline.core.overview import component, detail, diff, eol_calendar, summary
 from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, GateState, MirrorState, NodeState, ReleaseStatus
-from pipeline.core.status import (
-    BranchHead,
-    BumpRequest,
-    Cause,
-    CheckRun,
-    Facts,
-    MirrorFact,
-    ReleaseFact,
-    Status,
-    compute,
-)
+from pipeline.core.status import Cause, Status, compute
 from tests.conftest import example_tree, sources
 
 COMMIT = "a" * 40

@@ -9,20 +9,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, MirrorFact, ReleaseFact
 from pipeline.core.graph import build_id
 from pipeline.core.records import Record
 from pipeline.core.states import GateState, NodeState
-from pipeline.core.status import (
-    BranchHead,
-    BumpRequest,
-    CheckRun,
-    GateView,
-    MirrorFact,
-    NodeView,
-    ReleaseFact,
-    Status,
-    gate_view,
-)
+from pipeline.core.status import GateView, NodeView, Status, gate_view
 
 HISTORY = 20  # composes shown per node, newest first
 REACHED = 10  # nodes listed as reached from one dist-git commit (the count is whole)

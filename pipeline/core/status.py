@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 
 from pipeline.core import gate
+from pipeline.core.facts import Facts, MirrorFact, ReleaseFact
 from pipeline.core.graph import Graph, build_id
 from pipeline.core.model import Definitions, Pin
 from pipeline.core.records import Record
@@ -36,85 +37,7 @@ from pipeline.core.states import (
     GateState,
     MirrorState,
     NodeState,
-    ReleaseStatus,
 )
-
-# -- the facts -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRun:
-    """One check's recorded result on one compose."""
-
-    check: str
-    state: CheckState
-    message: str
-    started: str
-    finished: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseFact:
-    """One release (or quarantine) of a compose, and whether it is what `latest` serves now."""
-
-    status: ReleaseStatus
-    path: str
-    time: str
-    signed_by: str
-    live: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MirrorFact:
-    """A recorded publication of a compose to a mirror (issue 12; nothing records these yet)."""
-
-    mirror: str
-    time: str
-
-
-@dataclass(frozen=True, slots=True)
-class BumpRequest:
-    """An open merge request of the bump bot: it moves a component's pins on a branch to head."""
-
-    id: str
-    title: str
-    component: str
-    branch: str
-    head: str
-    labels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BranchHead:
-    """The newest recorded head of a dist-git branch (branch history)."""
-
-    component: str
-    branch: str
-    head: str
-    observed: str
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything the status is computed from. `checks`, `releases` and `mirrors` hold the
-    composes they were read for; a compose missing from `checks` has an UNKNOWN gate.
-    `bumps` is None when the forge's merge requests were not read."""
-
-    commit: str
-    commit_time: str
-    defs: Definitions
-    graph: Graph
-    records: Sequence[Record]
-    latest: Mapping[str, str]
-    reserved: Mapping[str, str]  # compose ID -> node: reserved, not finished
-    policy: gate.Policy
-    checks: Mapping[str, Sequence[CheckRun]]
-    releases: Mapping[str, Sequence[ReleaseFact]]
-    branches: Mapping[tuple[str, str], BranchHead]
-    bumps: Sequence[BumpRequest] | None
-    today: dt.date
-    mirrors: Mapping[str, Sequence[MirrorFact]] = field(default_factory=dict)
-
 
 # -- the status --------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from pipeline.core.canonical import canonical_json
 from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
-from pipeline.formats import graph_svg, site_html, status_json
+from pipeline.formats import graph_svg, site_html, site_style, status_json
 from pipeline.formats.site_html import Stamp
 
 PAGE_ROWS = 500  # nodes in one page of a list
@@ -93,7 +93,7 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
         return "../" + list_page(name, value)
 
     groups = _groups(views)
-    yield "style.css", site_html.STYLE
+    yield "style.css", site_style.STYLE
 
     first = views[:FIRST_ROWS]
     body = site_html.overview(

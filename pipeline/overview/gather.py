@@ -21,9 +21,9 @@ from pathlib import Path
 
 from pipeline.core import overview
 from pipeline.core.errors import InvalidInput
+from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, ReleaseFact
 from pipeline.core.records import Record, parse_compose_id
 from pipeline.core.states import ReleaseStatus
-from pipeline.core.status import BranchHead, BumpRequest, CheckRun, Facts, ReleaseFact
 from pipeline.engine.executor import compose_name
 from pipeline.engine.workspace import Workspace
 from pipeline.git import cli as gitcli

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.core import overview
+from pipeline.core.config import ForgeKind
 from pipeline.core.errors import InvalidInput
 from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, ReleaseFact
 from pipeline.core.records import Record, parse_compose_id
@@ -47,8 +48,6 @@ def recorded(ws: Workspace) -> Facts:
     defs = ws.load(commit, check_distgit=False)
     graph = ws.graph(commit)
     ws.save()  # the parse cache: the next run parses only the definition files that changed
-    from pipeline.release import policies
-
     lineage = Lineage(ws.root)
     try:
         records = lineage.history()
@@ -69,13 +68,13 @@ def recorded(ws: Workspace) -> Facts:
         records=tuple(records),
         latest=latest,
         reserved=reserved,
-        policy=policies.load(ws.repo, commit),
+        policy=ws.policy(commit),
         checks={},
         releases={},
         branches=_branches(
             ws, {(p.component, p.branch) for m in defs.modules.values() for p in m.components}
         ),
-        bumps=_bumps(ws) if defs.config.forge == "local" else None,
+        bumps=_bumps(ws) if defs.config.forge.kind == ForgeKind.LOCAL else None,
         today=dt.datetime.now(dt.UTC).date(),
     )
 

@@ -356,10 +356,17 @@ def _pins_in_distgit(config: Config, modules: list[Module], lookup: BranchLookup
 
 
 def unreachable_pins(config: Config, modules: list[Module], lookup: BranchLookup) -> list[Problem]:
-    """One warning per pin whose dist-git cannot be reached: its branch and commit go unchecked."""
+    """One warning per pin whose dist-git cannot be reached: its branch and commit go unchecked.
+
+    When no pin's dist-git can be reached at all (a clone without dist-git, a CI job before it is
+    materialized), that is one warning on factory.yaml's `distgit.url`, not one per pin: at
+    Fedora scale that would be 23,000 lines saying the same thing.
+    """
     found = []
+    pins = 0
     for module in modules:
         for pin in module.components:
+            pins += 1
             url = config.distgit_for(pin)
             if lookup.branches(url) is None:
                 what = f"branch {pin.branch!r}" + (f" and commit {pin.ref[:12]}" if pin.ref else "")
@@ -372,4 +379,10 @@ def unreachable_pins(config: Config, modules: list[Module], lookup: BranchLookup
                         at_key=True,
                     )
                 )
+    if len(found) > 1 and len(found) == pins:
+        message = (
+            f"no component's dist-git can be reached from here ({config.distgit.url}): the branches and "
+            f"commits of {pins} pins in {len(modules)} modules are not checked"
+        )
+        return [Problem(config.path, ("distgit", "url"), "unreachable-distgit", message)]
     return found

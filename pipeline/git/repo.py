@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pygit2
@@ -28,11 +29,11 @@ class Repository:
 
     raw: pygit2.Repository
 
-    @property
+    @cached_property
     def git_dir(self) -> Path:
         return Path(self.raw.path)
 
-    @property
+    @cached_property
     def common_dir(self) -> Path:
         """Where refs and objects live: the git dir, or a linked worktree's common dir."""
         common = self.git_dir / "commondir"
@@ -108,6 +109,11 @@ def _info(commit: pygit2.Commit) -> CommitInfo:
 def resolve(repo: Repository, rev: str) -> CommitInfo:
     """The commit a revision names (`HEAD~1`, a branch, a hash, ...)."""
     return _info(_commit(repo, rev))
+
+
+def is_commit(repo: Repository, sha: str) -> bool:
+    """Whether the repository has a commit with this id."""
+    return isinstance(_object(repo, sha), pygit2.Commit)
 
 
 def commit_info(repo: Repository, sha: str) -> CommitInfo | None:

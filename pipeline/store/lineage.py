@@ -42,7 +42,7 @@ from pipeline.core.records import (
 from pipeline.core.states import ComposeStatus
 from pipeline.git import notes, refs
 from pipeline.git.objects import GitObject, tag_data
-from pipeline.git.repo import commit_info, open_repo, ref_target, tag_name
+from pipeline.git.repo import is_commit, open_repo, ref_target, tag_name
 from pipeline.store.lineage_index import NOTES_REF as NOTES_REF
 from pipeline.store.lineage_index import LineageIndex
 
@@ -94,7 +94,7 @@ class Lineage:
                 f"no free respin for {short}-{version}-{name}-{date}", code="lineage-respins"
             )
         cid = found.removeprefix(IDS)
-        self._respins[series] = parse_compose_id(cid).respin + 1  # where the next one starts looking
+        self._respins[series] = int(cid.rsplit(".", 1)[1]) + 1  # where the next one starts looking
         return cid
 
     def finish(self, records: Sequence[Record]) -> None:
@@ -260,7 +260,7 @@ class Lineage:
             )
 
     def _commit(self, commit: str) -> None:
-        if commit_info(self.repo, commit) is None:
+        if not is_commit(self.repo, commit):
             raise InvalidInput(f"{commit!r} is not a commit of {self.git_dir}", code="unknown-commit")
 
     def _read(self, cid: str) -> tuple[str, Record]:

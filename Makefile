@@ -6,7 +6,7 @@
 # libxml2-utils: xmllint checks Pungi's variants.xml against Pungi's DTD (factory import/export pungi).
 # ruby: tests measure generated CI files as GitLab does (Psych + ObjectSpace.memsize_of).
 # docker-registry: the registry `make demo` releases container images to (and the tests, on a free
-# loopback port of their own).
+# loopback port of their own); the OCI registry the oci:// artifact store is tested against.
 DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulemd-2.0 \
                 libxml2-utils ruby docker-registry \
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz \

@@ -118,10 +118,11 @@ def test_only_the_git_door_imports_pygit2() -> None:
     assert users == ["git"]
 
 
-def test_only_the_gitlab_forge_talks_to_gitlab() -> None:
+def test_only_the_gitlab_forge_and_the_oci_store_speak_http() -> None:
+    """python-gitlab and oras both speak HTTP through requests; nothing else does."""
     users = [
         str(p.relative_to(PACKAGE))
         for p in modules()
-        if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests"}
+        if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests", "oras"}
     ]
-    assert users == ["bot/forge_gitlab.py"]
+    assert users == ["bot/forge_gitlab.py", "store/artifacts_oci.py"]

@@ -1,0 +1,125 @@
+"""A real OCI registry for tests: Debian's docker-registry (the CNCF distribution registry).
+
+`start` runs `/usr/bin/docker-registry serve CONFIG` on a free port with a small config in a
+temporary directory (filesystem storage, deletes enabled, optional htpasswd login) and waits for
+`GET /v2/` to answer; `stop` ends that process. Its access log (combined format, on stderr) is
+kept in a file, so tests can count the requests the registry really served.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BINARY = "/usr/bin/docker-registry"
+
+
+@dataclass
+class Registry:
+    host: str  # the address it listens on, as a store URL names it
+    port: int
+    root: Path  # its storage directory
+    config: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def requests(self, method: str, pattern: str, status: int | None = None) -> int:
+        """How many requests the registry served with this method and a path matching pattern."""
+        count = 0
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            found = re.search(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+)', line)
+            if found and found[1] == method and re.search(pattern, found[2]):
+                count += status is None or int(found[3]) == status
+        return count
+
+    def blob_data(self, sha256: str) -> Path:
+        """Where the registry keeps a blob's bytes (to corrupt or remove it in a test)."""
+        return self.root / "docker/registry/v2/blobs/sha256" / sha256[:2] / sha256 / "data"
+
+    def garbage_collect(self) -> str:
+        """Run the registry's own garbage collector over its storage (untagged manifests too)."""
+        done = subprocess.run(
+            [BINARY, "garbage-collect", "--delete-untagged", str(self.config)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start(directory: Path, *, listen: str = "127.0.0.1", users: dict[str, str] | None = None) -> Registry:
+    """A running registry storing under directory; with users, it asks for an htpasswd login."""
+    if not Path(BINARY).exists():
+        pytest.skip("docker-registry is not installed (make deps installs it)")
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port(listen)
+    auth = ""
+    if users:
+        htpasswd = directory / "htpasswd"
+        with (
+            warnings.catch_warnings()
+        ):  # deprecated (gone in 3.13), but bcrypt from libxcrypt needs no package
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+        htpasswd.write_text(
+            "".join(
+                f"{u}:{crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))}\n"
+                for u, p in users.items()
+            ),
+            encoding="utf-8",
+        )
+        auth = f"auth:\n  htpasswd:\n    realm: factory-test\n    path: {htpasswd}\n"
+    config = directory / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {listen}:{port}\n" + auth,
+        encoding="utf-8",
+    )
+    log = directory / "registry.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([BINARY, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    registry = Registry(listen, port, directory / "data", config, log, process)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{listen}:{port}/v2/", timeout=2).close()
+            return registry
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return registry
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            registry.stop()
+            raise RuntimeError(f"docker-registry did not start:\n{log.read_text()}")
+        time.sleep(0.05)

@@ -401,6 +401,22 @@ def test_oras_pull_lays_out_a_stored_compose(
     }
 
 
+def test_a_corrupt_blob_in_the_local_cache_is_downloaded_again(
+    registry: oci_registry.Registry, rpms: dict[str, Path], tmp_path: Path
+) -> None:
+    url, cache = f"oci://{registry.address}/factory/cached", tmp_path / "cache"
+    builder = tmp_path / "output"
+    outputs = make_compose(builder, A, rpms, ["alpha"])
+    manifest = open_store(url, root=tmp_path, env={}, cache=cache).put(A, builder, outputs)
+    open_store(url, root=tmp_path, env={}, cache=cache).fetch(manifest, tmp_path / "one")
+    rerun = next(o for o in outputs if o.path.endswith("rerun.sh"))
+    blob = cache / "blobs" / "sha256" / rerun.sha256[:2] / rerun.sha256
+    blob.write_bytes(blob.read_bytes().upper())  # same size, other bytes
+    report = open_store(url, root=tmp_path, env={}, cache=cache).fetch(manifest, tmp_path / "two")
+    assert (report.fetched.files, report.cached.files) == (1, len(outputs) - 1)
+    assert tree(tmp_path / "two") == tree(builder)
+
+
 def test_registry_credentials_are_used_and_never_shown(
     tmp_path: Path, rpms: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
+import oras.auth  # type: ignore[import-untyped]
 import oras.provider  # type: ignore[import-untyped]
 import oras.utils  # type: ignore[import-untyped]
 import requests
@@ -223,9 +224,9 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
         attempts = RETRIES if data is None or isinstance(data, bytes) else 1
         for attempt in range(1, attempts + 1):
             try:
-                response: requests.Response = oras.provider.Registry.do_request.__wrapped__(
-                    self, url, method, data, dict(headers), json, stream
-                )
+                response: requests.Response = _send(self, url, method, data, dict(headers), json, stream)
+                if response.status_code == 401 and attempts > 1 and self._rescoped(response, headers):
+                    response = _send(self, url, method, data, dict(headers), json, stream)
             except requests.ConnectionError:
                 if attempt == attempts:
                     raise
@@ -235,6 +236,21 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
                 response.close()
             time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _rescoped(self, response: requests.Response, headers: dict[str, str]) -> bool:
+        """Get a new bearer token for the scope a 401 asks for; whether there is one.
+
+        oras answers a 401 with the token it holds, which was granted for the scope of the first
+        challenge (a pull, say); a registry that then asks for push (GitLab, Harbor) keeps
+        answering 401 until a token for the new scope is requested.
+        """
+        if not isinstance(self.auth, oras.auth.TokenAuth) or not getattr(self.auth, "_basic_auth", None):
+            return False
+        _, changed = self.auth.authenticate_request(response, dict(headers), refresh=True)
+        return bool(changed)
+
+
+_send = oras.provider.Registry.do_request.__wrapped__  # oras's request, without its retry loop
 
 
 class _HashingReader:

@@ -29,7 +29,7 @@ from pipeline.compose.base import describe_tree
 from pipeline.core.errors import FactoryError, InvalidInput, OperationFailed
 from pipeline.core.records import OutputFile
 from pipeline.store.artifacts import ArtifactStore, StoreReporter, open_store, referenced
-from pipeline.store.artifacts_oci import tag_for
+from pipeline.store.oci_names import tag_for
 from pipeline.tools import createrepo, dnf
 from tests import oci_registry
 

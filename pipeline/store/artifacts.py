@@ -171,7 +171,8 @@ def open_store(
 
         return FileStore(_file_path(url, root), reporter=reporter, url=url)
     if scheme == "oci":
-        from pipeline.store.artifacts_oci import OciStore, parse_oci_url
+        from pipeline.store.artifacts_oci import OciStore
+        from pipeline.store.oci_names import parse_oci_url
 
         location = parse_oci_url(url)
         return OciStore(

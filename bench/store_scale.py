@@ -37,12 +37,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.oci_registry
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.registry
 
 from pipeline.compose.base import describe_tree
 from pipeline.core.records import OutputFile
 from pipeline.store.artifacts import StoreReporter, open_store
-from tests import oci_registry
+from tests import registry as oci_registry
 
 FIRST = "FL-42-bench-20261121.n.0"
 SECOND = "FL-42-bench-20261122.n.0"

@@ -1,16 +1,16 @@
 """A real OCI registry for tests: Debian's docker-registry (the CNCF distribution registry) on a
 free loopback port.
 
-`start` writes a small config (filesystem storage under the directory, optional htpasswd
-login), runs `docker-registry serve CONFIG` and waits until `GET /v2/` answers; `stop` ends that
-process. Its log is kept in a file, so a test can read what the registry served.
-
-(The artifact store's branch has tests/oci_registry.py with the same `start`/`Registry` shape;
-the two can become one module.)
+`start` writes a small config (filesystem storage under the directory, deletes enabled,
+optional htpasswd login), runs `docker-registry serve CONFIG` and waits until `GET /v2/`
+answers; `stop` ends that process. Its access log (combined format) is kept in a file, so a test
+can count the requests the registry really served (`requests`), and reach a blob's bytes in its
+storage (`blob_data`) or run its garbage collector (`garbage_collect`).
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -38,6 +38,29 @@ class Registry:
     def address(self) -> str:
         """`HOST:PORT`, as image references and factory.yaml's release.registry name it."""
         return f"{self.host}:{self.port}"
+
+    def requests(self, method: str, pattern: str, status: int | None = None) -> int:
+        """How many requests the registry served with this method and a path matching pattern."""
+        count = 0
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            found = re.search(r'"(\w+) (\S+) HTTP/[\d.]+" (\d+)', line)
+            if found and found[1] == method and re.search(pattern, found[2]):
+                count += status is None or int(found[3]) == status
+        return count
+
+    def blob_data(self, sha256: str) -> Path:
+        """Where the registry keeps a blob's bytes (to corrupt or remove it in a test)."""
+        return self.root / "docker/registry/v2/blobs/sha256" / sha256[:2] / sha256 / "data"
+
+    def garbage_collect(self) -> str:
+        """Run the registry's own garbage collector over its storage (untagged manifests too)."""
+        done = subprocess.run(
+            [BINARY, "garbage-collect", "--delete-untagged", str(self.config)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,7 +1,7 @@
 """The artifact store, on both backends: a `file://` directory and a real OCI registry.
 
 Every behaviour test runs twice, against a directory and against Debian's docker-registry on
-127.0.0.1 (tests/oci_registry.py), with a small compose of real RPMs and createrepo_c repodata.
+127.0.0.1 (tests/registry.py), with a small compose of real RPMs and createrepo_c repodata.
 A "runner" is a fresh output directory and, for the registry, a fresh local blob cache: what a
 GitLab job on a new machine has.
 """
@@ -31,7 +31,7 @@ from pipeline.core.records import OutputFile
 from pipeline.store.artifacts import ArtifactStore, StoreReporter, open_store, referenced
 from pipeline.store.oci_names import tag_for
 from pipeline.tools import createrepo, dnf
-from tests import oci_registry
+from tests import registry as oci_registry
 
 A = "FL-42-base-runtime-f42-20261121.n.0"
 B = "FL-42-base-runtime-f42-20261122.n.0"

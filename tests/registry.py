@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.registry_token import TokenServer
+
 BINARY = "/usr/bin/docker-registry"
 
 
@@ -92,8 +94,15 @@ def _htpasswd(path: Path, users: dict[str, str]) -> None:
     )
 
 
-def start(directory: Path, *, listen: str = "127.0.0.1", users: dict[str, str] | None = None) -> Registry:
-    """A running registry storing under directory; with users, it asks for an htpasswd login."""
+def start(
+    directory: Path,
+    *,
+    listen: str = "127.0.0.1",
+    users: dict[str, str] | None = None,
+    token: TokenServer | None = None,
+) -> Registry:
+    """A running registry storing under directory; with users, it asks for an htpasswd login
+    (Basic); with a token server, for bearer tokens from it (as GitLab's registry does)."""
     if not Path(BINARY).exists():
         pytest.skip("docker-registry is not installed (make deps installs it)")
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,6 +111,8 @@ def start(directory: Path, *, listen: str = "127.0.0.1", users: dict[str, str] |
     if users:
         _htpasswd(directory / "htpasswd", users)
         auth = f"auth:\n  htpasswd:\n    realm: factory-test\n    path: {directory / 'htpasswd'}\n"
+    if token is not None:
+        auth = token.config()
     config = directory / "config.yml"
     config.write_text(
         "version: 0.1\n"

@@ -32,6 +32,7 @@ from pipeline.store.artifacts import ArtifactStore, StoreReporter, open_store, r
 from pipeline.store.oci_names import tag_for
 from pipeline.tools import createrepo, dnf
 from tests import registry as oci_registry
+from tests.registry_token import TokenServer
 
 A = "FL-42-base-runtime-f42-20261121.n.0"
 B = "FL-42-base-runtime-f42-20261122.n.0"
@@ -461,6 +462,42 @@ def test_registry_credentials_are_used_and_never_shown(
     assert "refused access without credentials" in errors[0].message
     assert secret not in shown and basic not in shown
     assert secret not in guarded.log.read_text()
+
+
+def test_a_registry_with_bearer_tokens_gets_one_for_each_scope_it_asks(
+    tmp_path: Path, rpms: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitLab's registry flow: 401 with a Bearer challenge, a token from the realm for the scope
+    asked (pull for a HEAD, then pull,push for an upload), the token sent back."""
+    secret = "t0ken-Pa55word"
+    tokens = TokenServer(tmp_path / "tokens", {"gitlab-ci-token": secret})
+    guarded = oci_registry.start(tmp_path / "registry", token=tokens)
+    try:
+        caplog.set_level(logging.DEBUG)
+        url = f"oci://{guarded.address}/group/project/store"
+        env = {
+            "CI_REGISTRY": guarded.address,
+            "CI_REGISTRY_USER": "gitlab-ci-token",
+            "CI_REGISTRY_PASSWORD": secret,
+        }
+        builder = tmp_path / "output"
+        outputs = make_compose(builder, A, rpms, ["alpha"])
+        manifest = open_store(url, root=tmp_path, env=env, cache=tmp_path / "c1").put(A, builder, outputs)
+        runner = tmp_path / "runner"
+        open_store(url, root=tmp_path, env=env, cache=tmp_path / "c2").fetch(manifest, runner)
+        assert tree(runner) == tree(builder)
+        with pytest.raises(OperationFailed) as refused:
+            open_store(url, root=tmp_path, env={}, cache=tmp_path / "c3").manifest(A)
+        assert refused.value.code == "store-auth"
+    finally:
+        guarded.stop()
+        tokens.stop()
+    assert "repository:group/project/store:pull" in tokens.granted
+    assert "repository:group/project/store:pull,push" in tokens.granted
+    shown = "\n".join([refused.value.message, refused.value.hint, caplog.text])
+    assert (
+        secret not in shown and base64.b64encode(f"gitlab-ci-token:{secret}".encode()).decode() not in shown
+    )
 
 
 def non_loopback_address() -> str | None:

@@ -91,7 +91,7 @@ class TokenServer:
             request.end_headers()
             return
         query = parse_qs(urlsplit(request.path).query)
-        access = []
+        access: list[dict[str, object]] = []
         for scope in query.get("scope", []):
             kind, name, actions = scope.split(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})

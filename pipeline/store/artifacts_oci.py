@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urljoin
@@ -67,6 +68,7 @@ MODE = "io.factory.mode"
 COMPOSE_ID = "io.factory.compose-id"
 MANIFEST_LIMIT = 4_000_000  # bytes; distribution and most registries refuse manifests over 4 MiB
 WORKERS = 8  # blobs moved at once
+TIMEOUT = (30, 300)  # seconds to connect, and between two reads of an answer
 RETRIES = 4  # attempts of a request that can be sent again, on a dropped connection or a 5xx
 SWEEP_GRACE = 3600.0
 
@@ -97,7 +99,7 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
         for attempt in range(1, attempts + 1):
             try:
                 response: requests.Response = _send(self, url, method, data, dict(headers), json, stream)
-                if response.status_code == 401 and attempts > 1 and self._rescoped(response, headers):
+                if response.status_code == 401 and attempts > 1 and self.rescoped(response, headers):
                     response = _send(self, url, method, data, dict(headers), json, stream)
             except requests.ConnectionError:
                 if attempt == attempts:
@@ -109,7 +111,14 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
             time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _rescoped(self, response: requests.Response, headers: dict[str, str]) -> bool:
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header the client has now (Basic, or the bearer token it holds)."""
+        if self.basic:
+            return {"Authorization": f"Basic {self.basic}"}
+        found: dict[str, str] = self.auth.get_auth_header()
+        return found
+
+    def rescoped(self, response: requests.Response, headers: dict[str, str]) -> bool:
         """Get a new bearer token for the scope a 401 asks for; whether there is one.
 
         oras answers a 401 with the token it holds, which was granted for the scope of the first
@@ -123,6 +132,19 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
 
 
 _send = oras.provider.Registry.do_request.__wrapped__  # oras's request, without its retry loop
+
+
+class _TimeoutSession(requests.Session):
+    """A session whose requests give up on a registry that stops answering (oras sets none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Ignore cookies, as oras does: some registries take one as a sign of a browser.
+        self.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
 
 
 class _HashingReader:
@@ -157,8 +179,10 @@ class OciStore:
         self.reporter = reporter or StoreReporter()
         self._credentials = credentials(env, location.registry)
         self._scheme = "http" if location.plain_http else "https"
-        self._client: _Registry | None = None
-        self._lock = threading.Lock()
+        self._local = threading.local()  # one oras client per thread: each holds its own token
+        self._clients: list[_Registry] = []
+        self._basic: bool | None = None  # what the registry asks for, once pinged
+        self._lock = threading.RLock()  # _redact takes it too, also inside _connect
         self._blob_locks: dict[str, threading.Lock] = {}
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -298,9 +322,15 @@ class OciStore:
                     hint="the file changed after the compose described it",
                     code="store-put",
                 )
+            if response.status_code == 401 and attempt < RETRIES:
+                # the token expired or was granted for less (another scope): get a new one
+                self._connect().rescoped(response, {})
+                continue
             if response.status_code < 500 or attempt == RETRIES:
                 break
             time.sleep(0.1 * 2**attempt)  # the stream is spent: the retry reads the file again
+        if response.status_code == 401:
+            raise self._auth_error(response)
         self._expect(response, (201,), f"uploading {file.path} of {compose_id}")
         self.reporter.uploaded(file.sha256, file.size)
 
@@ -333,6 +363,7 @@ class OciStore:
             url,
             data=body,
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            allow_401=True,
         )
 
     def _download(self, compose_id: str, file: ManifestFile) -> None:
@@ -396,12 +427,22 @@ class OciStore:
         data: Any = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        allow_401: bool = False,
     ) -> requests.Response:
         client = self._connect()
         try:
-            response: requests.Response = client.do_request(
-                url, method, data=data, headers=headers, stream=stream
-            )
+            if data is None or isinstance(data, bytes):
+                response: requests.Response = client.do_request(
+                    url, method, data=data, headers=headers, stream=stream
+                )
+            else:  # a streamed body is sent once: after a 401, oras would send it again, spent
+                response = client.session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers={**(headers or {}), **client.auth_headers()},
+                    stream=stream,
+                )
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(exc) from None
         except requests.RequestException as exc:
@@ -416,18 +457,21 @@ class OciStore:
                 "CI_REGISTRY_PASSWORD for the project's own registry)",
                 code="store-auth",
             ) from None
-        if response.status_code in (401, 403):
+        if response.status_code == 403 or (response.status_code == 401 and not allow_401):
             raise self._auth_error(response)
         return response
 
     def _connect(self) -> _Registry:
         """oras's client, made on first use after asking the registry how it wants to be logged in to."""
+        client: _Registry | None = getattr(self._local, "client", None)
+        if client is not None:
+            return client
         with self._lock:
-            if self._client is not None:
-                return self._client
-            ping = self._ping()
-            challenge = ping.headers.get("WWW-Authenticate", "") if ping.status_code == 401 else ""
-            basic = challenge.lower().startswith("basic")
+            if self._basic is None:
+                ping = self._ping()
+                challenge = ping.headers.get("WWW-Authenticate", "") if ping.status_code == 401 else ""
+                self._basic = challenge.lower().startswith("basic")
+            basic = self._basic
             client = _Registry(
                 hostname=self.location.registry,
                 insecure=self.location.plain_http,
@@ -436,14 +480,16 @@ class OciStore:
             # oras reads ~/.docker/config.json and ORAS_USER/ORAS_PASS on its own: the store's
             # credentials come from `credentials` alone.
             client.auth._auth_config = {"auths": {}}
+            client.session = client.auth.session = _TimeoutSession()
             client.auth._basic_auth = None
             if self._credentials is not None:
                 user, password = self._credentials
                 client.auth.set_basic_auth(user, password)
                 if basic:
                     client.basic = client.auth._basic_auth
-            self._client = client
-            return client
+            self._clients.append(client)
+        self._local.client = client
+        return client
 
     def _ping(self) -> requests.Response:
         try:
@@ -492,10 +538,12 @@ class OciStore:
         if self._credentials is not None:
             user, password = self._credentials
             secrets += [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
-        client = self._client
-        token = getattr(client.auth, "token", None) if client is not None else None
-        if isinstance(token, str):
-            secrets.append(token)
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            token = getattr(client.auth, "token", None)
+            if isinstance(token, str):
+                secrets.append(token)
         for secret in secrets:
             if secret:
                 text = text.replace(secret, "[redacted]")

@@ -119,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("latest", "lineage:latest", "The latest good compose of every node (or of one).")
     p.add_argument("node", nargs="?", metavar="NODE")
+    p.add_argument("--release", help="of this release (default: the one HEAD's factory.yaml composes)")
 
     # -- factory ci (issue 5) ----------------------------------------------------------------
     ci = sub.add_parser("ci", help="Factory inside GitLab CI.", description="Factory inside GitLab CI.")

@@ -128,7 +128,7 @@ def test_latest_good_merges_three_ways(remote: Path, tmp_path: Path) -> None:
     # a still holds `first`, the value it last exchanged: the remote's newer one wins.
     Remote(a).push()
     assert Lineage(a).latest()["repo:Server"] == second
-    assert git("rev-parse", "refs/composes/latest/repo/Server", cwd=remote).strip() == str(
+    assert git("rev-parse", "refs/composes/latest/42/repo/Server", cwd=remote).strip() == str(
         pygit2.Repository(str(b)).references["refs/tags/compose/" + second].target
     )
 

@@ -217,7 +217,7 @@ class GitLabForge:
 
         With no files there is nothing to commit and the branch is left as it is.
         """
-        if not spec.files:
+        if not spec.files and not spec.removed:
             return
         actions = self._retrying(
             f"reading files on {spec.target_branch}", lambda: self._actions(project, spec)
@@ -233,7 +233,11 @@ class GitLabForge:
 
     @staticmethod
     def _actions(project: Project, spec: MergeRequestSpec) -> list[dict[str, str]]:
-        actions = []
+        actions = [
+            {"action": "delete", "file_path": path}
+            for path in sorted(spec.removed)
+            if path not in spec.files and _exists(project, path, spec.target_branch)
+        ]
         for path in sorted(spec.files):
             try:
                 project.files.head(path, ref=spec.target_branch)
@@ -244,6 +248,24 @@ class GitLabForge:
                 action = "create"
             actions.append({"action": action, "file_path": path, "content": spec.files[path]})
         return actions
+
+    def create_branch(self, name: str, start: str) -> bool:
+        """Create branch `name` at the head of branch `start` unless it exists: True if made.
+
+        Look, then act: a retry after a lost answer finds the branch and says it was not made."""
+        project = self._project()
+
+        def make() -> bool:
+            try:
+                project.branches.get(name)
+                return False
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+            project.branches.create({"branch": name, "ref": start})
+            return True
+
+        return self._retrying(f"creating branch {name}", make)
 
     def _create_mr(self, project: Project, spec: MergeRequestSpec) -> MergeRequest:
         existing = self._opened(self._list(project, spec.source_branch))
@@ -330,6 +352,16 @@ class GitLabForge:
 
     def _redact(self, text: str) -> str:
         return _redacted(text, self._secrets)
+
+
+def _exists(project: Project, path: str, ref: str) -> bool:
+    try:
+        project.files.head(path, ref=ref)
+    except glexc.GitlabHeadError as exc:
+        if exc.response_code != 404:
+            raise
+        return False
+    return True
 
 
 def gitlab_forge(

@@ -374,6 +374,7 @@ def _module(data: dict[str, Any], path: str) -> Module:
             (name, _date(level["eol"])) for name, level in sorted(data.get("servicelevels", {}).items())
         ),
         maintainers=tuple(data.get("maintainers", ())),
+        retired=bool(data.get("retired", False)),
         path=path,
     )
 
@@ -398,6 +399,7 @@ def _variant(data: dict[str, Any], path: str) -> Variant:
         arches=tuple(data["arches"]),
         modules=tuple(ModuleSelection(m["module"], tuple(m.get("profiles", ()))) for m in data["modules"]),
         outputs=tuple(outputs),
+        retired=bool(data.get("retired", False)),
         path=path,
     )
 

@@ -97,13 +97,13 @@ def why(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     lineage = Lineage(ws.root)
     records = lineage.why(component, commit)
-    current = _current(ws, lineage)
+    good = _current(ws, lineage)
     found = [
         {
             "compose_id": r.compose_id,
             "node": r.node,
             "status": r.status,
-            "latest_good": (r.node, r.compose_id) in current,
+            "latest_good": (r.node, r.compose_id) in good,
             "released": _released(lineage, r.compose_id),  # live: `latest` of a release directory
         }
         for r in records

@@ -82,12 +82,13 @@ def merge_request_from_api(attrs: Mapping[str, Any]) -> MergeRequest:
     )
 
 
-class GitLabForge:
-    """The Forge protocol for one GitLab project (`group/name`), over a python-gitlab client.
+class GitLabCalls:
+    """Calls to one GitLab over a python-gitlab client, retried and translated.
 
     `tries` bounds the attempts of each step (the first one included); between attempts it
     sleeps `backoff`, then twice that, and so on up to `max_backoff`. `sleep` is injectable so
-    tests do not wait. `secrets` are redacted from every message and body this forge emits.
+    tests do not wait. `secrets` are redacted from every message and body emitted. `project`
+    names the project the calls are about (in messages and hints).
     """
 
     def __init__(
@@ -109,6 +110,62 @@ class GitLabForge:
         self._max_backoff = max_backoff
         self._sleep = sleep
         self._project_cache: Project | None = None
+
+    def _retrying(self, what: str, step: Callable[[], T]) -> T:
+        """Run step; retry transient failures with backoff; translate every failure."""
+        for attempt in range(1, self._tries + 1):
+            try:
+                return step()
+            except (glexc.GitlabError, requests.RequestException) as exc:
+                error = self._translate(what, exc)
+                if not _transient(exc) or attempt == self._tries:
+                    # not chained: the raw exception's body is unredacted and may echo the token
+                    raise error from None
+                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
+                log.warning(
+                    "%s; retrying in %.2fs (attempt %d of %d)", error.message, delay, attempt, self._tries
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, what: str, exc: BaseException) -> ForgeError:
+        status = _status(exc)
+        body = ""
+        detail = ""
+        if isinstance(exc, glexc.GitlabError):
+            raw = exc.response_body
+            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+            message = exc.error_message
+            detail = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        hint = ""
+        if status == 401:
+            message = f"GitLab refused the token (401) while {what}: check {TOKEN_VARIABLE}"
+            hint = "The token must be valid, unexpired and have the api scope."
+        elif status == 403:
+            message = f"GitLab denied access (403) while {what}: {detail}"
+            hint = f"The token needs at least Developer access to {self._path}."
+        elif status is not None:
+            message = f"GitLab answered {status} while {what}: {detail}"
+        elif isinstance(exc, requests.Timeout):
+            message = f"GitLab did not answer within {self._gl.timeout}s while {what}"
+        elif isinstance(exc, requests.ConnectionError):
+            message = f"could not reach GitLab at {self._gl.url} while {what}: {type(exc).__name__}"
+        else:
+            message = f"GitLab request failed while {what}: {type(exc).__name__}: {exc}"
+        return ForgeError(
+            self._redact(message),
+            status=status,
+            body=self._redact(body)[:_BODY_LIMIT],
+            hint=hint,
+        )
+
+    def _redact(self, text: str) -> str:
+        return _redacted(text, self._secrets)
+
+
+class GitLabForge(GitLabCalls):
+    """The Forge protocol for one GitLab project (`group/name`), over a python-gitlab client
+    (retries and errors: `GitLabCalls`)."""
 
     # -- the Forge protocol ---------------------------------------------------------------
 
@@ -299,59 +356,6 @@ class GitLabForge:
                     mr.notes.update(attrs["id"], {"body": body})
                 return
         mr.notes.create({"body": body})
-
-    # -- retries and errors ---------------------------------------------------------------
-
-    def _retrying(self, what: str, step: Callable[[], T]) -> T:
-        """Run step; retry transient failures with backoff; translate every failure."""
-        for attempt in range(1, self._tries + 1):
-            try:
-                return step()
-            except (glexc.GitlabError, requests.RequestException) as exc:
-                error = self._translate(what, exc)
-                if not _transient(exc) or attempt == self._tries:
-                    # not chained: the raw exception's body is unredacted and may echo the token
-                    raise error from None
-                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
-                log.warning(
-                    "%s; retrying in %.2fs (attempt %d of %d)", error.message, delay, attempt, self._tries
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _translate(self, what: str, exc: BaseException) -> ForgeError:
-        status = _status(exc)
-        body = ""
-        detail = ""
-        if isinstance(exc, glexc.GitlabError):
-            raw = exc.response_body
-            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-            message = exc.error_message
-            detail = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-        hint = ""
-        if status == 401:
-            message = f"GitLab refused the token (401) while {what}: check {TOKEN_VARIABLE}"
-            hint = "The token must be valid, unexpired and have the api scope."
-        elif status == 403:
-            message = f"GitLab denied access (403) while {what}: {detail}"
-            hint = f"The token needs at least Developer access to {self._path}."
-        elif status is not None:
-            message = f"GitLab answered {status} while {what}: {detail}"
-        elif isinstance(exc, requests.Timeout):
-            message = f"GitLab did not answer within {self._gl.timeout}s while {what}"
-        elif isinstance(exc, requests.ConnectionError):
-            message = f"could not reach GitLab at {self._gl.url} while {what}: {type(exc).__name__}"
-        else:
-            message = f"GitLab request failed while {what}: {type(exc).__name__}: {exc}"
-        return ForgeError(
-            self._redact(message),
-            status=status,
-            body=self._redact(body)[:_BODY_LIMIT],
-            hint=hint,
-        )
-
-    def _redact(self, text: str) -> str:
-        return _redacted(text, self._secrets)
 
 
 def _exists(project: Project, path: str, ref: str) -> bool:

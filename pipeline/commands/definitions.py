@@ -111,14 +111,22 @@ def cmd_deps(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     defs = ws.load(args.rev, check_distgit=False)
     ws.save()
-    nsid = deps.find_module(defs, args.module)
-    items = deps.dependants(defs, nsid) if args.reverse else deps.dependencies(defs, nsid)
-    eol = defs.modules[nsid].eol.isoformat()
+    uid = deps.find_variant(defs, args.module) if args.module.startswith("variant:") else None
+    if uid is not None:
+        variant = defs.variants[uid]
+        items = deps.shipped(defs, uid)
+        subject, eol, retired = uid, variant.eol, variant.retired
+    else:
+        nsid = deps.find_module(defs, args.module.removeprefix("module:"))
+        module = defs.modules[nsid]
+        items = deps.dependants(defs, nsid) if args.reverse else deps.dependencies(defs, nsid)
+        subject, eol, retired = nsid, module.eol, module.retired
     if args.json:
         _json(
             {
-                "module": nsid,
-                "eol": eol,
+                "variant" if uid is not None else "module": subject,
+                "eol": eol.isoformat(),
+                "retired": retired,
                 "reverse": args.reverse,
                 "items": [
                     {
@@ -128,13 +136,17 @@ def cmd_deps(args: argparse.Namespace) -> int:
                         "via": d.via,
                         "depth": d.depth,
                         "eol": d.eol.isoformat(),
+                        "days_after": (d.eol - eol).days,  # negative: it reaches its EOL first
+                        "retired": d.retired,
                     }
                     for d in items
                 ],
             }
         )
+    elif uid is not None:
+        _out(render.shipped_text(uid, eol.isoformat(), items, retired=retired))
     else:
-        _out(render.deps_text(nsid, eol, items, args.reverse))
+        _out(render.deps_text(subject, eol.isoformat(), items, args.reverse, retired=retired))
     return EXIT_OK
 
 

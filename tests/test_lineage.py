@@ -41,7 +41,7 @@ from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import Repository
 from pipeline.run import run
 from pipeline.store.lineage import NOTES_REF, Lineage
-from tests.conftest import commit_tree
+from tests.conftest import commit_tree, example_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 OPENSSL_B = "ffeeddccbbaa99887766554433221100ffeeddcc"
@@ -475,6 +475,88 @@ def test_promote_and_latest(defs: tuple[Path, str]) -> None:
     with pytest.raises(InvalidInput) as caught:
         lineage.promote(repo.node, "FL-42-Nothing-20261121.n.0")
     assert caught.value.code == "unknown-compose"
+
+
+def test_latest_good_is_kept_per_release(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    ours, theirs = Lineage(path, "42"), Lineage(path, "43")
+    old = record(ours.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    new = record(theirs.reserve("FL", "43", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    ours.finish([old, new])
+    ours.promote(old.node, old.compose_id)
+    theirs.promote(new.node, new.compose_id)
+    assert ours.latest() == {"repo:Server": old.compose_id}
+    assert theirs.latest() == {"repo:Server": new.compose_id}
+    assert Lineage(path, "44").latest() == {}
+    assert ours.latest_everywhere() == {"42": {"repo:Server": old.compose_id}, "43": {"repo:Server": new.compose_id}}
+    names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
+    assert names == ["refs/composes/latest/42/repo/Server", "refs/composes/latest/43/repo/Server"]
+
+
+def test_a_release_may_reuse_another_releases_compose(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    made = record(Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    Lineage(path, "42").finish([made])
+    Lineage(path, "43").promote(made.node, made.compose_id)  # the same key: the executor skips
+    assert Lineage(path, "43").latest() == {"repo:Server": made.compose_id}
+    assert Lineage(path, "42").latest() == {}
+
+
+def test_refs_without_a_release_are_read_for_the_release_their_compose_names(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "42")
+    build, module, _ = chain(lineage, commit)
+    # The layout before releases had their own namespace: refs/composes/latest/<node>.
+    for made in (build, module):
+        git(path, "update-ref", f"refs/composes/latest/{node_ref(made.node)}", lineage.tag(made.compose_id))
+    assert lineage.latest() == {build.node: build.compose_id, module.node: module.compose_id}
+    assert lineage.latest(module.node) == {module.node: module.compose_id}
+    assert Lineage(path, "43").latest() == {}  # FL-42-... composes: not release 43's
+    again = record(lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit), module.node, commit)
+    lineage.finish([again])
+    lineage.promote(module.node, again.compose_id)  # the release's own ref wins from now on
+    assert lineage.latest() == {build.node: build.compose_id, module.node: again.compose_id}
+
+
+def test_a_release_named_like_a_node_kind_is_not_mistaken_for_one(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "module")
+    made = record(lineage.reserve("FL", "module", "x-1", DATE, "nightly", commit), "module:x:1", commit)
+    lineage.finish([made])
+    lineage.promote(made.node, made.compose_id)  # refs/composes/latest/module/module/x/1
+    assert lineage.latest() == {"module:x:1": made.compose_id}
+    assert Lineage(path, "42").latest() == {}
+
+
+def test_retire_moves_latest_good_to_the_retired_namespace(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "42")
+    build, module, repo = chain(lineage, commit)
+    for made in (build, module, repo):
+        lineage.promote(made.node, made.compose_id)
+    git(path, "update-ref", "refs/composes/latest/repo/Server", lineage.tag(repo.compose_id))  # legacy too
+    assert lineage.retire(repo.node) == repo.compose_id
+    assert lineage.retire(repo.node) is None  # idempotent
+    assert repo.node not in lineage.latest()
+    assert lineage.retired() == {repo.node: repo.compose_id}
+    assert git(path, "rev-parse", "refs/composes/retired/42/repo/Server") == git(
+        path, "rev-parse", f"refs/tags/compose/{repo.compose_id}"
+    )
+    names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
+    assert "refs/composes/latest/repo/Server" not in names and len(names) == 2
+    # Lineage still answers for every compose it made.
+    assert [r.compose_id for _, r in lineage.tree(repo.compose_id)][0] == repo.compose_id
+
+
+def test_the_release_of_a_handle_is_heads_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "defs"
+    commit_tree(path, example_tree(), "Definitions\n")
+    assert Lineage(path).release == "42"
+    bare = tmp_path / "nothing"
+    commit_tree(bare, {"README": b"no definitions\n"}, "Nothing\n")
+    with pytest.raises(InvalidInput) as caught:
+        _ = Lineage(bare).release
+    assert caught.value.code == "no-release"
 
 
 def test_latest_reads_packed_refs_too(defs: tuple[Path, str]) -> None:

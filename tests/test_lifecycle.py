@@ -10,13 +10,14 @@ from pipeline.core import definitions, deps, lifecycle
 from pipeline.core import graph as graphs
 from pipeline.core.errors import InvalidInput
 from pipeline.core.lifecycle import Target
+from pipeline.core.model import Definitions
 from tests.conftest import example_tree, sources
 
 TODAY = dt.date(2026, 11, 26)
 RETIRED = b"retired: true\n"
 
 
-def load(edits: dict[str, tuple[str, str]] | None = None) -> definitions.Definitions:
+def load(edits: dict[str, tuple[str, str]] | None = None) -> Definitions:
     tree = example_tree()
     for path, (old, new) in (edits or {}).items():
         assert tree[path].count(old.encode()) == 1
@@ -37,7 +38,11 @@ def test_targets_name_module_streams_and_variants() -> None:
     defs = load()
     assert lifecycle.parse_target("module:gtk:3", defs) == Target("module", "gtk:3")
     assert lifecycle.parse_target("variant:Workstation", defs).id == "variant:Workstation"
-    for bad, hint in (("module:gtk:4", "modules: "), ("variant:Desktop", "variants: "), ("gtk", "module:NAME")):
+    for bad, hint in (
+        ("module:gtk:4", "modules: "),
+        ("variant:Desktop", "variants: "),
+        ("gtk", "module:NAME"),
+    ):
         with pytest.raises(InvalidInput) as caught:
             lifecycle.parse_target(bad, defs)
         assert caught.value.code == "unknown-target" and hint in caught.value.hint
@@ -47,7 +52,12 @@ def test_a_date_that_has_come_retires_a_later_one_schedules() -> None:
     defs = load()
     gtk = Target("module", "gtk:3")
     now = lifecycle.change(defs, gtk, TODAY, TODAY)
-    assert (now.retire, now.eol, now.old_eol, now.path) == (True, TODAY, dt.date(2027, 6, 30), "modules/gtk/3.yaml")
+    assert (now.retire, now.eol, now.old_eol, now.path) == (
+        True,
+        TODAY,
+        dt.date(2027, 6, 30),
+        "modules/gtk/3.yaml",
+    )
     assert lifecycle.change(defs, gtk, dt.date(2026, 1, 1), TODAY).retire
     assert not lifecycle.change(defs, gtk, dt.date(2027, 1, 1), TODAY).retire
 
@@ -87,7 +97,9 @@ def test_due_lists_variants_then_modules_whose_eol_has_come() -> None:
 
 def test_the_graph_leaves_retired_definitions_out_and_nothing_else_moves() -> None:
     before = graphs.build(load())
-    after = graphs.build(load(retire("variants/Workstation.yaml", "modules/gnome/47.yaml", "modules/gtk/3.yaml")))
+    after = graphs.build(
+        load(retire("variants/Workstation.yaml", "modules/gnome/47.yaml", "modules/gtk/3.yaml"))
+    )
     gone = set(before.nodes) - set(after.nodes)
     assert gone == {
         "repo:Workstation",

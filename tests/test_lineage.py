@@ -488,14 +488,19 @@ def test_latest_good_is_kept_per_release(defs: tuple[Path, str]) -> None:
     assert ours.latest() == {"repo:Server": old.compose_id}
     assert theirs.latest() == {"repo:Server": new.compose_id}
     assert Lineage(path, "44").latest() == {}
-    assert ours.latest_everywhere() == {"42": {"repo:Server": old.compose_id}, "43": {"repo:Server": new.compose_id}}
+    assert ours.latest_everywhere() == {
+        "42": {"repo:Server": old.compose_id},
+        "43": {"repo:Server": new.compose_id},
+    }
     names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
     assert names == ["refs/composes/latest/42/repo/Server", "refs/composes/latest/43/repo/Server"]
 
 
 def test_a_release_may_reuse_another_releases_compose(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    made = record(Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    made = record(
+        Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit
+    )
     Lineage(path, "42").finish([made])
     Lineage(path, "43").promote(made.node, made.compose_id)  # the same key: the executor skips
     assert Lineage(path, "43").latest() == {"repo:Server": made.compose_id}
@@ -512,7 +517,9 @@ def test_refs_without_a_release_are_read_for_the_release_their_compose_names(def
     assert lineage.latest() == {build.node: build.compose_id, module.node: module.compose_id}
     assert lineage.latest(module.node) == {module.node: module.compose_id}
     assert Lineage(path, "43").latest() == {}  # FL-42-... composes: not release 43's
-    again = record(lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit), module.node, commit)
+    again = record(
+        lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit), module.node, commit
+    )
     lineage.finish([again])
     lineage.promote(module.node, again.compose_id)  # the release's own ref wins from now on
     assert lineage.latest() == {build.node: build.compose_id, module.node: again.compose_id}
@@ -545,7 +552,7 @@ def test_retire_moves_latest_good_to_the_retired_namespace(defs: tuple[Path, str
     names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
     assert "refs/composes/latest/repo/Server" not in names and len(names) == 2
     # Lineage still answers for every compose it made.
-    assert [r.compose_id for _, r in lineage.tree(repo.compose_id)][0] == repo.compose_id
+    assert next(r.compose_id for _, r in lineage.tree(repo.compose_id)) == repo.compose_id
 
 
 def test_the_release_of_a_handle_is_heads_by_default(tmp_path: Path) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import difflib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.engine.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pipeline.release.signer import Signer
 
 
 def _today() -> dt.date:
@@ -101,7 +106,7 @@ def cmd_eol(args: argparse.Namespace) -> int:
         state = "retired: true" if c.retire else f"retired on {c.eol} by `factory eol --due`"
         out(f"  {c.path}: eol {c.old_eol} -> {c.eol}, {state}")
     if proposal.leaving:
-        out(f"  once merged, {len(proposal.leaving)} nodes leave the graph: {', '.join(proposal.leaving)}")
+        out(f"  leaving the graph once merged: {', '.join(proposal.leaving)}")
     if args.dry_run:
         out(diff(proposal.before, proposal.spec.files))
     return 0
@@ -174,4 +179,60 @@ def cmd_branch_release(args: argparse.Namespace) -> int:
     out(f"{verb}{f' !{mr.id}' if mr else ''}: {done.spec.title}")
     if dry:
         out(diff(done.before, done.spec.files, {r.new_path: r.old_path for r in done.renames}))
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    """Carve the retired modules and variants of HEAD out of the release tree (idempotent)."""
+    from pathlib import Path
+
+    from pipeline.release import retire
+    from pipeline.release.releasing import Key, signing_key
+    from pipeline.release.sign import signer
+
+    ws = Workspace.open(args.repo)
+    key = signing_key(ws, Key(args.gnupghome or "", args.key or ""))
+
+    def signing() -> contextlib.AbstractContextManager[Signer]:
+        return signer(gnupghome=key.gnupghome or None, key=key.fingerprint or None, base=ws.root)
+
+    carved = retire.retire(
+        ws,
+        archive=Path(args.archive).resolve() if args.archive else None,
+        signing=signing,
+        dry_run=args.dry_run,
+    )
+    ws.save()
+    if args.json:
+        out_json(
+            {
+                "dry_run": args.dry_run,
+                "nodes": [
+                    {
+                        "node": c.node,
+                        "latest_good": c.latest,
+                        "moved": [{"from": str(m.source), "to": str(m.target)} for m in c.moved],
+                        "ostree_refs": [{"repo": str(repo), "ref": ref} for repo, ref in c.ostree_refs],
+                    }
+                    for c in carved
+                ],
+            }
+        )
+        return 0
+    changed = [c for c in carved if c.changed]
+    if not changed:
+        out(f"nothing to carve out: every retired node ({len(carved)}) is carved out already")
+        return 0
+    would = "would move" if args.dry_run else "moved"
+    for c in changed:
+        out(c.node)
+        if c.latest:
+            out(f"  latest good {c.latest}: {would} to refs/composes/retired/")
+        for m in c.moved:
+            out(f"  {m.source} -> {m.target}")
+        for repo, ref in c.ostree_refs:
+            out(
+                f"  OSTree {ref} -> archive/{ref} in {repo}"
+                + ("" if args.dry_run else " (summary signed again)")
+            )
     return 0

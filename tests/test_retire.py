@@ -100,6 +100,7 @@ def test_a_retired_module_is_carved_out_with_its_builds(
         assert run(capsys, "eol", target, "--repo", repo)[0] == 0
         assert run(capsys, "mr", "merge", str(number), "--repo", repo)[0] == 0
     code, out, _ = run(capsys, "retire", "--repo", repo, "--json")
+    assert code == 0
     moved = {n["node"]: n["latest_good"] for n in json.loads(out)["nodes"]}
     gone = ("repo:Workstation", "module:gnome:47", "build:gnome-shell@67f39e87")
     assert moved == {node: before[node] for node in gone}

@@ -185,3 +185,17 @@ def test_eol_through_gitlab(example_repo: Path, gitlab: GitLabServer) -> None:
         ws, forge, target_branch="main", today=dt.date(2026, 11, 26), target="variant:Workstation"
     )
     assert (again.action, gitlab.count("POST", r"/merge_requests$")) == ("unchanged", 1)
+
+
+def test_validation_warns_of_what_reached_its_eol_unretired(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = example_tree()
+    tree["variants/Server.yaml"] = tree["variants/Server.yaml"].replace(b"eol: 2027-10-31", b"eol: 2026-01-31")
+    commit_tree(tmp_path, tree, "Server's EOL has passed\n")
+    code, _, err = run(capsys, "validate", "--repo", str(tmp_path))
+    assert code == 0  # valid: a warning, not an error
+    assert (
+        "variants/Server.yaml:7:6: warning[eol-reached]: variant Server reached its End Of Life on "
+        "2026-01-31 and is not retired: `factory eol --due` opens the merge request that retires it"
+    ) in err

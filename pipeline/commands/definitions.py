@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from typing import Any
 
@@ -28,8 +29,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.core import definitions
     from pipeline.git.distgit import DistGit
 
-    # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr.
-    warnings = definitions.warnings(ws.files(rev), defs, DistGit(ws.root))
+    # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr; and
+    # what reached its End Of Life without being retired (today: the one clock of validation).
+    files = ws.files(rev)
+    today = dt.datetime.now(dt.UTC).date()
+    warnings = definitions.warnings(files, defs, DistGit(ws.root)) + definitions.eol_reached(
+        files, defs, today
+    )
     if warnings:
         sys.stderr.write("\n".join(w.render() for w in warnings) + "\n")
     if args.json:

@@ -191,7 +191,9 @@ def test_validation_warns_of_what_reached_its_eol_unretired(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tree = example_tree()
-    tree["variants/Server.yaml"] = tree["variants/Server.yaml"].replace(b"eol: 2027-10-31", b"eol: 2026-01-31")
+    tree["variants/Server.yaml"] = tree["variants/Server.yaml"].replace(
+        b"eol: 2027-10-31", b"eol: 2026-01-31"
+    )
     commit_tree(tmp_path, tree, "Server's EOL has passed\n")
     code, _, err = run(capsys, "validate", "--repo", str(tmp_path))
     assert code == 0  # valid: a warning, not an error

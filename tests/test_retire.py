@@ -83,7 +83,9 @@ def test_a_retired_variant_plans_nothing_and_leaves_the_release_tree(
     assert "module:gtk:3" in out and "dist-git gtk3 @ " in out
     code, out, _ = run(capsys, "why", "gtk3@b2838247", "--repo", repo, "--json")
     found = {r["node"]: r for r in json.loads(out)}
-    assert found["repo:Workstation"]["latest_good"] is False and found["repo:Workstation"]["released"] is False
+    assert (
+        found["repo:Workstation"]["latest_good"] is False and found["repo:Workstation"]["released"] is False
+    )
     # Again: nothing left to do.
     code, out, _ = run(capsys, "retire", "--repo", repo)
     assert (code, out.startswith("nothing to carve out")) == (0, True)

@@ -17,7 +17,8 @@ def diagnostics(items: Iterable[Diagnostic]) -> str:
 
 def plan_text(plan: Plan, title: str) -> str:
     if not plan.tiers:
-        return f"{title}: nothing to compose ({plan.unchanged} nodes unchanged)"
+        removed = f"\nremoved (no longer defined): {', '.join(plan.removed)}" if plan.removed else ""
+        return f"{title}: nothing to compose ({plan.unchanged} nodes unchanged){removed}"
     lines = [f"{title}: {len(plan.nodes)} nodes in {len(plan.tiers)} tiers ({plan.unchanged} unchanged)"]
     for n, tier in enumerate(plan.tiers, 1):
         lines.append(f"tier {n}/{len(plan.tiers)}")

@@ -209,11 +209,11 @@ def _archive_ostree(
     repo = release_dir / SERVED
     if not (repo / "config").is_file():
         return
-    left = [c for c in release_dir.iterdir() if (c / MANIFEST).is_file() and not c.is_symlink()]
-    if left and not dry_run:
-        return
-    if dry_run and any(c not in {m.source for m in moved} for c in left):
-        return
+    leaving = {m.source for m in moved}
+    if any(
+        c not in leaving and not c.is_symlink() and (c / MANIFEST).is_file() for c in release_dir.iterdir()
+    ):
+        return  # other releases are still served from this directory
     live = [ref for ref in ostree.refs(repo) if not ref.startswith(ARCHIVE_REFS)]
     if not live:
         return

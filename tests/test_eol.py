@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,3 +202,19 @@ def test_validation_warns_of_what_reached_its_eol_unretired(
         "variants/Server.yaml:7:6: warning[eol-reached]: variant Server reached its End Of Life on "
         "2026-01-31 and is not retired: `factory eol --due` opens the merge request that retires it"
     ) in err
+
+
+def test_validation_counts_the_rest_past_ten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = {
+        path: re.sub(rb"(?m)^eol: \S+$", b"eol: 2026-01-01", data) if path != "factory.yaml" else data
+        for path, data in example_tree().items()
+    }
+    commit_tree(tmp_path, tree, "Everything reached its EOL\n")
+    code, out, err = run(capsys, "validate", "--repo", str(tmp_path), "--json")
+    assert code == 0
+    assert len([w for w in json.loads(out)["warnings"] if ": eol-reached: " in w]) == 12
+    printed = [line for line in err.splitlines() if "warning[eol-reached]" in line]
+    assert (
+        len(printed) == 11
+        and printed[-1] == "warning[eol-reached]: 2 more reached their End Of Life unretired"
+    )

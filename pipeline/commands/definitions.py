@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from dataclasses import replace
 from typing import Any
 
 from pipeline.commands.output import out as _out
@@ -19,6 +20,7 @@ from pipeline.git import cli as gitcli
 from pipeline.tools import graphviz
 
 EXIT_OK = 0
+EOL_SHOWN = 10  # eol-reached warnings printed one by one; the rest as a count (all in --json)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -32,12 +34,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr; and
     # what reached its End Of Life without being retired (today: the one clock of validation).
     files = ws.files(rev)
-    today = dt.datetime.now(dt.UTC).date()
-    warnings = definitions.warnings(files, defs, DistGit(ws.root)) + definitions.eol_reached(
-        files, defs, today
-    )
-    if warnings:
-        sys.stderr.write("\n".join(w.render() for w in warnings) + "\n")
+    reached = definitions.eol_reached(files, defs, dt.datetime.now(dt.UTC).date())
+    warnings = definitions.warnings(files, defs, DistGit(ws.root)) + reached
+    shown = [w for w in warnings if w.code != "eol-reached"] + reached[:EOL_SHOWN]
+    if len(reached) > EOL_SHOWN:  # one line for the rest: a Fedora-size tree may hold hundreds
+        more = len(reached) - EOL_SHOWN
+        shown.append(replace(reached[0], line=0, message=f"{more} more reached their End Of Life unretired"))
+    if shown:
+        sys.stderr.write(
+            "\n".join(w.render() if w.line else f"warning[eol-reached]: {w.message}" for w in shown) + "\n"
+        )
     if args.json:
         _json(
             {

@@ -3,7 +3,7 @@
 1. dist-git: every component a pin follows on a branch of release OLD (`f42`) gets the branch
    of release NEW (`f43`) at the old branch's head, unless it has one already (then it is left
    as it is). Local dist-git through `pipeline.git.distgit`; dist-git on the GitLab of
-   `forge.gitlab.url` through its API (`pipeline.bot.distgit_gitlab`).
+   `forge.gitlab.url` through its API (`pipeline.bot.forge_gitlab.GitLabDistGit`).
 2. The definitions repository gets a `release/OLD` branch at the target's head: it keeps
    composing OLD, and its latest good stays under `refs/composes/latest/OLD/`.
 3. One merge request moves the target to NEW, changing only the lines it must: factory.yaml's

@@ -1,7 +1,9 @@
 """The GitLab forge: merge requests in one GitLab project, through python-gitlab.
 
-This is the one module that talks to GitLab. It keeps the Forge contract's promise of
-idempotence on a network that loses answers:
+This is the one module that talks to GitLab: merge requests and notes of the definitions project
+(`GitLabForge`), and the branches of dist-git projects on the same GitLab (`GitLabDistGit`, for
+`factory branch-release`, when factory.yaml's `distgit.url` is under `forge.gitlab.url`). It keeps
+the Forge contract's promise of idempotence on a network that loses answers:
 
 - every retried step is "look, then act": a retry after a 5xx, a timeout or a dropped
   connection starts again from the look, so a create whose answer was lost is found instead of
@@ -400,4 +402,74 @@ def gitlab_forge(
     return GitLabForge(client, project, secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
 
 
-__all__ = ["GitLabForge", "gitlab_forge", "merge_request_from_api"]
+# -- dist-git projects on the same GitLab (`factory branch-release`) --------------------------------
+
+
+class GitLabDistGit(GitLabCalls):
+    """The dist-git projects under one GitLab instance (`client.url`)."""
+
+    def project_path(self, url: str) -> str | None:
+        """`rpms/openssl` for `https://gitlab.example/rpms/openssl.git`; None when url is not a
+        project of this GitLab."""
+        base = self._gl.url.rstrip("/") + "/"
+        if not url.startswith(base):
+            return None
+        path = url.removeprefix(base).removesuffix("/").removesuffix(".git")
+        return path or None
+
+    def head(self, url: str, branch: str) -> str | None:
+        """The commit a branch of the component at url points to; None when it has no such branch."""
+        path = self._path_of(url)
+
+        def read() -> str | None:
+            try:
+                found = self._gl.projects.get(path, lazy=True).branches.get(branch)
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+                return None
+            return str(found.attributes["commit"]["id"])
+
+        return self._retrying(f"reading branch {branch} of {path}", read)
+
+    def create_branch(self, url: str, branch: str, start: str) -> bool:
+        """Create `branch` at commit `start` in the component at url unless it exists: True if made."""
+        path = self._path_of(url)
+        project = self._gl.projects.get(path, lazy=True)
+
+        def make() -> bool:
+            try:
+                project.branches.get(branch)
+                return False
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+            project.branches.create({"branch": branch, "ref": start})
+            return True
+
+        return self._retrying(f"creating branch {branch} of {path}", make)
+
+    def _path_of(self, url: str) -> str:
+        path = self.project_path(url)
+        if path is None:
+            raise ForgeError(f"{url} is not a project of the GitLab at {self._gl.url}")
+        return path
+
+
+def gitlab_distgit(
+    url: str,
+    token: str,
+    *,
+    timeout: float = 10,
+    tries: int = 4,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GitLabDistGit:
+    """The dist-git projects of the GitLab at url, written with `token` (PRIVATE-TOKEN)."""
+    if not token:
+        raise ForgeError("no GitLab token: set FACTORY_GITLAB_TOKEN")
+    client = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False)
+    return GitLabDistGit(client, "dist-git", secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
+
+
+__all__ = ["GitLabDistGit", "GitLabForge", "gitlab_distgit", "gitlab_forge", "merge_request_from_api"]

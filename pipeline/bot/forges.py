@@ -122,7 +122,7 @@ class DistGitBranches:
                     hint=f"set {WRITE_TOKEN} to an access token with the api scope that may push to dist-git",
                     code="no-gitlab-token",
                 )
-            module = importlib.import_module("pipeline.bot.distgit_gitlab")
+            module = importlib.import_module("pipeline.bot.forge_gitlab")
             self._gitlab = module.gitlab_distgit(base, token)
         return self._gitlab
 

@@ -59,6 +59,7 @@ def test_a_retired_variant_plans_nothing_and_leaves_the_release_tree(
     assert done == [
         {
             "node": "repo:Workstation",
+            "release": "42",
             "latest_good": workstation,
             "moved": [
                 {"from": str(target / "latest"), "to": str(archive / "latest")},

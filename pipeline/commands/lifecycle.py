@@ -210,6 +210,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
                 "nodes": [
                     {
                         "node": c.node,
+                        "release": c.release,
                         "latest_good": c.latest,
                         "moved": [{"from": str(m.source), "to": str(m.target)} for m in c.moved],
                         "ostree_refs": [{"repo": str(repo), "ref": ref} for repo, ref in c.ostree_refs],
@@ -227,7 +228,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
     for c in changed:
         out(c.node)
         if c.latest:
-            out(f"  latest good {c.latest}: {would} to refs/composes/retired/")
+            out(f"  latest good {c.latest}: {would} to refs/composes/retired/{c.release}/")
         for m in c.moved:
             out(f"  {m.source} -> {m.target}")
         for repo, ref in c.ostree_refs:

@@ -66,6 +66,7 @@ class Carved:
     """What retiring one node did (or, in a dry run, would do)."""
 
     node: str
+    release: str
     latest: str | None  # the compose ID whose latest-good ref moved to refs/composes/retired/
     moved: tuple[Moved, ...]
     ostree_refs: tuple[tuple[Path, str], ...]  # (served repository, ref) moved under archive/
@@ -103,7 +104,7 @@ def retire(
             current = lineage.latest(node).get(node)
             if current is not None and not dry_run:
                 current = lineage.retire(node)
-            carved.append(Carved(node, current, tuple(moved), tuple(archived_refs)))
+            carved.append(Carved(node, lineage.release, current, tuple(moved), tuple(archived_refs)))
         return carved
     finally:
         lineage.close()

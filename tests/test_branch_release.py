@@ -207,3 +207,33 @@ def test_branch_release_on_gitlab(tmp_path: Path, gitlab: GitLabServer) -> None:
     assert gitlab.count("POST", r"/repository/branches$") == posts
     assert gitlab.count("POST", r"/merge_requests$") == 1
     assert all(r.headers.get("PRIVATE-TOKEN") == TOKEN for r in gitlab.requests)
+
+
+def test_dist_git_elsewhere_is_refused_before_anything_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    heads = {"bash": "a" * 40, "zsh": "b" * 40}
+    tree = {
+        "factory.yaml": (
+            "document: factory-config\nversion: 1\n"
+            'release: {name: Tiny Linux, short: TL, version: "42"}\ndist: .tl42\n'
+            "distgit: {url: 'https://src.example.invalid/rpms/{component}.git'}\noutput: {dir: .factory/output}\n"
+        ),
+        "modules/base/f42.yaml": MODULE.format(**heads),
+        "variants/Tiny.yaml": VARIANT,
+    }
+    commit_tree(tmp_path, {p: t.encode() for p, t in tree.items()}, "Tiny definitions\n")
+    code = cli.main(["branch-release", "43", "--repo", str(tmp_path)])
+    assert code == 2
+    assert (
+        "error[remote-distgit]: cannot branch https://src.example.invalid/rpms/bash.git"
+        in capsys.readouterr().err
+    )
+    git = pygit2.Repository(str(tmp_path))
+    assert sorted(git.branches.local) == ["master"]  # no release/42, no merge request branch
+    assert (
+        subprocess.run(
+            ["git", "for-each-ref", "refs/factory/"], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+        == ""
+    )

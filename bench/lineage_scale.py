@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         signature = pygit2.Signature("Bench", "bench@example.invalid", 1_767_225_600, 0)
         tree = repo.TreeBuilder().write()
         commit = str(repo.create_commit("HEAD", signature, signature, "Definitions\n", tree, []))
-        lineage = Lineage(work / "defs")
+        lineage = Lineage(work / "defs", "42")  # the release its latest good is kept under
         generator = Generator(lineage, commit, args.seed, args.components)
 
         written, write_s, number = 0, 0.0, 0
@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         lineage.close()
 
         component, pinned = generator.pins[len(generator.pins) // 10]
-        cold_ms, found = timed(lambda: Lineage(work / "defs").why(component, pinned[:8]))
+        cold_ms, found = timed(lambda: Lineage(work / "defs", "42").why(component, pinned[:8]))
         say(f"  why {component}@{pinned[:8]}: {len(found)} composes, cold {cold_ms:.0f} ms (index built)")
-        lineage = Lineage(work / "defs")
+        lineage = Lineage(work / "defs", "42")
         samples = generator.random.sample(generator.pins, args.repeat)
         warm = [why_ms(lineage, c, p[:8]) for c, p in samples]
         assert not lineage.reserved_unfinished()

@@ -80,9 +80,9 @@ def parser() -> argparse.ArgumentParser:
     p = command(
         "deps",
         "definitions:cmd_deps",
-        "What a module depends on, or with --reverse what depends on it, with EOLs.",
+        "What a module depends on, or with --reverse what depends on it; what a variant ships; with EOLs.",
     )
-    p.add_argument("module", help="NAME or NAME:STREAM")
+    p.add_argument("module", help="NAME, NAME:STREAM, module:NAME:STREAM or variant:UID")
     p.add_argument("--reverse", action="store_true", help="list the modules and variants that depend on it")
     p.add_argument(
         "--rev", default=WORKTREE, help="the revision of the definitions (default: the working tree)"
@@ -119,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("latest", "lineage:latest", "The latest good compose of every node (or of one).")
     p.add_argument("node", nargs="?", metavar="NODE")
+    p.add_argument("--release", help="of this release (default: the one HEAD's factory.yaml composes)")
 
     # -- factory ci (issue 5) ----------------------------------------------------------------
     ci = sub.add_parser("ci", help="Factory inside GitLab CI.", description="Factory inside GitLab CI.")
@@ -221,7 +222,64 @@ def parser() -> argparse.ArgumentParser:
     _bot_commands(sub)
     _interop_commands(sub)
     _overview_commands(sub)
+    _lifecycle_commands(sub)
     return top
+
+
+def _lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`eol`, `retire` and `branch-release`: End Of Life and new releases (issue 12)."""
+
+    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command(
+        "eol",
+        "lifecycle:cmd_eol",
+        "Open one merge request that retires a module stream or variant (or schedules its End Of Life).",
+    )
+    p.add_argument("what", nargs="?", metavar="module:NAME:STREAM|variant:UID")
+    p.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="its End Of Life (default: today); a later date schedules it"
+    )
+    p.add_argument(
+        "--due", action="store_true", help="retire everything whose EOL has come (the scheduled job)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="show the merge request and its diff; open nothing")
+    eol = p
+    branching = command(
+        "branch-release",
+        "lifecycle:cmd_branch_release",
+        "Prepare release NEW from OLD: dist-git branches, new module streams, a release/OLD branch, one MR.",
+    )
+    branching.add_argument("new", metavar="NEW", help="the new release's version, e.g. 43")
+    branching.add_argument(
+        "--from",
+        dest="old",
+        metavar="OLD",
+        help="the release branched (default: the one the target composes)",
+    )
+    branching.add_argument("--dry-run", action="store_true", help="show what it would do; change nothing")
+    for p in (eol, branching):
+        p.add_argument("--forge", choices=("local", "gitlab"), help="default: factory.yaml's forge.kind")
+        p.add_argument("--target", help="the branch the merge request targets (default: the checked-out one)")
+
+    p = command(
+        "retire",
+        "lifecycle:cmd_retire",
+        "Carve retired modules and variants out: latest good to refs/composes/retired/, releases to the archive.",
+    )
+    p.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="where releases go (default: beside each release directory, in archive/)",
+    )
+    p.add_argument("--gnupghome", help="the GnuPG home of the key re-signing OSTree summaries")
+    p.add_argument("--key", help="that key's fingerprint (default: factory.yaml signing.key)")
+    p.add_argument("--dry-run", action="store_true", help="say what it would carve out; change nothing")
 
 
 def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -54,6 +54,8 @@ CODES = {
     "unknown-stream",
     "dependency-cycle",
     "eol-conflict",
+    "retired-module",
+    "retired-dependency",
     "duplicate-package",
     "unknown-profile",
     "unknown-package",

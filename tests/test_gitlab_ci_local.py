@@ -259,3 +259,33 @@ def status(stdout: str, job: str) -> str | None:
 
 def _line(text: str, needle: str) -> str:
     return next((line for line in text.splitlines() if needle in line), "")
+
+
+def listed_jobs(work: Path, *variables: str) -> list[str]:
+    """The jobs gitlab-ci-local would run for a pipeline of the checked-out branch (`--list`)."""
+    argv = [str(TOOL), "--list", "--no-color", *(a for v in variables for a in ("--variable", v))]
+    done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=120, check=True)
+    table = done.stdout[done.stdout.index("name ") :].splitlines()[1:]
+    return [line.split()[0] for line in table if line.strip()]
+
+
+def test_the_release_branches_compose_too(tmp_path: Path) -> None:
+    """After `factory branch-release 43`, release/42 keeps composing 42 in CI: a push to it runs
+    the same jobs as one to the default branch; other branches compose nothing."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    shutil.copy(ROOT / ".gitlab-ci.yml", work / ".gitlab-ci.yml")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "CI\n")
+    git(work, "push", "-q", "origin", "main")
+    composing = ["generate", "compose", "check", "retire"]
+    assert listed_jobs(work, "CI_PIPELINE_SOURCE=push") == [*composing, "pages"]  # the site: main's
+    git(work, "checkout", "-q", "-b", "release/42")
+    assert listed_jobs(work, "CI_PIPELINE_SOURCE=push") == composing
+    git(work, "checkout", "-q", "-b", "feature")
+    assert listed_jobs(work, "CI_PIPELINE_SOURCE=push") == []
+    assert listed_jobs(work, "CI_PIPELINE_SOURCE=schedule") == ["reconcile", "eol-due", "pages"]

@@ -41,7 +41,7 @@ from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import Repository
 from pipeline.run import run
 from pipeline.store.lineage import NOTES_REF, Lineage
-from tests.conftest import commit_tree
+from tests.conftest import commit_tree, example_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
 OPENSSL_B = "ffeeddccbbaa99887766554433221100ffeeddcc"
@@ -270,9 +270,12 @@ def test_record_from_json_refuses_what_is_not_a_record(change: dict[str, Any]) -
 
 def test_reserve_takes_the_next_respin(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     assert lineage.reserve("FL", "42", "Server", DATE, "nightly", commit) == "FL-42-Server-20261121.n.0"
-    assert Lineage(path).reserve("FL", "42", "Server", DATE, "nightly", commit) == "FL-42-Server-20261121.n.1"
+    assert (
+        Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit)
+        == "FL-42-Server-20261121.n.1"
+    )
     assert lineage.reserve("FL", "42", "Server", DATE, "production", commit) == "FL-42-Server-20261121.0"
     assert git(path, "rev-parse", "refs/composes/ids/FL-42-Server-20261121.n.1").strip() == commit
     with pytest.raises(InvalidInput) as caught:
@@ -282,7 +285,7 @@ def test_reserve_takes_the_next_respin(defs: tuple[Path, str]) -> None:
 
 def test_finish_writes_a_tag_and_a_note_git_reads(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
 
     assert git(path, "tag", "-l", "compose/*").split() == sorted(
@@ -302,7 +305,7 @@ def test_finish_writes_a_tag_and_a_note_git_reads(defs: tuple[Path, str]) -> Non
 
 def test_notes_tree_is_fanned_out_2_38(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     chain(lineage, commit)
     more = [
         record(lineage.reserve("FL", "42", f"x{n}", DATE, "ci", commit), f"repo:X{n}", commit)
@@ -322,7 +325,7 @@ def test_notes_tree_is_fanned_out_2_38(defs: tuple[Path, str]) -> None:
 def test_tags_are_packed_as_git_packs_them(defs: tuple[Path, str]) -> None:
     path, commit = defs
     git(path, "pack-refs", "--all")  # a packed-refs file of git's own, to be kept
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     tags = [f"refs/tags/compose/{r.compose_id}" for r in (build, module, repo)]
     listed = git(path, "show-ref").splitlines()
@@ -365,15 +368,21 @@ def test_packed_names_finds_a_prefix_sorted_or_not(tmp_path: Path, text: str) ->
 
 def test_finish_drops_the_reservations_and_their_ids_stay_taken(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     chain(lineage, commit)
     assert git(path, "for-each-ref", "refs/composes/ids/") == ""
-    assert Lineage(path).reserve("FL", "42", "Server", DATE, "nightly", commit) == "FL-42-Server-20261121.n.1"
+    assert (
+        Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit)
+        == "FL-42-Server-20261121.n.1"
+    )
     git(path, "pack-refs", "--all")  # a packed reservation goes with the next packed-refs rewrite
     cid = "FL-42-Server-20261121.n.1"
-    Lineage(path).finish([record(cid, "repo:Server", commit)])
+    Lineage(path, "42").finish([record(cid, "repo:Server", commit)])
     assert git(path, "for-each-ref", "refs/composes/ids/") == ""
-    assert Lineage(path).reserve("FL", "42", "Server", DATE, "nightly", commit) == "FL-42-Server-20261121.n.2"
+    assert (
+        Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit)
+        == "FL-42-Server-20261121.n.2"
+    )
 
 
 def test_a_stale_packed_refs_lock_is_reported(
@@ -381,7 +390,7 @@ def test_a_stale_packed_refs_lock_is_reported(
 ) -> None:
     path, commit = defs
     monkeypatch.setattr(refs_module, "ATTEMPTS", 2)
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     done = record(lineage.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
     lock = path / ".git" / "packed-refs.lock"
     lock.write_text("")
@@ -396,7 +405,7 @@ def test_a_stale_packed_refs_lock_is_reported(
 
 def test_finish_again_is_harmless_but_another_record_is_refused(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     head = git(path, "rev-parse", NOTES_REF)
     lineage.finish([build, module, repo])
@@ -408,7 +417,7 @@ def test_finish_again_is_harmless_but_another_record_is_refused(defs: tuple[Path
 
 def test_finish_refuses_an_unfinished_record_and_writes_nothing(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     draft = record(lineage.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
     for bad in (
         replace(draft, status=ComposeStatus.RUNNING),
@@ -425,7 +434,7 @@ def test_finish_refuses_an_unfinished_record_and_writes_nothing(defs: tuple[Path
 
 def test_a_failed_compose_is_tagged_and_noted_but_never_latest_good(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     cid = lineage.reserve("FL", "42", "openssl-1a2b3c4d", DATE, "nightly", commit)
     failed = record(cid, "build:openssl@1a2b3c4d", commit, status="FAILED", pins=(("openssl", OPENSSL_A),))
     lineage.finish([failed])
@@ -444,7 +453,7 @@ def test_a_failed_compose_is_tagged_and_noted_but_never_latest_good(defs: tuple[
 
 def test_promote_and_latest(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     again = record(
         lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit), module.node, commit
@@ -457,7 +466,7 @@ def test_promote_and_latest(defs: tuple[Path, str]) -> None:
     lineage.promote(module.node, again.compose_id)
     assert lineage.latest(module.node) == {module.node: again.compose_id}
     assert lineage.latest(repo.node) == {}
-    ref = "refs/composes/latest/module/base-runtime/f42"
+    ref = "refs/composes/latest/42/module/base-runtime/f42"
     assert git(path, "rev-parse", ref) == git(path, "rev-parse", f"refs/tags/compose/{again.compose_id}")
     assert git(path, "cat-file", "-t", ref).strip() == "tag"
     with pytest.raises(InvalidInput) as caught:
@@ -468,9 +477,98 @@ def test_promote_and_latest(defs: tuple[Path, str]) -> None:
     assert caught.value.code == "unknown-compose"
 
 
+def test_latest_good_is_kept_per_release(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    ours, theirs = Lineage(path, "42"), Lineage(path, "43")
+    old = record(ours.reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    new = record(theirs.reserve("FL", "43", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    ours.finish([old, new])
+    ours.promote(old.node, old.compose_id)
+    theirs.promote(new.node, new.compose_id)
+    assert ours.latest() == {"repo:Server": old.compose_id}
+    assert theirs.latest() == {"repo:Server": new.compose_id}
+    assert Lineage(path, "44").latest() == {}
+    assert ours.latest_everywhere() == {
+        "42": {"repo:Server": old.compose_id},
+        "43": {"repo:Server": new.compose_id},
+    }
+    names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
+    assert names == ["refs/composes/latest/42/repo/Server", "refs/composes/latest/43/repo/Server"]
+
+
+def test_a_release_may_reuse_another_releases_compose(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    made = record(
+        Lineage(path, "42").reserve("FL", "42", "Server", DATE, "nightly", commit), "repo:Server", commit
+    )
+    Lineage(path, "42").finish([made])
+    Lineage(path, "43").promote(made.node, made.compose_id)  # the same key: the executor skips
+    assert Lineage(path, "43").latest() == {"repo:Server": made.compose_id}
+    assert Lineage(path, "42").latest() == {}
+
+
+def test_refs_without_a_release_are_read_for_the_release_their_compose_names(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "42")
+    build, module, _ = chain(lineage, commit)
+    # The layout before releases had their own namespace: refs/composes/latest/<node>.
+    for made in (build, module):
+        git(path, "update-ref", f"refs/composes/latest/{node_ref(made.node)}", lineage.tag(made.compose_id))
+    assert lineage.latest() == {build.node: build.compose_id, module.node: module.compose_id}
+    assert lineage.latest(module.node) == {module.node: module.compose_id}
+    assert Lineage(path, "43").latest() == {}  # FL-42-... composes: not release 43's
+    again = record(
+        lineage.reserve("FL", "42", "base-runtime-f42", DATE, "nightly", commit), module.node, commit
+    )
+    lineage.finish([again])
+    lineage.promote(module.node, again.compose_id)  # the release's own ref wins from now on
+    assert lineage.latest() == {build.node: build.compose_id, module.node: again.compose_id}
+
+
+def test_a_release_named_like_a_node_kind_is_not_mistaken_for_one(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "module")
+    made = record(lineage.reserve("FL", "module", "x-1", DATE, "nightly", commit), "module:x:1", commit)
+    lineage.finish([made])
+    lineage.promote(made.node, made.compose_id)  # refs/composes/latest/module/module/x/1
+    assert lineage.latest() == {"module:x:1": made.compose_id}
+    assert Lineage(path, "42").latest() == {}
+
+
+def test_retire_moves_latest_good_to_the_retired_namespace(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    lineage = Lineage(path, "42")
+    build, module, repo = chain(lineage, commit)
+    for made in (build, module, repo):
+        lineage.promote(made.node, made.compose_id)
+    git(path, "update-ref", "refs/composes/latest/repo/Server", lineage.tag(repo.compose_id))  # legacy too
+    assert lineage.retire(repo.node) == repo.compose_id
+    assert lineage.retire(repo.node) is None  # idempotent
+    assert repo.node not in lineage.latest()
+    assert lineage.retired() == {repo.node: repo.compose_id}
+    assert git(path, "rev-parse", "refs/composes/retired/42/repo/Server") == git(
+        path, "rev-parse", f"refs/tags/compose/{repo.compose_id}"
+    )
+    names = git(path, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
+    assert "refs/composes/latest/repo/Server" not in names and len(names) == 2
+    # Lineage still answers for every compose it made.
+    assert next(r.compose_id for _, r in lineage.tree(repo.compose_id)) == repo.compose_id
+
+
+def test_the_release_of_a_handle_is_heads_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "defs"
+    commit_tree(path, example_tree(), "Definitions\n")
+    assert Lineage(path).release == "42"
+    bare = tmp_path / "nothing"
+    commit_tree(bare, {"README": b"no definitions\n"}, "Nothing\n")
+    with pytest.raises(InvalidInput) as caught:
+        _ = Lineage(bare).release
+    assert caught.value.code == "no-release"
+
+
 def test_latest_reads_packed_refs_too(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, _ = chain(lineage, commit)
     lineage.promote(build.node, build.compose_id)
     git(path, "pack-refs", "--all")
@@ -508,7 +606,7 @@ def test_compare_and_swap_fails_when_the_ref_moved_or_is_locked(defs: tuple[Path
 
 def test_get_an_unknown_compose(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     cid = lineage.reserve("FL", "42", "Server", DATE, "nightly", commit)
     for unknown in (cid, "FL-42-Nothing-20261121.n.0"):
         with pytest.raises(InvalidInput) as caught:
@@ -521,7 +619,7 @@ def test_get_an_unknown_compose(defs: tuple[Path, str]) -> None:
 
 def test_tree_and_why(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     other = record(
         lineage.reserve("FL", "42", "openssl-ffeeddcc", DATE, "nightly", commit),
@@ -548,7 +646,7 @@ def test_tree_and_why(defs: tuple[Path, str]) -> None:
 
 def test_find_by_key_gives_the_latest_finished(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     node = "module:base-runtime:f42"
 
     def made(finished: str, status: str = "FINISHED") -> Record:
@@ -566,7 +664,7 @@ def test_find_by_key_gives_the_latest_finished(defs: tuple[Path, str]) -> None:
 
 def test_history_lists_every_compose_failed_ones_too_oldest_first(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     node = "module:base-runtime:f42"
 
     def made(finished: str, status: str = "FINISHED") -> Record:
@@ -589,7 +687,7 @@ def test_history_lists_every_compose_failed_ones_too_oldest_first(defs: tuple[Pa
 
 def test_reserved_unfinished_lists_killed_composes(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     assert lineage.reserved_unfinished() == []
     done = lineage.reserve("FL", "42", "Server", DATE, "nightly", commit)
     killed = [lineage.reserve("FL", "42", name, DATE, "nightly", commit) for name in ("Server", "Cloud")]
@@ -599,14 +697,14 @@ def test_reserved_unfinished_lists_killed_composes(defs: tuple[Path, str]) -> No
 
 def test_the_index_follows_the_notes(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     assert len(lineage.why("openssl", OPENSSL_A)) == 3
     index = path / ".git" / "factory" / "lineage.sqlite"
     assert index.is_file()
 
     # grown: only the new notes are read
-    reader = Lineage(path)
+    reader = Lineage(path, "42")
     reader.why("openssl", OPENSSL_A)
     more = record(
         lineage.reserve("FL", "42", "Everything", DATE, "nightly", commit),
@@ -649,19 +747,19 @@ def test_the_index_follows_the_notes(defs: tuple[Path, str]) -> None:
     assert reader.why("openssl", OPENSSL_A) == []
     assert reader.tree(alone.compose_id) == [(0, alone)]
     index.unlink()
-    assert Lineage(path).tree(alone.compose_id) == [(0, alone)]
+    assert Lineage(path, "42").tree(alone.compose_id) == [(0, alone)]
 
 
 def test_notes_that_are_not_records_are_skipped_by_the_index(defs: tuple[Path, str]) -> None:
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     assert len(lineage.why("openssl", OPENSSL_A)) == 3  # indexed, so the next query is incremental
     git(path, "notes", "--ref=lineage", "add", "-m", "not json", commit)  # a note on the commit itself
     git(path, "notes", "--ref=lineage", "add", "-f", "-m", '{"format": 1}', f"compose/{build.compose_id}")
     assert lineage.why("openssl", OPENSSL_A) == sorted([module, repo], key=lambda r: r.compose_id)
     (path / ".git" / "factory" / "lineage.sqlite").unlink()
-    assert Lineage(path).why("openssl", OPENSSL_A) == sorted([module, repo], key=lambda r: r.compose_id)
+    assert Lineage(path, "42").why("openssl", OPENSSL_A) == sorted([module, repo], key=lambda r: r.compose_id)
     with pytest.raises(InvalidInput) as caught:
         lineage.get(build.compose_id)
     assert caught.value.code == "invalid-record"
@@ -691,7 +789,7 @@ WORKERS, PER_WORKER, BATCH = 8, 50, 10
 
 
 def _worker(path: str, commit: str, worker: int, barrier: Any) -> None:
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     barrier.wait()
     for start in range(0, PER_WORKER, BATCH):
         batch = []
@@ -721,7 +819,7 @@ def test_eight_processes_race_and_lose_nothing(defs: tuple[Path, str]) -> None:
     assert len(notes) == total
     ids = {t.removeprefix("compose/") for t in tags}
     assert ids == {f"FL-42-Server-20261121.ci.{n}" for n in range(total)}
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     assert lineage.reserved_unfinished() == []
     records = [lineage.get(cid) for cid in sorted(ids)]
     assert sorted((r.node, r.pins[0][1]) for r in records) == sorted(
@@ -737,7 +835,7 @@ def test_notes_of_many_composes_are_read_at_once_as_one_by_one(defs: tuple[Path,
     from pipeline.store import results
 
     path, commit = defs
-    lineage = Lineage(path)
+    lineage = Lineage(path, "42")
     build, module, repo = chain(lineage, commit)
     passed = results.TestResult(
         "repoclosure", CheckState.PASSED, "", "2026-11-21T10:00:00Z", "2026-11-21T10:01:00Z"

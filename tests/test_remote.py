@@ -128,7 +128,7 @@ def test_latest_good_merges_three_ways(remote: Path, tmp_path: Path) -> None:
     # a still holds `first`, the value it last exchanged: the remote's newer one wins.
     Remote(a).push()
     assert Lineage(a).latest()["repo:Server"] == second
-    assert git("rev-parse", "refs/composes/latest/repo/Server", cwd=remote).strip() == str(
+    assert git("rev-parse", "refs/composes/latest/42/repo/Server", cwd=remote).strip() == str(
         pygit2.Repository(str(b)).references["refs/tags/compose/" + second].target
     )
 
@@ -160,3 +160,42 @@ def test_notes_merge_is_the_union_of_both_sides(remote: Path, tmp_path: Path) ->
     repo.references[NOTES_REF].set_target(pygit2.Oid(hex=merged))
     assert len(git("notes", f"--ref={NOTES_REF}", "list", cwd=a).splitlines()) == 3
     assert notes.merge(Repository(repo), merged, ours, NOTES_REF) == merged  # ours already holds theirs
+
+
+def refnames(prefix: str, cwd: Path) -> list[str]:
+    return git("for-each-ref", "--format=%(refname)", prefix, cwd=cwd).split()
+
+
+def test_a_retirement_travels_and_is_never_undone_by_a_pull(remote: Path, tmp_path: Path) -> None:
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    cid = compose(a, "repo:Workstation", "Workstation")
+    kept = compose(a, "repo:Server", "Server")
+    Remote(a).push()
+    Remote(b).pull()
+    assert Lineage(b).latest() == {"repo:Server": kept, "repo:Workstation": cid}
+    # b retires Workstation and pushes: the remote loses the latest-good ref, gains the retired one.
+    assert Lineage(b).retire("repo:Workstation") == cid
+    Remote(b).push()
+    assert refnames("refs/composes/latest/", remote) == ["refs/composes/latest/42/repo/Server"]
+    assert refnames("refs/composes/retired/", remote) == ["refs/composes/retired/42/repo/Workstation"]
+    # a still has the old ref and did not move it: the remote's deletion wins on its next pull...
+    Remote(a).pull()
+    assert Lineage(a).latest() == {"repo:Server": kept}
+    assert Lineage(a).retired() == {"repo:Workstation": cid}
+    # ...and b's own pull never brings it back.
+    Remote(b).push()
+    Remote(b).pull()
+    assert Lineage(b).latest() == {"repo:Server": kept}
+    assert refnames("refs/composes/latest/", remote) == ["refs/composes/latest/42/repo/Server"]
+
+
+def test_a_ref_moved_after_the_base_wins_over_a_deletion(remote: Path, tmp_path: Path) -> None:
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    compose(a, "repo:Server", "Server", "2026-11-21T10:00:00Z")
+    Remote(a).push()
+    Remote(b).pull()
+    newer = compose(a, "repo:Server", "Server", "2026-11-21T11:00:00Z")
+    Remote(a).push()
+    Lineage(b).retire("repo:Server")  # from the value it pulled, which a has moved since
+    Remote(b).push()
+    assert Lineage(b).latest() == {"repo:Server": newer}

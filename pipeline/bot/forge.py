@@ -53,6 +53,7 @@ class MergeRequestSpec:
     files: Mapping[str, str] = field(default_factory=dict)  # path -> whole new content
     head: str = ""  # the dist-git commit the pins move to: what makes two specs "the same bump"
     commit_message: str = ""
+    removed: tuple[str, ...] = ()  # paths the commit deletes (a module stream renamed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,4 +97,12 @@ class Forge(Protocol):
 
     def upsert_note(self, mr_id: str, marker: str, body: str) -> None:
         """Post a note on a merge request, or edit the one that contains marker (no duplicates)."""
+        ...
+
+
+class BranchingForge(Forge, Protocol):
+    """A forge that can also make a branch of the definitions repository (`release/42`)."""
+
+    def create_branch(self, name: str, start: str) -> bool:
+        """Create branch `name` at the head of branch `start` unless it exists: True if made."""
         ...

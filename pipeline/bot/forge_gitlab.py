@@ -1,7 +1,9 @@
 """The GitLab forge: merge requests in one GitLab project, through python-gitlab.
 
-This is the one module that talks to GitLab. It keeps the Forge contract's promise of
-idempotence on a network that loses answers:
+This is the one module that talks to GitLab: merge requests and notes of the definitions project
+(`GitLabForge`), and the branches of dist-git projects on the same GitLab (`GitLabDistGit`, for
+`factory branch-release`, when factory.yaml's `distgit.url` is under `forge.gitlab.url`). It keeps
+the Forge contract's promise of idempotence on a network that loses answers:
 
 - every retried step is "look, then act": a retry after a 5xx, a timeout or a dropped
   connection starts again from the look, so a create whose answer was lost is found instead of
@@ -82,12 +84,13 @@ def merge_request_from_api(attrs: Mapping[str, Any]) -> MergeRequest:
     )
 
 
-class GitLabForge:
-    """The Forge protocol for one GitLab project (`group/name`), over a python-gitlab client.
+class GitLabCalls:
+    """Calls to one GitLab over a python-gitlab client, retried and translated.
 
     `tries` bounds the attempts of each step (the first one included); between attempts it
     sleeps `backoff`, then twice that, and so on up to `max_backoff`. `sleep` is injectable so
-    tests do not wait. `secrets` are redacted from every message and body this forge emits.
+    tests do not wait. `secrets` are redacted from every message and body emitted. `project`
+    names the project the calls are about (in messages and hints).
     """
 
     def __init__(
@@ -109,6 +112,62 @@ class GitLabForge:
         self._max_backoff = max_backoff
         self._sleep = sleep
         self._project_cache: Project | None = None
+
+    def _retrying(self, what: str, step: Callable[[], T]) -> T:
+        """Run step; retry transient failures with backoff; translate every failure."""
+        for attempt in range(1, self._tries + 1):
+            try:
+                return step()
+            except (glexc.GitlabError, requests.RequestException) as exc:
+                error = self._translate(what, exc)
+                if not _transient(exc) or attempt == self._tries:
+                    # not chained: the raw exception's body is unredacted and may echo the token
+                    raise error from None
+                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
+                log.warning(
+                    "%s; retrying in %.2fs (attempt %d of %d)", error.message, delay, attempt, self._tries
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, what: str, exc: BaseException) -> ForgeError:
+        status = _status(exc)
+        body = ""
+        detail = ""
+        if isinstance(exc, glexc.GitlabError):
+            raw = exc.response_body
+            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+            message = exc.error_message
+            detail = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        hint = ""
+        if status == 401:
+            message = f"GitLab refused the token (401) while {what}: check {TOKEN_VARIABLE}"
+            hint = "The token must be valid, unexpired and have the api scope."
+        elif status == 403:
+            message = f"GitLab denied access (403) while {what}: {detail}"
+            hint = f"The token needs at least Developer access to {self._path}."
+        elif status is not None:
+            message = f"GitLab answered {status} while {what}: {detail}"
+        elif isinstance(exc, requests.Timeout):
+            message = f"GitLab did not answer within {self._gl.timeout}s while {what}"
+        elif isinstance(exc, requests.ConnectionError):
+            message = f"could not reach GitLab at {self._gl.url} while {what}: {type(exc).__name__}"
+        else:
+            message = f"GitLab request failed while {what}: {type(exc).__name__}: {exc}"
+        return ForgeError(
+            self._redact(message),
+            status=status,
+            body=self._redact(body)[:_BODY_LIMIT],
+            hint=hint,
+        )
+
+    def _redact(self, text: str) -> str:
+        return _redacted(text, self._secrets)
+
+
+class GitLabForge(GitLabCalls):
+    """The Forge protocol for one GitLab project (`group/name`), over a python-gitlab client
+    (retries and errors: `GitLabCalls`)."""
 
     # -- the Forge protocol ---------------------------------------------------------------
 
@@ -217,7 +276,7 @@ class GitLabForge:
 
         With no files there is nothing to commit and the branch is left as it is.
         """
-        if not spec.files:
+        if not spec.files and not spec.removed:
             return
         actions = self._retrying(
             f"reading files on {spec.target_branch}", lambda: self._actions(project, spec)
@@ -233,7 +292,11 @@ class GitLabForge:
 
     @staticmethod
     def _actions(project: Project, spec: MergeRequestSpec) -> list[dict[str, str]]:
-        actions = []
+        actions = [
+            {"action": "delete", "file_path": path}
+            for path in sorted(spec.removed)
+            if path not in spec.files and _exists(project, path, spec.target_branch)
+        ]
         for path in sorted(spec.files):
             try:
                 project.files.head(path, ref=spec.target_branch)
@@ -244,6 +307,24 @@ class GitLabForge:
                 action = "create"
             actions.append({"action": action, "file_path": path, "content": spec.files[path]})
         return actions
+
+    def create_branch(self, name: str, start: str) -> bool:
+        """Create branch `name` at the head of branch `start` unless it exists: True if made.
+
+        Look, then act: a retry after a lost answer finds the branch and says it was not made."""
+        project = self._project()
+
+        def make() -> bool:
+            try:
+                project.branches.get(name)
+                return False
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+            project.branches.create({"branch": name, "ref": start})
+            return True
+
+        return self._retrying(f"creating branch {name}", make)
 
     def _create_mr(self, project: Project, spec: MergeRequestSpec) -> MergeRequest:
         existing = self._opened(self._list(project, spec.source_branch))
@@ -278,58 +359,15 @@ class GitLabForge:
                 return
         mr.notes.create({"body": body})
 
-    # -- retries and errors ---------------------------------------------------------------
 
-    def _retrying(self, what: str, step: Callable[[], T]) -> T:
-        """Run step; retry transient failures with backoff; translate every failure."""
-        for attempt in range(1, self._tries + 1):
-            try:
-                return step()
-            except (glexc.GitlabError, requests.RequestException) as exc:
-                error = self._translate(what, exc)
-                if not _transient(exc) or attempt == self._tries:
-                    # not chained: the raw exception's body is unredacted and may echo the token
-                    raise error from None
-                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
-                log.warning(
-                    "%s; retrying in %.2fs (attempt %d of %d)", error.message, delay, attempt, self._tries
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _translate(self, what: str, exc: BaseException) -> ForgeError:
-        status = _status(exc)
-        body = ""
-        detail = ""
-        if isinstance(exc, glexc.GitlabError):
-            raw = exc.response_body
-            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-            message = exc.error_message
-            detail = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-        hint = ""
-        if status == 401:
-            message = f"GitLab refused the token (401) while {what}: check {TOKEN_VARIABLE}"
-            hint = "The token must be valid, unexpired and have the api scope."
-        elif status == 403:
-            message = f"GitLab denied access (403) while {what}: {detail}"
-            hint = f"The token needs at least Developer access to {self._path}."
-        elif status is not None:
-            message = f"GitLab answered {status} while {what}: {detail}"
-        elif isinstance(exc, requests.Timeout):
-            message = f"GitLab did not answer within {self._gl.timeout}s while {what}"
-        elif isinstance(exc, requests.ConnectionError):
-            message = f"could not reach GitLab at {self._gl.url} while {what}: {type(exc).__name__}"
-        else:
-            message = f"GitLab request failed while {what}: {type(exc).__name__}: {exc}"
-        return ForgeError(
-            self._redact(message),
-            status=status,
-            body=self._redact(body)[:_BODY_LIMIT],
-            hint=hint,
-        )
-
-    def _redact(self, text: str) -> str:
-        return _redacted(text, self._secrets)
+def _exists(project: Project, path: str, ref: str) -> bool:
+    try:
+        project.files.head(path, ref=ref)
+    except glexc.GitlabHeadError as exc:
+        if exc.response_code != 404:
+            raise
+        return False
+    return True
 
 
 def gitlab_forge(
@@ -364,4 +402,74 @@ def gitlab_forge(
     return GitLabForge(client, project, secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
 
 
-__all__ = ["GitLabForge", "gitlab_forge", "merge_request_from_api"]
+# -- dist-git projects on the same GitLab (`factory branch-release`) --------------------------------
+
+
+class GitLabDistGit(GitLabCalls):
+    """The dist-git projects under one GitLab instance (`client.url`)."""
+
+    def project_path(self, url: str) -> str | None:
+        """`rpms/openssl` for `https://gitlab.example/rpms/openssl.git`; None when url is not a
+        project of this GitLab."""
+        base = self._gl.url.rstrip("/") + "/"
+        if not url.startswith(base):
+            return None
+        path = url.removeprefix(base).removesuffix("/").removesuffix(".git")
+        return path or None
+
+    def head(self, url: str, branch: str) -> str | None:
+        """The commit a branch of the component at url points to; None when it has no such branch."""
+        path = self._path_of(url)
+
+        def read() -> str | None:
+            try:
+                found = self._gl.projects.get(path, lazy=True).branches.get(branch)
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+                return None
+            return str(found.attributes["commit"]["id"])
+
+        return self._retrying(f"reading branch {branch} of {path}", read)
+
+    def create_branch(self, url: str, branch: str, start: str) -> bool:
+        """Create `branch` at commit `start` in the component at url unless it exists: True if made."""
+        path = self._path_of(url)
+        project = self._gl.projects.get(path, lazy=True)
+
+        def make() -> bool:
+            try:
+                project.branches.get(branch)
+                return False
+            except glexc.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+            project.branches.create({"branch": branch, "ref": start})
+            return True
+
+        return self._retrying(f"creating branch {branch} of {path}", make)
+
+    def _path_of(self, url: str) -> str:
+        path = self.project_path(url)
+        if path is None:
+            raise ForgeError(f"{url} is not a project of the GitLab at {self._gl.url}")
+        return path
+
+
+def gitlab_distgit(
+    url: str,
+    token: str,
+    *,
+    timeout: float = 10,
+    tries: int = 4,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GitLabDistGit:
+    """The dist-git projects of the GitLab at url, written with `token` (PRIVATE-TOKEN)."""
+    if not token:
+        raise ForgeError("no GitLab token: set FACTORY_GITLAB_TOKEN")
+    client = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False)
+    return GitLabDistGit(client, "dist-git", secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
+
+
+__all__ = ["GitLabDistGit", "GitLabForge", "gitlab_distgit", "gitlab_forge", "merge_request_from_api"]

@@ -135,6 +135,13 @@ class LocalForge:
         done = self._change(mr_id, lambda r: {**r, "state": MERGED}, f"Merged merge request !{mr_id}")
         return _merge_request(done)
 
+    def create_branch(self, name: str, start: str) -> bool:
+        """Create branch `name` at the head of branch `start` unless it exists: True if made."""
+        head = gitrepo.ref_target(self.repo, f"refs/heads/{start}")
+        if head is None:
+            raise ForgeError(f"the branch {start} does not exist")
+        return refs.create_if_absent(self.repo, f"refs/heads/{name}", head) is True
+
     # -- records ---------------------------------------------------------------------------------------
 
     def _numbers(self) -> list[str]:
@@ -183,7 +190,7 @@ class LocalForge:
             raise ForgeError(f"the target branch {spec.target_branch} does not exist")
         files = {path: text.encode("utf-8") for path, text in spec.files.items()}
         message = spec.commit_message or spec.title + "\n"
-        return gitrepo.commit_files(self.repo, target, files, message, int(self.clock()))
+        return gitrepo.commit_files(self.repo, target, files, message, int(self.clock()), spec.removed)
 
     def _move_branch(self, name: str, commit: str) -> None:
         gitrepo.set_ref(self.repo, f"refs/heads/{name}", commit)

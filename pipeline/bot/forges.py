@@ -22,8 +22,9 @@ import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from pipeline.bot.forge import Forge
+from pipeline.bot.forge import BranchingForge
 from pipeline.core.config import ForgeConfig, ForgeKind
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.engine.workspace import Workspace
@@ -32,7 +33,9 @@ WRITE_TOKEN = "FACTORY_GITLAB_TOKEN"
 JOB_TOKEN = "CI_JOB_TOKEN"
 
 
-def make_forge(kind: str, ws: Workspace, target: str, clock: Callable[[], float] = time.time) -> Forge:
+def make_forge(
+    kind: str, ws: Workspace, target: str, clock: Callable[[], float] = time.time
+) -> BranchingForge:
     """The forge to act on: `local` (this repository) or `gitlab` (factory.yaml's forge.gitlab of
     the target branch, and FACTORY_GITLAB_TOKEN)."""
     if kind == ForgeKind.LOCAL:
@@ -49,7 +52,9 @@ def make_forge(kind: str, ws: Workspace, target: str, clock: Callable[[], float]
     return gitlab_forge(config, os.environ)
 
 
-def gitlab_forge(config: ForgeConfig, env: Mapping[str, str], *, url: str = "", project: str = "") -> Forge:
+def gitlab_forge(
+    config: ForgeConfig, env: Mapping[str, str], *, url: str = "", project: str = ""
+) -> BranchingForge:
     """The GitLab forge of a project: `url` and `project` when given, else factory.yaml's
     forge.gitlab; the token from FACTORY_GITLAB_TOKEN (see above). Makes no request."""
     url = url or config.gitlab.url
@@ -82,5 +87,57 @@ def gitlab_forge(config: ForgeConfig, env: Mapping[str, str], *, url: str = "", 
             hint="install python-gitlab, or use --forge local",
             code="no-gitlab-forge",
         ) from exc
-    build: Callable[[str, str, str], Forge] = module.gitlab_forge
+    build: Callable[[str, str, str], BranchingForge] = module.gitlab_forge
     return build(url, project, token)
+
+
+class DistGitBranches:
+    """Dist-git branches read and made where each component lives: a local repository through
+    `pipeline.git.distgit`, a project of the GitLab of `forge.gitlab.url` through its API (with
+    FACTORY_GITLAB_TOKEN, asked for only when such a component comes up)."""
+
+    def __init__(self, ws: Workspace, config: ForgeConfig, env: Mapping[str, str]) -> None:
+        from pipeline.git.distgit import DistGit
+
+        self._local = DistGit(ws.root)
+        self._config = config
+        self._env = env
+        self._gitlab: Any = None
+
+    def _on_gitlab(self, url: str) -> Any:
+        base = self._config.gitlab.url.rstrip("/")
+        if not base or not url.startswith(base + "/"):
+            if "://" in url.removeprefix("file://"):
+                raise InvalidInput(
+                    f"cannot branch {url}: it is neither a local repository nor on forge.gitlab.url "
+                    f"({base or 'not set'})",
+                    code="remote-distgit",
+                )
+            return None
+        if self._gitlab is None:
+            token = self._env.get(WRITE_TOKEN, "")
+            if not token:
+                raise OperationFailed(
+                    f"no GitLab token: {WRITE_TOKEN} is not set (dist-git {url} is on GitLab)",
+                    hint=f"set {WRITE_TOKEN} to an access token with the api scope that may push to dist-git",
+                    code="no-gitlab-token",
+                )
+            module = importlib.import_module("pipeline.bot.forge_gitlab")
+            self._gitlab = module.gitlab_distgit(base, token)
+        return self._gitlab
+
+    def head(self, url: str, branch: str) -> str | None:
+        """The commit a component's branch points to (None: no such branch, or unreachable)."""
+        remote = self._on_gitlab(url)
+        found: str | None = remote.head(url, branch) if remote is not None else self._local.head(url, branch)
+        return found
+
+    def create_branch(self, url: str, branch: str, start: str) -> bool:
+        """Make a component's branch at commit `start` unless it exists: True when made."""
+        remote = self._on_gitlab(url)
+        made: bool = (
+            remote.create_branch(url, branch, start)
+            if remote is not None
+            else self._local.create_branch(url, branch, start)
+        )
+        return made

@@ -129,7 +129,7 @@ def reconcile(
             seen = history.record(name, branch, head, now)
             recorded += [seen] if seen else []
         if any(pin.follows_head for _, pin in tracked):
-            found = _rebuild(ws, name, branch, head, set(current.digests))
+            found = _rebuild(ws, name, branch, head, set(current.digests), defs.config.release.version)
             rebuilds += [found] if found else []
         pinned = [(module, pin) for module, pin in tracked if not pin.follows_head]
         if not pinned:
@@ -153,7 +153,9 @@ def reconcile(
     return Report(target, tuple(recorded), tuple(actions), tuple(results), tuple(failures), tuple(rebuilds))
 
 
-def _rebuild(ws: Workspace, component: str, branch: str, head: str, nodes: set[str]) -> Rebuild | None:
+def _rebuild(
+    ws: Workspace, component: str, branch: str, head: str, nodes: set[str], release: str
+) -> Rebuild | None:
     """What was built from an older head of a branch followed without a ref, if anything.
 
     The latest good build of `build:<component>@<branch>` records the commit it resolved; when
@@ -163,7 +165,7 @@ def _rebuild(ws: Workspace, component: str, branch: str, head: str, nodes: set[s
     from pipeline.store.lineage import Lineage
 
     node = graphs.build_id(Pin(component, "", branch))
-    lineage = Lineage(ws.root)
+    lineage = Lineage(ws.root, release)
     latest = lineage.latest()
     if node not in latest:
         return None  # never composed: the next compose builds the head anyway

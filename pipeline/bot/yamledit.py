@@ -63,3 +63,84 @@ def replace_scalar(text: str, line: int, col: int, value: str, path: str = "<tex
         raise InvalidInput(f"{path}:{line}: an escaped ref cannot be edited", code="yaml-edit")
     lines[line - 1] = source[:start] + replacement + source[start + len(token) :]
     return "".join(lines)
+
+
+def _document(path: str, text: str) -> yamlsource.Document:
+    document = yamlsource.parse(path, text.encode("utf-8"))
+    if isinstance(document, Diagnostic):
+        raise InvalidInput(f"{path} does not parse: {document.render()}", code="invalid-yaml")
+    return document
+
+
+def value_at(data: object, where: yamlsource.Path) -> object:
+    """The value at a JSON path of loose YAML data; KeyError when it is not there."""
+    for part in where:
+        in_mapping = isinstance(data, dict) and isinstance(part, str) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (in_mapping or in_list):
+            raise KeyError(part)
+        data = data[part]  # type: ignore[index]
+    return data
+
+
+def set_scalar(path: str, text: str, where: yamlsource.Path, value: str, *, typed: bool = False) -> str:
+    """The text with the scalar at a JSON path replaced by value (a string), quoting kept;
+    `typed`: value is YAML (`true`), compared as what it reads as.
+
+    Comments, layout and every other byte stay. Raises InvalidInput when the path holds no
+    simple scalar token, or when the edited text does not read back as value there.
+    """
+    document = _document(path, text)
+    try:
+        old = value_at(document.data, where)
+    except KeyError as exc:
+        raise InvalidInput(f"{path}: no {'.'.join(map(str, where))} to edit", code="yaml-edit") from exc
+    if isinstance(old, dict | list):
+        raise InvalidInput(f"{path}: {'.'.join(map(str, where))} is not a scalar", code="yaml-edit")
+    if old == (_typed(value) if typed else value):
+        return text
+    line, col = document.where(where)
+    edited = replace_scalar(text, line, col, value, path)
+    _check(path, edited, where, value, line, typed=typed)
+    return edited
+
+
+def add_key(path: str, text: str, after: str, key: str, value: str) -> str:
+    """The text with `key: value` set in the top-level mapping: the scalar replaced when the key
+    is there, else a new line right after the line of the key `after`, at its indentation."""
+    document = _document(path, text)
+    if not isinstance(document.data, dict) or after not in document.data:
+        raise InvalidInput(f"{path}: no top-level {after!r} to add {key!r} after", code="yaml-edit")
+    if key in document.data:
+        return set_scalar(path, text, (key,), value, typed=True)
+    line, col = document.where((after,), key=True)
+    end, _ = document.where((after,))
+    if end != line:
+        raise InvalidInput(f"{path}:{line}: {after!r} spans several lines", code="yaml-edit")
+    lines = text.splitlines(keepends=True)
+    if not lines[line - 1].endswith("\n"):
+        lines[line - 1] += "\n"
+    lines.insert(line, f"{' ' * (col - 1)}{key}: {value}\n")
+    edited = "".join(lines)
+    _check(path, edited, (key,), value, line + 1, typed=True)
+    return edited
+
+
+def _typed(value: str) -> object:
+    """What a YAML scalar reads as (`true` -> True); None when it does not parse."""
+    document = yamlsource.parse("<value>", f"v: {value}\n".encode())
+    return None if isinstance(document, Diagnostic) else document.data["v"]
+
+
+def _check(
+    path: str, edited: str, where: yamlsource.Path, value: str, line: int, *, typed: bool = False
+) -> None:
+    """Refuse an edit that does not read back as intended (value is YAML text when typed)."""
+    check = yamlsource.parse(path, edited.encode("utf-8"))
+    expected = _typed(value) if typed else value
+    try:
+        found = None if isinstance(check, Diagnostic) else value_at(check.data, where)
+    except KeyError:
+        found = None
+    if found != expected or found is None:
+        raise InvalidInput(f"{path}:{line}: editing {'.'.join(map(str, where))} went wrong", code="yaml-edit")

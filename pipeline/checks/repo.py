@@ -185,7 +185,8 @@ class RepoClosure:
         needed = required_modules(job.defs, job.node.id.removeprefix("module:"))
         if not needed:
             return [], []
-        lineage = Lineage(job.source_root)  # its own handle: checks run in worker threads
+        # its own handle (checks run in worker threads), on the release composed
+        lineage = Lineage(job.source_root, job.defs.config.release.version)
         try:
             latest = lineage.latest()
             repos: list[Path] = []

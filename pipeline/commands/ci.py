@@ -124,13 +124,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise InvalidInput(f"no node {unknown[0]!r} at {args.head}", code="unknown-node")
         batch = set(args.inputs_of)
         inputs = {i for n in batch for i in graph.nodes[n].inputs} - batch
-        report = ci_check.check(ws.root, graph, inputs)
+        report = ci_check.check(ws.root, graph, inputs, ws.config(args.head).release.version)
         title, noun = f"inputs of {' '.join(sorted(batch))} at {args.head}", "nodes"
         base = None
     else:
         base = _base(args.base)
         result, graph = _plan(ws, base, args.head)
-        report = ci_check.check(ws.root, graph, [n.id for n in result.nodes])
+        planned = [n.id for n in result.nodes]
+        report = ci_check.check(ws.root, graph, planned, ws.config(args.head).release.version)
         title, noun = f"composes of {base} -> {args.head}", "planned nodes"
     if args.json:
         out_json({"base": base, "head": args.head, **report.to_json()})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from dataclasses import replace
 from typing import Any
 
 from pipeline.commands.output import out as _out
@@ -18,6 +20,7 @@ from pipeline.git import cli as gitcli
 from pipeline.tools import graphviz
 
 EXIT_OK = 0
+EOL_SHOWN = 10  # eol-reached warnings printed one by one; the rest as a count (all in --json)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -28,10 +31,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.core import definitions
     from pipeline.git.distgit import DistGit
 
-    # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr.
-    warnings = definitions.warnings(ws.files(rev), defs, DistGit(ws.root))
-    if warnings:
-        sys.stderr.write("\n".join(w.render() for w in warnings) + "\n")
+    # Pins in a dist-git that cannot be reached are valid but unchecked: say so, on stderr; and
+    # what reached its End Of Life without being retired (today: the one clock of validation).
+    files = ws.files(rev)
+    reached = definitions.eol_reached(files, defs, dt.datetime.now(dt.UTC).date())
+    warnings = definitions.warnings(files, defs, DistGit(ws.root)) + reached
+    shown = [w for w in warnings if w.code != "eol-reached"] + reached[:EOL_SHOWN]
+    if len(reached) > EOL_SHOWN:  # one line for the rest: a Fedora-size tree may hold hundreds
+        more = len(reached) - EOL_SHOWN
+        shown.append(replace(reached[0], line=0, message=f"{more} more reached their End Of Life unretired"))
+    if shown:
+        sys.stderr.write(
+            "\n".join(w.render() if w.line else f"warning[eol-reached]: {w.message}" for w in shown) + "\n"
+        )
     if args.json:
         _json(
             {
@@ -111,14 +123,22 @@ def cmd_deps(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     defs = ws.load(args.rev, check_distgit=False)
     ws.save()
-    nsid = deps.find_module(defs, args.module)
-    items = deps.dependants(defs, nsid) if args.reverse else deps.dependencies(defs, nsid)
-    eol = defs.modules[nsid].eol.isoformat()
+    uid = deps.find_variant(defs, args.module) if args.module.startswith("variant:") else None
+    if uid is not None:
+        variant = defs.variants[uid]
+        items = deps.shipped(defs, uid)
+        subject, eol, retired = uid, variant.eol, variant.retired
+    else:
+        nsid = deps.find_module(defs, args.module.removeprefix("module:"))
+        module = defs.modules[nsid]
+        items = deps.dependants(defs, nsid) if args.reverse else deps.dependencies(defs, nsid)
+        subject, eol, retired = nsid, module.eol, module.retired
     if args.json:
         _json(
             {
-                "module": nsid,
-                "eol": eol,
+                "variant" if uid is not None else "module": subject,
+                "eol": eol.isoformat(),
+                "retired": retired,
                 "reverse": args.reverse,
                 "items": [
                     {
@@ -128,13 +148,17 @@ def cmd_deps(args: argparse.Namespace) -> int:
                         "via": d.via,
                         "depth": d.depth,
                         "eol": d.eol.isoformat(),
+                        "days_after": (d.eol - eol).days,  # negative: it reaches its EOL first
+                        "retired": d.retired,
                     }
                     for d in items
                 ],
             }
         )
+    elif uid is not None:
+        _out(render.shipped_text(uid, eol.isoformat(), items, retired=retired))
     else:
-        _out(render.deps_text(nsid, eol, items, args.reverse))
+        _out(render.deps_text(subject, eol.isoformat(), items, args.reverse, retired=retired))
     return EXIT_OK
 
 

@@ -97,16 +97,13 @@ def why(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     lineage = Lineage(ws.root)
     records = lineage.why(component, commit)
-    latest = lineage.latest()
-    # A node the definitions at HEAD no longer have (an old build) is not current, whatever
-    # its latest-good ref still says.
-    nodes = ws.graph("HEAD").digests if not gitrepo.head_is_unborn(ws.repo) else {}
+    good = _current(ws, lineage)
     found = [
         {
             "compose_id": r.compose_id,
             "node": r.node,
             "status": r.status,
-            "latest_good": latest.get(r.node) == r.compose_id and r.node in nodes,
+            "latest_good": (r.node, r.compose_id) in good,
             "released": _released(lineage, r.compose_id),  # live: `latest` of a release directory
         }
         for r in records
@@ -125,6 +122,23 @@ def why(args: argparse.Namespace) -> int:
         )
         out(f"  {f['compose_id']}  {f['node']}  {f['status']}" + (f"  [{marks}]" if marks else ""))
     return 0
+
+
+def _current(ws: Workspace, lineage: Lineage) -> set[tuple[str, str]]:
+    """(node, compose ID) of every latest good compose of every release whose node its
+    definitions still have: HEAD's for the release HEAD composes, `release/<R>`'s for another
+    (a release without such a branch keeps all of its latest good). An old build node the
+    definitions no longer have is not current, whatever its latest-good ref still says."""
+    if gitrepo.head_is_unborn(ws.repo):
+        return set()
+    found = set()
+    here = ws.config("HEAD").release.version
+    for release, latest in lineage.latest_everywhere().items():
+        branch = "HEAD" if release == here else f"release/{release}"
+        known = gitrepo.ref_target(ws.repo, f"refs/heads/{branch}") is not None or branch == "HEAD"
+        nodes = ws.graph(branch).digests if known else None
+        found |= {(node, cid) for node, cid in latest.items() if nodes is None or node in nodes}
+    return found
 
 
 def _released(lineage: Lineage, compose_id: str) -> bool:
@@ -146,7 +160,7 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
 
 def latest(args: argparse.Namespace) -> int:
-    found = _lineage(args).latest(args.node)
+    found = Lineage(Workspace.open(args.repo).root, args.release).latest(args.node)
     if args.node and args.node not in found:
         raise InvalidInput(f"{args.node} has no good compose", code="no-latest-good")
     if args.json:

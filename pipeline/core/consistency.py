@@ -109,7 +109,16 @@ def _module_references(
                 yield Problem(module.path, where, bad[0], f"{field}: {bad[1]}", at_key=True)
             elif f"{name}:{stream}" not in index:
                 continue  # its file failed to load: reported there
-            elif field == "requires":
+            elif index[f"{name}:{stream}"].retired and not module.retired:
+                yield Problem(
+                    module.path,
+                    where,
+                    "retired-dependency",
+                    f"{field}: {name}:{stream} is retired (past its End Of Life, "
+                    f"EOL {index[f'{name}:{stream}'].eol}): {module.nsid} cannot need it",
+                    at_key=True,
+                )
+            elif field == "requires" and not module.retired:
                 required = index[f"{name}:{stream}"]
                 if module.eol > required.eol:
                     yield Problem(
@@ -197,6 +206,14 @@ def _variant_problems(
             unsure = True  # its file failed to load (reported there): what it ships is unknown
             continue
         module = index[selection.module]
+        if module.retired and not variant.retired:
+            yield Problem(
+                path,
+                where,
+                "retired-module",
+                f"{selection.module} is retired (past its End Of Life, EOL {module.eol}): "
+                f"{variant.uid} cannot ship it; retire {variant.uid} or drop the module",
+            )
         for j, profile in enumerate(selection.profiles):
             if module.profile(profile) is None:
                 known = ", ".join(p.name for p in module.profiles) or "none"
@@ -207,16 +224,20 @@ def _variant_problems(
                     f"{selection.module} has no profile {profile!r} (profiles: {known})",
                 )
     # Only the accepted selections: a refused one (unknown, conflicting) is reported already.
-    shipped = closure((variant.modules[i].module for i in chosen.values()), index)
+    selected = [variant.modules[i].module for i in chosen.values()]
+    shipped = closure(selected, index)
     owner: dict[str, str] = {}
     for nsid in shipped:
         module = index[nsid]
-        if variant.eol > module.eol:
+        if variant.eol > module.eol and not variant.retired:
+            through = next((s for s in selected if s != nsid and nsid in closure([s], index)), None)
+            how = "" if nsid in selected or through is None else f" (required by {through})"
             yield Problem(
                 path,
                 ("eol",),
                 "eol-conflict",
-                f"{variant.uid} (EOL {variant.eol}) would ship {nsid} past its EOL {module.eol}",
+                f"{variant.uid} (EOL {variant.eol}) would ship {nsid}{how} past its EOL {module.eol}, "
+                f"{(variant.eol - module.eol).days} days before the variant's",
             )
         for pin in module.components:
             if pin.component in owner:

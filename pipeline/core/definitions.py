@@ -128,6 +128,28 @@ def warnings(
     ]
 
 
+def eol_reached(files: Iterable[SourceFile], defs: Definitions, today: dt.date) -> list[Diagnostic]:
+    """A warning per module stream or variant whose EOL has come (on `today`, given by the
+    caller: no clock here) and that is not retired yet, at its `eol:` line."""
+    ends: list[tuple[str, str, dt.date]] = [
+        *((f"module {m.nsid}", m.path, m.eol) for m in defs.modules.values() if not m.retired),
+        *((f"variant {v.uid}", v.path, v.eol) for v in defs.variants.values() if not v.retired),
+    ]
+    found = [
+        consistency.Problem(
+            path,
+            ("eol",),
+            "eol-reached",
+            f"{label} reached its End Of Life on {eol} and is not retired: "
+            "`factory eol --due` opens the merge request that retires it",
+        )
+        for label, path, eol in ends
+        if eol <= today
+    ]
+    by_path = {f.path: f for f in files}
+    return [replace(d, severity="warning") for d in sorted(_locate(found, by_path), key=Diagnostic.sort_key)]
+
+
 def load_config(source: SourceFile | None) -> Config:
     """The typed factory.yaml alone (None: the tree has none), parsed and checked exactly as `load`
     does; InvalidDefinitions with its diagnostics (file, line, rule) when it is not valid."""
@@ -374,6 +396,7 @@ def _module(data: dict[str, Any], path: str) -> Module:
             (name, _date(level["eol"])) for name, level in sorted(data.get("servicelevels", {}).items())
         ),
         maintainers=tuple(data.get("maintainers", ())),
+        retired=bool(data.get("retired", False)),
         path=path,
     )
 
@@ -398,6 +421,7 @@ def _variant(data: dict[str, Any], path: str) -> Variant:
         arches=tuple(data["arches"]),
         modules=tuple(ModuleSelection(m["module"], tuple(m.get("profiles", ()))) for m in data["modules"]),
         outputs=tuple(outputs),
+        retired=bool(data.get("retired", False)),
         path=path,
     )
 

@@ -1,4 +1,5 @@
-"""Module dependency queries: what a module needs, and what needs it, with every EOL. Pure."""
+"""Module dependency queries: what a module needs, what needs it, and what a variant ships, with
+every EOL and whether it is retired. Pure."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Dependency:
     via: str  # the module (or variant) through which the relation holds
     depth: int
     eol: dt.date
+    retired: bool = False
 
 
 def find_module(defs: Definitions, name: str) -> str:
@@ -68,8 +70,28 @@ def dependants(defs: Definitions, nsid: str) -> list[Dependency]:
         selected = [s.module for s in variant.modules]
         if nsid in closure(selected, defs.modules):
             via = nsid if nsid in selected else "requires"
-            out.append(Dependency(variant.uid, "variant", "ships", via, 0, variant.eol))
+            out.append(Dependency(variant.uid, "variant", "ships", via, 0, variant.eol, variant.retired))
     return out
+
+
+def find_variant(defs: Definitions, name: str) -> str | None:
+    """The uid of a variant named `variant:UID` (or UID); None when it names no variant."""
+    uid = name.removeprefix("variant:")
+    return uid if uid in defs.variants else None
+
+
+def shipped(defs: Definitions, uid: str) -> list[Dependency]:
+    """Every module stream a variant ships (selected, or required by one it selects), the one
+    reaching its End Of Life first first; `via` names the selected module that requires it."""
+    variant = defs.variants[uid]
+    selected = [s.module for s in variant.modules if s.module in defs.modules]
+    out = []
+    for nsid in closure(selected, defs.modules):
+        module = defs.modules[nsid]
+        through = next((s for s in selected if s != nsid and nsid in closure([s], defs.modules)), uid)
+        relation, via = ("selects", uid) if nsid in selected else ("requires", through)
+        out.append(Dependency(nsid, "module", relation, via, 1, module.eol, module.retired))
+    return sorted(out, key=lambda d: (d.eol, d.name))
 
 
 def _breadth_first(
@@ -89,7 +111,8 @@ def _breadth_first(
                     continue
                 seen.add(other)
                 found.append(other)
-                out.append(Dependency(other, "module", relation, current, depth, defs.modules[other].eol))
+                module = defs.modules[other]
+                out.append(Dependency(other, "module", relation, current, depth, module.eol, module.retired))
         frontier = sorted(found)
     return out
 

@@ -147,7 +147,8 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
 
     A module's build and module nodes depend on nothing but the module and `dist`; pass the
     same memo when building several graphs from the same parsed modules (the base and head of
-    a plan) and each module's nodes are made once.
+    a plan) and each module's nodes are made once. Retired modules and variants (`retired:
+    true`, past their End Of Life) are left out: nothing plans or composes them any more.
     """
     release = {
         "name": defs.config.release.name,
@@ -156,7 +157,8 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
     }
     memo = {} if memo is None else memo
     known: dict[str, Node] = {}
-    for module in defs.modules.values():
+    modules = defs.live_modules()
+    for module in modules.values():
         entry = memo.get(id(module))
         if entry is None or entry[0] is not module or entry[1] != defs.config.dist:
             entry = (module, defs.config.dist, _module_nodes(module, defs.config.dist))
@@ -164,8 +166,8 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
         for node in entry[2]:
             known.setdefault(node.id, node)
     pending: dict[str, _Pending] = {}
-    for variant in defs.variants.values():
-        shipped = closure((s.module for s in variant.modules), defs.modules)
+    for variant in defs.live_variants().values():
+        shipped = closure((s.module for s in variant.modules), modules)
         repo_inputs = tuple(module_id(nsid) for nsid in shipped)
         by_name = {o.name: o for o in variant.outputs}
         for output in variant.outputs:

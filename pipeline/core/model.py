@@ -57,6 +57,7 @@ class Module:
     api: tuple[str, ...] = ()
     servicelevels: tuple[tuple[str, dt.date], ...] = ()
     maintainers: tuple[str, ...] = ()
+    retired: bool = False  # `retired: true`: past its End Of Life, composed no more
     path: str = field(default="", compare=False)
 
     @property
@@ -100,6 +101,7 @@ class Variant:
     arches: tuple[str, ...]
     modules: tuple[ModuleSelection, ...]
     outputs: tuple[Output, ...]
+    retired: bool = False  # `retired: true`: past its End Of Life, composed no more
     path: str = field(default="", compare=False)
 
 
@@ -122,3 +124,11 @@ class Definitions:
 
     def module(self, nsid: str) -> Module:
         return self.modules[nsid]
+
+    def live_modules(self) -> dict[str, Module]:
+        """The module streams not retired: what the artifact graph is made of."""
+        return {nsid: m for nsid, m in self.modules.items() if not m.retired}
+
+    def live_variants(self) -> dict[str, Variant]:
+        """The variants not retired: what the artifact graph is made of."""
+        return {uid: v for uid, v in self.variants.items() if not v.retired}

@@ -9,7 +9,7 @@ Terminology (productmd's and Greenwave's words):
 - a check result: PENDING (not run yet, never failed), RUNNING, PASSED, FAILED, ERROR (the check
   itself could not run) or WAIVED;
 - the gate's verdict on a compose: pass, fail or pending;
-- what a release did: released or quarantined;
+- what a release did: released or quarantined, and later archived (retired);
 - a merge request's state, in GitLab's words: opened, closed or merged;
 - a planned node at the head of a CI pipeline (`factory ci check`): OK, NOT COMPOSED or
   NOT COMPOSABLE (no composer for its kind).
@@ -62,6 +62,7 @@ class Verdict(StrEnum):
 class ReleaseStatus(StrEnum):
     RELEASED = "released"
     QUARANTINED = "quarantined"
+    ARCHIVED = "archived"  # moved out of the release tree by `factory retire`
 
 
 class MergeRequestState(StrEnum):

@@ -75,9 +75,10 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check(root: Path, graph: Graph, planned: Iterable[str]) -> CheckReport:
-    """Check the planned nodes of `graph` against the lineage of the repository at `root`."""
-    lineage = Lineage(root)
+def check(root: Path, graph: Graph, planned: Iterable[str], release: str | None = None) -> CheckReport:
+    """Check the planned nodes of `graph` against the lineage of the repository at `root`, and
+    the latest good of `release` (the release the head composes; None: HEAD's)."""
+    lineage = Lineage(root, release)
     try:
         return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order))))
     finally:

@@ -108,7 +108,7 @@ def compose(
         graph,
         targets,
         registry,
-        Lineage(ws.root),
+        Lineage(ws.root, defs.config.release.version),  # latest good of the release composed
         ctx,
         workers=workers,
         reporter=reporter,

@@ -117,6 +117,11 @@ class Workspace:
         """Validated definitions of a revision (`worktree` for the files on disk)."""
         return self._load(self.files(rev), check_distgit=check_distgit)
 
+    def load_files(self, files: list[SourceFile], *, check_distgit: bool = False) -> Definitions:
+        """Validated definitions of a tree given file by file (what a merge request would make,
+        before it exists); InvalidDefinitions with every error, as `load`."""
+        return self._load(files, check_distgit=check_distgit)
+
     def _load(self, files: list[SourceFile], *, check_distgit: bool) -> Definitions:
         from pipeline.git.distgit import DistGit
 

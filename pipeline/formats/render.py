@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from pipeline.core.deps import Dependency
@@ -16,7 +17,8 @@ def diagnostics(items: Iterable[Diagnostic]) -> str:
 
 def plan_text(plan: Plan, title: str) -> str:
     if not plan.tiers:
-        return f"{title}: nothing to compose ({plan.unchanged} nodes unchanged)"
+        removed = f"\nremoved (no longer defined): {', '.join(plan.removed)}" if plan.removed else ""
+        return f"{title}: nothing to compose ({plan.unchanged} nodes unchanged){removed}"
     lines = [f"{title}: {len(plan.nodes)} nodes in {len(plan.tiers)} tiers ({plan.unchanged} unchanged)"]
     for n, tier in enumerate(plan.tiers, 1):
         lines.append(f"tier {n}/{len(plan.tiers)}")
@@ -47,20 +49,47 @@ def plan_markdown(plan: Plan, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def deps_text(subject: str, eol: str, items: list[Dependency], reverse: bool) -> str:
-    head = f"{subject} (EOL {eol})"
+def deps_text(
+    subject: str, eol: str, items: list[Dependency], reverse: bool, *, retired: bool = False
+) -> str:
+    """A module's dependencies (or with `reverse` its dependants and the variants shipping it),
+    each with its EOL and how it stands against the module's: what reaches its End Of Life
+    first is what owners must plan for."""
+    head = f"{subject} (EOL {eol}{', retired' if retired else ''})"
     if not items:
         return head + ("\n  nothing depends on it" if reverse else "\n  no dependencies")
     lines = [head]
+    mine = dt.date.fromisoformat(eol)
     for dep in items:
         indent = "  " * max(dep.depth, 1)
+        when = f"EOL {dep.eol}{_against(dep.eol, mine, subject)}{', retired' if dep.retired else ''}"
         if dep.kind == "variant":
-            lines.append(f"  variant {dep.name} ships it (EOL {dep.eol})")
+            how = "ships it" if dep.via == subject else f"ships it (a module it selects requires {subject})"
+            lines.append(f"  variant {dep.name} {how} ({when})")
         elif reverse:
-            lines.append(f"{indent}{dep.name} {dep.relation} {dep.via} (EOL {dep.eol})")
+            lines.append(f"{indent}{dep.name} {dep.relation} {dep.via} ({when})")
         else:
-            lines.append(f"{indent}{dep.via} {dep.relation} {dep.name} (EOL {dep.eol})")
+            lines.append(f"{indent}{dep.via} {dep.relation} {dep.name} ({when})")
     return "\n".join(lines)
+
+
+def shipped_text(uid: str, eol: str, items: list[Dependency], *, retired: bool = False) -> str:
+    """The modules a variant ships, the one reaching its End Of Life first first, each with its
+    EOL against the variant's."""
+    lines = [f"variant {uid} (EOL {eol}{', retired' if retired else ''}) ships {len(items)} module streams"]
+    mine = dt.date.fromisoformat(eol)
+    for dep in items:
+        how = "selected" if dep.relation == "selects" else f"required by {dep.via}"
+        flag = ", retired" if dep.retired else ""
+        lines.append(f"  {dep.name} {how} (EOL {dep.eol}{_against(dep.eol, mine, uid)}{flag})")
+    return "\n".join(lines)
+
+
+def _against(eol: dt.date, other: dt.date, name: str) -> str:
+    days = (eol - other).days
+    if days == 0:
+        return f", the same day as {name}"
+    return f", {abs(days)} days {'after' if days > 0 else 'before'} {name}"
 
 
 def graph_text(graph: Graph) -> str:

@@ -22,6 +22,7 @@ import pygit2
 
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import DistGitCommit
+from pipeline.git.refs import create_if_absent
 from pipeline.git.repo import Repository, commits_between, is_ancestor
 
 log = logging.getLogger("factory.distgit")
@@ -104,6 +105,26 @@ class DistGit:
         """Whether head is ref or one of its descendants (False when either is unknown)."""
         repo = self._open(url)
         return repo is not None and is_ancestor(Repository(repo), ref, head)
+
+    def create_branch(self, url: str, branch: str, start: str) -> bool:
+        """Create `branch` at commit `start` in the local dist-git at url, unless it exists (then
+        it is left as it is, moved on or not): True when made. Only local repositories: a
+        remote one is branched through its forge."""
+        if "://" in url.removeprefix("file://"):
+            raise InvalidInput(
+                f"{url} is not a local repository: factory cannot branch it here", code="remote-distgit"
+            )
+        repo = self._open(url)
+        if repo is None:
+            raise InvalidInput(
+                f"cannot branch {url}: {self.problems.get(url, 'not readable')}", code="unreachable-distgit"
+            )
+        if not isinstance(repo.get(start), pygit2.Commit):
+            raise InvalidInput(f"{url} has no commit {start}", code="unknown-ref")
+        made = create_if_absent(Repository(repo), f"refs/heads/{branch}", start)
+        if made is None:
+            raise InvalidInput(f"{url}: refs/heads/{branch} is locked by another process", code="ref-locked")
+        return made
 
     def commits(self, url: str, head: str, since: list[str]) -> list[DistGitCommit]:
         """The commits up to head that none of since contains, newest first."""

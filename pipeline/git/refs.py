@@ -68,6 +68,25 @@ def compare_and_swap(repo: Repository, name: str, new: str, expected: str | None
     return True
 
 
+def compare_and_delete(repo: Repository, name: str, expected: str) -> bool:
+    """Delete ref `name` if it points at `expected`, under its lock (True: deleted; False: it holds
+    something else, is gone, or another process holds its lock). Packed refs go too."""
+    raw = repo.raw
+    try:
+        with raw.transaction() as transaction:
+            transaction.lock_ref(name)
+            ref = raw.references.get(name)
+            if ref is None or ref.target != pygit2.Oid(hex=expected):
+                raise _Moved
+            transaction.remove(name)
+    except _Moved:
+        return False
+    except (pygit2.GitError, OSError) as exc:
+        log.debug("ref %s is locked: %s", name, exc)
+        return False
+    return True
+
+
 def update_ref(
     repo: Repository,
     name: str,

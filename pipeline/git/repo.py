@@ -10,7 +10,7 @@ FactoryError subclasses.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -257,10 +257,25 @@ def set_ref(repo: Repository, name: str, target: str) -> None:
     repo.raw.references.create(name, pygit2.Oid(hex=target), force=True)
 
 
+def delete_ref(repo: Repository, name: str) -> None:
+    """Delete a ref whatever it held, if it exists (only for refs one process owns: the
+    remote-tracking copies of lineage refs)."""
+    if name in repo.raw.references:
+        repo.raw.references.delete(name)
+
+
 def tag_name(repo: Repository, sha: str) -> str | None:
     """The name an annotated tag object carries (`compose/<id>`), or None if sha is no tag."""
     found = _object(repo, sha)
     return str(found.name) if isinstance(found, pygit2.Tag) else None
+
+
+def tag_info(repo: Repository, sha: str) -> tuple[str, str] | None:
+    """The name and message of an annotated tag object, or None if sha is no tag."""
+    found = _object(repo, sha)
+    if not isinstance(found, pygit2.Tag):
+        return None
+    return str(found.name), str(found.message or "")
 
 
 # -- commits -------------------------------------------------------------------------------------------
@@ -270,30 +285,51 @@ def _signature(when: int) -> pygit2.Signature:
     return pygit2.Signature(IDENTITY[0], IDENTITY[1], when, 0)
 
 
-def commit_files(repo: Repository, parent: str, files: Mapping[str, bytes], message: str, when: int) -> str:
-    """A new commit (no ref moved): parent's tree with files (path -> bytes) replaced or added."""
+def commit_files(
+    repo: Repository,
+    parent: str,
+    files: Mapping[str, bytes],
+    message: str,
+    when: int,
+    removed: Iterable[str] = (),
+) -> str:
+    """A new commit (no ref moved): parent's tree with files (path -> bytes) replaced or added,
+    and the paths in `removed` taken out (a folder left empty goes too)."""
     base = _commit(repo, parent)
-    tree = _replace(repo.raw, base.tree, {tuple(p.split("/")): d for p, d in files.items()})
+    changes: dict[tuple[str, ...], bytes | None] = {tuple(p.split("/")): None for p in removed}
+    changes.update({tuple(p.split("/")): d for p, d in files.items()})
+    tree = _replace(repo.raw, base.tree, changes)
     sig = _signature(when)
     return str(repo.raw.create_commit(None, sig, sig, message, tree, [base.id]))
 
 
 def _replace(
-    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[tuple[str, ...], bytes]
+    repo: pygit2.Repository, tree: pygit2.Tree | None, files: Mapping[tuple[str, ...], bytes | None]
 ) -> pygit2.Oid:
+    """The tree with files replaced, added or (None) removed."""
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
     here = {parts[0]: data for parts, data in files.items() if len(parts) == 1}
-    below: dict[str, dict[tuple[str, ...], bytes]] = {}
+    below: dict[str, dict[tuple[str, ...], bytes | None]] = {}
     for parts, data in files.items():
         if len(parts) > 1:
             below.setdefault(parts[0], {})[parts[1:]] = data
     for name, data in here.items():
-        builder.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
+        if data is None:
+            if builder.get(name) is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, repo.create_blob(data), pygit2.GIT_FILEMODE_BLOB)
     for name, nested in below.items():
         old = builder.get(name)
         subtree = repo[old.id] if old is not None and old.filemode == pygit2.GIT_FILEMODE_TREE else None
         assert subtree is None or isinstance(subtree, pygit2.Tree)
-        builder.insert(name, _replace(repo, subtree, nested), pygit2.GIT_FILEMODE_TREE)
+        if subtree is None and all(data is None for data in nested.values()):
+            continue  # nothing to remove there
+        written = _replace(repo, subtree, nested)
+        if len(repo[written].peel(pygit2.Tree)) == 0:
+            builder.remove(name)
+        else:
+            builder.insert(name, written, pygit2.GIT_FILEMODE_TREE)
     return builder.write()
 
 

@@ -48,7 +48,7 @@ def recorded(ws: Workspace) -> Facts:
     defs = ws.load(commit, check_distgit=False)
     graph = ws.graph(commit)
     ws.save()  # the parse cache: the next run parses only the definition files that changed
-    lineage = Lineage(ws.root)
+    lineage = Lineage(ws.root, defs.config.release.version)
     try:
         records = lineage.history()
         latest = lineage.latest()

@@ -9,8 +9,19 @@ Every compose is recorded in the definitions repository, readable offline with g
   compose ends, FINISHED or FAILED alike (failures stay auditable), written to packed-refs;
 - `refs/notes/lineage`: one note per compose tag object, the `Record` as canonical JSON; one
   notes commit per `finish` batch, its tree fanned out 2/38 (`pipeline.git.notes`);
-- `refs/composes/latest/<node_ref>`: the tag object of a node's latest good compose. Only a
-  FINISHED compose can be promoted; a FAILED one never is.
+- `refs/composes/latest/<release>/<node_ref>`: the tag object of a node's latest good compose
+  in one release (factory.yaml's `release.version`, e.g. `42`), so the composes of two
+  releases (main and `release/42`) never replace each other. Only a FINISHED compose can be
+  promoted; a FAILED one never is. Repositories made before releases had their own namespace
+  hold `refs/composes/latest/<node_ref>`: such a ref is read as the latest good of the
+  release its compose ID names (`FL-42-...`: 42) until a compose of that release is promoted
+  under the new name; it is never written again;
+- `refs/composes/retired/<release>/<node_ref>`: where `retire` moves the latest good of a node
+  whose module or variant reached its End Of Life; nothing reads it as latest good again.
+
+Which node and release a latest-good ref stands for is read from its name and checked against
+its tag, whose message names the node (`Compose <id>: <node> <status>`), so a release named like
+a node kind cannot be mistaken for one.
 
 Every ref update is a compare-and-swap under the ref's lock file, with bounded retries and a
 small random backoff (`pipeline.git.refs`); losers re-read and re-apply. New objects (tags, note
@@ -24,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.errors import InvalidInput, OperationFailed
@@ -34,7 +46,6 @@ from pipeline.core.records import (
     check_record,
     compose_id,
     load_record,
-    node_from_ref,
     node_ref,
     parse_compose_id,
     utc_seconds,
@@ -42,7 +53,15 @@ from pipeline.core.records import (
 from pipeline.core.states import ComposeStatus
 from pipeline.git import notes, refs
 from pipeline.git.objects import GitObject, tag_data
-from pipeline.git.repo import is_commit, open_repo, ref_target, tag_name
+from pipeline.git.repo import (
+    Repository,
+    file_at,
+    head_is_unborn,
+    is_commit,
+    open_repo,
+    ref_target,
+    tag_info,
+)
 from pipeline.store.lineage_index import NOTES_REF as NOTES_REF
 from pipeline.store.lineage_index import LineageIndex
 
@@ -50,19 +69,56 @@ log = logging.getLogger("factory.lineage")
 
 TAGS = "refs/tags/compose/"
 IDS = "refs/composes/ids/"
+RETIRED = "refs/composes/retired/"  # + <release>/<node_ref>: the latest good of a retired node
 MAX_RESPIN = 10_000
 _PREFIX_RE = re.compile(r"[0-9a-f]{7,64}")
+_TAG_SUMMARY = re.compile(r"Compose (?P<cid>\S+): (?P<node>\S+) \S+")
+
+
+def latest_ref(release: str, node: str) -> str:
+    """The latest-good ref of a node in a release: `refs/composes/latest/42/repo/Server`."""
+    return f"{LATEST}{release}/{node_ref(node)}"
+
+
+def retired_ref(release: str, node: str) -> str:
+    """Where a retired node's latest good goes: `refs/composes/retired/42/repo/Workstation`."""
+    return f"{RETIRED}{release}/{node_ref(node)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """One latest-good (or retired) ref: which release and node it is for, and its compose.
+
+    `legacy`: a ref of the layout without releases (`refs/composes/latest/<node_ref>`)."""
+
+    name: str
+    release: str
+    node: str
+    compose_id: str
+    tag: str
+    legacy: bool = False
 
 
 class Lineage:
     """The lineage recorded in one definitions repository (non-bare or bare; SHA-1 only)."""
 
-    def __init__(self, repo_path: str | Path) -> None:
+    def __init__(self, repo_path: str | Path, release: str | None = None) -> None:
+        """`release`: the release whose latest good this handle reads and moves (factory.yaml's
+        `release.version` of the definitions composed); None: the release of HEAD's factory.yaml,
+        read when first needed."""
         self.repo = open_repo(repo_path)
         self.git_dir = self.repo.git_dir
         self.common_dir = self.repo.common_dir  # a linked worktree keeps refs and objects there
         self._index: LineageIndex | None = None
         self._respins: dict[tuple[str, ...], int] = {}
+        self._release = release
+
+    @property
+    def release(self) -> str:
+        """The release whose latest good this handle reads and moves."""
+        if self._release is None:
+            self._release = release_at_head(self.repo)
+        return self._release
 
     def close(self) -> None:
         """Close the SQLite index (the repository needs no closing)."""
@@ -140,20 +196,95 @@ class Lineage:
                 f"compose {compose_id} is {record.status}: only a finished compose can be latest good",
                 code="compose-failed",
             )
-        refs.update_ref(self.repo, LATEST + node_ref(node), lambda _: tag, code="lineage-contention")
+        refs.update_ref(self.repo, latest_ref(self.release, node), lambda _: tag, code="lineage-contention")
+
+    def retire(self, node: str) -> str | None:
+        """Move a node's latest good in this release to `refs/composes/retired/<release>/`: the
+        compose ID moved, or None when it has no latest good here (retired already, or never
+        composed). The retired ref is written before the latest-good refs are deleted (each only
+        if it still holds what was read), so a crash in between loses nothing."""
+        for attempt in range(refs.ATTEMPTS):
+            current = self._pointers(self.release, node)
+            if not current:
+                return None
+            chosen = current[0]
+            refs.update_ref(
+                self.repo, retired_ref(self.release, node), _constant(chosen.tag), code="lineage-contention"
+            )
+            if all(refs.compare_and_delete(self.repo, p.name, p.tag) for p in current):
+                return chosen.compose_id
+            refs.backoff(attempt)
+        raise refs.Contention(f"the latest good of {node} kept moving", code="lineage-contention")
 
     # -- reading -----------------------------------------------------------------------------------
 
     def latest(self, node: str | None = None) -> dict[str, str]:
-        """Node id -> compose ID of its latest good compose (one node, or every node)."""
-        names = [LATEST + node_ref(node)] if node is not None else refs.names(self.repo, LATEST)
-        found: dict[str, str] = {}
-        for name in names:
-            target = ref_target(self.repo, name)
-            tag = None if target is None else tag_name(self.repo, target)
-            if tag is not None and tag.startswith("compose/"):
-                found[node_from_ref(name)] = tag.removeprefix("compose/")
+        """Node id -> compose ID of its latest good compose in this release (one node, or every
+        node)."""
+        if node is not None:
+            found = self._pointers(self.release, node)
+            return {node: found[0].compose_id} if found else {}
+        return {n: cid for (release, n), cid in self._effective(LATEST).items() if release == self.release}
+
+    def latest_everywhere(self) -> dict[str, dict[str, str]]:
+        """Release -> node id -> compose ID of the latest good composes of every release."""
+        found: dict[str, dict[str, str]] = {}
+        for (release, node), cid in self._effective(LATEST).items():
+            found.setdefault(release, {})[node] = cid
         return dict(sorted(found.items()))
+
+    def retired(self, release: str | None = None) -> dict[str, str]:
+        """Node id -> compose ID of the last latest good of every node retired in a release
+        (default: this handle's)."""
+        wanted = release or self.release
+        return {node: cid for (rel, node), cid in self._effective(RETIRED).items() if rel == wanted}
+
+    def _effective(self, prefix: str) -> dict[tuple[str, str], str]:
+        """(release, node) -> compose ID under prefix: a release's own ref wins over a legacy one."""
+        found: dict[tuple[str, str], tuple[bool, str]] = {}
+        for pointer in self.pointers(prefix):
+            key = (pointer.release, pointer.node)
+            if key not in found or found[key][0]:
+                found[key] = (pointer.legacy, pointer.compose_id)
+        return {key: cid for key, (_, cid) in sorted(found.items())}
+
+    def pointers(self, prefix: str = LATEST) -> list[Pointer]:
+        """Every latest-good ref (or, with RETIRED, every retired one), read and checked."""
+        found = []
+        for name in refs.names(self.repo, prefix):
+            target = ref_target(self.repo, name)
+            pointer = None if target is None else self._pointer(prefix, name, target)
+            if pointer is not None:
+                found.append(pointer)
+        return found
+
+    def _pointers(self, release: str, node: str) -> list[Pointer]:
+        """The refs that make a node's latest good in a release: its own ref first, then a
+        legacy one of a compose of that release."""
+        found = []
+        for name in (latest_ref(release, node), LATEST + node_ref(node)):
+            target = ref_target(self.repo, name)
+            pointer = None if target is None else self._pointer(LATEST, name, target)
+            if pointer is not None and pointer.release == release and pointer.node == node:
+                found.append(pointer)
+        return found
+
+    def _pointer(self, prefix: str, name: str, target: str) -> Pointer | None:
+        info = tag_info(self.repo, target)
+        if info is None or not info[0].startswith("compose/"):
+            return None
+        cid = info[0].removeprefix("compose/")
+        summary = _TAG_SUMMARY.match(info[1])
+        suffix = name.removeprefix(prefix)
+        if summary is None or summary["cid"] != cid:
+            return None
+        node = summary["node"]
+        own = node_ref(node)
+        if suffix == own and prefix == LATEST:
+            return Pointer(name, parse_compose_id(cid).version, node, cid, target, legacy=True)
+        if suffix.endswith("/" + own) and "/" not in suffix.removesuffix("/" + own):
+            return Pointer(name, suffix.removesuffix("/" + own), node, cid, target)
+        return None
 
     def get(self, compose_id: str) -> Record:
         """The record of a compose, read from its note; InvalidInput(code="unknown-compose") if none."""
@@ -277,6 +408,25 @@ class Lineage:
             self._index = LineageIndex(self.repo, self.git_dir / "factory" / "lineage.sqlite")
         self._index.refresh()
         return self._index
+
+
+def _constant(value: str) -> Callable[[str | None], str]:
+    return lambda _: value
+
+
+def release_at_head(repo: Repository) -> str:
+    """The release HEAD's definitions compose: factory.yaml's `release.version` at HEAD."""
+    from pipeline.core.definitions import CONFIG_PATH, SourceFile, load_config
+    from pipeline.git.repo import blob_id
+
+    raw = None if head_is_unborn(repo) else file_at(repo, "HEAD", CONFIG_PATH)
+    if raw is None:
+        raise InvalidInput(
+            f"cannot tell which release's latest good to use: HEAD of {repo.git_dir} has no {CONFIG_PATH}",
+            code="no-release",
+        )
+    data = raw
+    return load_config(SourceFile(CONFIG_PATH, blob_id(data), lambda: data)).release.version
 
 
 def _tag(record: Record) -> bytes:

@@ -12,10 +12,15 @@ How each kind of ref merges:
 - notes `refs/notes/*` (lineage, tests) are keyed by the tag object they annotate, and a tag is
   written by one compose only: the merge is the union of both notes trees, in a commit with
   both heads as parents (a note both sides hold with different bytes keeps ours, logged);
-- latest good `refs/composes/latest/*` is merged three-way against the value fetched last time
-  (kept in `refs/factory/remotes/<remote>/latest/*`): the side that moved wins; when both moved,
-  the compose that finished last wins (ties: the greater compose ID). GitLab's resource_group
-  runs one job per node at a time, so "both moved" only happens across overlapping pipelines;
+- latest good `refs/composes/latest/*` (every release's) and retired nodes'
+  `refs/composes/retired/*` are merged three-way against the value fetched last time (kept in
+  `refs/factory/remotes/<remote>/latest/*` and `.../retired/*`): the side that moved wins; when
+  both moved, the compose that finished last wins (ties: the greater compose ID). A deletion is a
+  move too: `factory retire` deletes latest-good refs, and the deletion wins over a side that
+  did not move (so a pull never brings a retired node back), while a ref the other side moved
+  after our base comes back. The fetch prunes the tracking refs, so a deletion on the remote is
+  seen. GitLab's resource_group runs one job per node at a time, so "both moved" only happens
+  across overlapping pipelines;
 - branch history `refs/history/*`: the descendant wins; diverged histories keep the remote's
   (the bot re-observes branch heads at its next pass, so nothing is lost for good).
 
@@ -45,7 +50,7 @@ from pipeline.git import repo as gitrepo
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import ref_target
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import TAGS
+from pipeline.store.lineage import RETIRED, TAGS
 from pipeline.store.lineage import Lineage as _Lineage
 
 log = logging.getLogger("factory.remote")
@@ -53,6 +58,8 @@ log = logging.getLogger("factory.remote")
 NOTES = "refs/notes/"
 HISTORY = "refs/history/"
 TRACKING = "refs/factory/remotes/"
+# Refs merged three-way, deletions included: (kind under the tracking prefix, local prefix).
+POINTERS = (("latest/", LATEST), ("retired/", RETIRED))
 PUSH_ATTEMPTS = 30
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
@@ -87,15 +94,18 @@ class Remote:
         return gitcli.git(self.git_dir, *argv, env=env)
 
     def _fetch(self) -> None:
-        """The remote's lineage: tags straight in (never clobbered), the rest under tracking."""
+        """The remote's lineage: tags straight in (never clobbered, never pruned: a compose not
+        pushed yet keeps its tag), the rest under tracking, pruned (a ref the remote deleted is
+        no longer tracked)."""
+        self._git("fetch", "--no-tags", "--no-write-fetch-head", self.remote, f"refs/tags/compose/*:{TAGS}*")
         self._git(
             "fetch",
+            "--prune",
             "--no-tags",
             "--no-write-fetch-head",
             self.remote,
-            f"refs/tags/compose/*:{TAGS}*",
             f"+{NOTES}*:{self.tracking}notes/*",
-            f"+{LATEST}*:{self.tracking}latest/*",
+            *(f"+{prefix}*:{self.tracking}{kind}*" for kind, prefix in POINTERS),
             f"+{HISTORY}*:{self.tracking}history/*",
         )
         self.repo = gitrepo.reopen(self.repo)  # see the refs git just wrote
@@ -113,7 +123,7 @@ class Remote:
             oid, _, name = line.partition("\t")
             if not name.endswith("^{}"):
                 refs[name] = oid
-        for kind, prefix in (("notes/", NOTES), ("latest/", LATEST), ("history/", HISTORY)):
+        for kind, prefix in (("notes/", NOTES), *POINTERS, ("history/", HISTORY)):
             for name, oid in self._refs(self.tracking + kind).items():
                 refs[prefix + name.removeprefix(self.tracking + kind)] = oid
         return refs
@@ -129,11 +139,13 @@ class Remote:
 
     # -- merging the fetched refs into the local ones -------------------------------------------
 
-    def merge(self, base_latest: Mapping[str, str]) -> list[str]:
-        """Merge the tracking refs into the local lineage refs; the local refs changed."""
+    def merge(self, base: Mapping[str, str]) -> list[str]:
+        """Merge the tracking refs into the local lineage refs; the local refs changed. `base`:
+        the tracking refs of latest good and retired nodes before the fetch."""
         changed: list[str] = []
         changed += self._merge_notes()
-        changed += self._merge_latest(base_latest)
+        for kind, prefix in POINTERS:
+            changed += self._merge_pointers(kind, prefix, base)
         changed += self._merge_history()
         return changed
 
@@ -150,22 +162,35 @@ class Remote:
                 changed.append(local)
         return changed
 
-    def _merge_latest(self, base: Mapping[str, str]) -> list[str]:
+    def _merge_pointers(self, kind: str, prefix: str, base: Mapping[str, str]) -> list[str]:
+        """Three-way merge of one kind of pointer ref, where None (no ref) is a value too."""
         changed = []
-        theirs_all = self._refs(self.tracking + "latest/")
-        for name, theirs in theirs_all.items():
-            local = LATEST + name.removeprefix(self.tracking + "latest/")
+        tracked = self.tracking + kind
+        theirs_all = self._refs(tracked)
+        names = set(theirs_all) | {n for n in base if n.startswith(tracked)}
+        for name in sorted(names):
+            local = prefix + name.removeprefix(tracked)
             ours = self._refs(local).get(local)
-            winner = theirs if ours is None else self._latest_winner(ours, theirs, base.get(name))
-            if winner != ours and self._set(local, winner, ours):
+            theirs = theirs_all.get(name)
+            winner = self._winner(ours, theirs, base.get(name))
+            if winner == ours:
+                continue
+            done = (
+                refs.compare_and_delete(self.repo, local, ours)
+                if winner is None and ours is not None
+                else winner is not None and self._set(local, winner, ours)
+            )
+            if done:
                 changed.append(local)
         return changed
 
-    def _latest_winner(self, ours: str, theirs: str, base: str | None) -> str:
+    def _winner(self, ours: str | None, theirs: str | None, base: str | None) -> str | None:
         if ours in (theirs, base):
             return theirs
         if theirs == base:
             return ours
+        if ours is None or theirs is None:  # one side deleted it, the other moved it: the move
+            return ours or theirs
         return max(ours, theirs, key=self._finished)
 
     def _finished(self, tag_id: str) -> tuple[int, str]:
@@ -201,7 +226,7 @@ class Remote:
         """Fetch the remote's lineage and merge it into the local refs."""
         result = SyncResult(attempts=1)
         before = set(self._refs(TAGS))
-        base = self._tracked_latest()
+        base = self._tracked_pointers()
         try:
             self._fetch()
         except CommandFailed as exc:
@@ -239,28 +264,40 @@ class Remote:
             code="lineage-push-contention",
         )
 
-    def _updates(self, remote: Mapping[str, str]) -> dict[str, str]:
-        """Local lineage refs the remote lacks or holds at another value: name -> our value."""
+    def _updates(self, remote: Mapping[str, str]) -> dict[str, str | None]:
+        """Local lineage refs the remote lacks or holds at another value: name -> our value;
+        None for a latest-good or retired ref the remote holds and we deleted (the merge just
+        kept our deletion)."""
         ours: dict[str, str] = {}
-        for prefix in (TAGS, NOTES, LATEST, HISTORY):
+        for prefix in (TAGS, NOTES, LATEST, RETIRED, HISTORY):
             ours.update(self._refs(prefix))
-        return {n: v for n, v in sorted(ours.items()) if remote.get(n) != v}
+        updates: dict[str, str | None] = {n: v for n, v in ours.items() if remote.get(n) != v}
+        for name in remote:
+            if name.startswith((LATEST, RETIRED)) and name not in ours:
+                updates[name] = None
+        return dict(sorted(updates.items()))
 
-    def _push(self, updates: Mapping[str, str], remote: Mapping[str, str]) -> None:
+    def _push(self, updates: Mapping[str, str | None], remote: Mapping[str, str]) -> None:
         leases = [f"--force-with-lease={n}:{remote.get(n, '')}" for n in updates]
-        specs = [f"{v}:{n}" for n, v in updates.items()]
+        specs = [f"{v or ''}:{n}" for n, v in updates.items()]
         self._git("push", "--atomic", "--no-verify", self.remote, *leases, *specs)
 
-    def _tracked_latest(self) -> dict[str, str]:
-        return self._refs(self.tracking + "latest/")
+    def _tracked_pointers(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for kind, _ in POINTERS:
+            found.update(self._refs(self.tracking + kind))
+        return found
 
-    def _remember_pushed(self, updates: Mapping[str, str]) -> None:
+    def _remember_pushed(self, updates: Mapping[str, str | None]) -> None:
         """What the remote holds now becomes the base of the next three-way merge."""
-        for prefix, kind in ((NOTES, "notes/"), (LATEST, "latest/"), (HISTORY, "history/")):
+        for kind, prefix in (("notes/", NOTES), *POINTERS, ("history/", HISTORY)):
             for name, value in updates.items():
                 if name.startswith(prefix):
                     tracked = self.tracking + kind + name.removeprefix(prefix)
-                    gitrepo.set_ref(self.repo, tracked, value)
+                    if value is None:
+                        gitrepo.delete_ref(self.repo, tracked)
+                    else:
+                        gitrepo.set_ref(self.repo, tracked, value)
 
     def close(self) -> None:
         """Close the lineage index."""

@@ -108,6 +108,15 @@ def create_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
     return ["ostree", "refs", f"--repo={repo}", f"--create={ref}", commit]
 
 
+def set_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
+    """Point ref at commit, creating or moving it (ostree writes the ref file by rename)."""
+    return ["ostree", "refs", f"--repo={repo}", f"--create={ref}", "--force", commit]
+
+
+def delete_ref_argv(repo: Path, ref: str) -> list[str]:
+    return ["ostree", "refs", f"--repo={repo}", "--delete", ref]
+
+
 def parse_refs(output: str) -> list[str]:
     """The refs `ostree refs` printed, sorted."""
     return sorted(line.strip() for line in output.splitlines() if line.strip())
@@ -224,6 +233,14 @@ def pull_local(repo: Path, source: Path, commit: str, ref: str) -> None:
     """
     run.run(pull_local_argv(repo, source, commit))
     run.run(create_ref_argv(repo, ref, commit))
+
+
+def set_ref(repo: Path, ref: str, commit: str) -> None:
+    run.run(set_ref_argv(repo, ref, commit))
+
+
+def delete_ref(repo: Path, ref: str) -> None:
+    run.run(delete_ref_argv(repo, ref))
 
 
 @cache

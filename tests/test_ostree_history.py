@@ -1,9 +1,9 @@
 """OSTree history on the served repository, with the real ostree, gpg and an HTTP server.
 
-One module fixture composes the example Atomic Host twice: as defined, then without podman (a
-different package set, so a different tree). Releasing the first, then the second, into one
-release directory is SCENARIOS.md's day 11: a host that pulled release N pulls N+1 over HTTP
-through the static delta, with commit and summary signatures checked. The retention test
+The Atomic Host composed before and after the openssl CVE bump (`tests.bumped_dist`: a new
+openssl, so a different tree) is released, the first, then the second, into one release
+directory: SCENARIOS.md's day 11, a host that pulled release N pulls N+1 over HTTP through the
+static delta, with commit and summary signatures checked. The retention test
 changes factory.yaml's `release.ostree.keep` and puts it back.
 """
 
@@ -18,26 +18,24 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.release import ostree_history
 from pipeline.release.ostree_history import VERSION_REFS, version_of
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import Lineage
 from pipeline.tools import gpg, ostree
-from tests.conftest import ROOT, commit_tree
+from tests.bumped_dist import Bumped, bumped
+from tests.conftest import commit_tree
 from tests.http_files import serve
-from tests.test_checks_repo import gated_tree
 from tests.test_sign_release import key
 
-__all__ = ["key"]  # the session signing key, shared
+__all__ = ["bumped", "key"]  # session fixtures, shared
 
-HOST, REF = "ostree:AtomicHost/host", "FL/42/x86_64/host"
-VARIANT = "variants/AtomicHost.yaml"
+REF = "FL/42/x86_64/host"
 
 
 @dataclass
 class Hosts:
-    """A distribution with two composes of the Atomic Host's OSTree commit, and its definitions."""
+    """The Atomic Host composed before and after the openssl bump, and the definitions at HEAD."""
 
     root: Path
     tree: dict[str, bytes]
@@ -45,27 +43,9 @@ class Hosts:
     second: str
 
 
-def without_podman(tree: dict[str, bytes]) -> dict[str, bytes]:
-    text = tree[VARIANT]
-    assert b" podman," in text
-    return {**tree, VARIANT: text.replace(b" podman,", b"")}
-
-
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Hosts:
-    root = tmp_path_factory.mktemp("hosts")
-    tree = gated_tree()
-    commit_tree(root, tree, "Example definitions, gated\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
-    base = ["compose", "--repo", str(root), "--type", "test", "--json"]
-    assert cli.main([*base, HOST]) == 0
-    first = Lineage(root).latest()[HOST]
-    smaller = without_podman(tree)
-    commit_tree(root, smaller, "Atomic Host without podman\n")
-    assert cli.main([*base, HOST]) == 0
-    second = Lineage(root).latest()[HOST]
-    assert second != first
-    return Hosts(root, smaller, first, second)
+def hosts(bumped: Bumped) -> Hosts:
+    return Hosts(bumped.root, bumped.tree, *bumped.host)
 
 
 def release(hosts: Hosts, compose_id: str, to: Path, *signing: str) -> dict[str, object]:
@@ -172,7 +152,7 @@ def test_an_atomic_host_upgrades_through_a_static_delta_with_signatures_checked(
         assert "delta parts" in done.stdout
         fetched = http.paths(200)
         assert [p for p in fetched if p.startswith("/ostree/repo/deltas/")]
-        assert not [p for p in fetched if p.endswith(".filez")]  # the changed files came in the delta
+        assert not [p for p in fetched if p.endswith(".filez")], (done.stdout, http.requests)
     # The host now has the second release on top of the first, with the versions rpm-ostree shows.
     history = ostree.history(host, f"origin:{REF}")
     assert [(e.commit, e.version) for e in history] == [

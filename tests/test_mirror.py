@@ -214,7 +214,7 @@ def makecache(url: str, home: Path, *, repo_gpgcheck: bool = False) -> subproces
         return subprocess.run(
             ["dnf", "-y", "-q", f"--installroot={home / 'root'}", "--releasever=42", "--setopt=reposdir=/nonexistent",
              "--setopt=module_platform_id=platform:fl42", "--setopt=skip_if_unavailable=False",
-             "--setopt=cachedir=/var/cache/dnf", f"--repofrompath=mirror,{url}/{OS}", "--repo=mirror",
+             f"--setopt=cachedir={home / 'cache'}", f"--repofrompath=mirror,{url}/{OS}", "--repo=mirror",
              "--setopt=mirror.gpgcheck=1", f"--setopt=mirror.gpgkey={url}/RPM-GPG-KEY-factory",
              f"--setopt=mirror.repo_gpgcheck={int(repo_gpgcheck)}", "makecache"],
             capture_output=True, text=True, env={**os.environ, "HOME": str(home)}, check=False,

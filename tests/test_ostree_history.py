@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,9 +140,17 @@ def test_an_atomic_host_upgrades_through_a_static_delta_with_signatures_checked(
         done = pull(host)
         assert done.returncode == 0, done.stderr
         assert ostree.rev_parse(host, f"origin:{REF}") == first["commit"]
-        # Releasing the same compose again changes nothing on the ref.
+        # Releasing the same compose again changes nothing: not the ref, not the signed summary.
+        summary = [(served / name).read_bytes() for name in ("summary", "summary.sig")]
         assert release(hosts, hosts.first, to, *signing) == first
         assert [e.commit for e in ostree.history(served, REF)] == [first["commit"]]
+        assert [(served / name).read_bytes() for name in ("summary", "summary.sig")] == summary
+        # A release killed after moving the ref, before the summary: the next one writes it.
+        ref_file = served / "refs" / "heads" / REF
+        later = (served / "summary").stat().st_mtime_ns + 1_000_000_000
+        os.utime(ref_file, ns=(later, later))
+        assert release(hosts, hosts.first, to, *signing) == first
+        assert (served / "summary.sig").read_bytes() != summary[1]
 
         second = release(hosts, hosts.second, to, *signing)
         assert second["parent"] == first["commit"] and second["delta_from"] == first["commit"]

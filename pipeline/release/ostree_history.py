@@ -30,8 +30,9 @@ would serve commits that were never released. The new commit shares the compose'
 release's, so the commit is the same when a release is made again, and never older than its
 parent (rpm-ostree refuses an upgrade to an older commit).
 
-Releasing the compose that the ref's head already releases does nothing but the retention and
-summary steps, so a release made again after a crash completes; releasing an older compose
+Releasing the compose that the ref's head already releases changes nothing (the summary is
+written again only when it is older than a ref or delta, as a release killed half way leaves
+it), so a release made again completes what a crash interrupted; releasing an older compose
 again (a rollback) adds a new commit of its tree on top.
 """
 
@@ -139,13 +140,32 @@ def release(
     if keep < 1:
         raise InvalidInput("an OSTree ref must keep at least one commit", code="invalid-keep")
     ostree.init(repo)
+    before = _state(repo)
     served = tuple(_add(repo, source, commit, compose_id, signer) for commit in made.commits)
     retain(repo, keep)
-    if signer is not None:
-        ostree.sign_summary(repo, signer.key, signer.home)
-    else:
-        ostree.update_summary(repo)
+    if _state(repo) != before or not _summary_current(repo, signed=signer is not None):
+        if signer is not None:
+            ostree.sign_summary(repo, signer.key, signer.home)
+        else:
+            ostree.update_summary(repo)
     return served
+
+
+def _state(repo: Path) -> tuple[dict[str, str], list[str]]:
+    """What the summary lists: every ref's commit, and the static deltas."""
+    return {ref: ostree.rev_parse(repo, ref) for ref in ostree.refs(repo)}, ostree.static_deltas(repo)
+
+
+def _summary_current(repo: Path, *, signed: bool) -> bool:
+    """Whether the summary was written after every ref and delta (a release killed between
+    moving a ref and writing the summary leaves it older), and is signed as asked."""
+    summary = repo / "summary"
+    if not summary.is_file() or (repo / "summary.sig").is_file() != signed:
+        return False
+    written = [
+        p.stat().st_mtime_ns for top in ("refs", "deltas") for p in (repo / top).rglob("*") if p.is_file()
+    ]
+    return summary.stat().st_mtime_ns >= max(written, default=0)
 
 
 def _add(repo: Path, source: Path, made: Commit, compose_id: str, signer: Signer | None) -> Served:

@@ -47,7 +47,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         if p.skipped:
             out(f"  {p.repo}: {p.skipped}")
         else:
-            out(f"  {p.repo}: {p.commits} commits pruned, {p.bytes} bytes")
+            out(f"  {p.repo}: {p.commits} commit{'s' if p.commits != 1 else ''} pruned, {p.bytes} bytes")
     if report.leftovers:
         out(f"  left by an earlier gc: {report.leftovers} bytes")
     reasons = Counter(reason for v in report.kept for reason in v.reasons)

@@ -41,7 +41,7 @@ from tests.test_sign_release import key
 __all__ = ["bumped", "key"]  # session fixtures, shared
 
 REF = "FL/42/x86_64/host"
-OS = "compose/Server/x86_64/os"
+OS = "latest/compose/Server/x86_64/os"  # where the mirror serves the Server repo
 
 
 # -- the plan, pure --------------------------------------------------------------------------------
@@ -49,9 +49,9 @@ OS = "compose/Server/x86_64/os"
 
 def test_every_file_goes_in_its_pass_and_the_passes_in_the_order_mirrors_need() -> None:
     files = [
-        "RELEASE.json",
-        "Fedora-42-x86_64-CHECKSUM",
-        "RPM-GPG-KEY-factory",
+        "latest/RELEASE.json",
+        "latest/Fedora-42-x86_64-CHECKSUM",
+        "latest/RPM-GPG-KEY-factory",
         f"{OS}/Packages/bash-5.2-1.noarch.rpm",
         f"{OS}/repodata/0abc-primary.xml.gz",
         f"{OS}/repodata/repomd.xml",
@@ -69,7 +69,7 @@ def test_every_file_goes_in_its_pass_and_the_passes_in_the_order_mirrors_need() 
             Stage.CONTENT,
             sorted(
                 [
-                    "RPM-GPG-KEY-factory",
+                    "latest/RPM-GPG-KEY-factory",
                     f"{OS}/Packages/bash-5.2-1.noarch.rpm",
                     "ostree/repo/config",
                     "ostree/repo/objects/ab/cdef.filez",
@@ -82,7 +82,7 @@ def test_every_file_goes_in_its_pass_and_the_passes_in_the_order_mirrors_need() 
         (Stage.SWITCH, [f"{OS}/repodata/repomd.xml", f"{OS}/repodata/repomd.xml.asc"]),
         (Stage.REFS, [f"ostree/repo/refs/heads/{REF}"]),
         (Stage.SUMMARY, ["ostree/repo/summary", "ostree/repo/summary.sig"]),
-        (Stage.CHECKSUMS, ["Fedora-42-x86_64-CHECKSUM", "RELEASE.json"]),
+        (Stage.CHECKSUMS, ["latest/Fedora-42-x86_64-CHECKSUM", "latest/RELEASE.json"]),
     ]
     assert not plan.served("tmp/cache/x") and not plan.served(".lock") and plan.served("objects/ab/c.dirtree")
     for bad in ("/etc/passwd", "a/../b", "new\nline"):
@@ -215,7 +215,7 @@ def makecache(url: str, home: Path, *, repo_gpgcheck: bool = False) -> subproces
             ["dnf", "-y", "-q", f"--installroot={home / 'root'}", "--releasever=42", "--setopt=reposdir=/nonexistent",
              "--setopt=module_platform_id=platform:fl42", "--setopt=skip_if_unavailable=False",
              f"--setopt=cachedir={home / 'cache'}", f"--repofrompath=mirror,{url}/{OS}", "--repo=mirror",
-             "--setopt=mirror.gpgcheck=1", f"--setopt=mirror.gpgkey={url}/RPM-GPG-KEY-factory",
+             "--setopt=mirror.gpgcheck=1", f"--setopt=mirror.gpgkey={url}/latest/RPM-GPG-KEY-factory",
              f"--setopt=mirror.repo_gpgcheck={int(repo_gpgcheck)}", "makecache"],
             capture_output=True, text=True, env={**os.environ, "HOME": str(home)}, check=False,
         )  # fmt: skip
@@ -331,6 +331,10 @@ def test_clients_never_fail_while_publish_runs_in_a_loop(released: Released, tmp
             thread.join()
     assert failures == []
     assert runs["dnf"] >= 3 and runs["ostree"] >= 3
+    # The mirror is shaped as the release target: what RELEASE.json names is where it says.
+    manifest = json.loads((mirrors / "AtomicHost" / "latest" / "RELEASE.json").read_text())
+    named = [s["signature"] for s in manifest["signatures"] if s["kind"].startswith("ostree")]
+    assert named and all((mirrors / "AtomicHost" / "latest" / path).is_file() for path in named)
     assert len(seen) >= 2  # the host did follow the ref while it moved
 
 

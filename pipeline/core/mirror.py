@@ -36,6 +36,7 @@ from typing import Any
 from pipeline.core.errors import InvalidInput
 
 STATE = ".factory-mirror/publications.json"  # on the mirror, relative to its root
+RELEASE_ROOT = "latest/"  # where a release's own files go on the mirror
 OSTREE_ROOT = "ostree/repo/"  # where a release's served OSTree repository goes on the mirror
 FORMAT = 1
 SIGNED_REPOMD = ("repomd.xml", "repomd.xml.asc", "repomd.xml.key")

@@ -1,11 +1,12 @@
 """Publishing a release to a mirror, in the order mirrors need (`pipeline.core.mirror`).
 
 The mirror of a release target (one `--to DIR` of `factory release`) is a directory, local or
-remote (whatever rsync takes), that serves the release at stable paths, as Fedora's mirrors
-serve `releases/42/Server/x86_64/os/`:
+remote (whatever rsync takes), that serves the release at stable paths, shaped as the release
+target is, so the paths RELEASE.json names (`../ostree/repo/...`) hold on the mirror too:
 
-    DEST/                          the files of the release (DIR/<compose-id>/): compose/...,
-                                   metadata/..., RPM-GPG-KEY-factory, RELEASE.json
+    DEST/latest/                   the files of the release (DIR/<compose-id>/, what DIR/latest
+                                   points at): compose/..., metadata/..., RPM-GPG-KEY-factory,
+                                   RELEASE.json; a real directory, its content replaced in place
     DEST/ostree/repo/              the served OSTree repository (DIR/ostree/repo), for an
                                    `ostree:` node: objects, deltas, refs, signed summary
     DEST/.factory-mirror/publications.json   what was published there, and when
@@ -68,7 +69,7 @@ class Synced:
 def files_of(release: Release) -> dict[str, tuple[Path, str]]:
     """Every file of the release as the mirror holds it: mirror path -> (source root, path in it)."""
     found: dict[str, tuple[Path, str]] = {}
-    roots = [(release.path, "")]
+    roots = [(release.path, mirror.RELEASE_ROOT)]
     if release.served_repo is not None:
         roots.append((release.served_repo, mirror.OSTREE_ROOT))
     for root, prefix in roots:
@@ -76,7 +77,7 @@ def files_of(release: Release) -> dict[str, tuple[Path, str]]:
             dirs.sort()
             for name in sorted(names):
                 inside = Path(folder, name).relative_to(root).as_posix()
-                if prefix and not mirror.served(inside):
+                if root != release.path and not mirror.served(inside):
                     continue
                 found[prefix + inside] = (root, inside)
     return found
@@ -105,7 +106,7 @@ def publish(
         for stage, paths in plan:
             count = 0
             for root, inside in _by_root(paths, files):
-                prefix = mirror.OSTREE_ROOT if root != release.path else ""
+                prefix = mirror.OSTREE_ROOT if root != release.path else mirror.RELEASE_ROOT
                 changes = rsync.send(
                     root, rsync.join(dest, prefix), inside, scratch, checksum=stage != Stage.CONTENT
                 )
@@ -113,7 +114,9 @@ def publish(
             sent[stage] = count
         now = int(clock())
         remembered = mirror.remembered(publications, now, grace)
-        gone = rsync.delete(release.path, dest, sorted(mirror.protected(remembered, now, grace)), scratch)
+        nothing = scratch / "empty"  # deleting from an empty source: all but what is protected
+        nothing.mkdir()
+        gone = rsync.delete(nothing, dest, sorted(mirror.protected(remembered, now, grace)), scratch)
         _write_state(dest, remembered, scratch)
     return Synced(dest, len(files), sent, len([p for p in gone.deleted if not p.endswith("/")]))
 

@@ -260,6 +260,13 @@ def test_publish_pushes_a_release_its_clients_read_and_again_sends_nothing(
     with serve(dest) as http:
         cached = makecache(http.url, tmp_path / "dnf", repo_gpgcheck=True)
         assert cached.returncode == 0, cached.stderr
+    # `factory status` says so, from the record.
+    status = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status", SERVER, "--repo", str(released.root), "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    server = {n["node"]: n for n in json.loads(status)["nodes"]}[SERVER]
+    assert server["mirror"] == "published"
     # Again: nothing to send, nothing deleted; both runs are recorded on the compose.
     again = publish(released, released.server[1], dest)
     assert set(sent_of(again).values()) == {0} and again["deleted"] == 0

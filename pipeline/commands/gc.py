@@ -36,6 +36,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
                     for v in report.kept
                 ],
                 "leftovers": report.leftovers,
+                "stores": [
+                    {"url": st.url, "deleted": list(st.deleted), "freed": st.freed} for st in report.stores
+                ],
             }
         )
         return 0
@@ -48,6 +51,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
             out(f"  {p.repo}: {p.skipped}")
         else:
             out(f"  {p.repo}: {p.commits} commit{'s' if p.commits != 1 else ''} pruned, {p.bytes} bytes")
+    for st in report.stores:
+        out(f"  {st.url}: {len(st.deleted)} manifests deleted, {st.freed} bytes swept")
     if report.leftovers:
         out(f"  left by an earlier gc: {report.leftovers} bytes")
     reasons = Counter(reason for v in report.kept for reason in v.reasons)

@@ -10,6 +10,8 @@ of its node, recent):
   below the oldest commit a kept compose made, on every ref (`ostree prune --refs-only`
   with a depth per ref), with the objects only they use.
 Release directories are never touched: a release is a copy, and what is live stays live.
+An artifact store given in `stores` is collected by the same rule, over every compose lineage
+knows (`pipeline.release.gc_store`): manifests deleted, unreferenced blobs swept.
 
 A file's bytes count as freed only when every hard link to it goes (the build store's RPMs are
 linked into the repos made of them). A directory is renamed out of sight (`.gc-<name>`) before
@@ -34,6 +36,7 @@ from pipeline.engine.workspace import Workspace
 from pipeline.git import notes
 from pipeline.git.repo import ref_target
 from pipeline.release import publications
+from pipeline.release.gc_store import ArtifactStore, StoreSwept, collect_store
 from pipeline.store import collected
 from pipeline.store.lineage import NOTES_REF, Lineage
 from pipeline.tools import ostree
@@ -70,10 +73,12 @@ class Report:
     pruned: tuple[Pruned, ...]
     kept: tuple[retention.Verdict, ...]
     leftovers: int = 0  # bytes of what an earlier, killed gc left
+    stores: tuple[StoreSwept, ...] = ()
 
     @property
     def freed(self) -> int:
-        return sum(r.bytes for r in self.removed) + sum(p.bytes for p in self.pruned) + self.leftovers
+        local = sum(r.bytes for r in self.removed) + sum(p.bytes for p in self.pruned) + self.leftovers
+        return local + sum(s.freed for s in self.stores)
 
 
 def collect(
@@ -84,8 +89,10 @@ def collect(
     older_than_days: float = 0,
     dry_run: bool = False,
     now: float | None = None,
+    stores: Sequence[ArtifactStore] = (),
 ) -> Report:
-    """Collect the output directory of HEAD's factory.yaml (see the module docstring)."""
+    """Collect the output directory of HEAD's factory.yaml, and the stores given (see the module
+    docstring)."""
     output_dir = _output_dir(ws, "HEAD")
     when = int(now if now is not None else dt.datetime.now(dt.UTC).timestamp())
     gone_before = {
@@ -95,7 +102,21 @@ def collect(
     }
     dirs: dict[str, Path] = {}
     records = []
-    for record in _records(lineage):
+    every = _records(lineage)
+    latest_good = set(lineage.latest().values())
+    live = {r.compose_id for r in publications.releases(lineage) if publications.live(r)}
+
+    def verdicts_of(candidates: Sequence[Record]) -> list[retention.Verdict]:
+        return retention.decide(
+            [retention.Candidate(r.compose_id, r.node, r.status, _finished(r)) for r in candidates],
+            latest_good=latest_good,
+            live=live,
+            keep=keep,
+            older_than=int(older_than_days * DAY),
+            now=when,
+        )
+
+    for record in every:
         if record.compose_id in gone_before:
             continue
         commit_dir = dirs.get(record.commit)
@@ -103,15 +124,7 @@ def collect(
             commit_dir = dirs[record.commit] = _output_dir(ws, record.commit)
         if commit_dir == output_dir:
             records.append(record)
-    live = {r.compose_id for r in publications.releases(lineage) if publications.live(r)}
-    verdicts = retention.decide(
-        [retention.Candidate(r.compose_id, r.node, r.status, _finished(r)) for r in records],
-        latest_good=set(lineage.latest().values()),
-        live=live,
-        keep=keep,
-        older_than=int(older_than_days * DAY),
-        now=when,
-    )
+    verdicts = verdicts_of(records)
     kept_ids = {v.compose_id for v in verdicts if v.kept}
     kept = [r for r in records if r.compose_id in kept_ids]
     doomed = [r for r in records if r.compose_id not in kept_ids]
@@ -127,13 +140,27 @@ def collect(
                 done.compose_id, done.node, done.bytes, (*done.paths, *pruned_commits)
             )
     result = tuple(by_id[r.compose_id] for r in doomed if r.compose_id in by_id)
-    if not dry_run and result:
-        stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        collected.record(
-            lineage,
-            {r.compose_id: collected.Collection(str(output_dir), stamp, r.bytes, r.paths) for r in result},
-        )
-    return Report(output_dir, dry_run, result, tuple(pruned), tuple(v for v in verdicts if v.kept), leftovers)
+    stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marks = {r.compose_id: [collected.Collection(str(output_dir), stamp, r.bytes, r.paths)] for r in result}
+    swept: list[StoreSwept] = []
+    for store in stores:
+        gone = {
+            cid
+            for cid, entries in collected.every(lineage).items()
+            if any(e.where == store.url for e in entries)
+        }
+        candidates = [r for r in every if r.compose_id not in gone]
+        keep_ids = {v.compose_id for v in verdicts_of(candidates) if v.kept}
+        from_store = collect_store(store, keep=keep_ids, known={r.compose_id for r in every}, dry_run=dry_run)
+        swept.append(from_store)
+        for cid in from_store.deleted:
+            marks.setdefault(cid, []).append(
+                collected.Collection(store.url, stamp, from_store.owned.get(cid, 0), ("manifest",))
+            )
+    if not dry_run and marks:
+        collected.record(lineage, marks)
+    kept_verdicts = tuple(v for v in verdicts if v.kept)
+    return Report(output_dir, dry_run, result, tuple(pruned), kept_verdicts, leftovers, tuple(swept))
 
 
 def _output_dir(ws: Workspace, rev: str) -> Path:

@@ -9,7 +9,7 @@ place its files were removed from (the output directory, an artifact store), old
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.store.lineage import Lineage
@@ -30,7 +30,7 @@ class Collection:
         return {"where": self.where, "time": self.time, "bytes": self.bytes, "paths": list(self.paths)}
 
 
-def record(lineage: Lineage, collected: Mapping[str, Collection]) -> None:
+def record(lineage: Lineage, collected: Mapping[str, Sequence[Collection]]) -> None:
     """Mark composes collected (compose ID -> where from), in one notes commit."""
 
     def merge(compose_id: str, old: dict[str, object] | None) -> dict[str, object]:
@@ -38,7 +38,10 @@ def record(lineage: Lineage, collected: Mapping[str, Collection]) -> None:
         return {
             "format": FORMAT,
             "compose_id": compose_id,
-            "collected": [*(earlier if isinstance(earlier, list) else []), collected[compose_id].to_json()],
+            "collected": [
+                *(earlier if isinstance(earlier, list) else []),
+                *(entry.to_json() for entry in collected[compose_id]),
+            ],
         }
 
     update_notes(lineage, COLLECTED_REF, dict.fromkeys(collected, merge), "Garbage collection")

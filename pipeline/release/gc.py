@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +36,11 @@ from pipeline.engine.workspace import Workspace
 from pipeline.git import notes
 from pipeline.git.repo import ref_target
 from pipeline.release import publications
+from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
 from pipeline.release.gc_store import ArtifactStore, StoreSwept, collect_store
 from pipeline.store import collected
 from pipeline.store.lineage import NOTES_REF, Lineage
-from pipeline.tools import ostree
 
-GONE = ".gc-"  # prefix of a directory being removed
 DAY = 86400
 
 
@@ -53,16 +52,6 @@ class Removed:
     node: str
     bytes: int
     paths: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Pruned:
-    """An OSTree repository pruned (or skipped, with why): commits and bytes it frees."""
-
-    repo: str
-    commits: int
-    bytes: int
-    skipped: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +119,10 @@ def collect(
     doomed = [r for r in records if r.compose_id not in kept_ids]
     leftovers = _leftovers(output_dir, dry_run)
     removed = _remove_homes(output_dir, kept, doomed, dry_run)
-    pruned, commits_gone = _prune_ostree(output_dir, kept, dry_run)
+    pruned, commits_gone = prune_ostree(output_dir, kept, dry_run)
     by_id = {r.compose_id: r for r in removed}
     for record in doomed:
-        pruned_commits = [p for p in _commit_paths(record) if p in commits_gone]
+        pruned_commits = [p for p in commit_paths(record) if p in commits_gone]
         if pruned_commits:
             done = by_id.get(record.compose_id, Removed(record.compose_id, record.node, 0, ()))
             by_id[record.compose_id] = Removed(
@@ -229,7 +218,7 @@ def _freed_by_owner(owned: Sequence[tuple[str, Sequence[Path]]]) -> dict[str, in
     links: dict[tuple[int, int], list[int]] = {}  # inode -> [links seen, links it has, size]
     first: dict[tuple[int, int], str] = {}
     for owner, folders in owned:
-        for path in _files(folders):
+        for path in files(folders):
             stat = path.lstat()
             inode = (stat.st_dev, stat.st_ino)
             seen = links.setdefault(inode, [0, stat.st_nlink, stat.st_size])
@@ -240,15 +229,6 @@ def _freed_by_owner(owned: Sequence[tuple[str, Sequence[Path]]]) -> dict[str, in
         if count >= nlink:
             freed[first[inode]] = freed.get(first[inode], 0) + size
     return freed
-
-
-def _files(folders: Iterable[Path]) -> Iterable[Path]:
-    for folder in folders:
-        for parent, _, names in os.walk(folder):
-            for name in names:
-                path = Path(parent, name)
-                if not path.is_symlink():
-                    yield path
 
 
 def _remove(path: Path) -> None:
@@ -269,80 +249,3 @@ def _leftovers(output_dir: Path, dry_run: bool) -> int:
         for path in found:
             shutil.rmtree(path)
     return size
-
-
-def _commit_paths(record: Record) -> list[str]:
-    return [o.path for o in record.outputs if o.path.endswith(".commit") and "/objects/" in o.path]
-
-
-def _checksum(path: str) -> str:
-    """The commit checksum of an object path `.../objects/ab/cdef....commit`."""
-    prefix, rest = path.split("/objects/", 1)[1].split("/", 1)
-    return prefix + rest.removesuffix(".commit")
-
-
-def _prune_ostree(output_dir: Path, kept: Sequence[Record], dry_run: bool) -> tuple[list[Pruned], set[str]]:
-    """Prune each OSTree repository of the output directory below the commits kept composes
-    made; what was (or would be) freed, and the object paths (relative) of the commits gone."""
-    wanted = {_checksum(p) for r in kept for p in _commit_paths(r)}
-    pruned: list[Pruned] = []
-    gone: set[str] = set()
-    for config in sorted((output_dir / "ostree").glob("*/repo/config")):
-        repo = config.parent
-        relative = repo.relative_to(output_dir).as_posix()
-        chains = {ref: [e.commit for e in ostree.history(repo, ref)] for ref in ostree.refs(repo)}
-        everything = {c for chain in chains.values() for c in chain}
-        missing = sorted(c for c in wanted if _has_commit(repo, c) and c not in everything)
-        if missing:
-            pruned.append(Pruned(relative, 0, 0, f"kept commit {missing[0]} is on no ref: not pruned"))
-            continue
-        depth = {
-            ref: max([i for i, c in enumerate(chain) if c in wanted], default=0)
-            for ref, chain in chains.items()
-        }
-        staying = {c for ref, chain in chains.items() for c in chain[: depth[ref] + 1]}
-        leaving = everything - staying
-        if not leaving:
-            continue
-        target = repo
-        if dry_run:
-            target = output_dir / f"{GONE}ostree-{os.getpid()}"
-            _link_copy(repo, target)
-        before = _object_sizes(target)
-        ostree.prune(target, depth)
-        after = _object_sizes(target)
-        if dry_run:
-            shutil.rmtree(target)
-        pruned.append(
-            Pruned(relative, len(leaving), sum(size for p, size in before.items() if p not in after))
-        )
-        gone.update(f"{relative}/objects/{c[:2]}/{c[2:]}.commit" for c in leaving)
-    return pruned, gone
-
-
-def _has_commit(repo: Path, commit: str) -> bool:
-    return (repo / "objects" / commit[:2] / f"{commit[2:]}.commit").is_file()
-
-
-def _object_sizes(repo: Path) -> dict[str, int]:
-    return {
-        p.relative_to(repo).as_posix(): p.lstat().st_size
-        for top in ("objects", "deltas")
-        for p in _files([repo / top])
-    }
-
-
-def _link_copy(repo: Path, dest: Path) -> None:
-    """A copy of an OSTree repository whose objects are hard links (pruning it unlinks them in the
-    copy only; every other file is a real copy, so nothing written there reaches the repository)."""
-    if dest.exists():
-        shutil.rmtree(dest)
-
-    def copy(source: str, target: str) -> None:
-        inside = Path(source).relative_to(repo).parts[0]
-        if inside in ("objects", "deltas"):
-            os.link(source, target)
-        else:
-            shutil.copy2(source, target)
-
-    shutil.copytree(repo, dest, symlinks=True, copy_function=copy)

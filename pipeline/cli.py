@@ -282,6 +282,7 @@ def _lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--key", help="that key's fingerprint (default: factory.yaml signing.key)")
     p.add_argument("--dry-run", action="store_true", help="say what it would carve out; change nothing")
 
+
 def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """factory publish (mirrors) and factory gc (issue 12)."""
     text = "Push a release to a mirror: content first, metadata, then refs and summaries, checksums last."
@@ -319,6 +320,13 @@ def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=0,
         metavar="DAYS",
         help="collect only composes that finished more than DAYS ago (default: 0)",
+    )
+    p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also collect this artifact store (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE); repeatable",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be freed; remove nothing")
     p.add_argument("--repo", default=".", help="the definitions repository (default: .)")

@@ -15,21 +15,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline import cli, example
+from pipeline.core.records import OutputFile, node_ref
 from pipeline.core.retention import Candidate, Reason, decide
 from pipeline.core.states import ComposeStatus
-from pipeline.engine.workspace import Workspace
 from pipeline.release import gc as gc_module
 from pipeline.release import sign
 from pipeline.release.gc_store import collect_store
 from pipeline.store import collected
+from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg, ostree
+from tests import registry as oci_registry
 from tests.bumped_dist import FIXED, HOST, MODULE, SERVER, VULNERABLE
 from tests.conftest import ROOT, commit_tree
 from tests.test_checks_repo import gated_tree
@@ -44,7 +48,7 @@ TARGETS = {SERVER: "Server", HOST: "AtomicHost-host"}  # release directories
 
 def test_retention_keeps_latest_good_live_newest_and_recent() -> None:
     def made(cid: str, node: str, finished: int, status: ComposeStatus = ComposeStatus.FINISHED) -> Candidate:
-        return Candidate(cid, node, status, finished)
+        return Candidate(cid, node, "42", status, finished)
 
     composes = [
         made("a1", "repo:A", 100),
@@ -64,6 +68,93 @@ def test_retention_keeps_latest_good_live_newest_and_recent() -> None:
     }
     assert [v.compose_id for v in decide(composes, latest_good=(), live=(), keep=0, older_than=0, now=500)
             if v.kept] == []  # fmt: skip
+
+
+def test_retention_keeps_each_releases_newest_and_the_last_good_of_retired_nodes() -> None:
+    composes = [
+        Candidate("a42-1", "repo:A", "42", ComposeStatus.FINISHED, 100),
+        Candidate("a42-2", "repo:A", "42", ComposeStatus.FINISHED, 200),
+        Candidate("a43-1", "repo:A", "43", ComposeStatus.FINISHED, 300),
+        Candidate("a43-2", "repo:A", "43", ComposeStatus.FINISHED, 400),
+        Candidate("w42-1", "repo:W", "42", ComposeStatus.FINISHED, 100),
+        Candidate("w42-2", "repo:W", "42", ComposeStatus.FINISHED, 50),
+    ]
+    verdicts = {v.compose_id: v.reasons for v in decide(composes, latest_good=set(), live=set(),
+                                                           retired={"w42-2"}, keep=1, older_than=0, now=500)}  # fmt: skip
+    assert verdicts == {
+        "a42-1": (),
+        "a42-2": (Reason.NEWEST,),  # composing 43 does not push 42's newest out
+        "a43-1": (),
+        "a43-2": (Reason.NEWEST,),
+        "w42-1": (Reason.NEWEST,),
+        "w42-2": (Reason.RETIRED,),
+    }
+
+
+def small_compose(output: Path, compose_id: str, files: dict[str, bytes]) -> list[OutputFile]:
+    """A compose of a few small files under output/composes/<id>/."""
+    made = []
+    for name, data in files.items():
+        path = output / "composes" / compose_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        made.append(
+            OutputFile(path.relative_to(output).as_posix(), len(data), hashlib.sha256(data).hexdigest())
+        )
+    return made
+
+
+def age(store_dir: Path, seconds: float) -> None:
+    """Make every blob of a file:// store look written `seconds` ago (past the sweep's grace)."""
+    then = time.time() - seconds
+    for blob in (store_dir / "blobs").rglob("*"):
+        if blob.is_file():
+            os.utime(blob, (then, then))
+
+
+@pytest.mark.parametrize("kind", ["file", "oci"])
+def test_a_store_loses_the_manifests_retention_drops_and_the_blobs_only_they_held(
+    kind: str, tmp_path: Path
+) -> None:
+    a1, a2, b1, foreign = (f"FL-42-{n}-20261121.n.0" for n in ("A", "A2", "B", "Foreign"))
+    x, y, z, shared, f = b"x" * 10, b"y" * 20, b"z" * 30, b"s" * 5, b"f" * 7
+    contents = {a1: {"x": x, "s": shared}, a2: {"y": y, "s": shared}, b1: {"z": z}, foreign: {"f": f}}
+    registry = oci_registry.start(tmp_path / "registry") if kind == "oci" else None
+    try:
+        url = f"oci://{registry.address}/factory/gc" if registry else (tmp_path / "store").as_uri()
+        store = open_store(url, root=tmp_path, env={}, cache=tmp_path / "cache")
+        for cid, files in contents.items():
+            store.put(cid, tmp_path / "out", small_compose(tmp_path / "out", cid, files))
+        age(tmp_path / "store", 7200)
+        age(tmp_path / "cache", 7200)
+        known, keep = {a1, a2, b1}, {a2, b1}
+        dry = collect_store(store, keep=keep, known=known, dry_run=True)
+        assert (dry.deleted, dry.owned, dry.freed) == ((a1,), {a1: 10}, 10)
+        assert store.composes() == sorted(contents)  # a dry run deletes nothing
+        done = collect_store(store, keep=keep, known=known, dry_run=False)
+        assert done.deleted == (a1,) and done.owned == {a1: 10}
+        assert store.composes() == sorted([a2, b1, foreign])  # a compose lineage does not know stays
+        x_sha = hashlib.sha256(x).hexdigest()
+        if registry is None:
+            assert (
+                done.freed == 10
+                and not (tmp_path / "store" / "blobs" / "sha256" / x_sha[:2] / x_sha).exists()
+            )
+        else:  # the registry frees x once its own garbage collector runs (put left no local cache)
+            assert done.freed == 0 and registry.blob_data(x_sha).exists()
+            registry.garbage_collect()
+            assert not registry.blob_data(x_sha).exists()
+        # What is kept comes back whole, the shared blob with it, on a fresh machine.
+        fresh = open_store(url, root=tmp_path, env={}, cache=tmp_path / "fresh-cache")
+        for cid in (a2, b1, foreign):
+            manifest = fresh.manifest(cid)
+            assert manifest is not None
+            fresh.fetch(manifest, tmp_path / "fetched")
+            for name, data in contents[cid].items():
+                assert (tmp_path / "fetched" / "composes" / cid / name).read_bytes() == data
+    finally:
+        if registry is not None:
+            registry.stop()
 
 
 @dataclass
@@ -116,13 +207,13 @@ def inodes(root: Path) -> dict[tuple[int, int], int]:
     return found
 
 
-def gc(root: Path, *argv: str) -> dict[str, object]:
+def gc(root: Path, *argv: str) -> dict[str, Any]:
     done = subprocess.run(
         [*FACTORY, "gc", "--repo", str(root), "--json", *argv],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -141,6 +232,43 @@ def test_a_dry_run_says_what_gc_frees_and_removes_nothing(dist: Collectable) -> 
     assert collected.every(Lineage(dist.root)) == {}
 
 
+def test_gc_keeps_every_releases_latest_good_and_the_last_good_of_a_retired_node(dist: Collectable) -> None:
+    module = "module:base-runtime:f42"
+    lineage = Lineage(dist.root)
+    # The definitions move on to release 43 (as `factory branch-release 43` leaves them): 42's
+    # latest good is no longer HEAD's, and still kept.
+    commit_tree(dist.root, {**dist.tree, "factory.yaml": dist.tree["factory.yaml"].replace(b'version: "42"', b'version: "43"')},
+                "Release 43\n")  # fmt: skip
+    try:
+        assert Lineage(dist.root).latest() == {}  # nothing composed for 43 yet
+        report = gc(dist.root, "--keep", "0", "--dry-run")
+        kept = {str(v["compose_id"]): v["reasons"] for v in report["kept"]}
+        assert kept[dist.new[module]] == ["latest good"]
+        assert dist.new[module] not in collected_ids(report)
+    finally:
+        commit_tree(dist.root, dist.tree, "Back to 42\n")
+    # The module retired: its latest good moves to refs/composes/retired/42/, and stays kept.
+    assert lineage.retire(module) == dist.new[module]
+    try:
+        report = gc(dist.root, "--keep", "0", "--dry-run")
+        kept = {str(v["compose_id"]): v["reasons"] for v in report["kept"]}
+        assert kept[dist.new[module]] == ["last good of a retired node"]
+    finally:
+        git_ref = ["git", "-C", str(dist.root)]
+        tag = subprocess.run([*git_ref, "rev-parse", f"refs/tags/compose/{dist.new[module]}"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        name = "refs/composes/retired/42/" + node_ref(module)
+        subprocess.run([*git_ref, "update-ref", "-d", name], check=True)
+        lineage.promote(module, dist.new[module])
+        assert ref_target_of(dist.root, "refs/composes/latest/42/" + node_ref(module)) == tag
+    assert Lineage(dist.root).latest()[module] == dist.new[module]
+
+
+def ref_target_of(root: Path, name: str) -> str:
+    return subprocess.run(["git", "-C", str(root), "rev-parse", name], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
 def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
     dist: Collectable, key: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -148,14 +276,32 @@ def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
     latest = lineage.latest()
     (dist.output / "composes" / ".gc-killed").mkdir()  # what a killed gc left
     (dist.output / "composes" / ".gc-killed" / "half").write_bytes(b"x" * 1000)
-    dry = gc(dist.root, "--keep", "1", "--dry-run")
-    before = inodes(dist.output)
-    report = gc(dist.root, "--keep", "1")
-    after = inodes(dist.output)
-    # What it says it freed is what left the disk, byte for byte, and what the dry run foresaw.
+    # Every compose is in an artifact store too (file://), written long enough ago to be swept.
+    store_dir = tmp_path / "store"
+    store = open_store(store_dir.as_uri(), root=dist.root, env={})
+    for record in gc_module._records(lineage):
+        store.put(record.compose_id, dist.output, record.outputs)
+    age(store_dir, 7200)
+    dry = gc(dist.root, "--keep", "1", "--dry-run", "--store", store_dir.as_uri())
+    before, stored = inodes(dist.output), inodes(store_dir / "blobs")
+    report = gc(dist.root, "--keep", "1", "--store", store_dir.as_uri())
+    after, still_stored = inodes(dist.output), inodes(store_dir / "blobs")
+    # What it says it freed is what left the disk, byte for byte, and what the dry run foresaw:
+    # in the output directory, and in the store's blobs (its small manifest files are not counted).
     gone = sum(size for inode, size in before.items() if inode not in after)
-    assert report["freed"] == gone == dry["freed"] and gone > 1000
+    swept = sum(size for inode, size in stored.items() if inode not in still_stored)
+    (from_store,) = report["stores"]
+    assert from_store["freed"] == swept and swept > 0
+    assert report["freed"] == gone + swept == dry["freed"] and gone > 1000
     assert report["leftovers"] == 1000
+    assert set(from_store["deleted"]) == collected_ids(report)  # the same rule: the same composes
+    assert set(store.composes()) == {r.compose_id for r in gc_module._records(lineage)} - collected_ids(
+        report
+    )
+    for compose_id in latest.values():  # what is kept comes back whole from the store
+        manifest = store.manifest(compose_id)
+        assert manifest is not None
+        store.fetch(manifest, tmp_path / "fetched")
     ids = collected_ids(report)
     assert {dist.old[SERVER], dist.old[HOST], dist.old["module:base-runtime:f42"]} <= ids
     assert not set(latest.values()) & ids
@@ -175,12 +321,16 @@ def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
             assert hashlib.sha256(path.read_bytes()).hexdigest() == output.sha256, output.path
     # Lineage is kept, and says the files are gone.
     assert lineage.get(dist.old[SERVER]).node == SERVER
-    assert [c.where for c in collected.read(lineage, dist.old[SERVER])] == [str(dist.output.resolve())]
+    assert [c.where for c in collected.read(lineage, dist.old[SERVER])] == [
+        str(dist.output.resolve()),
+        store_dir.as_uri(),
+    ]
     shown = subprocess.run(
         [*FACTORY, "lineage", dist.old[SERVER], "--repo",
          str(dist.root)], capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert f"files     gone: removed from {dist.output.resolve()} by gc" in shown
+    assert f"files     gone: manifest deleted from {store_dir.as_uri()} by gc" in shown
     # Again: nothing left to free.
     again = gc(dist.root, "--keep", "1")
     assert again["freed"] == 0 and collected_ids(again) == set()
@@ -223,62 +373,3 @@ def test_after_gc_a_revert_composes_again_what_it_would_have_reused(dist: Collec
         assert nodes[SERVER]["status"] == "COMPOSED"
     finally:
         commit_tree(dist.root, dist.tree, "Back to the backport\n")
-
-
-@dataclass
-class BlobStore:
-    """The interface gc needs of an artifact store (`pipeline.release.gc_store.ArtifactStore`)
-    over dictionaries: issue 10's store is not on the main branch yet, so this stands in for it
-    to pin what gc asks of a store. Manifests map sha256 -> size; `swept` records the keep sets."""
-
-    url: str
-    manifests: dict[str, dict[str, int]]
-    blobs: dict[str, int]
-    swept: list[set[str]]
-
-    def composes(self) -> list[str]:
-        return sorted(self.manifests)
-
-    def manifest(self, compose_id: str) -> Held | None:
-        found = self.manifests.get(compose_id)
-        return None if found is None else Held(found)
-
-    def delete(self, compose_id: str) -> bool:
-        return self.manifests.pop(compose_id, None) is not None
-
-    def sweep(self, keep: set[str], *, grace: float = 3600.0) -> int:
-        self.swept.append(set(keep))
-        gone = [sha for sha in self.blobs if sha not in keep]
-        return sum(self.blobs.pop(sha) for sha in gone)
-
-
-@dataclass
-class Held:
-    found: dict[str, int]
-
-    def blobs(self) -> dict[str, int]:
-        return dict(self.found)
-
-
-def test_a_store_loses_the_manifests_retention_drops_and_the_blobs_only_they_held() -> None:
-    manifests = {"a1": {"x": 10, "s": 5}, "a2": {"y": 20, "s": 5}, "b1": {"z": 30}, "foreign": {"f": 7}}
-    store = BlobStore("file:///srv/store", {k: dict(v) for k, v in manifests.items()}, {"x": 10, "y": 20, "z": 30, "s": 5, "f": 7}, [])  # fmt: skip
-    dry = collect_store(store, keep={"a2", "b1"}, known={"a1", "a2", "b1"}, dry_run=True)
-    assert (dry.deleted, dry.freed) == (("a1",), 10) and store.manifests.keys() == manifests.keys()
-    done = collect_store(store, keep={"a2", "b1"}, known={"a1", "a2", "b1"}, dry_run=False)
-    assert done.deleted == ("a1",) and done.owned == {"a1": 10} and done.freed == 10
-    assert sorted(store.manifests) == ["a2", "b1", "foreign"]  # a compose lineage does not know stays
-    assert store.swept == [{"y", "s", "z", "f"}]
-
-
-def test_gc_collects_a_store_by_the_same_rule_over_every_compose(dist: Collectable) -> None:
-    lineage = Lineage(dist.root)
-    every = [r.compose_id for r in gc_module._records(lineage)]
-    store = BlobStore("file:///srv/store", {cid: {cid: 1} for cid in every}, {cid: 1 for cid in every}, [])
-    ws = Workspace.open(dist.root)
-    report = gc_module.collect(ws, lineage, keep=1, dry_run=True, stores=[store])
-    (swept,) = report.stores
-    latest = set(lineage.latest().values())
-    assert swept.deleted and not set(swept.deleted) & latest
-    assert {dist.old[SERVER], dist.old[HOST]} <= set(swept.deleted)
-    assert len(store.manifests) == len(every)  # a dry run deletes nothing

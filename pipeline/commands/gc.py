@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 
 from pipeline.commands.output import out, out_json
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gc
+from pipeline.store.artifacts import open_store, shown_url
 from pipeline.store.lineage import Lineage
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
     """Collect, or with --dry-run say what would be collected; the bytes freed either way."""
     ws = Workspace.open(args.repo)
+    # A store is named on the command line: factory.yaml has no `store:` key yet (issue 10).
+    stores = [open_store(url, root=ws.root, env=os.environ) for url in args.store]
     report = gc.collect(
-        ws, Lineage(ws.root), keep=args.keep, older_than_days=args.older_than, dry_run=args.dry_run
+        ws,
+        Lineage(ws.root),
+        keep=args.keep,
+        older_than_days=args.older_than,
+        dry_run=args.dry_run,
+        stores=stores,
     )
     if args.json:
         out_json(
@@ -37,7 +46,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
                 ],
                 "leftovers": report.leftovers,
                 "stores": [
-                    {"url": st.url, "deleted": list(st.deleted), "freed": st.freed} for st in report.stores
+                    {
+                        "url": shown_url(st.url),
+                        "deleted": list(st.deleted),
+                        "owned": sum(st.owned.values()),
+                        "freed": st.freed,
+                    }
+                    for st in report.stores
                 ],
             }
         )
@@ -52,7 +67,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
         else:
             out(f"  {p.repo}: {p.commits} commit{'s' if p.commits != 1 else ''} pruned, {p.bytes} bytes")
     for st in report.stores:
-        out(f"  {st.url}: {len(st.deleted)} manifests deleted, {st.freed} bytes swept")
+        deleted = "would be deleted" if report.dry_run else "deleted"
+        swept = "at most, would be swept" if report.dry_run else "swept"
+        out(
+            f"  {shown_url(st.url)}: {len(st.deleted)} manifests {deleted} "
+            f"({sum(st.owned.values())} bytes of blobs only they held), {st.freed} bytes {swept}"
+        )
     if report.leftovers:
         out(f"  left by an earlier gc: {report.leftovers} bytes")
     reasons = Counter(reason for v in report.kept for reason in v.reasons)

@@ -46,7 +46,10 @@ def show(args: argparse.Namespace) -> int:
         return 0
     out(_describe(record))
     for c in gone:
-        out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
+        if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
+            out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
+        else:
+            out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
 
 

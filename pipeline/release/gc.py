@@ -1,8 +1,8 @@
 """Garbage collection of compose outputs: `factory gc`.
 
 What it removes, in the output directory factory.yaml names at HEAD, for every compose that no
-retention reason keeps (`pipeline.core.retention`: latest good, live release, the `keep` newest
-of its node, recent):
+retention reason keeps (`pipeline.core.retention`: latest good of any release, last good of a
+retired node, live release, the `keep` newest of its node in its release, recent):
 - the compose's own directories: `composes/<id>/`, `signed/<id>/` and, for a build, its slot in
   the build store `builds/<key>/`, unless a kept compose names a file there (two builds with
   one key share a slot);
@@ -10,8 +10,9 @@ of its node, recent):
   below the oldest commit a kept compose made, on every ref (`ostree prune --refs-only`
   with a depth per ref), with the objects only they use.
 Release directories are never touched: a release is a copy, and what is live stays live.
-An artifact store given in `stores` is collected by the same rule, over every compose lineage
-knows (`pipeline.release.gc_store`): manifests deleted, unreferenced blobs swept.
+An artifact store given in `stores` (`pipeline.store.artifacts`, opened by the caller: `factory
+gc --store URL`) is collected by the same rule, over every compose lineage knows
+(`pipeline.release.gc_store`): manifests deleted, unreferenced blobs swept.
 
 A file's bytes count as freed only when every hard link to it goes (the build store's RPMs are
 linked into the repos made of them). A directory is renamed out of sight (`.gc-<name>`) before
@@ -31,15 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core import retention
-from pipeline.core.records import Record, load_record, utc_seconds
+from pipeline.core.records import Record, load_record, parse_compose_id, utc_seconds
 from pipeline.engine.workspace import Workspace
 from pipeline.git import notes
 from pipeline.git.repo import ref_target
 from pipeline.release import publications
 from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
-from pipeline.release.gc_store import ArtifactStore, StoreSwept, collect_store
+from pipeline.release.gc_store import StoreSwept, collect_store
 from pipeline.store import collected
-from pipeline.store.lineage import NOTES_REF, Lineage
+from pipeline.store.artifacts import ArtifactStore
+from pipeline.store.lineage import NOTES_REF, RETIRED, Lineage
 
 DAY = 86400
 
@@ -92,14 +94,22 @@ def collect(
     dirs: dict[str, Path] = {}
     records = []
     every = _records(lineage)
-    latest_good = set(lineage.latest().values())
+    # Every release's latest good, not only HEAD's: a release/42 branch composes 42 apart.
+    latest_good = {cid for nodes in lineage.latest_everywhere().values() for cid in nodes.values()}
+    retired = {p.compose_id for p in lineage.pointers(RETIRED)}
     live = {r.compose_id for r in publications.releases(lineage) if publications.live(r)}
 
     def verdicts_of(candidates: Sequence[Record]) -> list[retention.Verdict]:
         return retention.decide(
-            [retention.Candidate(r.compose_id, r.node, r.status, _finished(r)) for r in candidates],
+            [
+                retention.Candidate(
+                    r.compose_id, r.node, parse_compose_id(r.compose_id).version, r.status, _finished(r)
+                )
+                for r in candidates
+            ],
             latest_good=latest_good,
             live=live,
+            retired=retired,
             keep=keep,
             older_than=int(older_than_days * DAY),
             now=when,
@@ -144,7 +154,7 @@ def collect(
         swept.append(from_store)
         for cid in from_store.deleted:
             marks.setdefault(cid, []).append(
-                collected.Collection(store.url, stamp, from_store.owned.get(cid, 0), ("manifest",))
+                collected.Collection(store.url, stamp, from_store.owned.get(cid, 0), (collected.MANIFEST,))
             )
     if not dry_run and marks:
         collected.record(lineage, marks)

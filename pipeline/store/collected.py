@@ -4,7 +4,9 @@ Lineage notes are never deleted; a collected compose is marked instead, so `fact
 says its files are gone and where from, and the executor does not reuse it by its key
 (`LineageIndex.find_by_key` skips it). The note is canonical JSON: `{"format": 1,
 "compose_id": ..., "collected": [{"where", "time", "bytes", "paths"}, ...]}`, one entry per
-place its files were removed from (the output directory, an artifact store), oldest first.
+place its files were removed from (the output directory, an artifact store), oldest first. From
+an artifact store, `where` is its URL, `paths` is `["manifest"]` and `bytes` the bytes of the
+blobs only that manifest held (a registry frees them when its own garbage collector runs).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pipeline.store.lineage import Lineage
 from pipeline.store.lineage_index import COLLECTED_REF as COLLECTED_REF
 from pipeline.store.results import FORMAT, read_all, read_note, update_notes
+
+MANIFEST = "manifest"  # the paths of a Collection from an artifact store: its manifest was deleted
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ import pytest
 from pipeline import cli
 from pipeline.release import ostree_history
 from pipeline.release.ostree_history import VERSION_REFS, version_of
+from pipeline.release.retire import ARCHIVE_REFS
 from pipeline.run import CommandFailed
 from pipeline.tools import gpg, ostree
 from tests.bumped_dist import Bumped, bumped
@@ -79,6 +80,10 @@ def pull(repo: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ostree", f"--repo={repo}", "pull", "origin", REF], capture_output=True, text=True, check=False
     )
+
+
+def test_the_archived_refs_are_where_retire_puts_them() -> None:
+    assert ostree_history.ARCHIVED == ARCHIVE_REFS
 
 
 def test_versions_argv_and_log_parsing() -> None:
@@ -214,11 +219,18 @@ def test_the_served_repository_keeps_the_history_its_retention_promises(hosts: H
         assert {d.split("-")[1] for d in deltas} <= {a2, b2}
 
         keep(1)
+        # A ref `factory retire` archived (here, on b2) keeps its whole history, whatever keep says.
+        retired = f"{ARCHIVE_REFS}FL/42/x86_64/retired"
+        ostree.set_ref(served, retired, str(b2))
         a3 = release(hosts, hosts.first, to, "--unsigned")["commit"]
-        assert [e.commit for e in ostree.history(served, REF)] == [a3]
+        assert [e.commit for e in ostree.history(served, REF)] == [a3, b2, a2]  # b2, a2: the archived ref's
+        assert ostree.parse_log(ostree.log(served, retired)) == (ostree.history(served, REF)[1:], True)
         assert sorted(ostree.refs(served)) == sorted(
-            [REF, f"archive/{REF}", ostree_history.version_ref(REF, version_of(hosts.first))]
+            [REF, f"archive/{REF}", retired, ostree_history.version_ref(REF, version_of(hosts.first))]
         )
         ostree.fsck(served)
+        ostree.delete_ref(served, retired)  # once it is gone, keep 1 is one commit again
+        a4 = release(hosts, hosts.second, to, "--unsigned")["commit"]
+        assert [e.commit for e in ostree.history(served, REF)] == [a4]
     finally:
         commit_tree(hosts.root, hosts.tree, "Back to the default retention\n")

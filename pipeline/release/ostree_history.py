@@ -18,8 +18,10 @@ compose adds, for each of its refs (one per arch):
 
 Then retention, for every ref: version refs of commits beyond the `keep` newest are deleted and
 `ostree prune --refs-only --depth=0 --retain-branch-depth=<ref>=<keep - 1>` removes the older
-commits, their objects and the deltas to them; a commit some ref (another helper's archive ref,
-say) still points at is never removed. Last the summary is regenerated and signed.
+commits, their objects and the deltas to them; a commit some other ref still points at is never
+removed, and a ref `factory retire` moved under `archive/` keeps its whole history
+(`--retain-branch-depth=archive/<ref>=-1`: retire promises its commits stay). Last the summary
+is regenerated and signed.
 
 Why a new commit rather than the compose's own: the output directory's repository chains every
 compose of the variant (nightly and CI composes, composes whose gate failed, composes never
@@ -53,6 +55,7 @@ from pipeline.tools import ostree
 
 SERVED = "ostree/repo"  # the served repository, relative to the release directory
 VERSION_REFS = "version/"  # version refs: version/<ref>/<version>
+ARCHIVED = "archive/"  # where `factory retire` moves a retired ref (`retire.ARCHIVE_REFS`)
 VERSION = "version"  # rpm-ostree's metadata key
 COMPOSE_COMMIT = "factory.compose-commit"
 
@@ -208,10 +211,11 @@ def _releases(repo: Path, commit: str) -> tuple[str | None, str | None]:
 
 
 def retain(repo: Path, keep: int) -> None:
-    """Keep the `keep` newest commits of every ref (and whatever another ref points at): drop
-    the version refs of older commits, then prune."""
+    """Keep the `keep` newest commits of every ref (and whatever another ref points at, and the
+    whole history of an archived ref): drop the version refs of older commits, then prune."""
     refs = ostree.refs(repo)
-    branches = [ref for ref in refs if not ref.startswith(VERSION_REFS)]
+    archived = [ref for ref in refs if ref.startswith(ARCHIVED)]
+    branches = [ref for ref in refs if not ref.startswith((VERSION_REFS, ARCHIVED))]
     kept: set[str] = set()
     for ref in branches:
         kept.update(entry.commit for entry in ostree.history(repo, ref)[:keep])
@@ -224,7 +228,7 @@ def retain(repo: Path, keep: int) -> None:
     ]
     for ref in stale:
         ostree.delete_ref(repo, ref)
-    ostree.prune(repo, {ref: keep - 1 for ref in branches})
+    ostree.prune(repo, {ref: keep - 1 for ref in branches} | dict.fromkeys(archived, -1))
 
 
 def _branch_of(version_ref_name: str) -> str:

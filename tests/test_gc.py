@@ -334,6 +334,12 @@ def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
     # Again: nothing left to free.
     again = gc(dist.root, "--keep", "1")
     assert again["freed"] == 0 and collected_ids(again) == set()
+    said = subprocess.run([*FACTORY, "gc", "--repo", str(dist.root), "--keep", "1", "--store", store_dir.as_uri()],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert (
+        f"  {store_dir.as_uri()}: 0 manifests deleted (0 bytes of blobs only they held), 0 bytes swept\n"
+        in said
+    )
 
     # The live releases verify with their clients: dnf checking packages and metadata...
     server = dist.releases / TARGETS[SERVER] / "latest"

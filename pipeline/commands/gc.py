@@ -67,12 +67,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
         else:
             out(f"  {p.repo}: {p.commits} commit{'s' if p.commits != 1 else ''} pruned, {p.bytes} bytes")
     for st in report.stores:
-        deleted = "would be deleted" if report.dry_run else "deleted"
-        swept = "at most, would be swept" if report.dry_run else "swept"
-        out(
-            f"  {shown_url(st.url)}: {len(st.deleted)} manifests {deleted} "
-            f"({sum(st.owned.values())} bytes of blobs only they held), {st.freed} bytes {swept}"
-        )
+        owned = sum(st.owned.values())
+        if report.dry_run:
+            text = f"{len(st.deleted)} manifests would be deleted ({owned} bytes of blobs only they held), at most {st.freed} bytes would be swept"  # fmt: skip
+        else:
+            text = f"{len(st.deleted)} manifests deleted ({owned} bytes of blobs only they held), {st.freed} bytes swept"  # fmt: skip
+        out(f"  {shown_url(st.url)}: {text}")
     if report.leftovers:
         out(f"  left by an earlier gc: {report.leftovers} bytes")
     reasons = Counter(reason for v in report.kept for reason in v.reasons)

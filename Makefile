@@ -38,6 +38,7 @@ venv: deps $(VENV)/.installed
 
 DEMO_GNUPG := .factory/gnupg
 RELEASES := .factory/releases
+MIRRORS := .factory/mirror
 DEMO_RELEASED := repo:Server repo:Workstation ostree:AtomicHost/host iso:AtomicHost/installer \
                  container:Cloud/base container:Cloud/httpd
 
@@ -100,6 +101,12 @@ demo: venv demo-key demo-registry
 	gpg --homedir $$home -q --import $$rel/RPM-GPG-KEY-factory 2>/dev/null; \
 	cd $$rel/compose/AtomicHost/x86_64/iso && gpg --homedir $$home --verify *-CHECKSUM 2>&1 | grep 'Good signature' && \
 	sha256sum -c *-CHECKSUM 2>/dev/null; status=$$?; gpgconf --homedir $$home --kill gpg-agent; rm -rf $$home; exit $$status
+	@echo "== push each release to its mirror ($(MIRRORS)/...), in the order mirrors need"
+	@for node in $(DEMO_RELEASED); do \
+	  $(FACTORY) publish $$node --to $(MIRRORS)/$$(echo $$node | tr ':/' '--') || exit 1; \
+	done
+	@echo "== garbage collection: what it would free (dry run)"
+	$(FACTORY) gc --dry-run
 	@echo "== lineage of the released Atomic Host installer, down to dist-git commits"
 	$(FACTORY) lineage $$($(FACTORY) latest iso:AtomicHost/installer --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') --tree | head -40
 	@echo "== the bot: what it would open for the moved dist-git branches (dry run)"

@@ -223,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     _interop_commands(sub)
     _overview_commands(sub)
     _lifecycle_commands(sub)
+    _lifeops_commands(sub)
     return top
 
 
@@ -280,6 +281,57 @@ def _lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--gnupghome", help="the GnuPG home of the key re-signing OSTree summaries")
     p.add_argument("--key", help="that key's fingerprint (default: factory.yaml signing.key)")
     p.add_argument("--dry-run", action="store_true", help="say what it would carve out; change nothing")
+
+
+def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """factory publish (mirrors) and factory gc (issue 12)."""
+    text = "Push a release to a mirror: content first, metadata, then refs and summaries, checksums last."
+    p = sub.add_parser("publish", help=text, description=text)
+    p.add_argument("what", metavar="NODE|COMPOSE_ID", help="a released compose, or a node (its live release)")
+    p.add_argument(
+        "--to", required=True, metavar="DEST", help="the mirror: a directory or an rsync destination"
+    )
+    p.add_argument(
+        "--from", dest="source", metavar="DIR", help="the release directory, when there are several"
+    )
+    p.add_argument(
+        "--grace",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="keep files a superseded publication needed this long (default: 3600)",
+    )
+    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler="mirror:cmd_publish")
+
+    text = "Remove compose outputs no latest good, live release or retention keeps; lineage stays."
+    p = sub.add_parser("gc", help=text, description=text)
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        metavar="N",
+        help="keep each node's N newest finished composes (default: 2)",
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=0,
+        metavar="DAYS",
+        help="collect only composes that finished more than DAYS ago (default: 0)",
+    )
+    p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also collect this artifact store (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE); repeatable",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would be freed; remove nothing")
+    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler="gc:cmd_gc")
 
 
 def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.core import definitions
-from pipeline.core.config import BuilderKind, Config, ForgeKind
+from pipeline.core.config import OSTREE_KEEP, BuilderKind, Config, ForgeKind
 from pipeline.core.definitions import SourceFile
 from pipeline.core.errors import InvalidDefinitions
 from pipeline.engine.workspace import WORKTREE, Workspace
@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 EVERY_KEY = b"""\
 document: factory-config
 version: 1
-release: {name: Factory Linux, short: FL, version: "42", registry: "registry.gitlab.example/dist/factory"}
+release: {name: Factory Linux, short: FL, version: "42", registry: "registry.gitlab.example/dist/factory", ostree: {keep: 4}}
 dist: .fl42
 distgit: {url: "https://src.example/rpms/{component}.git"}
 output: {dir: /srv/factory/output}
@@ -53,6 +53,7 @@ def test_every_key_the_schema_allows_lands_in_a_typed_field() -> None:
     assert config.release.name == "Factory Linux" and config.release.short == "FL"
     assert config.release.version == "42" and config.dist == ".fl42"
     assert config.release.registry == "registry.gitlab.example/dist/factory"
+    assert config.release.ostree.keep == 4
     assert config.distgit.url == "https://src.example/rpms/{component}.git"
     assert config.output.dir == "/srv/factory/output"
     assert config.builder.kind is BuilderKind.LOCAL
@@ -74,6 +75,7 @@ def test_the_optional_parts_have_defaults() -> None:
     config = config_of(example_tree()["factory.yaml"])
     assert config.forge.kind is ForgeKind.LOCAL and config.forge.gitlab.url == ""
     assert config.signing.key == "" and config.builder.kind is BuilderKind.LOCAL
+    assert config.release.ostree.keep == OSTREE_KEEP
 
 
 def test_a_bad_factory_yaml_alone_is_refused_with_its_place() -> None:

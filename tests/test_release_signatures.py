@@ -155,9 +155,11 @@ def dnf_reads(root: Path, repo: Path, public_key: Path) -> bool:
     if not list(repo.glob("Packages/*.src.rpm")):
         dnf.install(root, [checked], ["filesystem"], releasever="42", platform="fl42")
         return any(n.startswith("filesystem-") for n in dnf.installed(root))
-    argv = dnf.install_argv(root, [checked], [], releasever="42", platform="fl42")[:-1]
     home = root.parent / f"{root.name}-home"
     home.mkdir()
+    argv = dnf.install_argv(root, [checked], [], releasever="42", platform="fl42", cachedir=home / "cache")[
+        :-1
+    ]
     (home / ".rpmmacros").write_text(f"%_dbpath {dnf.RPMDB}\n")
     listed = run(*argv, "repoquery", "--arch=src", env={**os.environ, "HOME": str(home)})
     for keyring in [*root.rglob("pubring.*"), *home.rglob("pubring.*")]:  # librepo's agents

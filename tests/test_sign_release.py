@@ -344,7 +344,7 @@ def test_a_released_ostree_compose_is_a_signed_pullable_repository(
         subprocess.run(["ostree", "init", f"--repo={client}", "--mode=archive"], check=True)
         subprocess.run(
             ["ostree", f"--repo={client}", "remote", "add", "--set=gpg-verify=true",
-             f"--set=gpgkeypath={keyring}", name, f"file://{source / 'latest' / 'repo'}"],
+             f"--set=gpgkeypath={keyring}", name, f"file://{source / 'ostree' / 'repo'}"],
             check=True,
         )  # fmt: skip
         return subprocess.run(

@@ -11,6 +11,7 @@ from pipeline.core.records import Record
 from pipeline.core.states import ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.store import collected
 from pipeline.store.lineage import Lineage
 
 
@@ -28,19 +29,27 @@ def show(args: argparse.Namespace) -> int:
         if args.json:
             out_json([{"depth": depth, **r.to_json()} for depth, r in tree])
         else:
+            swept = collected.every(lineage)
             for depth, r in tree:
                 indent = "  " * depth
-                out(f"{indent}{r.compose_id}  {r.node}  {r.status}")
+                mark = "  [files gone: gc]" if swept.get(r.compose_id) else ""
+                out(f"{indent}{r.compose_id}  {r.node}  {r.status}{mark}")
                 for component, commit in r.pins:
                     out(f"{indent}    dist-git {component} @ {commit}")
                 if depth == 0 or r.node.startswith("build:"):
                     tools = ", ".join(f"{name} {version}" for name, version in r.tools)
                     out(f"{indent}    tools: {tools}")
         return 0
+    gone = collected.read(lineage, record.compose_id)
     if args.json:
-        out_json(record.to_json())
+        out_json({**record.to_json(), "collected": [c.to_json() for c in gone]})
         return 0
     out(_describe(record))
+    for c in gone:
+        if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
+            out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
+        else:
+            out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
 
 

@@ -109,6 +109,7 @@ def cmd_release(args: argparse.Namespace) -> int:
                 "signed_by": published.signed_by,
                 "signatures": [s.to_json() for s in published.signatures],
                 "unsigned": published.status == ReleaseStatus.RELEASED and not published.signatures,
+                "ostree": [served.to_json() for served in published.ostree],
                 "owners": list(done.owners),
                 "gate": decision.summary(),
             }
@@ -123,6 +124,10 @@ def cmd_release(args: argparse.Namespace) -> int:
             out("  unsigned: nothing in it is signed")
         if published.removed:
             out(f"  removed old releases: {', '.join(published.removed)}")
+        for served in published.ostree:
+            out(f"  {served.ref} {served.version}: {served.commit}")
+            if served.parent:
+                out(f"    parent {served.parent}, static delta from it")
     else:
         out(f"quarantined {record.compose_id} at {published.path}: {decision.summary()}")
         out(f"  owners: {', '.join(done.owners) or 'none listed'}")

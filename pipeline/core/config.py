@@ -29,15 +29,28 @@ class ForgeKind(StrEnum):
     GITLAB = "gitlab"
 
 
+OSTREE_KEEP = 10  # commits of each ref a served OSTree repository keeps, unless factory.yaml says
+
+
+@dataclass(frozen=True, slots=True)
+class OstreeRetention:
+    """How much history a released OSTree ref keeps: its `keep` newest commits (the head
+    included); older ones are pruned, with their version refs (`pipeline.release.ostree_history`)."""
+
+    keep: int = OSTREE_KEEP
+
+
 @dataclass(frozen=True, slots=True)
 class Release:
     """The release composed: `Factory Linux`, short `FL`, version `42` (compose IDs use the last two),
-    and the registry its container images are released to (`HOST[:PORT][/NAMESPACE]`, "" for none)."""
+    the registry its container images are released to (`HOST[:PORT][/NAMESPACE]`, "" for none),
+    and how its served OSTree repositories keep history."""
 
     name: str
     short: str
     version: str
     registry: str = ""
+    ostree: OstreeRetention = field(default_factory=OstreeRetention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +120,11 @@ class Config:
         signing = data.get("signing", {})
         return cls(
             release=Release(
-                release["name"], release["short"], release["version"], str(release.get("registry", ""))
+                release["name"],
+                release["short"],
+                release["version"],
+                str(release.get("registry", "")),
+                OstreeRetention(int(release.get("ostree", {}).get("keep", OSTREE_KEEP))),
             ),
             dist=data["dist"],
             distgit=DistGitConfig(data["distgit"]["url"]),

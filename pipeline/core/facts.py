@@ -2,8 +2,8 @@
 
 An adapter gathers them (`pipeline.overview.gather`): lineage (every compose, latest good,
 compose IDs reserved and not finished), check results, releases, branch history, the bump
-bot's open merge requests and the definitions of HEAD. Publication to mirrors (`MirrorFact`) is
-not recorded yet (issue 12): nothing makes one, and nothing is said about mirrors without one.
+bot's open merge requests and the definitions of HEAD. A publication to a mirror (`MirrorFact`)
+is what `factory publish` records in `refs/notes/mirrors`; nothing is said about mirrors without one.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ReleaseFact:
 
 @dataclass(frozen=True, slots=True)
 class MirrorFact:
-    """A recorded publication of a compose to a mirror (issue 12; nothing records these yet)."""
+    """A recorded publication of a compose to a mirror (`factory publish`, refs/notes/mirrors)."""
 
     mirror: str
     time: str

@@ -113,8 +113,8 @@ class GateState(StrEnum):
 
 
 class MirrorState(StrEnum):
-    """Whether a release is on the mirrors. Publication to mirrors is not recorded yet (issue
-    12): until a record of it exists, every release is NOT_RECORDED, never "published"."""
+    """Whether a release is on the mirrors: PUBLISHED only with a record of its publication
+    (`factory publish` writes one in refs/notes/mirrors), NOT_RECORDED otherwise."""
 
     PUBLISHED = "published"
     NOT_RECORDED = "not-recorded"

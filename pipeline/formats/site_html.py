@@ -143,7 +143,7 @@ def mirror_text(view: NodeView) -> str:
         return "-"
     if view.mirror == "published":
         return "published"
-    return "not recorded (publication to mirrors is not recorded yet)"
+    return "not recorded (no publication to a mirror: factory publish records one)"
 
 
 # -- rows ----------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 - branch history: the newest recorded head of every branch a pin follows;
 - the local forge's open bump merge requests (`factory/bump/<component>/<branch>`); with
   another forge they are not read, and the status says so.
-Nothing records publication to mirrors yet (issue 12), so `Facts.mirrors` stays empty.
+- publications to mirrors (`refs/notes/mirrors`, written by `factory publish`) of the same
+  composes: a release is on a mirror only with such a record.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from pipeline.core import overview
 from pipeline.core.config import ForgeKind
 from pipeline.core.errors import InvalidInput
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, ReleaseFact
+from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
 from pipeline.core.records import Record, parse_compose_id
 from pipeline.core.states import ReleaseStatus
 from pipeline.engine.executor import compose_name
@@ -89,13 +90,14 @@ def read_results(
     try:
         found = results.read_many(lineage, wanted)
         releases = _releases(lineage, wanted, ws.root)
+        mirrors = _mirrors(lineage, wanted)
     finally:
         lineage.close()
     checks = {
         cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in found.get(cid, ())]
         for cid in wanted
     }
-    return replace(facts, checks=checks, releases=releases)
+    return replace(facts, checks=checks, releases=releases, mirrors=mirrors)
 
 
 def head(ws: Workspace) -> tuple[str, str]:
@@ -161,3 +163,16 @@ def _bumps(ws: Workspace) -> list[BumpRequest]:
         component, _, branch = mr.source_branch.removeprefix(BUMP_BRANCH).partition("/")
         found.append(BumpRequest(mr.id, mr.title, component, branch, mr.head, mr.labels))
     return sorted(found, key=lambda b: int(b.id) if b.id.isdigit() else 0)
+
+
+def _mirrors(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[MirrorFact]]:
+    """The publications to mirrors recorded for composes (`factory publish`), oldest first."""
+    from pipeline.release.publications import MIRRORS_REF
+
+    found: dict[str, list[MirrorFact]] = {}
+    for cid, note in results.read_notes(lineage, MIRRORS_REF, compose_ids).items():
+        entries = note.get("publications", [])
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("mirror"):
+                found.setdefault(cid, []).append(MirrorFact(str(entry["mirror"]), str(entry.get("time", ""))))
+    return found

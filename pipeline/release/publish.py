@@ -7,6 +7,9 @@ Layout of a release directory DIR:
     DIR/latest -> <compose-id>   switched by rename(2) of a new symlink over it
     DIR/.staging-<compose-id>/   a release being made (removed and made again after a crash)
     DIR/.trash-<compose-id>/     an old release being removed
+    DIR/ostree/repo/             the served OSTree repository, when DIR releases an `ostree:` node:
+                                 long-lived, with history, deltas and version refs
+                                 (`pipeline.release.ostree_history`)
 
 A release is made in its staging directory beside the target, every file and directory
 fsync'ed, then renamed into place; `latest` is switched only after that, and old releases go
@@ -48,11 +51,12 @@ from pipeline.core.gate import Decision
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
+from pipeline.release import ostree_history
 from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
-from pipeline.tools import ostree
+from pipeline.tools import gpg
 
 RELEASES_REF = "refs/notes/releases"
 MANIFEST = "RELEASE.json"
@@ -78,6 +82,7 @@ class Published:
     removed: tuple[str, ...] = ()
     signed_by: str = ""
     signatures: tuple[Signature, ...] = ()
+    ostree: tuple[ostree_history.Served, ...] = ()  # what the served OSTree repository got
 
 
 def release(
@@ -91,9 +96,11 @@ def release(
     signing: Signing | None = None,
     quarantine: Path | None = None,
     owners: tuple[str, ...] = (),
+    ostree_keep: int = ostree_history.OSTREE_KEEP,
 ) -> Published:
     """Publish a compose into `to` (gate passed) or into quarantine (gate failed), signed with
-    `signing` (None: unsigned, as `--unsigned` asks)."""
+    `signing` (None: unsigned, as `--unsigned` asks). `ostree_keep`: the commits each ref of the
+    served OSTree repository keeps."""
     if not record.outputs:
         raise OperationFailed(
             f"compose {record.compose_id} made nothing to release ({record.status}: {record.message})",
@@ -121,20 +128,31 @@ def release(
         return Published(ReleaseStatus.QUARANTINED, path)
     to.mkdir(parents=True, exist_ok=True)
     with _locked(to):
-        return _publish(lineage, record, output_dir, to, keep, signing)
+        return _publish(lineage, record, output_dir, to, keep, signing, ostree_keep)
 
 
 def _publish(
-    lineage: Lineage, record: Record, output_dir: Path, to: Path, keep: int, signing: Signing | None
+    lineage: Lineage,
+    record: Record,
+    output_dir: Path,
+    to: Path,
+    keep: int,
+    signing: Signing | None,
+    ostree_keep: int,
 ) -> Published:
     _clean(to)
     final = to / record.compose_id
+    # First into the served OSTree repository (idempotent): it is what OSTree clients pull.
+    served = _serve_ostree(record, output_dir, to, ostree_keep, signing.signer if signing else None)
     if not (final / MANIFEST).is_file():
         staging = to / f"{STAGING}{record.compose_id}"
         copy_outputs(record, output_dir, staging)
-        if (staging / OSTREE_JSON).is_file():
-            pullable_ostree(staging, output_dir)
-        signatures = _sign(staging, record, signing, final) if signing is not None else ()
+        if served:
+            _drop_commit_copies(record, staging)
+        signatures: tuple[Signature, ...] = ()
+        if signing is not None:
+            in_served = ostree_history.signatures(to, final, served, signing.signer.key)
+            signatures = _sign(staging, record, signing, final, in_served)
         manifest = {
             "compose_id": record.compose_id,
             "node": record.node,
@@ -142,6 +160,8 @@ def _publish(
             "released": _now(),
             **_signed_fields(signing.signer.key if signing else "", signatures),
         }
+        if served:
+            manifest["ostree"] = {"repo": ostree_history.SERVED, "refs": [s.to_json() for s in served]}
         (staging / MANIFEST).write_text(pretty_json(manifest), encoding="utf-8")
         fsync_tree(staging)
         os.rename(staging, final)
@@ -151,12 +171,16 @@ def _publish(
     written = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
     signatures = tuple(Signature.from_json(s) for s in written.get("signatures", ()))
     signed_by = str(written.get("signed_by", ""))
-    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, _signed_fields(signed_by, signatures))
-    return Published(ReleaseStatus.RELEASED, final, removed, signed_by, signatures)
+    signed = _signed_fields(signed_by, signatures)
+    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed, served)
+    return Published(ReleaseStatus.RELEASED, final, removed, signed_by, signatures, served)
 
 
-def _sign(staging: Path, record: Record, signing: Signing, final: Path) -> tuple[Signature, ...]:
-    """Sign the staged copy, push container images to the registry signed; every signature."""
+def _sign(
+    staging: Path, record: Record, signing: Signing, final: Path, served: tuple[Signature, ...] = ()
+) -> tuple[Signature, ...]:
+    """Sign the staged copy, push container images to the registry signed; every signature, with
+    those of the served OSTree repository (made as its commits were)."""
     signed = sign_tree(staging, signing.signer, stem=record.compose_id)
     pushed: list[Signature] = []
     if signing.registry:
@@ -169,7 +193,9 @@ def _sign(staging: Path, record: Record, signing: Signing, final: Path) -> tuple
             public_key=staging / PUBLIC_KEY,
             final=final,
         )
-    signatures = (*signed.signatures, *pushed)
+    signatures = (*signed.signatures, *pushed, *served)
+    if served and not (staging / PUBLIC_KEY).is_file():  # the key OSTree clients check with
+        gpg.export(signing.signer.home, signing.signer.key, staging / PUBLIC_KEY)
     if not signatures:  # signable() said there was something: never claim a signed release
         raise OperationFailed(f"signing {record.compose_id} made no signature", code="nothing-signed")
     return signatures
@@ -186,19 +212,35 @@ def _signed_fields(key: str, signatures: tuple[Signature, ...]) -> dict[str, obj
     }
 
 
-def pullable_ostree(staging: Path, output_dir: Path) -> Path:
-    """An archive OSTree repository at staging/repo holding the compose's commits and refs.
+def _serve_ostree(
+    record: Record, output_dir: Path, to: Path, keep: int, signer: Signer | None
+) -> tuple[ostree_history.Served, ...]:
+    """Add an `ostree:` compose's commits to the served repository of `to`; () for other kinds."""
+    found = next((o for o in record.outputs if o.path.endswith(f"/{OSTREE_JSON}")), None)
+    if found is None or not record.node.startswith("ostree:"):
+        return ()
+    made = OstreeCompose.from_json((output_dir / found.path).read_text(encoding="utf-8"))
+    return ostree_history.release(
+        ostree_history.served_repo(to),
+        output_dir / made.repo,
+        made,
+        record.compose_id,
+        keep=keep,
+        signer=signer,
+    )
 
-    An `ostree:` compose records its commits in the variant's shared repository; a release
-    carries its own repository with just those commits (signed later with the rest), so
-    clients can `ostree pull` it with gpg-verify.
-    """
-    made = OstreeCompose.from_json((staging / OSTREE_JSON).read_text(encoding="utf-8"))
-    repo = staging / "repo"
-    ostree.init(repo)
-    for commit in made.commits:
-        ostree.pull_local(repo, output_dir / made.repo, commit.commit, commit.ref)
-    return repo
+
+def _drop_commit_copies(record: Record, staging: Path) -> None:
+    """Remove the copies of an `ostree:` compose's commit objects from its release: the served
+    repository holds the commits released (a copied `objects/` beside it would only mislead)."""
+    for output in record.outputs:
+        if output.path.endswith(".commit"):
+            path = staging / output.path
+            path.unlink(missing_ok=True)
+            for parent in path.parents:
+                if parent == staging or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 def copy_outputs(record: Record, output_dir: Path, dest: Path) -> None:
@@ -326,9 +368,16 @@ def _quarantine(
 
 
 def _note(
-    lineage: Lineage, compose_id: str, status: ReleaseStatus, path: Path, signed: dict[str, object]
+    lineage: Lineage,
+    compose_id: str,
+    status: ReleaseStatus,
+    path: Path,
+    signed: dict[str, object],
+    served: tuple[ostree_history.Served, ...] = (),
 ) -> None:
-    entry = {"status": status, "path": str(path), "time": _now(), **signed}
+    entry: dict[str, object] = {"status": status, "path": str(path), "time": _now(), **signed}
+    if served:  # each release of an OSTree compose adds a commit (a rollback too): say which
+        entry["ostree"] = [s.to_json() for s in served]
 
     def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
         earlier = old.get("releases", []) if old else []

@@ -86,7 +86,8 @@ def release(
     """Publish a compose atomically into `to`, signed (unless `unsigned`), when its gate passes
     with the policies of `rev`; send it to quarantine, with its owners, when it fails.
 
-    Container images go to `registry` (default: factory.yaml's release.registry), signed."""
+    Container images go to `registry` (default: factory.yaml's release.registry), signed. An
+    OSTree compose's served repository keeps the history `release.ostree.keep` of `rev` says."""
     decision = gating.decide(ws, lineage, record, rev)
     owners = () if decision.passed else gating.owners(ws, record, decision)
     outputs = output_dir(ws, record)
@@ -108,6 +109,7 @@ def release(
             signing=signing,
             quarantine=quarantine,
             owners=owners,
+            ostree_keep=ws.config(rev).release.ostree.keep,
         )
     return Released(done, decision, owners)
 

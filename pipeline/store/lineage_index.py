@@ -28,6 +28,7 @@ from pipeline.git.repo import Repository, ref_target
 log = logging.getLogger("factory.lineage")
 
 NOTES_REF = "refs/notes/lineage"
+COLLECTED_REF = "refs/notes/gc"  # composes whose files garbage collection removed (store/collected.py)
 SCHEMA = "1"
 REFRESH_ATTEMPTS = 20
 CHUNK = 2000
@@ -225,10 +226,14 @@ class LineageIndex:
         return [str(text) for (text,) in rows]
 
     def find_by_key(self, node: str, key: str) -> str | None:
-        """The note of the latest FINISHED compose of node with this key, or None."""
-        row = self.db.execute(
-            "SELECT json FROM composes WHERE node = ? AND key = ? AND status = 'FINISHED'"
-            " ORDER BY finished DESC, compose_id DESC LIMIT 1",
+        """The note of the latest FINISHED compose of node with this key whose files were not
+        collected (`refs/notes/gc`: reusing it would consume files that are gone), or None."""
+        rows = self.db.execute(
+            "SELECT json, tag FROM composes WHERE node = ? AND key = ? AND status = 'FINISHED'"
+            " ORDER BY finished DESC, compose_id DESC",
             (node, key),
-        ).fetchone()
-        return None if row is None else str(row[0])
+        )
+        for text, tag in rows:
+            if notes.read_note(self.repo, COLLECTED_REF, str(tag)) is None:
+                return str(text)
+        return None

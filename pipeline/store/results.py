@@ -164,3 +164,16 @@ def _results(data: Mapping[str, object], cid: str) -> list[TestResult]:
             )
         )
     return sorted(out, key=lambda r: r.check)
+
+
+def read_all(lineage: Lineage, ref: str) -> dict[str, dict[str, object]]:
+    """Every JSON note in `ref`, by the compose ID it names (notes written by `update_notes`)."""
+    head = ref_target(lineage.repo, ref)
+    if head is None:
+        return {}
+    found = {}
+    for tag, blob in notes.all_notes(lineage.repo, head):
+        data = _json(notes.read_blob(lineage.repo, blob), ref, tag)
+        if isinstance(data.get("compose_id"), str):
+            found[str(data["compose_id"])] = data
+    return found

@@ -3,7 +3,10 @@
 Debian traps handled here (see TOOLCHAIN.md): Debian's rpm keeps its database in ~/.rpmdb, so
 dnf runs with a HOME whose .rpmmacros puts the installroot's database where Fedora puts it;
 the platform ID is given so dnf does not guess it; librepo leaves a gpg-agent running per
-installroot, which is stopped afterwards.
+installroot, which is stopped afterwards. dnf 4.14 keeps repository metadata and its solv
+files in the cachedir as given, not under the installroot, keyed by the repository's id: every
+install gets a cachedir of its own, or two installs from repos with the same id (each compose's
+`variant`) running at once, or one path reused by another compose, read each other's metadata.
 """
 
 from __future__ import annotations
@@ -31,9 +34,16 @@ class Repo:
 
 
 def install_argv(
-    root: Path, repos: Sequence[Repo], packages: Sequence[str], *, releasever: str, platform: str
+    root: Path,
+    repos: Sequence[Repo],
+    packages: Sequence[str],
+    *,
+    releasever: str,
+    platform: str,
+    cachedir: Path,
 ) -> list[str]:
-    """The dnf command line that installs packages (with their dependencies) into root."""
+    """The dnf command line that installs packages (with their dependencies) into root, with the
+    metadata cache in `cachedir` (its own: see the module docstring)."""
     argv = [
         "dnf",
         "-y",
@@ -44,7 +54,7 @@ def install_argv(
         f"--setopt=module_platform_id=platform:{platform}",
         "--setopt=install_weak_deps=False",
         "--setopt=tsflags=nodocs",
-        "--setopt=cachedir=/var/cache/dnf",  # dnf puts the installroot in front of it
+        f"--setopt=cachedir={cachedir}",
     ]
     for repo in repos:
         argv += [f"--repofrompath={repo.id},file://{repo.path}", f"--repo={repo.id}"]
@@ -78,7 +88,15 @@ def install(
             env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
         try:
             return run.run(
-                install_argv(root, repos, packages, releasever=releasever, platform=platform), env=env
+                install_argv(
+                    root,
+                    repos,
+                    packages,
+                    releasever=releasever,
+                    platform=platform,
+                    cachedir=Path(home) / "cache",
+                ),
+                env=env,
             )
         finally:
             _stop_agents(root, Path(home))

@@ -1,14 +1,18 @@
-"""ostree: archive repositories, commits with metadata, refs, fsck, checkout, summary.
+"""ostree: archive repositories, commits with metadata, refs, fsck, checkout, summary, history
+(re-commits on a parent, static deltas, pruning by depth).
 
 Command lines are built by pure functions (tested by exact equality); the runners below start
 them through `pipeline.run`. Commit metadata is written as strings (`--add-metadata-string`)
-and read back with `ostree show --print-metadata-key`, which prints GVariant text.
+and read back with `ostree show --print-metadata-key`, which prints GVariant text; history is
+read from `ostree log` (`parse_log`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -108,6 +112,41 @@ def create_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
     return ["ostree", "refs", f"--repo={repo}", f"--create={ref}", commit]
 
 
+def recommit_argv(
+    repo: Path,
+    source: str,
+    *,
+    refs: Sequence[str],
+    parent: str | None,
+    subject: str,
+    metadata: Mapping[str, str],
+    timestamp: int,
+    key: str | None = None,
+    home: Path | None = None,
+) -> list[str]:
+    """A new commit of the tree of commit `source` (already in repo) on `parent`, bound to `refs`.
+
+    `--orphan`: no ref moves yet (the caller moves it once the delta exists). The binding is
+    what a client pulling one of `refs` with gpg-verify checks; with a key the commit is signed
+    in the same transaction, so it is never there unsigned.
+    """
+    argv = [
+        "ostree",
+        "commit",
+        f"--repo={repo}",
+        "--orphan",
+        f"--tree=ref={source}",
+        f"--parent={parent or 'none'}",
+        *(f"--bind-ref={ref}" for ref in refs),
+        f"--subject={subject}",
+        f"--timestamp=@{timestamp}",
+    ]
+    argv += [f"--add-metadata-string={name}={metadata[name]}" for name in sorted(metadata)]
+    if key is not None and home is not None:
+        argv += [f"--gpg-sign={key}", f"--gpg-homedir={home}"]
+    return argv
+
+
 def set_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
     """Point ref at commit, creating or moving it (ostree writes the ref file by rename)."""
     return ["ostree", "refs", f"--repo={repo}", f"--create={ref}", "--force", commit]
@@ -115,6 +154,69 @@ def set_ref_argv(repo: Path, ref: str, commit: str) -> list[str]:
 
 def delete_ref_argv(repo: Path, ref: str) -> list[str]:
     return ["ostree", "refs", f"--repo={repo}", "--delete", ref]
+
+
+def static_delta_argv(repo: Path, source: str, target: str) -> list[str]:
+    """A static delta from commit source to commit target (none made when it exists)."""
+    return [
+        "ostree",
+        "static-delta",
+        "generate",
+        f"--repo={repo}",
+        "--if-not-exists",
+        f"--from={source}",
+        f"--to={target}",
+    ]
+
+
+def static_deltas_argv(repo: Path) -> list[str]:
+    return ["ostree", "static-delta", "list", f"--repo={repo}"]
+
+
+def prune_argv(repo: Path, retain: Mapping[str, int], *, dry_run: bool = False) -> list[str]:
+    """Delete what no ref reaches within its depth: `retain` gives the parents kept per ref
+    (`--retain-branch-depth`); every other ref keeps its own commit only (`--depth=0`)."""
+    argv = ["ostree", "prune", f"--repo={repo}", "--refs-only", "--depth=0"]
+    argv += [f"--retain-branch-depth={ref}={retain[ref]}" for ref in sorted(retain)]
+    return [*argv, "--no-prune"] if dry_run else argv
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One commit of `ostree log`: its checksum, parent (None: none recorded), time and version."""
+
+    commit: str
+    parent: str | None
+    timestamp: int
+    version: str | None
+
+
+def parse_log(output: str) -> tuple[list[LogEntry], bool]:
+    """The commits `ostree log` printed, newest first, and whether the history goes on beyond
+    the last one (a parent that is not in the repository: pruned, or never pulled)."""
+    entries: list[LogEntry] = []
+    fields: dict[str, str] = {}
+
+    def flush() -> None:
+        if fields:
+            when = dt.datetime.strptime(fields["Date"], "%Y-%m-%d %H:%M:%S %z")
+            entries.append(
+                LogEntry(fields["commit"], fields.get("Parent"), int(when.timestamp()), fields.get("Version"))
+            )
+            fields.clear()
+
+    truncated = False
+    for line in output.splitlines():
+        if line.startswith("commit "):
+            flush()
+            fields["commit"] = line.split(None, 1)[1].strip()
+        elif line.startswith("<< History beyond this commit not fetched"):
+            truncated = True
+        elif fields and not line.startswith(" ") and ":" in line:
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip(), value.strip())
+    flush()
+    return entries, truncated
 
 
 def parse_refs(output: str) -> list[str]:
@@ -235,12 +337,64 @@ def pull_local(repo: Path, source: Path, commit: str, ref: str) -> None:
     run.run(create_ref_argv(repo, ref, commit))
 
 
+def history(repo: Path, ref: str) -> list[LogEntry]:
+    """The commits of a ref, newest first, as far as the repository holds them."""
+    return parse_log(log(repo, ref))[0]
+
+
+def pull_objects(repo: Path, source: Path, commit: str) -> None:
+    """Copy one commit and its objects (not its parents) from another local repository; no ref."""
+    run.run(pull_local_argv(repo, source, commit))
+
+
+def recommit(
+    repo: Path,
+    source: str,
+    *,
+    refs: Sequence[str],
+    parent: str | None,
+    subject: str,
+    metadata: Mapping[str, str],
+    timestamp: int,
+    key: str | None = None,
+    home: Path | None = None,
+) -> str:
+    """Commit the tree of `source` again on `parent` (see `recommit_argv`); the new checksum."""
+    argv = recommit_argv(
+        repo,
+        source,
+        refs=refs,
+        parent=parent,
+        subject=subject,
+        metadata=metadata,
+        timestamp=timestamp,
+        key=key,
+        home=home,
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)} if home is not None else None
+    return run.run(argv, env=env).strip()
+
+
 def set_ref(repo: Path, ref: str, commit: str) -> None:
     run.run(set_ref_argv(repo, ref, commit))
 
 
 def delete_ref(repo: Path, ref: str) -> None:
     run.run(delete_ref_argv(repo, ref))
+
+
+def static_delta(repo: Path, source: str, target: str) -> None:
+    run.run(static_delta_argv(repo, source, target))
+
+
+def static_deltas(repo: Path) -> list[str]:
+    """The static deltas of the repository (`FROM-TO`, or `TO` for one from scratch), sorted."""
+    return [d for d in parse_refs(run.run(static_deltas_argv(repo))) if not d.startswith("(")]
+
+
+def prune(repo: Path, retain: Mapping[str, int]) -> None:
+    """Delete every object no ref reaches within its depth (see `prune_argv`)."""
+    run.run(prune_argv(repo, retain))
 
 
 @cache

@@ -1,0 +1,29 @@
+"""`factory publish`: push a release to a mirror in the order mirrors need."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.commands.output import out, out_json
+from pipeline.engine.workspace import Workspace
+from pipeline.release import mirror, publications
+from pipeline.store.lineage import Lineage
+from pipeline.tools import rsync
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Find the release (a compose ID, or a node's live release), push it, record it."""
+    lineage = Lineage(Workspace.open(args.repo).root)
+    release = publications.choose(lineage, args.what, Path(args.source).resolve() if args.source else None)
+    dest = args.to if rsync.is_remote(args.to) else str(Path(args.to).resolve())
+    synced = mirror.publish(release, dest, grace=args.grace)
+    publications.record(lineage, release, synced)
+    if args.json:
+        out_json({"compose_id": release.compose_id, "node": release.node, "release": str(release.path),
+                  **synced.to_json()})  # fmt: skip
+        return 0
+    out(f"published {release.compose_id} ({release.node}) from {release.path} to {dest}")
+    passes = ", ".join(f"{stage} {count}" for stage, count in synced.sent.items())
+    out(f"  {synced.files} files; sent by pass: {passes}; deleted {synced.deleted}")
+    return 0

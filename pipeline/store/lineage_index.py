@@ -17,7 +17,7 @@ import itertools
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,11 +224,15 @@ class LineageIndex:
             )
         return [str(text) for (text,) in rows]
 
-    def find_by_key(self, node: str, key: str) -> str | None:
-        """The note of the latest FINISHED compose of node with this key, or None."""
-        row = self.db.execute(
-            "SELECT json FROM composes WHERE node = ? AND key = ? AND status = 'FINISHED'"
-            " ORDER BY finished DESC, compose_id DESC LIMIT 1",
-            (node, key),
-        ).fetchone()
-        return None if row is None else str(row[0])
+    def find_by_key(self, node: str, key: str, statuses: Sequence[str] = ("FINISHED",)) -> str | None:
+        """The note of the latest compose of node with this key and the first of `statuses` that
+        has one, or None."""
+        for status in statuses:
+            row = self.db.execute(
+                "SELECT json FROM composes WHERE node = ? AND key = ? AND status = ?"
+                " ORDER BY finished DESC, compose_id DESC LIMIT 1",
+                (node, key, status),
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+        return None

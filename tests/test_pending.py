@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import pygit2
 import pytest
 
 from pipeline import cli
@@ -23,8 +22,11 @@ from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatu
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree
-from tests.test_gate import Gated, Verdicts
+from tests.test_gate import Gated
 from tests.test_gate import gated as gated  # the fixture
+from tests.test_remote import clone
+from tests.test_remote import compose as remote_compose
+from tests.test_remote import remote as remote  # the fixture
 
 OPENQA = b"""document: factory-policy
 version: 1
@@ -250,8 +252,26 @@ def test_pending_and_promoted_records_round_trip_and_old_notes_still_read() -> N
     assert Record.from_json(old).promoted == ""
 
 
-def test_pygit2_sees_no_running_note_after_a_run(gated: Gated) -> None:
-    gated.run(gate.Policy())
-    repo = pygit2.Repository(str(gated.root))
-    for note in repo.notes("refs/notes/tests"):
-        assert json.loads(note.message)["compose_id"]
+def test_an_outside_result_travels_with_lineage_push_and_pull(
+    remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner, tester = clone(remote, tmp_path / "runner"), clone(remote, tmp_path / "tester")
+    cid = remote_compose(runner, "module:gtk:3", "gtk-3")
+    assert cli.main(["lineage", "push", "--repo", str(runner)]) == 0
+    # The test system's side: pull, record openQA's verdict, push.
+    assert cli.main(["lineage", "pull", "--repo", str(tester)]) == 0
+    code, _, _ = factory(
+        capsys, "check", "record", cid, "openqa.install", "--outcome", "PASSED",
+        "--url", "https://openqa.example.invalid/tests/7", "--repo", str(tester),
+    )  # fmt: skip
+    assert code == 0
+    assert cli.main(["lineage", "push", "--repo", str(tester)]) == 0
+    # The runner pulls it, and git's own client shows it.
+    assert cli.main(["lineage", "pull", "--repo", str(runner)]) == 0
+    lineage = Lineage(runner)
+    found = [(r.check, r.state, r.url, r.origin) for r in testnotes.read(lineage, cid)]
+    assert found == [
+        ("openqa.install", CheckState.PASSED, "https://openqa.example.invalid/tests/7", "external")
+    ]
+    shown = json.loads(git(runner, "notes", "--ref=tests", "show", f"compose/{cid}"))
+    assert shown["results"][0]["origin"] == "external"

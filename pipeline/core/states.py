@@ -91,7 +91,9 @@ class NodeState(StrEnum):
     OUT_OF_DATE: it has a good compose, but not of HEAD's definitions, or something it is made of
     moved on (a newer input, a dist-git branch that moved, an open bump merge request);
     NOT_COMPOSED: no good compose yet; CURRENT: its latest good compose is of HEAD's definitions;
-    REMOVED: composed once, no longer in HEAD's definitions (its lineage stays).
+    REMOVED: composed once, no longer in HEAD's definitions (its lineage stays);
+    PENDING: its last compose, of HEAD's definition, is PENDING: its gate waits for check results
+    (`factory check record`, then `factory gate ID --promote`).
     """
 
     RUNNING = "running"
@@ -101,6 +103,7 @@ class NodeState(StrEnum):
     NOT_COMPOSED = "not-composed"
     CURRENT = "current"
     REMOVED = "removed"
+    PENDING = "pending"
 
 
 class GateState(StrEnum):

@@ -275,3 +275,40 @@ def test_an_outside_result_travels_with_lineage_push_and_pull(
     ]
     shown = json.loads(git(runner, "notes", "--ref=tests", "show", f"compose/{cid}"))
     assert shown["results"][0]["origin"] == "external"
+
+
+def test_promoting_an_old_pending_compose_leaves_a_newer_latest_good(
+    gated: Gated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gated.run(gate.Policy())
+    pending_id = statuses(gated.run(require_openqa(gated)))[GTK][1]
+    # gtk changes again and openQA is no longer required of it: a newer compose is latest good.
+    gated.composers["build"].content = {"build:gtk3@b2838247": "another fix"}
+    gated.composers["build"].tools = lambda: {"writer": "3"}  # type: ignore[method-assign]
+    newer = statuses(gated.run(gate.Policy()))[GTK]
+    assert newer[0] == NodeStatus.COMPOSED
+    code, _, _ = factory(
+        capsys,
+        "check",
+        "record",
+        pending_id,
+        "openqa.install",
+        "--outcome",
+        "PASSED",
+        "--repo",
+        str(gated.root),
+    )
+    assert code == 0
+    code, out, _ = factory(capsys, "gate", pending_id, "--promote", "--repo", str(gated.root))
+    assert code == 0
+    assert out.splitlines()[-1].endswith(f"not latest good: a newer compose of {GTK} is")
+    assert gated.lineage.get(pending_id).status == ComposeStatus.FINISHED
+    assert gated.lineage.latest()[GTK] == newer[1]
+
+
+def test_a_failed_compose_is_never_promoted(gated: Gated, capsys: pytest.CaptureFixture[str]) -> None:
+    gated.composers["module"].failing = {GTK}
+    failed_id = statuses(gated.run(gate.Policy()))[GTK][1]
+    code, _, err = factory(capsys, "gate", failed_id, "--promote", "--repo", str(gated.root))
+    assert code == 2 and "is FAILED: a failed compose is composed again, never promoted" in err
+    assert GTK not in gated.lineage.latest()

@@ -8,7 +8,9 @@ ID, makes the work directory and hands the job to a worker. A node whose key has
 compose is skipped; so is everything downstream of a rebuild whose outputs came out
 byte-identical (early cutoff), because their keys do not change. A failed node stops only the
 nodes that consume it. Composers run in worker threads; all Git work (reserving compose IDs,
-tags, notes, latest-good refs) happens on the calling thread.
+tags, notes, latest-good refs) happens on the calling thread, except a check's RUNNING note,
+which the worker running the check writes through a repository handle of its own (the notes
+ref moves by compare-and-swap, as between processes).
 
 Test, then gate: after a compose finishes, the checks that apply to its kind run in the same
 worker, each recorded RUNNING in `refs/notes/tests` when it starts; their results go there when

@@ -19,6 +19,9 @@ from pipeline.core import gate, policies
 from pipeline.core.gate import CheckResult
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus
+from pipeline.git import notes
+from pipeline.git.objects import GitObject
+from pipeline.git.repo import open_repo
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree
@@ -312,3 +315,20 @@ def test_a_failed_compose_is_never_promoted(gated: Gated, capsys: pytest.Capture
     code, _, err = factory(capsys, "gate", failed_id, "--promote", "--repo", str(gated.root))
     assert code == 2 and "is FAILED: a failed compose is composed again, never promoted" in err
     assert GTK not in gated.lineage.latest()
+
+
+def test_a_change_that_returns_none_removes_a_note_and_its_emptied_subtree(tmp_path: Path) -> None:
+    commit_tree(tmp_path, {"a": b"a\n"}, "one\n")
+    repo = open_repo(tmp_path)
+    objects = [GitObject.make(b"blob", f"object {n}\n".encode()) for n in range(3)]
+    names = [o.oid.hex() for o in objects]
+    notes.update_notes(
+        repo, "refs/notes/x", {n: b"note\n" for n in names}, "add\n", 1767225600, extra=objects
+    )
+    notes.update_notes(repo, "refs/notes/x", {names[0]: lambda old: None}, "remove\n", 1767225601)
+    listed = git(tmp_path, "notes", "--ref=x", "list").split()
+    assert sorted(listed[1::2]) == sorted(names[1:])
+    assert git(tmp_path, "ls-tree", "--name-only", "refs/notes/x").split() == sorted(
+        {n[:2] for n in names[1:]}
+    )
+    assert git(tmp_path, "fsck", "--no-dangling") == ""

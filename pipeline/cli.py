@@ -167,6 +167,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("compose_id", metavar="COMPOSE_ID")
     p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    p.add_argument(
+        "--promote",
+        action="store_true",
+        help="decide a PENDING compose's gate again: when it passes, record it FINISHED and make it "
+        "latest good (exit 0); when it fails or checks are still missing, say so and change "
+        "nothing (exit 1)",
+    )
     for name, handler, text in (
         (
             "sign",
@@ -224,6 +231,7 @@ def parser() -> argparse.ArgumentParser:
     _overview_commands(sub)
     _lifecycle_commands(sub)
     _lifeops_commands(sub)
+    _check_commands(sub)
     return top
 
 
@@ -332,6 +340,26 @@ def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler="gc:cmd_gc")
+
+
+def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`check record`: a check result from a test system outside factory (issue 11)."""
+    text = "Check results recorded in refs/notes/tests."
+    group = sub.add_parser("check", help=text, description=text)
+    group_sub = group.add_subparsers(dest="check_command", required=True, metavar="COMMAND")
+    text = (
+        "Record the result of a check run outside factory (openQA, a manual sign-off) on a compose, "
+        "in refs/notes/tests (`lineage push` carries it); `factory gate ID --promote` then re-decides."
+    )
+    p = group_sub.add_parser("record", help=text, description=text)
+    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("compose_id", metavar="COMPOSE_ID")
+    p.add_argument("check", metavar="CHECK", help="the check's name, as policies require it")
+    p.add_argument("--outcome", required=True, choices=("PASSED", "FAILED", "ERROR"))
+    p.add_argument("--url", help="where the run can be seen (an openQA job page)")
+    p.add_argument("--note", default="", metavar="TEXT", help="what people should read about it")
+    p.set_defaults(handler="checks:cmd_record")
 
 
 def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -45,12 +45,29 @@ def show(args: argparse.Namespace) -> int:
         out_json({**record.to_json(), "collected": [c.to_json() for c in gone]})
         return 0
     out(_describe(record))
+    out(_checks(lineage, record))
     for c in gone:
         if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
             out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
         else:
             out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
+
+
+def _checks(lineage: Lineage, record: Record) -> str:
+    """The check results recorded for a compose (PENDING: required, no result yet)."""
+    from pipeline.store.results import read
+
+    found = read(lineage, record.compose_id)
+    lines = ["checks" if found else "checks    none recorded"]
+    for r in found:
+        extra = ", ".join(x for x in (r.origin, r.url) if x)
+        lines.append(
+            f"  {r.check}  {r.state}"
+            + (f": {r.message}" if r.message else "")
+            + (f" ({extra})" if extra else "")
+        )
+    return "\n".join(lines)
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -79,7 +96,8 @@ def _describe(record: Record) -> str:
         f"status    {record.status}" + (f": {record.message}" if record.message else ""),
         f"commit    {record.commit}",
         f"digest    {record.input_digest}",
-        f"time      {record.started} .. {record.finished}",
+        f"time      {record.started} .. {record.finished}"
+        + (f", promoted {record.promoted}" if record.promoted else ""),
         "tools     " + ", ".join(f"{n} {v}" for n, v in record.tools),
     ]
     if record.inputs:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.signatures import Signature, counts
-from pipeline.core.states import ReleaseStatus
+from pipeline.core.states import ComposeStatus, ReleaseStatus, Verdict
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gating, releasing
 from pipeline.release import publish as publisher
+from pipeline.release.promote import Promotion, promote
 from pipeline.store.lineage import Lineage
 
 
@@ -19,16 +20,28 @@ def _key(args: argparse.Namespace) -> releasing.Key:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    """pass (0), fail or pending (1), with the reason for every requirement."""
+    """pass (0), fail or pending (1), with the reason for every requirement; with --promote, a
+    PENDING compose that passes is recorded FINISHED and made latest good."""
     ws = Workspace.open(args.repo)
-    lineage = Lineage(ws.root)
-    record = lineage.get(args.compose_id)
-    decision = gating.decide(ws, lineage, record, args.rev or "HEAD")
+    promotion = None
+    if args.promote:
+        promotion = promote(ws, args.compose_id, args.rev or "HEAD")
+        record, decision = promotion.record, promotion.decision
+    else:
+        lineage = Lineage(ws.root)
+        record = lineage.get(args.compose_id)
+        decision = gating.decide(ws, lineage, record, args.rev or "HEAD")
     if args.json:
         out_json(
             {
                 "compose_id": record.compose_id,
                 "node": record.node,
+                "status": record.status,
+                **(
+                    {}
+                    if promotion is None
+                    else {"promoted": promotion.promoted, "latest_good": promotion.latest_good}
+                ),
                 "verdict": decision.verdict,
                 "requirements": [
                     {
@@ -48,7 +61,30 @@ def cmd_gate(args: argparse.Namespace) -> int:
             out("  no policy rule applies: nothing is required")
         for o in decision.outcomes:
             out(f"  {o.requirement.check}: {o.state} - {o.reason}")
+        if promotion is not None:
+            out(_promotion_text(promotion))
     return 0 if decision.passed else 1
+
+
+def _promotion_text(promotion: Promotion) -> str:
+    record, decision = promotion.record, promotion.decision
+    if promotion.promoted:
+        where = (
+            f"latest good of {record.node}"
+            if promotion.latest_good
+            else f"not latest good: a newer compose of {record.node} is"
+        )
+        return f"promoted: {record.compose_id} is FINISHED ({record.promoted}), {where}"
+    if record.status != ComposeStatus.PENDING:
+        return f"nothing to promote: {record.compose_id} is {record.status}"
+    if decision.verdict == Verdict.FAIL:
+        return (
+            "not promoted: its gate fails ("
+            + ", ".join(o.requirement.check for o in decision.unsatisfied())
+            + ")"
+        )
+    missing = ", ".join(o.requirement.check for o in decision.unsatisfied())
+    return f"not promoted: still waiting for {missing} (`factory check record {record.compose_id} CHECK --outcome ...`)"
 
 
 def cmd_sign(args: argparse.Namespace) -> int:

@@ -163,7 +163,8 @@ def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Wai
         )
     if result is None or result.state not in (CheckState.FAILED, CheckState.ERROR):
         state = CheckState.PENDING if result is None else result.state
-        return Outcome(req, state, False, f"not run yet (required by {req.rule or 'policy'})")
+        what = "still running" if state == CheckState.RUNNING else "not run yet"
+        return Outcome(req, state, False, f"{what} (required by {req.rule or 'policy'})")
     return Outcome(req, result.state, False, result.message or result.state.lower())
 
 

@@ -20,6 +20,9 @@ from pipeline.core.states import ComposeStatus
 
 _T = TypeVar("_T")
 
+# The statuses a compose can be recorded with: PENDING is composed, waiting for check results.
+ENDED = (ComposeStatus.FINISHED, ComposeStatus.FAILED, ComposeStatus.PENDING)
+
 COMPOSE_TYPES = {"nightly": "n", "test": "t", "ci": "ci", "production": ""}
 RECORD_FORMAT = 1
 LATEST = "refs/composes/latest/"  # + node_ref(node): the tag of the node's latest good compose
@@ -180,6 +183,9 @@ class Record:
     finished: str
     status: ComposeStatus
     message: str = ""
+    # When a PENDING compose was promoted to FINISHED (`factory gate ID --promote`): the record
+    # note is rewritten once, with this time; the tag keeps the status it was finished with.
+    promoted: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value of the note (write it with `canonical_json`)."""
@@ -202,6 +208,8 @@ class Record:
             "finished": self.finished,
             "status": self.status,
             "message": self.message,
+            # Only promoted records hold the key, so every other note keeps its bytes.
+            **({"promoted": self.promoted} if self.promoted else {}),
         }
 
     @classmethod
@@ -233,6 +241,7 @@ class Record:
             finished=reader.field("finished", str),
             status=reader.status(),
             message=reader.field("message", str),
+            promoted=reader.optional("promoted", str),
         )
 
     def note(self) -> bytes:
@@ -260,6 +269,10 @@ class _Reader:
             raise InvalidInput(f"{self.where}.{name}: expected {kind.__name__}", code="invalid-record")
         return value
 
+    def optional(self, name: str, kind: type[str]) -> str:
+        """A field records before it was introduced do not hold: empty when absent."""
+        return self.field(name, kind) if name in self.data else ""
+
     def status(self) -> ComposeStatus:
         value = self.field("status", str)
         if value not in set(ComposeStatus):
@@ -285,8 +298,13 @@ def check_record(record: Record) -> None:
         parse_compose_id(record.compose_id)
     except InvalidInput as exc:
         problems.append(exc.message)
-    if record.status not in (ComposeStatus.FINISHED, ComposeStatus.FAILED):
-        problems.append(f"status {record.status!r} is not one of FINISHED, FAILED")
+    if record.status not in ENDED:
+        problems.append(f"status {record.status!r} is not one of " + ", ".join(ENDED))
+    if record.promoted:
+        try:
+            utc_seconds(record.promoted)
+        except InvalidInput as exc:
+            problems.append(f"promoted: {exc.message}")
     if not _HEX_RE.fullmatch(record.commit):
         problems.append(f"commit {record.commit!r} is not a full commit hash")
     for label, stamp in (("started", record.started), ("finished", record.finished)):

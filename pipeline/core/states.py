@@ -2,10 +2,14 @@
 notes hold, so they compare equal to the strings earlier records wrote).
 
 Terminology (productmd's and Greenwave's words):
-- a compose's status, in its lineage record: FINISHED or FAILED (RUNNING only while a draft);
-- what one run did to a node: COMPOSED, SKIPPED (its key has a finished compose), FAILED, or
-  BLOCKED (an input did not compose);
-- a whole run: FINISHED, FINISHED_INCOMPLETE (some nodes failed) or DOOMED (none composed);
+- a compose's status, in its lineage record: FINISHED, FAILED, or PENDING (composed, its gate
+  waits for results of required checks: not latest good, not composed again; `factory gate ID
+  --promote` makes it FINISHED once its gate passes); RUNNING only while a draft;
+- what one run did to a node: COMPOSED, SKIPPED (its key has a finished compose), FAILED,
+  BLOCKED (an input did not compose, or is pending), or PENDING (composed in this run, or by an
+  earlier one with the same key, and waiting for check results);
+- a whole run: FINISHED (every node good), FINISHED_INCOMPLETE (some nodes failed, are blocked
+  or pending) or DOOMED (nothing composed, nothing good);
 - a check result: PENDING (not run yet, never failed), RUNNING, PASSED, FAILED, ERROR (the check
   itself could not run) or WAIVED;
 - the gate's verdict on a compose: pass, fail or pending;
@@ -24,6 +28,7 @@ class ComposeStatus(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
+    PENDING = "PENDING"
 
 
 class NodeStatus(StrEnum):
@@ -31,6 +36,7 @@ class NodeStatus(StrEnum):
     SKIPPED = "SKIPPED"
     FAILED = "FAILED"
     BLOCKED = "BLOCKED"
+    PENDING = "PENDING"
 
     @property
     def ok(self) -> bool:
@@ -85,7 +91,9 @@ class NodeState(StrEnum):
     OUT_OF_DATE: it has a good compose, but not of HEAD's definitions, or something it is made of
     moved on (a newer input, a dist-git branch that moved, an open bump merge request);
     NOT_COMPOSED: no good compose yet; CURRENT: its latest good compose is of HEAD's definitions;
-    REMOVED: composed once, no longer in HEAD's definitions (its lineage stays).
+    REMOVED: composed once, no longer in HEAD's definitions (its lineage stays);
+    PENDING: its last compose, of HEAD's definition, is PENDING: its gate waits for check results
+    (`factory check record`, then `factory gate ID --promote`).
     """
 
     RUNNING = "running"
@@ -95,6 +103,7 @@ class NodeState(StrEnum):
     NOT_COMPOSED = "not-composed"
     CURRENT = "current"
     REMOVED = "removed"
+    PENDING = "pending"
 
 
 class GateState(StrEnum):

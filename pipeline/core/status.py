@@ -260,6 +260,11 @@ def _failed(composes: Sequence[Record], current: bool, digest: str) -> bool:
     return not (current and composes[-1].input_digest != digest)
 
 
+def _pending(last: Record, digest: str | None) -> bool:
+    """Its last compose is of HEAD's definition and waits for check results."""
+    return last.status == ComposeStatus.PENDING and last.input_digest == digest
+
+
 def _pins(defs: Definitions) -> dict[str, tuple[str, str, str]]:
     """Build node -> (component, branch, ref) of the pin it builds ('' ref: follows the head)."""
     found: dict[str, tuple[str, str, str]] = {}
@@ -327,6 +332,8 @@ def _view(
         state = NodeState.RUNNING
     elif failed:
         state = NodeState.FAILED
+    elif last is not None and _pending(last, graph.digests.get(n)):
+        state = NodeState.PENDING
     elif blocked_by:
         state = NodeState.BLOCKED
     elif latest_good is None:
@@ -423,6 +430,8 @@ def _reasons(
         last = composes[-1]
         if last.status == ComposeStatus.FAILED and last.input_digest == graph.digests[n]:
             text = f"the compose of HEAD's definition failed ({last.compose_id}); {made}"
+        elif _pending(last, graph.digests[n]):
+            text = f"the compose of HEAD's definition is pending: {last.compose_id} {last.message}; {made}"
         elif changed == [n]:
             text = f"a merged change is not composed yet: its definition changed; {made}"
         else:

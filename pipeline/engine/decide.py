@@ -6,13 +6,16 @@ needs to know of lineage and dist-git arrives through `Known`, a small read-only
 executor's is backed by lineage; the tests' by dictionaries).
 
 The rule, in order:
-1. an input that did not compose in this run blocks the node;
+1. an input that did not compose in this run (failed, blocked, or PENDING: waiting for check
+   results) blocks the node;
 2. a kind without a composer blocks it;
 3. an input without a latest good compose blocks it;
 4. a build of a pin that follows its branch takes the branch's head (none found: the node fails);
 5. the compose key (the node's definition, its tools' versions, the content digests of its
    inputs' latest good composes) with a finished compose means skip, promoting that compose to
-   latest good when it is not already (a revert reuses the earlier compose);
+   latest good when it is not already (a revert reuses the earlier compose); a PENDING compose
+   (composed, its gate waiting for results) with the key means wait: it is not composed again,
+   and it blocks what is made from it until `factory gate ID --promote`;
 6. otherwise compose, with that key and those inputs.
 """
 
@@ -26,7 +29,7 @@ from pipeline.compose.base import InputCompose
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.graph import Node
 from pipeline.core.records import InputRef, OutputFile, Record
-from pipeline.core.states import NodeStatus
+from pipeline.core.states import ComposeStatus, NodeStatus
 
 
 class Known(Protocol):
@@ -41,7 +44,7 @@ class Known(Protocol):
         ...
 
     def composed(self, node: str, key: str) -> Record | None:
-        """A FINISHED compose of node with this compose key, or None."""
+        """A FINISHED compose of node with this compose key, else a PENDING one, or None."""
         ...
 
     def head(self, component: str, branch: str) -> str | None:
@@ -56,6 +59,16 @@ class Skip:
     node: str
     compose_id: str
     promote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """The node's key has a PENDING compose: its gate waits for check results. Nothing is
+    composed or recorded; the node and what is made from it wait for its promotion."""
+
+    node: str
+    compose_id: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +100,7 @@ class Compose:
     tools: tuple[tuple[str, str], ...]
 
 
-Decision = Skip | Block | Fail | Compose
+Decision = Skip | Wait | Block | Fail | Compose
 
 
 def decide(
@@ -96,12 +109,15 @@ def decide(
     known: Known,
     kinds: Collection[str],
     tools: Mapping[str, Mapping[str, str]],
+    waiting: Mapping[str, str] = {},
 ) -> Decision:
     """The decision for one node, given what happened to the nodes before it in this run
-    (`statuses`), what is known of lineage, the kinds that have a composer and the versions of
-    their tools."""
+    (`statuses`, and for PENDING ones what they wait for, `waiting`), what is known of lineage,
+    the kinds that have a composer and the versions of their tools."""
     bad = [i for i in node.inputs if i in statuses and not statuses[i].ok]
     if bad:
+        if statuses[bad[0]] == NodeStatus.PENDING:
+            return Block(node.id, f"input {bad[0]} is pending: {waiting.get(bad[0], 'waiting for checks')}")
         return Block(node.id, f"input {bad[0]} did not compose")
     if node.kind not in kinds:
         return Block(node.id, f"no composer for kind {node.kind!r}")
@@ -122,6 +138,8 @@ def decide(
     digests = {i: content_digest(r.outputs) for i, r in records.items()}
     key = compose_key(resolved, tools[node.kind], inputs, digests)
     done = known.composed(node.id, key)
+    if done is not None and done.status == ComposeStatus.PENDING:
+        return Wait(node.id, done.compose_id, f"{done.compose_id} {done.message}")
     if done is not None:
         return Skip(node.id, done.compose_id, promote=known.latest(node.id) != done.compose_id)
     return Compose(

@@ -8,19 +8,25 @@ ID, makes the work directory and hands the job to a worker. A node whose key has
 compose is skipped; so is everything downstream of a rebuild whose outputs came out
 byte-identical (early cutoff), because their keys do not change. A failed node stops only the
 nodes that consume it. Composers run in worker threads; all Git work (reserving compose IDs,
-tags, notes, latest-good refs) happens on the calling thread.
+tags, notes, latest-good refs) happens on the calling thread, except a check's RUNNING note,
+which the worker running the check writes through a repository handle of its own (the notes
+ref moves by compare-and-swap, as between processes).
 
 Test, then gate: after a compose finishes, the checks that apply to its kind run in the same
-worker; their results go to `refs/notes/tests` and the gate (`pipeline.core.gate`, with the policy
-of the definitions commit) decides. Only a compose that passes becomes latest good. One that
-fails or stays pending is recorded FAILED (with the gate's reasons and the owners to tell), so
-its dependants are blocked and keep consuming the previous latest good, and a re-run composes
-it again instead of skipping it by its key.
+worker, each recorded RUNNING in `refs/notes/tests` when it starts; their results go there when
+they end and the gate (`pipeline.core.gate`, with the policy of the definitions commit) decides.
+Only a compose that passes becomes latest good. One that fails is recorded FAILED (with the
+gate's reasons and the owners to tell), so its dependants are blocked and keep consuming the
+previous latest good, and a re-run composes it again instead of skipping it by its key. One
+whose gate is pending (a required check has no result, e.g. one factory does not run) is
+recorded PENDING (`pipeline.engine.pending`): its dependants are blocked too, and the next run
+waits for it instead of composing it again, until `factory gate ID --promote`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,11 +44,14 @@ from pipeline.core.graph import Graph, Node
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
-from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus
-from pipeline.engine.decide import Block, Decision, Fail, Skip, decide
+from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
+from pipeline.engine import pending
+from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
 from pipeline.store.lineage import Lineage
-from pipeline.store.results import TestResult
+from pipeline.store.results import TestResult, mark_running
 from pipeline.store.results import record as record_results
+
+log = logging.getLogger("factory.executor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +146,8 @@ def execute(
             for node_id in tier:
                 node = graph.nodes[node_id]
                 statuses = {i: results[i].status for i in node.inputs if i in results}
-                decision = decide(node, statuses, state, composable, tools)
+                waiting = {i: results[i].message for i in statuses if statuses[i] == NodeStatus.PENDING}
+                decision = decide(node, statuses, state, composable, tools, waiting)
                 decided = _act(decision, number, state, ctx)
                 if isinstance(decided, NodeResult):
                     results[node_id] = decided
@@ -146,7 +156,14 @@ def execute(
                 job, draft = decided
                 applicable = [c for c in checks if node.kind in c.kinds]
                 future = pool.submit(
-                    _compose, composers[node.kind], job, reporter, number, len(tiers), applicable
+                    _compose,
+                    composers[node.kind],
+                    job,
+                    reporter,
+                    number,
+                    len(tiers),
+                    applicable,
+                    lineage.git_dir,
                 )
                 running[future] = (node, draft, clock())
             while running:
@@ -172,18 +189,28 @@ _Made = tuple[list[OutputFile], list[TestResult]]
 
 
 def _compose(
-    composer: Composer, job: Job, reporter: Reporter, tier: int, tiers: int, checks: Sequence[Check]
+    composer: Composer,
+    job: Job,
+    reporter: Reporter,
+    tier: int,
+    tiers: int,
+    checks: Sequence[Check],
+    repo: Path,
 ) -> _Made:
     """Runs in a worker thread: say the node starts when it really does, compose it, then run
-    the checks on what it made."""
+    the checks on what it made (each recorded RUNNING in `repo` as it starts)."""
     reporter.started(job.node.id, tier, tiers)
     outputs = composer.compose(job)
-    return outputs, [_test(check, job, outputs) for check in checks]
+    return outputs, [_test(check, job, outputs, repo) for check in checks]
 
 
-def _test(check: Check, job: Job, outputs: list[OutputFile]) -> TestResult:
+def _test(check: Check, job: Job, outputs: list[OutputFile], repo: Path) -> TestResult:
     """Run one check; a check that raises is an ERROR result, not a crash of the run."""
     started = _now()
+    try:
+        mark_running(repo, job.compose_id, TestResult(check.name, CheckState.RUNNING, "", started, ""))
+    except FactoryError as exc:  # the check still runs; only its RUNNING state goes unrecorded
+        log.warning("%s: cannot record %s RUNNING: %s", job.compose_id, check.name, exc.message)
     try:
         result = check.run(job, outputs)
     except FactoryError as exc:
@@ -212,7 +239,7 @@ class _State:
         return self._records[compose_id]
 
     def composed(self, node: str, key: str) -> Record | None:
-        return self.lineage.find_by_key(node, key)
+        return self.lineage.find_by_key(node, key, (ComposeStatus.FINISHED, ComposeStatus.PENDING))
 
     def head(self, component: str, branch: str) -> str | None:
         return self._resolve_head(component, branch) if self._resolve_head else None
@@ -229,6 +256,8 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
         if decision.promote:
             state.promote(decision.node, decision.compose_id)
         return NodeResult(decision.node, NodeStatus.SKIPPED, decision.compose_id, "unchanged", tier=tier)
+    if isinstance(decision, Wait):
+        return NodeResult(decision.node, NodeStatus.PENDING, decision.compose_id, decision.why, tier=tier)
     if isinstance(decision, Block):
         return NodeResult(decision.node, NodeStatus.BLOCKED, message=decision.why, tier=tier)
     if isinstance(decision, Fail):
@@ -295,6 +324,13 @@ def _conclude(
     outputs = tuple(sorted(made, key=lambda o: o.path))
     required = gate.requirements(policy.rules, node.id, draft.compose_id)
     decision = gate.decide(required, [t.result for t in tests], policy.waivers)
+    if decision.verdict == Verdict.PENDING:
+        message = pending.waiting_message(decision)
+        waiting = _replace(draft, outputs, ComposeStatus.PENDING, message)
+        result = NodeResult(
+            node.id, NodeStatus.PENDING, draft.compose_id, f"{draft.compose_id} {message}", seconds, tier
+        )
+        return result, waiting, [*tests, *pending.pending_entries(decision, tests)]
     if not decision.passed:
         message = gate_message(decision, ctx.defs, node.id)
         failed = _replace(draft, outputs, ComposeStatus.FAILED, message)
@@ -324,7 +360,8 @@ def _overall(results: tuple[NodeResult, ...]) -> RunStatus:
     failed = sum(1 for r in results if not r.status.ok)
     if not failed:
         return RunStatus.FINISHED
-    ok = sum(1 for r in results if r.status.ok)
+    # A PENDING node was composed (now or before): the run did something, short of everything.
+    ok = sum(1 for r in results if r.status.ok or r.status == NodeStatus.PENDING)
     return RunStatus.FINISHED_INCOMPLETE if ok else RunStatus.DOOMED
 
 

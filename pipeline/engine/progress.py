@@ -12,6 +12,7 @@ _MARK = {
     NodeStatus.SKIPPED: "skip",
     NodeStatus.FAILED: "FAIL",
     NodeStatus.BLOCKED: "held",
+    NodeStatus.PENDING: "wait",
 }
 
 

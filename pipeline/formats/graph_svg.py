@@ -26,6 +26,7 @@ COLOURS: Mapping[str, str] = {
     NodeState.BLOCKED: "#e1bee7",
     NodeState.NOT_COMPOSED: "#e0e0e0",
     NodeState.REMOVED: "#f5f5f5",
+    NodeState.PENDING: "#ffe0b2",
 }
 
 

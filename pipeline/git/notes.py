@@ -32,8 +32,9 @@ NOTE_MODE = b"100644"
 _LEAF = 66  # one 2/38 fan-out leaf entry: b"100644 " + 38 hex digits + b"\0" + 20-byte id
 _NOTE_NAME = re.compile(r"[0-9a-f]{40}").fullmatch
 
-# A change to one note: its new bytes, or a function of its old bytes (None: no note yet).
-Change: TypeAlias = bytes | Callable[[bytes | None], bytes]
+# A change to one note: its new bytes, or a function of its old bytes (None: no note yet); a
+# function that returns None removes the note (a check's RUNNING note once its result is in).
+Change: TypeAlias = bytes | Callable[[bytes | None], bytes | None]
 
 
 # -- reading notes trees, at any fan-out -------------------------------------------------------
@@ -114,15 +115,17 @@ def note_blob(repo: _Raw, tree_id: pygit2.Oid, hexid: str) -> bytes | None:
 # -- writing notes trees ---------------------------------------------------------------------------
 
 
-def notes_tree(repo: _Raw, base: bytes | None, notes: Mapping[str, bytes]) -> tuple[bytes, list[GitObject]]:
-    """The notes tree `base` with `notes` (annotated object hex -> raw blob id) added or replaced:
-    the new root's id and the new tree objects.
+def notes_tree(
+    repo: _Raw, base: bytes | None, notes: Mapping[str, bytes | None]
+) -> tuple[bytes, list[GitObject]]:
+    """The notes tree `base` with `notes` (annotated object hex -> raw blob id; None removes the
+    note) added, replaced or removed: the new root's id and the new tree objects.
 
     Only the touched 2-hex subtrees and the root are rewritten; notes found at another fan-out
     (git's CLI writes flat trees for few notes) are moved to 2/38 when their subtree is.
     """
     root: dict[bytes, tuple[bytes, bytes]] = {}
-    merged: dict[str, bytes] = {}
+    merged: dict[str, bytes | None] = {}
     if base is not None:
         for mode, name, oid in parse_tree(read_tree(repo, base)):
             if mode != TREE_MODE and is_note_name(name.decode("utf-8", "replace")):
@@ -130,18 +133,28 @@ def notes_tree(repo: _Raw, base: bytes | None, notes: Mapping[str, bytes]) -> tu
             else:
                 root[name] = (mode, oid)
     merged.update(notes)
-    groups: dict[bytes, list[bytes]] = {}
+    groups: dict[bytes, list[tuple[bytes, bytes | None]]] = {}
     for hexid, blob in merged.items():
-        groups.setdefault(hexid[:2].encode(), []).append(NOTE_MODE + b" " + hexid[2:].encode() + b"\0" + blob)
+        name = NOTE_MODE + b" " + hexid[2:].encode()  # the first 45 bytes of its leaf entry
+        groups.setdefault(hexid[:2].encode(), []).append(
+            (name, None if blob is None else name + b"\0" + blob)
+        )
     made = []
     for fan, leaves in sorted(groups.items()):
         entries = _leaf_entries(repo, root.get(fan), fan.decode())
-        for leaf in sorted(leaves):
-            at = bisect.bisect_left(entries, leaf[:45])
-            if at < len(entries) and entries[at][:45] == leaf[:45]:
+        for name, leaf in sorted(leaves, key=lambda item: item[0]):
+            at = bisect.bisect_left(entries, name)
+            found = at < len(entries) and entries[at][:45] == name
+            if leaf is None:
+                if found:
+                    del entries[at]
+            elif found:
                 entries[at] = leaf
             else:
                 entries.insert(at, leaf)
+        if not entries:
+            root.pop(fan, None)  # git never writes an empty subtree
+            continue
         subtree = GitObject.make(b"tree", b"".join(entries))
         made.append(subtree)
         root[fan] = (TREE_MODE, subtree.oid)
@@ -250,18 +263,23 @@ def update_notes(
     for attempt in range(ATTEMPTS):
         parent = ref_target(repo, ref)
         base = None if parent is None else tree_of(repo, parent)
-        blobs: dict[str, GitObject] = {}
+        blobs: dict[str, GitObject | None] = {}
         for annotated, change in sorted(notes.items()):
             data = (
                 change
                 if isinstance(change, bytes)
                 else change(None if base is None else note_blob(repo.raw, pygit2.Oid(raw=base), annotated))
             )
-            blobs[annotated] = GitObject.make(b"blob", data)
-        root, trees = notes_tree(repo.raw, base, {h: b.oid for h, b in blobs.items()})
+            blobs[annotated] = None if data is None else GitObject.make(b"blob", data)
+        root, trees = notes_tree(repo.raw, base, {h: None if b is None else b.oid for h, b in blobs.items()})
         changed = base is None or root != base
         commit = GitObject.make(b"commit", commit_data(root, [parent] if parent else [], when, message))
-        written = [*pending, *blobs.values(), *trees, *([commit] if changed else [])]
+        written = [
+            *pending,
+            *(b for b in blobs.values() if b is not None),
+            *trees,
+            *([commit] if changed else []),
+        ]
         write_pack(repo.common_dir / "objects" / "pack", written)
         pending = []
         if after_write is not None:

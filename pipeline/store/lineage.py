@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.core.errors import InvalidInput, OperationFailed
@@ -198,6 +198,41 @@ class Lineage:
             )
         refs.update_ref(self.repo, latest_ref(self.release, node), lambda _: tag, code="lineage-contention")
 
+    def finish_pending(self, compose_id: str, promoted: str, message: str) -> Record:
+        """Rewrite the record of a PENDING compose as FINISHED, promoted at `promoted` (ISO 8601
+        UTC) with `message` (the gate's decision): the one way a recorded status changes.
+
+        The note is replaced through the notes-update loop, so `refs/notes/lineage`'s history
+        keeps the PENDING record and a commit "Promote <id>" says when it changed; the tag keeps
+        the status the compose was finished with. Refused unless the compose is PENDING when
+        the note is rewritten (a concurrent promotion finds it FINISHED and changes nothing).
+        """
+        tag, record = self._read(compose_id)
+        utc_seconds(promoted)
+        done: list[Record] = []
+
+        def change(old: bytes | None) -> bytes:
+            current = record if old is None else load_record(old, compose_id)
+            if current.status != ComposeStatus.PENDING:
+                raise InvalidInput(
+                    f"compose {compose_id} is {current.status}, not PENDING: nothing to promote",
+                    code="not-pending",
+                )
+            final = replace(current, status=ComposeStatus.FINISHED, promoted=promoted, message=message)
+            check_record(final)
+            done[:] = [final]
+            return final.note()
+
+        notes.update_notes(
+            self.repo,
+            NOTES_REF,
+            {tag: change},
+            f"Promote {compose_id}: PENDING -> FINISHED\n\n{message}\n",
+            utc_seconds(promoted),
+            code="lineage-contention",
+        )
+        return done[0]
+
     def retire(self, node: str) -> str | None:
         """Move a node's latest good in this release to `refs/composes/retired/<release>/`: the
         compose ID moved, or None when it has no latest good here (retired already, or never
@@ -344,9 +379,14 @@ class Lineage:
             load_record(text.encode("utf-8"), node or "lineage") for text in self._index_ready().records(node)
         ]
 
-    def find_by_key(self, node: str, key: str) -> Record | None:
-        """The latest FINISHED compose of `node` with this runtime key, or None: the work is done."""
-        text = self._index_ready().find_by_key(node, key)
+    def find_by_key(
+        self, node: str, key: str, statuses: Sequence[ComposeStatus] = (ComposeStatus.FINISHED,)
+    ) -> Record | None:
+        """The latest FINISHED compose of `node` with this runtime key, or None: the work is done.
+
+        With more `statuses` (PENDING: composed, waiting for check results), a compose of the
+        first status that has one wins."""
+        text = self._index_ready().find_by_key(node, key, [str(s) for s in statuses])
         return None if text is None else load_record(text.encode("utf-8"), node)
 
     # -- helpers -----------------------------------------------------------------------------------

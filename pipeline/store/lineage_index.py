@@ -17,7 +17,7 @@ import itertools
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,15 +225,17 @@ class LineageIndex:
             )
         return [str(text) for (text,) in rows]
 
-    def find_by_key(self, node: str, key: str) -> str | None:
-        """The note of the latest FINISHED compose of node with this key whose files were not
-        collected (`refs/notes/gc`: reusing it would consume files that are gone), or None."""
-        rows = self.db.execute(
-            "SELECT json, tag FROM composes WHERE node = ? AND key = ? AND status = 'FINISHED'"
-            " ORDER BY finished DESC, compose_id DESC",
-            (node, key),
-        )
-        for text, tag in rows:
-            if notes.read_note(self.repo, COLLECTED_REF, str(tag)) is None:
-                return str(text)
+    def find_by_key(self, node: str, key: str, statuses: Sequence[str] = ("FINISHED",)) -> str | None:
+        """The note of the latest compose of node with this key and the first of `statuses` that
+        has one whose files were not collected (`refs/notes/gc`: reusing it would consume files
+        that are gone), or None."""
+        for status in statuses:
+            rows = self.db.execute(
+                "SELECT json, tag FROM composes WHERE node = ? AND key = ? AND status = ?"
+                " ORDER BY finished DESC, compose_id DESC",
+                (node, key, status),
+            )
+            for text, tag in rows:
+                if notes.read_note(self.repo, COLLECTED_REF, str(tag)) is None:
+                    return str(text)
         return None

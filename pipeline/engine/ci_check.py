@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__
-from pipeline.compose.base import InputCompose
+from pipeline.compose.base import InputCompose, tool_versions
 from pipeline.compose.registry import composers
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
@@ -105,7 +104,7 @@ def _check(lineage: Lineage, graph: Graph, planned: list[str]) -> Iterable[NodeC
             yield NodeCheck(node_id, NOT_COMPOSABLE, message=f"no composer for kind {node.kind!r}")
             continue
         if node.kind not in tools:
-            tools[node.kind] = {**registry[node.kind].tools(), "factory": __version__}
+            tools[node.kind] = tool_versions(registry[node.kind])
         bad = [i for i in node.inputs if i in stale or i not in latest]
         if bad:
             stale.add(node_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from pipeline.core.errors import OperationFailed
 from pipeline.tools import gpg, rpm
 
 RPMDB = "/usr/lib/sysimage/rpm"
+# libdnf is not known to be thread-safe: one in-process use at a time (checks run in worker
+# threads while the executor resolves image package sets on its own thread).
+LIBDNF_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,7 @@ def resolve(
     missing or the set does not resolve.
     """
     module, hawkey = _dnf()
-    with tempfile.TemporaryDirectory(prefix="factory-dnf-resolve-") as scratch:
+    with LIBDNF_LOCK, tempfile.TemporaryDirectory(prefix="factory-dnf-resolve-") as scratch:
         base = module.Base()
         try:
             conf = base.conf

@@ -150,6 +150,12 @@ def test_a_bump_outside_every_image_recomposes_the_repo_and_no_image(
     assert ran[BASE] == ("SKIPPED", before[BASE])
     assert ran[HTTPD] == ("SKIPPED", before[HTTPD])
     assert dist.latest()[BASE] == before[BASE]
+    # `factory ci check` keys the image as the executor does: the base image is up to date.
+    capsys.readouterr()
+    argv = ["ci", "check", "--repo", str(dist.root), "--no-pull", "--json", "--inputs-of", HTTPD]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {n["node"]: n["status"] for n in report["nodes"]} == {"repo:Cloud": "OK", BASE: "OK"}
 
 
 def test_a_bump_of_the_installer_composes_the_iso_and_not_the_ostree_commit(

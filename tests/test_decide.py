@@ -190,14 +190,14 @@ def test_an_image_is_keyed_by_what_it_consumes_of_its_repo_not_by_the_repo_compo
     known = Lineage()
     known.add(record("repo:AtomicHost", "FL-42-AtomicHost-20261121.n.0"))
     packages = {"repo:AtomicHost": "f" * 64}  # the digest of the resolved package set
-    first = decide(host, {}, known, kinds, tools, packages)
+    first = decide(host, {}, known, kinds, tools, consumed=packages)
     assert isinstance(first, Compose)
     known.by_key[(host.id, first.key)] = record(host.id, "FL-42-AtomicHost-host-20261121.n.0")
     # A new repo compose (other bytes) with the same package set for the image: skipped.
     known.add(replace(record("repo:AtomicHost", "FL-42-AtomicHost-20261122.n.0"), outputs=()))
-    assert decide(host, {}, known, kinds, tools, packages) == Skip(
+    assert decide(host, {}, known, kinds, tools, consumed=packages) == Skip(
         host.id, "FL-42-AtomicHost-host-20261121.n.0", promote=True
     )
     # Without the resolved set the repo's whole content decides: a new repo compose recomposes.
     assert isinstance(decide(host, {}, known, kinds, tools), Compose)
-    assert isinstance(decide(host, {}, known, kinds, tools, {"repo:AtomicHost": "0" * 64}), Compose)
+    assert isinstance(decide(host, {}, known, kinds, tools, consumed={"repo:AtomicHost": "0" * 64}), Compose)

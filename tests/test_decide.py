@@ -23,7 +23,7 @@ from tests.test_layers import imports
 
 MODULE = "module:httpd:2.4"
 KINDS = frozenset({"build", "module", "repo"})
-TOOLS = {kind: {"writer": "1", "factory": "0.1.0"} for kind in KINDS}
+TOOLS = {kind: {"writer": "1", "format": "1"} for kind in KINDS}
 HEAD = "c" * 40
 
 
@@ -129,7 +129,7 @@ def test_a_new_key_composes_with_its_inputs_and_draft_fields() -> None:
         InputRef(b, known.latest_good[b], known.records[known.latest_good[b]].outputs_digest) for b in BUILDS
     )
     assert decision.pins == (("httpd", "0" * 40), ("mod_ssl", "1" * 40))  # the pins of its builds
-    assert decision.tools == (("factory", "0.1.0"), ("writer", "1"))
+    assert decision.tools == (("format", "1"), ("writer", "1"))
 
 
 def test_a_key_with_a_finished_compose_skips_and_promotes_it_unless_it_is_latest_good() -> None:
@@ -182,3 +182,22 @@ def test_deciding_imports_neither_git_nor_the_store_nor_the_file_system() -> Non
     found = imports(Path(deciding.__file__))
     assert [m for m in found if m.split(".")[:2] in (["pipeline", "git"], ["pipeline", "store"])] == []
     assert [m for m in found if m.split(".")[0] in ("os", "shutil", "pathlib", "subprocess", "pygit2")] == []
+
+
+def test_an_image_is_keyed_by_what_it_consumes_of_its_repo_not_by_the_repo_compose() -> None:
+    host = node("ostree:AtomicHost/host")
+    kinds, tools = {"ostree"}, {"ostree": {"ostree": "2022.7", "format": "1"}}
+    known = Lineage()
+    known.add(record("repo:AtomicHost", "FL-42-AtomicHost-20261121.n.0"))
+    packages = {"repo:AtomicHost": "f" * 64}  # the digest of the resolved package set
+    first = decide(host, {}, known, kinds, tools, consumed=packages)
+    assert isinstance(first, Compose)
+    known.by_key[(host.id, first.key)] = record(host.id, "FL-42-AtomicHost-host-20261121.n.0")
+    # A new repo compose (other bytes) with the same package set for the image: skipped.
+    known.add(replace(record("repo:AtomicHost", "FL-42-AtomicHost-20261122.n.0"), outputs=()))
+    assert decide(host, {}, known, kinds, tools, consumed=packages) == Skip(
+        host.id, "FL-42-AtomicHost-host-20261121.n.0", promote=True
+    )
+    # Without the resolved set the repo's whole content decides: a new repo compose recomposes.
+    assert isinstance(decide(host, {}, known, kinds, tools), Compose)
+    assert isinstance(decide(host, {}, known, kinds, tools, consumed={"repo:AtomicHost": "0" * 64}), Compose)

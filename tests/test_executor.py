@@ -32,6 +32,7 @@ class Writer:
 
     kind: str
     content: dict[str, str] = field(default_factory=dict)
+    format: int = 1
     failing: set[str] = field(default_factory=set)
     ran: list[str] = field(default_factory=list)
 

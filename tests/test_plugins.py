@@ -32,6 +32,7 @@ from pipeline.compose.base import describe_tree
 
 class TarballComposer:
     kind = "tarball"
+    format = 1
 
     def tools(self):
         return {"tarfile": "stdlib"}

@@ -104,13 +104,20 @@ def test_security_backport_day(
     assert result["status"] == "FINISHED"
     composed = {n["node"] for n in result["nodes"] if n["status"] == "COMPOSED"}
     kinds = set(composers())
-    assert composed == {n for n in announced if n.split(":")[0] in kinds}
+    # All that was announced but the Cloud base image: openssl is not in its package set, so
+    # its key did not change and it keeps its compose (the key decides, the plan announces).
+    assert composed == {n for n in announced if n.split(":")[0] in kinds} - {"container:Cloud/base"}
+    assert {n["node"]: n["status"] for n in result["nodes"]}["container:Cloud/base"] == "SKIPPED"
     release_latest(capsys, repo, releases, signing_key, registry)
 
-    # Nothing current is built from the vulnerable commit any more...
+    # Nothing current is built from the vulnerable commit any more but that base image (which
+    # does not hold openssl) and the httpd image layered on it (which holds the fixed one):
+    # lineage is kept by compose, and the base image was made from the repo compose that
+    # shipped the vulnerable openssl. `why` does not follow package sets (yet).
     code, out = factory(capsys, "why", f"openssl@{VULNERABLE}", "--repo", str(repo), "--json")
     old = json.loads(out)
-    assert old and not [r for r in old if r["latest_good"] or r["released"]]
+    current = {r["node"] for r in old if r["latest_good"] or r["released"]}
+    assert current == {"container:Cloud/base", "container:Cloud/httpd"}
     # ...and the Atomic Host's lineage names the fixed one.
     host = Lineage(repo).latest()["ostree:AtomicHost/host"]
     code, out = factory(capsys, "lineage", host, "--tree", "--json", "--repo", str(repo))

@@ -150,10 +150,11 @@ def test_rpm_query_argv_and_parsing() -> None:
         "/b.rpm",
     ]
     output = (
-        "glibc\t0\t2.40\t1.fl42\tnoarch\t\tLGPL-2.1-or-later\n"
-        "glibc\t0\t2.40\t1.fl42\tnoarch\tglibc-2.40-1.fl42.src.rpm\tLGPL-2.1-or-later\n"
+        "glibc\t0\t2.40\t1.fl42\tnoarch\t\t1767225600\tLGPL-2.1-or-later\n"
+        "glibc\t0\t2.40\t1.fl42\tnoarch\tglibc-2.40-1.fl42.src.rpm\t1767225600\tLGPL-2.1-or-later\n"
     )
     source, binary = rpm.parse_query(output)
+    assert source.buildtime == binary.buildtime == 1767225600
     assert source.is_source and not binary.is_source
     assert source.nevra == "glibc-0:2.40-1.fl42.src"
     assert binary.nevra == "glibc-0:2.40-1.fl42.noarch"

@@ -43,6 +43,7 @@ class LocalBuilder:
     """Composer of `build` nodes with the local rpmbuild."""
 
     kind = "build"
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def __init__(self, scratch: Path = DEFAULT_SCRATCH) -> None:
         self.scratch = scratch

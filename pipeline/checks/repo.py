@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from pipeline.tools import dnf
 REPOMD = "repodata/repomd.xml"
 _NS = {"repo": "http://linux.duke.edu/metadata/repo"}
 _ARCHES = {"x86_64", "aarch64", "ppc64le", "s390x", "i686", "armv7hl"}
-_DNF_LOCK = threading.Lock()  # libdnf is not known to be thread-safe: one resolver at a time
 _SHOWN = 10  # unresolved requirements listed in a message
 
 
@@ -93,7 +91,7 @@ def closure(
     """
     import hawkey  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    with _DNF_LOCK, tempfile.TemporaryDirectory(prefix="factory-closure-") as tmp:
+    with dnf.LIBDNF_LOCK, tempfile.TemporaryDirectory(prefix="factory-closure-") as tmp:
         sack = hawkey.Sack(cachedir=tmp, make_cache_dir=True, **({"arch": arch} if arch else {}))
         mine = [f"r{n}" for n in range(len(check))]
         for n, path in enumerate([*check, *also]):

@@ -10,7 +10,7 @@ from pipeline.commands.output import out, out_json
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.batches import Limits
-from pipeline.core.config import ForgeConfig
+from pipeline.core.config import Config, ForgeConfig
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.engine.workspace import Workspace
 from pipeline.formats import gitlab_ci as ci
@@ -124,14 +124,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise InvalidInput(f"no node {unknown[0]!r} at {args.head}", code="unknown-node")
         batch = set(args.inputs_of)
         inputs = {i for n in batch for i in graph.nodes[n].inputs} - batch
-        report = ci_check.check(ws.root, graph, inputs, ws.config(args.head).release.version)
+        config = ws.config(args.head)
+        report = ci_check.check(
+            ws.root, graph, inputs, config.release.version, (_output_dir(ws, config), config)
+        )
         title, noun = f"inputs of {' '.join(sorted(batch))} at {args.head}", "nodes"
         base = None
     else:
         base = _base(args.base)
         result, graph = _plan(ws, base, args.head)
         planned = [n.id for n in result.nodes]
-        report = ci_check.check(ws.root, graph, planned, ws.config(args.head).release.version)
+        config = ws.config(args.head)
+        report = ci_check.check(
+            ws.root, graph, planned, config.release.version, (_output_dir(ws, config), config)
+        )
         title, noun = f"composes of {base} -> {args.head}", "planned nodes"
     if args.json:
         out_json({"base": base, "head": args.head, **report.to_json()})
@@ -158,3 +164,9 @@ def cmd_post_plan(args: argparse.Namespace) -> int:
     gitlab_forge(forge, os.environ, url=url, project=project).upsert_note(str(args.mr), PLAN_MARKER, body)
     out(f"posted the plan on !{args.mr} of {project}")
     return 0
+
+
+def _output_dir(ws: Workspace, config: Config) -> Path:
+    """factory.yaml's output directory, absolute (relative to the repository)."""
+    found = Path(config.output.dir)
+    return found if found.is_absolute() else ws.root / found

@@ -52,6 +52,10 @@ class Composer(Protocol):
     """Makes the artifact of one kind of node."""
 
     kind: str
+    # The version of the composer's own output: part of every compose key of its kind, in place
+    # of factory's version, so a factory release that makes the same bytes recomposes nothing.
+    # Bump it when the composer makes something else from the same inputs.
+    format: int
 
     def tools(self) -> Mapping[str, str]:
         """Names and versions of the external tools it uses (part of every compose key)."""
@@ -60,6 +64,12 @@ class Composer(Protocol):
     def compose(self, job: Job) -> list[OutputFile]:
         """Make the artifact in job.workdir; return every file made (raise FactoryError on failure)."""
         ...
+
+
+def tool_versions(composer: Composer) -> dict[str, str]:
+    """What makes a composer's output besides its inputs: its tools' versions and its format
+    number (`format`), as a compose key and a lineage record hold them."""
+    return {**composer.tools(), "format": str(composer.format)}
 
 
 def describe_file(output_dir: Path, path: Path) -> OutputFile:

@@ -77,6 +77,7 @@ class ContainerComposer:
     """Makes the OCI image of one container output of a variant."""
 
     kind = KIND
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """dnf, umoci and skopeo, with their versions."""

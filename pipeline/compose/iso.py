@@ -57,6 +57,7 @@ class IsoComposer:
     """Makes the installer ISO of one variant output, per arch."""
 
     kind = "iso"
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """xorriso, ostree, dnf and createrepo_c, with their versions."""

@@ -47,6 +47,13 @@ def input_rpms(job: Job, outputs: Iterable[OutputFile]) -> list[InputRpm]:
     return [InputRpm(p, h) for p, h in zip(paths, rpm.headers(paths), strict=True)]
 
 
+def built_at(rpms: Iterable[InputRpm]) -> int:
+    """The SOURCE_DATE_EPOCH of what is made from these RPMs: the newest build time among them
+    (0 for none). It depends on the inputs only, never on when or from which definitions commit
+    a compose runs, so the same RPMs give the same repodata and modulemd bytes."""
+    return max((r.header.buildtime for r in rpms), default=0)
+
+
 def link(source: Path, target: Path) -> None:
     """Hard-link source at target (directories made); an error, not a copy, across file systems."""
     target.parent.mkdir(parents=True, exist_ok=True)

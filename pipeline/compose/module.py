@@ -8,8 +8,10 @@ Layout of the compose's work directory:
     modules.yaml              the module's modulemd v2 document, as added to repo/repodata
 
 The repo holds only the module's own builds (dependencies on other modules are metadata), and
-two composes of the same inputs give byte-identical files, so an unchanged module stops a
-rebuild from propagating (early cutoff).
+two composes of the same inputs give byte-identical files, whatever the definitions commit or
+the day: the modulemd version and the repodata revision are the newest build time of its RPMs,
+the context comes from the module's definition and pins. So an unchanged module stops a rebuild
+from propagating (early cutoff).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.compose.base import Job, describe_tree
-from pipeline.compose.links import input_rpms, link
+from pipeline.compose.links import built_at, input_rpms, link
 from pipeline.core.records import OutputFile
 from pipeline.formats import modulemd
 from pipeline.tools import createrepo, rpm
@@ -31,6 +33,7 @@ class ModuleComposer:
     """Makes the repo of one module stream from its builds."""
 
     kind = "module"
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """createrepo_c, modifyrepo_c and rpm, with their versions."""
@@ -48,9 +51,10 @@ class ModuleComposer:
             directory = SOURCE if found.header.is_source else REPO
             link(found.path, job.workdir / directory / "Packages" / found.path.name)
         (job.workdir / REPO / "Packages").mkdir(parents=True, exist_ok=True)
+        epoch = built_at(rpms)
         document = modulemd.module_document(
             module,
-            version=modulemd.module_version(job.source_date_epoch),
+            version=modulemd.module_version(epoch),
             context=modulemd.module_context(job.node.digest),
             rpms=[r.header for r in rpms],
         )
@@ -58,7 +62,7 @@ class ModuleComposer:
         modules_yaml.write_text(document, encoding="utf-8")
         createrepo.make_repo(
             job.workdir / REPO,
-            job.source_date_epoch,
+            epoch,
             [createrepo.Metadata(modules_yaml, "modules")],
         )
         return describe_tree(job.output_dir, job.workdir)

@@ -113,6 +113,7 @@ class OstreeComposer:
     """Commits a variant's `ostree` output into the variant's persistent OSTree repository."""
 
     kind = "ostree"
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """ostree and dnf, with their versions."""

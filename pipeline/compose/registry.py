@@ -45,6 +45,11 @@ def composers() -> dict[str, Composer]:
             raise OperationFailed(
                 f"plugin {name} of {ARTIFACTS} says its kind is {getattr(plugin, 'kind', None)!r}"
             )
+        if not isinstance(getattr(plugin, "format", None), int):
+            raise OperationFailed(
+                f"plugin {name} of {ARTIFACTS} has no integer `format` (the version of its output)",
+                code="plugin-failed",
+            )
         out[name] = plugin
     return out
 

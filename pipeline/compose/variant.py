@@ -26,7 +26,7 @@ import productmd.composeinfo  # type: ignore[import-untyped]
 import productmd.rpms  # type: ignore[import-untyped]
 
 from pipeline.compose.base import Job, describe_tree
-from pipeline.compose.links import InputRpm, input_rpms, link
+from pipeline.compose.links import InputRpm, built_at, input_rpms, link
 from pipeline.core.config import Release
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Variant
@@ -43,6 +43,7 @@ class VariantRepoComposer:
     """Makes the flat repo of one variant from its module composes."""
 
     kind = "repo"
+    format = 1  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """createrepo_c, modifyrepo_c, rpm and productmd, with their versions."""
@@ -67,12 +68,16 @@ class VariantRepoComposer:
             comps_xml.write_text(_comps_xml(job, variant), encoding="utf-8")
             extra.append(createrepo.Metadata(comps_xml, "group"))
         source_tree = root / source_path(variant.uid)
-        _link_all([r for r in rpms if r.header.is_source], source_tree / "Packages")
-        createrepo.make_repo(source_tree, job.source_date_epoch)
+        sources = [r for r in rpms if r.header.is_source]
+        _link_all(sources, source_tree / "Packages")
+        createrepo.make_repo(source_tree, built_at(sources))
         for arch in variant.arches:
             tree = root / os_path(variant.uid, arch)
-            _link_all(_for_arch(rpms, arch), tree / "Packages")
-            createrepo.make_repo(tree, job.source_date_epoch, extra)
+            binaries = _for_arch(rpms, arch)
+            _link_all(binaries, tree / "Packages")
+            # The newest build time, not the compose's: the same packages and metadata give the
+            # same os/ tree, which is all an image made from it consumes.
+            createrepo.make_repo(tree, built_at(binaries), extra)
         metadata = root / "metadata"
         metadata.mkdir(parents=True, exist_ok=True)
         info = composeinfo(job.compose_id, job.defs.config.release, variant)

@@ -24,6 +24,7 @@ class Rpm:
     arch: str
     license: str
     sourcerpm: str = ""
+    buildtime: int = 0  # seconds since the epoch; a reproducible build's SOURCE_DATE_EPOCH
 
     @property
     def is_source(self) -> bool:

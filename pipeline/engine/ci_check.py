@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__
-from pipeline.compose.base import InputCompose
+from pipeline.compose.base import InputCompose, tool_versions
 from pipeline.compose.registry import composers
+from pipeline.core.config import Config
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
+from pipeline.engine import runtime_keys
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.store.lineage import Lineage
 
@@ -75,20 +76,36 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check(root: Path, graph: Graph, planned: Iterable[str], release: str | None = None) -> CheckReport:
+def check(
+    root: Path,
+    graph: Graph,
+    planned: Iterable[str],
+    release: str | None = None,
+    images: tuple[Path, Config] | None = None,
+) -> CheckReport:
     """Check the planned nodes of `graph` against the lineage of the repository at `root`, and
-    the latest good of `release` (the release the head composes; None: HEAD's)."""
+    the latest good of `release` (the release the head composes; None: HEAD's).
+
+    `images` (the output directory and the head's config) lets image nodes be keyed as the
+    executor keys them, by the package set they resolve to against their variant repo's latest
+    good compose (`runtime_keys`): its repodata must be in that output directory. Without it,
+    or without those files, an image node is keyed by its repo's whole content and may be
+    reported NOT COMPOSED although the executor would skip it.
+    """
     lineage = Lineage(root, release)
     try:
-        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order))))
+        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order), images)))
     finally:
         lineage.close()
 
 
-def _check(lineage: Lineage, graph: Graph, planned: list[str]) -> Iterable[NodeCheck]:
+def _check(
+    lineage: Lineage, graph: Graph, planned: list[str], images: tuple[Path, Config] | None
+) -> Iterable[NodeCheck]:
     """Each planned node in order, inputs first: a node over a stale input is stale too (the key
     of its old compose would still match, computed from the input's old latest good)."""
     registry = composers()
+    resolver = runtime_keys.Resolver()
     tools: dict[str, dict[str, str]] = {}
     latest = lineage.latest()
     records: dict[str, Record] = {}
@@ -105,7 +122,7 @@ def _check(lineage: Lineage, graph: Graph, planned: list[str]) -> Iterable[NodeC
             yield NodeCheck(node_id, NOT_COMPOSABLE, message=f"no composer for kind {node.kind!r}")
             continue
         if node.kind not in tools:
-            tools[node.kind] = {**registry[node.kind].tools(), "factory": __version__}
+            tools[node.kind] = tool_versions(registry[node.kind])
         bad = [i for i in node.inputs if i in stale or i not in latest]
         if bad:
             stale.add(node_id)
@@ -113,7 +130,13 @@ def _check(lineage: Lineage, graph: Graph, planned: list[str]) -> Iterable[NodeC
             yield NodeCheck(node_id, STALE, message=f"input {bad[0]} {why}")
             continue
         inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
-        digests = {i: content_digest(c.outputs) for i, c in inputs.items()}
+        repo = runtime_keys.variant_repo(node)
+        consumed = (
+            runtime_keys.consumed(node, inputs[repo].outputs, images[0], images[1], resolver)
+            if images is not None and repo is not None
+            else {}
+        )
+        digests = {i: consumed.get(i) or content_digest(c.outputs) for i, c in inputs.items()}
         done = lineage.find_by_key(node_id, compose_key(node, tools[node.kind], inputs, digests))
         if done is None or latest.get(node_id) != done.compose_id:
             stale.add(node_id)

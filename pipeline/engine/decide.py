@@ -11,11 +11,13 @@ The rule, in order:
 2. a kind without a composer blocks it;
 3. an input without a latest good compose blocks it;
 4. a build of a pin that follows its branch takes the branch's head (none found: the node fails);
-5. the compose key (the node's definition, its tools' versions, the content digests of its
-   inputs' latest good composes) with a finished compose means skip, promoting that compose to
-   latest good when it is not already (a revert reuses the earlier compose); a PENDING compose
-   (composed, its gate waiting for results) with the key means wait: it is not composed again,
-   and it blocks what is made from it until `factory gate ID --promote`;
+5. the compose key (the node's definition, its tools' versions and format number, the content
+   digests of its inputs' latest good composes, or for an image's variant repo the digest of
+   what it consumes of it, resolved by the executor: `pipeline.engine.runtime_keys`) with a
+   finished compose means skip, promoting that compose to latest good when it is not already
+   (a revert reuses the earlier compose); a PENDING compose (composed, its gate waiting for
+   results) with the key means wait: it is not composed again, and it blocks what is made from
+   it until `factory gate ID --promote`;
 6. otherwise compose, with that key and those inputs.
 """
 
@@ -110,10 +112,13 @@ def decide(
     kinds: Collection[str],
     tools: Mapping[str, Mapping[str, str]],
     waiting: Mapping[str, str] = {},
+    consumed: Mapping[str, str] | None = None,
 ) -> Decision:
     """The decision for one node, given what happened to the nodes before it in this run
     (`statuses`, and for PENDING ones what they wait for, `waiting`), what is known of lineage,
-    the kinds that have a composer and the versions of their tools."""
+    the kinds that have a composer and the versions of their tools; `consumed` gives, for an
+    input the node consumes only a part of, the digest of that part (in place of the input's
+    content digest)."""
     bad = [i for i in node.inputs if i in statuses and not statuses[i].ok]
     if bad:
         if statuses[bad[0]] == NodeStatus.PENDING:
@@ -135,7 +140,8 @@ def decide(
             f"cannot resolve the head of {definition['component']}'s branch {definition['branch']}",
         )
     inputs = {i: InputCompose(i, r.compose_id, r.outputs) for i, r in records.items()}
-    digests = {i: content_digest(r.outputs) for i, r in records.items()}
+    parts = consumed or {}
+    digests = {i: parts.get(i) or content_digest(r.outputs) for i, r in records.items()}
     key = compose_key(resolved, tools[node.kind], inputs, digests)
     done = known.composed(node.id, key)
     if done is not None and done.status == ComposeStatus.PENDING:

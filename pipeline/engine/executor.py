@@ -34,9 +34,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline import __version__
 from pipeline.checks.base import Check
-from pipeline.compose.base import Composer, Job
+from pipeline.compose.base import Composer, Job, tool_versions
 from pipeline.core import gate
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
@@ -45,7 +44,7 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
-from pipeline.engine import pending
+from pipeline.engine import pending, runtime_keys
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import TestResult, mark_running
@@ -136,7 +135,7 @@ def execute(
     results: dict[str, NodeResult] = {}
     # Only the kinds this run composes: asking a tool its version starts a process (dnf's is slow).
     kinds = {graph.nodes[n].kind for tier in tiers for n in tier} & set(composers)
-    tools = {kind: {**composers[kind].tools(), "factory": __version__} for kind in sorted(kinds)}
+    tools = {kind: tool_versions(composers[kind]) for kind in sorted(kinds)}
     state = _State(lineage, ctx)
     composable = set(composers)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -147,7 +146,8 @@ def execute(
                 node = graph.nodes[node_id]
                 statuses = {i: results[i].status for i in node.inputs if i in results}
                 waiting = {i: results[i].message for i in statuses if statuses[i] == NodeStatus.PENDING}
-                decision = decide(node, statuses, state, composable, tools, waiting)
+                consumed = state.consumed(node, statuses)
+                decision = decide(node, statuses, state, composable, tools, waiting, consumed)
                 decided = _act(decision, number, state, ctx)
                 if isinstance(decided, NodeResult):
                     results[node_id] = decided
@@ -229,6 +229,8 @@ class _State:
         self._latest = lineage.latest()
         self._records: dict[str, Record] = {}
         self._resolve_head = ctx.resolve_head
+        self._ctx = ctx
+        self._resolver = runtime_keys.Resolver()
 
     def latest(self, node: str) -> str | None:
         return self._latest.get(node)
@@ -243,6 +245,18 @@ class _State:
 
     def head(self, component: str, branch: str) -> str | None:
         return self._resolve_head(component, branch) if self._resolve_head else None
+
+    def consumed(self, node: Node, statuses: Mapping[str, NodeStatus]) -> dict[str, str]:
+        """What an image node consumes of its variant repo's latest good compose, resolved
+        (`runtime_keys.consumed`); empty when it is no image or the repo did not compose."""
+        repo = runtime_keys.variant_repo(node)
+        latest = self.latest(repo) if repo is not None else None
+        if repo is None or latest is None or (repo in statuses and not statuses[repo].ok):
+            return {}
+        outputs = self.record(latest).outputs
+        return runtime_keys.consumed(
+            node, outputs, self._ctx.output_dir, self._ctx.defs.config, self._resolver
+        )
 
     def promote(self, node: str, compose_id: str) -> None:
         self.lineage.promote(node, compose_id)

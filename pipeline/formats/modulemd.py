@@ -6,9 +6,14 @@ read): its name, stream, version and context (together its NSVC), what it is mad
 RPMs built). Only what the module's node definition holds is used, so equal input digests give
 equal documents; rationale, EOL and maintainers are not part of it.
 
-- version: the time of the definitions commit as the integer YYYYMMDDhhmmss (UTC), so a
-  later commit sorts later;
-- context: the first 8 hex digits of the module node's input digest.
+- version: the newest build time of the module's RPMs (each build's SOURCE_DATE_EPOCH, the
+  time of its dist-git commit) as the integer YYYYMMDDhhmmss (UTC): derived from the inputs,
+  never from when or from which definitions commit the module was composed, so a recompose of
+  the same inputs is byte-identical, and a module with a newer component sorts later. The
+  modulemd spec makes version an unsigned 64-bit integer; 14 digits fit easily;
+- context: the first 8 hex digits of the module node's input digest (its definition and its
+  pins), the 8 characters `[a-zA-Z0-9_]` the spec allows, and different whenever the module's
+  definition is.
 
 YAML is written with sorted keys and explicit document markers; the bytes depend only on
 the data.
@@ -32,7 +37,7 @@ _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def module_version(source_date_epoch: int) -> int:
-    """The modulemd version of a module composed from a definitions commit made at this time."""
+    """The modulemd version of a module whose newest RPM was built at this time."""
     moment = dt.datetime.fromtimestamp(source_date_epoch, tz=dt.UTC)
     return int(moment.strftime("%Y%m%d%H%M%S"))
 

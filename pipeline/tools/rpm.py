@@ -13,10 +13,11 @@ from pipeline.core.nevra import Rpm
 BATCH = 512  # files per rpm process: keeps the command line short
 
 # One tab-separated line per package. A missing epoch reads as 0 and a missing SOURCERPM (a
-# source package) as empty, so every line has the same seven fields.
+# source package) as empty, so every line has the same eight fields; the license is last (the
+# one free-text field).
 QUERY_FORMAT = (
     "%{NAME}\\t%|EPOCH?{%{EPOCH}}:{0}|\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}"
-    "\\t%|SOURCERPM?{%{SOURCERPM}}:{}|\\t%{LICENSE}\\n"
+    "\\t%|SOURCERPM?{%{SOURCERPM}}:{}|\\t%|BUILDTIME?{%{BUILDTIME}}:{0}|\\t%{LICENSE}\\n"
 )
 
 
@@ -31,8 +32,8 @@ def parse_query(output: str) -> list[Rpm]:
     for line in output.splitlines():
         if not line:
             continue
-        name, epoch, version, release, arch, sourcerpm, license_ = line.split("\t", 6)
-        rpms.append(Rpm(name, int(epoch), version, release, arch, license_, sourcerpm))
+        name, epoch, version, release, arch, sourcerpm, buildtime, license_ = line.split("\t", 7)
+        rpms.append(Rpm(name, int(epoch), version, release, arch, license_, sourcerpm, int(buildtime)))
     return rpms
 
 

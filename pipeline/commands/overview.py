@@ -38,7 +38,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "query": args.query,
                 "matched": query.kind,
                 "commit": status.facts.commit,
-                "nodes": [status_json.node_status(v, site.node_page(v.id)) for v in views],
+                "nodes": [status_json.node_status(v, site.page_of(status.facts.graph, v.id)) for v in views],
                 "components": [status_json.component_status(c) for c in components],
                 "answers": [
                     {"node": a.node, "underway": a.underway, "complete": a.complete, "mirrors": a.mirrors}

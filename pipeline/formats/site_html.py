@@ -96,7 +96,9 @@ def state(value: str) -> str:
 
 
 def node_link(node: str, link: Link, *, anchor: str = "") -> str:
-    return f'<a href="{e(link(node))}{"#" + e(anchor) if anchor else ""}">{e(node)}</a>'
+    """A link to a node's page (or its section of a page), or to one of its composes there."""
+    href = link(node).split("#", 1)[0] + "#" + anchor if anchor else link(node)
+    return f'<a href="{e(href)}">{e(node)}</a>'
 
 
 def _list(items: Iterable[str], empty: str = "none") -> str:
@@ -293,7 +295,8 @@ def pager(number: int, pages: int, href: Callable[[int], str]) -> str:
 # -- a node ------------------------------------------------------------------------------------------
 
 
-def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -> str:
+def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], prefix: str = "") -> str:
+    """A node's page body; `prefix` makes its section ids distinct on a page of several nodes."""
     v = detail.view
     good, last = v.latest_good, v.last
     facts = [
@@ -318,7 +321,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
     parts = ['<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{val}</dd>" for k, val in facts) + "</dl>"]
     if v.reasons:
         parts.append(
-            '<section aria-labelledby="why"><h2 id="why">Why</h2>'
+            f'<section aria-labelledby="{prefix}why"><h2 id="{prefix}why">Why</h2>'
             + reasons_html(v.reasons, link)
             + "</section>"
         )
@@ -326,7 +329,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
         parts.append(f"<p>Blocked by {_named(v.blocked_by, link, 10)}.</p>")
     if v.blocks:
         parts.append(
-            '<section aria-labelledby="blocks"><h2 id="blocks">What it blocks</h2>'
+            f'<section aria-labelledby="{prefix}blocks"><h2 id="{prefix}blocks">What it blocks</h2>'
             f"<p>{_count(len(v.blocks), 'node')}: {_named(v.blocks, link, 50)}</p></section>"
         )
     if v.kind == "build" and good is not None and good.pins:
@@ -334,7 +337,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
             f'<p>Component: <a href="{e(component_link(good.pins[0][0]))}">{e(good.pins[0][0])}</a></p>'
         )
     parts.append(
-        '<section aria-labelledby="head"><h2 id="head">At HEAD</h2><div class="two">'
+        f'<section aria-labelledby="{prefix}head"><h2 id="{prefix}head">At HEAD</h2><div class="two">'
         "<div><h3>Made from</h3>"
         + _list(
             (f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs),
@@ -351,12 +354,33 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
         else ""
     )
     parts.append(
-        '<section aria-labelledby="history"><h2 id="history">Compose history</h2>'
+        f'<section aria-labelledby="{prefix}history"><h2 id="{prefix}history">Compose history</h2>'
         + (history or "<p>Never composed.</p>")
         + older
         + "</section>"
     )
     return "".join(parts)
+
+
+def builds(
+    details: Sequence[NodeDetail],
+    link: Link,
+    component_link: Callable[[str], str],
+    anchor: Callable[[str], str],
+) -> str:
+    """The builds of one module on one page: a contents list, then one section per build (its
+    id is `anchor(node)`), each what a node page shows."""
+    contents = _list(
+        f'<a href="#{e(anchor(d.view.id))}">{e(d.view.id)}</a> {state(d.view.state)}' for d in details
+    )
+    sections = "".join(
+        f'<section class="node" aria-labelledby="{e(anchor(d.view.id))}">'
+        f'<h2 id="{e(anchor(d.view.id))}">{e(d.view.id)}</h2>'
+        + node(d, link, component_link, prefix=anchor(d.view.id) + "-")
+        + "</section>"
+        for d in details
+    )
+    return f"<nav aria-label=\"builds\">{contents}</nav>{sections}"
 
 
 def _compose_ref(compose_id: str, finished: str, commit: str) -> str:

@@ -173,7 +173,9 @@ def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> No
               for n in json.loads(pages[p])["nodes"]]  # fmt: skip
     assert listed == list(status.order)  # every node, in the stable order
     overview = json.loads(pages["status.json"])  # a summary: the nodes not current, links to the lists
-    assert [n["node"] for n in overview["nodes"]] == [n for n in status.order if status.nodes[n].state != "current"]
+    assert [n["node"] for n in overview["nodes"]] == [
+        n for n in status.order if status.nodes[n].state != "current"
+    ]
     assert overview["lists"]["all"] == "lists/all.json" and all(
         path in pages for kind in ("kind", "state", "owner") for path in overview["lists"][kind].values()
     )

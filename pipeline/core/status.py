@@ -21,7 +21,7 @@ covers a compose running now and one killed before it ended.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -137,8 +137,8 @@ class NodeView:
 
 @dataclass(frozen=True)
 class Status:
-    """Every node's view, in the stable order (the graph's order, removed nodes last), and the
-    indexes the pages need."""
+    """The views of every node (or of the nodes `compute` was asked to show) in the stable order
+    (the graph's order, removed nodes last), and the indexes the pages need."""
 
     facts: Facts
     nodes: Mapping[str, NodeView]
@@ -181,8 +181,17 @@ class Status:
         return frozenset(c for n, c in self.facts.latest.items() if n in self.facts.graph.digests)
 
 
-def compute(facts: Facts) -> Status:
-    """The status of every node that HEAD defines or lineage records."""
+def stable_order(facts: Facts) -> tuple[str, ...]:
+    """Every node HEAD defines (in the graph's order), then those only lineage records (sorted)."""
+    graph = facts.graph
+    recorded = {r.node for r in facts.records}
+    return (*sorted(graph.nodes, key=graph.order), *sorted(recorded - set(graph.digests)))
+
+
+def compute(facts: Facts, shown: Collection[str] | None = None) -> Status:
+    """The status of every node that HEAD defines or lineage records (or only of the nodes in
+    `shown`: what each is blocked by, what it blocks and why it waits are still decided from the
+    whole graph, but only their views are made, the costly part at 24,000 nodes)."""
     records = {r.compose_id: r for r in facts.records}
     by_node: dict[str, list[Record]] = {}
     consumers: dict[str, list[str]] = {}
@@ -220,9 +229,16 @@ def compute(facts: Facts) -> Status:
                 own[n][Cause.BUMP_OPEN] = {n}
     roots = _propagate(graph, order, own, current)
 
-    views: dict[str, NodeView] = {}
     blocks: dict[str, list[str]] = {}
     for n in order:
+        if not current[n]:
+            for root in sorted(roots[n].get(Cause.BLOCKED, frozenset()) - {n}, key=graph.order):
+                blocks.setdefault(root, []).append(n)
+    wanted = {*order, *removed} if shown is None else set(shown)
+    views: dict[str, NodeView] = {}
+    for n in order:
+        if n not in wanted:
+            continue
         view = _view(
             facts,
             records,
@@ -235,17 +251,14 @@ def compute(facts: Facts) -> Status:
             running,
             pins,
         )
-        views[n] = view
-        for root in view.blocked_by:
-            blocks.setdefault(root, []).append(n)
+        views[n] = view if n not in blocks else _with_blocks(view, tuple(blocks[n]))
     for n in removed:
-        views[n] = _removed_view(facts, n, by_node[n], running)
-    for root, blocked in blocks.items():
-        views[root] = _with_blocks(views[root], tuple(blocked))
+        if n in wanted:
+            views[n] = _removed_view(facts, n, by_node[n], running)
     return Status(
         facts,
         views,
-        (*order, *removed),
+        tuple(n for n in (*order, *removed) if n in wanted),
         records,
         {n: tuple(rs) for n, rs in by_node.items()},
         {c: tuple(cs) for c, cs in consumers.items()},

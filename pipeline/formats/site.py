@@ -34,7 +34,7 @@ from pipeline.core.graph import Graph
 from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
-from pipeline.formats import graph_svg, site_html, site_style, status_json
+from pipeline.formats import graph_svg, site_builds, site_html, site_style, status_json
 from pipeline.formats.site_html import Stamp
 
 PAGE_ROWS = 500  # nodes in one page of a list
@@ -145,6 +145,7 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     component_links = {
         n: f"{group_page(g)}#{slug(n)}" for g, names in groups_of_components.items() for n in names
     }
+
     def component_below(name: str) -> str:
         return "../" + component_links[name]
 
@@ -162,8 +163,11 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     for group, nodes in sorted(grouped.items()):
         page = builds_page(group)
         details = [detail(status, n) for n in nodes]
-        body = site_html.builds(details, below, component_below, slug)
-        yield page, site_html.page(f"Builds of {group}", body, root="../", twin=_leaf(twin(page)), stamp=stamp)
+        body = site_builds.builds(details, below, component_below, slug)
+        yield (
+            page,
+            site_html.page(f"Builds of {group}", body, root="../", twin=_leaf(twin(page)), stamp=stamp),
+        )
         yield twin(page), _json(status_json.builds_page(group, details, links, json_stamp))
 
     for group, names in groups_of_components.items():

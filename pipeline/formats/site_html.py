@@ -150,16 +150,16 @@ def mirror_text(view: NodeView) -> str:
 
 # -- rows ----------------------------------------------------------------------------------------------
 
-NODE_HEAD = ("node", "kind", "state", "latest good", "gate", "released", "owners", "EOL")
+NODE_HEAD = ("node", "state", "latest good", "gate", "released", "owners", "EOL")
 
 
 def node_row(view: NodeView, link: Link) -> list[str]:
+    """A node in a list (its kind is the id's first word; when a compose finished, its page says)."""
     good = view.latest_good
     return [
         node_link(view.id, link),
-        e(view.kind),
         state(view.state),
-        "-" if good is None else f"{e(good.compose_id)}<br><small>{e(good.finished)}</small>",
+        "-" if good is None else e(good.compose_id),
         e(gate_text(view.gate)),
         e(released_text(view.released)),
         e(", ".join(view.owners)) or "-",
@@ -360,27 +360,6 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], p
         + "</section>"
     )
     return "".join(parts)
-
-
-def builds(
-    details: Sequence[NodeDetail],
-    link: Link,
-    component_link: Callable[[str], str],
-    anchor: Callable[[str], str],
-) -> str:
-    """The builds of one module on one page: a contents list, then one section per build (its
-    id is `anchor(node)`), each what a node page shows."""
-    contents = _list(
-        f'<a href="#{e(anchor(d.view.id))}">{e(d.view.id)}</a> {state(d.view.state)}' for d in details
-    )
-    sections = "".join(
-        f'<section class="node" aria-labelledby="{e(anchor(d.view.id))}">'
-        f'<h2 id="{e(anchor(d.view.id))}">{e(d.view.id)}</h2>'
-        + node(d, link, component_link, prefix=anchor(d.view.id) + "-")
-        + "</section>"
-        for d in details
-    )
-    return f"<nav aria-label=\"builds\">{contents}</nav>{sections}"
 
 
 def _compose_ref(compose_id: str, finished: str, commit: str) -> str:

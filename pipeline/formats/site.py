@@ -230,7 +230,7 @@ def _list_pages(
         caption = f"{len(chunk)} of {len(rows)} nodes, in build order" + (
             f", page {number} of {count}" if count > 1 else ""
         )
-        body = site_html.listing(chunk, link, pager, filters_html, caption)
+        body = site_html.listing(chunk, link, pager, filters_html, caption, brief=name != "all")
         yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield (
             twin(page),

@@ -26,6 +26,7 @@ from pipeline.core.status import GateView, NodeView, Reason, Released
 
 OUTPUTS_SHOWN = 50  # output files listed per compose
 SHORT = 12  # hex digits of a commit shown
+REACHED_SHOWN = 3  # nodes named as reached from a built commit (the JSON twin names more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,8 +279,26 @@ def filters(
     )
 
 
-def listing(rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str) -> str:
-    return filters_html + pager + _table(NODE_HEAD, (node_row(v, link) for v in rows), caption) + pager
+BRIEF_HEAD = ("node", "state", "latest good")
+
+
+def brief_row(view: NodeView, link: Link) -> list[str]:
+    """A node in a filtered list: the list of all nodes and its page say the rest."""
+    good = view.latest_good
+    return [node_link(view.id, link), state(view.state), "-" if good is None else e(good.compose_id)]
+
+
+def listing(
+    rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str, *, brief: bool = False
+) -> str:
+    """A page of a list of nodes; `brief`: three columns (a filtered list repeats every node of
+    some kinds, states and owners: 23,000 builds are current, of kind build, and owned)."""
+    table = (
+        _table(BRIEF_HEAD, (brief_row(v, link) for v in rows), caption)
+        if brief
+        else _table(NODE_HEAD, (node_row(v, link) for v in rows), caption)
+    )
+    return filters_html + pager + table + pager
 
 
 def pager(number: int, pages: int, href: Callable[[int], str]) -> str:
@@ -492,27 +511,21 @@ def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable
 
 def component(view: ComponentView, link: Link) -> str:
     pins = [
-        (
-            e(p.module),
-            e(p.branch),
-            f"<code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head",
-            node_link(p.build, link),
-            f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-",
+        f"{e(p.module)} ({e(p.branch)}): "
+        + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
+        + f", {node_link(p.build, link)}, built "
+        + (f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
+        + ", branch head "
+        + (
             "not recorded"
             if p.head is None
-            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>",
-            ("yes: a newer commit waits" if p.waiting else "no") + "".join(f", !{e(b.id)}" for b in p.bumps),
+            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
         )
+        + (": a newer commit waits" if p.waiting else "")
+        + "".join(f", !{e(b.id)}" for b in p.bumps)
         for p in view.pins
     ]
-    parts = [
-        "<h3>Pins at HEAD</h3>"
-        + (
-            _table(("module", "branch", "pinned", "build node", "built", "branch head", "waiting"), pins)
-            if pins
-            else "<p>No module pins it at HEAD.</p>"
-        )
-    ]
+    parts = ["<h3>Pins at HEAD</h3>" + _list(pins, "No module pins it at HEAD.")]
     if not view.bumps_known:
         bumps = "<p>Merge requests are not read from this forge.</p>"
     else:
@@ -530,8 +543,8 @@ def component(view: ComponentView, link: Link) -> str:
         + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
         + ". Went into: "
         + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + ("; then " + ", ".join(node_link(n, link) for n in b.reached) if b.reached else "")
-        + (f" and {b.more} more nodes" if b.more else "")
+        + ("; then " + ", ".join(node_link(n, link) for n in b.reached[:REACHED_SHOWN]) if b.reached else "")
+        + (f" and {len(b.reached[REACHED_SHOWN:]) + b.more} more nodes" if b.reached[REACHED_SHOWN:] or b.more else "")
         + "</p>"
         for b in view.built
     )  # fmt: skip

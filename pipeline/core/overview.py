@@ -9,7 +9,15 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
+from pipeline.core.facts import (
+    BranchHead,
+    BumpRequest,
+    CheckRun,
+    ComposeBrief,
+    Facts,
+    MirrorFact,
+    ReleaseFact,
+)
 from pipeline.core.graph import build_id
 from pipeline.core.records import Record
 from pipeline.core.states import GateState, NodeState
@@ -356,7 +364,8 @@ def resolve(facts: Facts, text: str | None) -> Query | None:
     order = stable_order(facts)
     if not text:
         return Query("all", order)
-    if text in graph.digests or any(r.node == text for r in facts.records):
+    composes: list[Record | ComposeBrief] = [*facts.records, *facts.briefs]
+    if text in graph.digests or any(r.node == text for r in composes):
         return Query("node", (text,))
     modules = [
         f"module:{nsid}"
@@ -366,9 +375,7 @@ def resolve(facts: Facts, text: str | None) -> Query | None:
     if modules:
         chosen = graph.downstream(modules) | {i for m in modules for i in graph.nodes[m].inputs}
         return Query("module", tuple(n for n in order if n in chosen))
-    builds = {
-        r.node for r in facts.records if r.node.startswith("build:") and r.pins and r.pins[0][0] == text
-    }
+    builds = {r.node for r in composes if r.node.startswith("build:") and r.pins and r.pins[0][0] == text}
     for module in facts.defs.modules.values():
         builds.update(build_id(p) for p in module.components if p.component == text)
     if builds:

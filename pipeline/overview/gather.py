@@ -54,7 +54,7 @@ def recorded(ws: Workspace, whole: bool = True) -> Facts:
     try:
         records = lineage.history() if whole else []
         briefs = [] if whole else lineage.briefs()
-        latest = lineage.latest()
+        latest = lineage.latest_indexed()  # the refs read from their files, each tag from the index
         names = {compose_name(node): node.id for node in graph.nodes.values()}
         reserved = {}
         for cid in lineage.reserved_unfinished():

@@ -238,6 +238,11 @@ class LineageIndex:
             for c, n, s, f, d, p in rows
         ]
 
+    def tags(self) -> dict[str, tuple[str, str]]:
+        """Tag (hex) -> (compose ID, node) of every compose indexed."""
+        rows = self.db.execute("SELECT tag, compose_id, node FROM composes")
+        return {str(tag): (str(cid), str(node)) for tag, cid, node in rows}
+
     def records_of(self, nodes: Iterable[str]) -> list[str]:
         """The notes of every compose of these nodes, oldest first (finish time, then ID)."""
         found: list[tuple[str, str, str]] = []

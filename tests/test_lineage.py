@@ -577,6 +577,26 @@ def test_latest_reads_packed_refs_too(defs: tuple[Path, str]) -> None:
     assert lineage.reserved_unfinished() == []
 
 
+def test_latest_read_through_the_index_is_what_latest_says(defs: tuple[Path, str]) -> None:
+    path, commit = defs
+    ours, theirs = Lineage(path, "42"), Lineage(path, "43")
+    build, module, repo = chain(ours, commit)
+    ours.promote(build.node, build.compose_id)
+    git(path, "pack-refs", "--all")  # packed, then loose
+    ours.promote(module.node, module.compose_id)
+    other = record(theirs.reserve("FL", "43", "Server", DATE, "nightly", commit), "repo:Server", commit)
+    theirs.finish([other])
+    theirs.promote(other.node, other.compose_id)  # another release's latest good
+    # The layout before releases: read for the release its compose names, its own ref wins.
+    git(path, "update-ref", f"refs/composes/latest/{node_ref(repo.node)}", ours.tag(repo.compose_id))
+    git(path, "update-ref", f"refs/composes/latest/{node_ref(build.node)}", ours.tag(module.compose_id))
+    expected = {build.node: build.compose_id, module.node: module.compose_id, repo.node: repo.compose_id}
+    assert ours.latest() == expected
+    assert ours.latest_indexed() == expected
+    assert theirs.latest_indexed() == theirs.latest() == {"repo:Server": other.compose_id}
+    assert Lineage(path, "44").latest_indexed() == {}
+
+
 def test_compare_and_swap_fails_when_the_ref_moved_or_is_locked(defs: tuple[Path, str]) -> None:
     path, commit = defs
     repo = pygit2.Repository(str(path))

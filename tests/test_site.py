@@ -145,7 +145,7 @@ def test_the_overview_shows_the_failure_first_with_its_owners_and_what_it_blocks
 def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str]) -> None:
     page = pages["nodes/module~base-runtime~f42.html"]
     links = parse(page).hrefs
-    assert any(h.startswith("../nodes/build~openssl@79554528.html#FL-42-") for h in links)  # made from
+    assert any(h.startswith("../builds/base-runtime~f42.html#FL-42-openssl-") for h in links)  # made from
     assert any(h.startswith("../nodes/repo~Server.html#FL-42-Server-") for h in links)  # used by
     assert "../components/base-runtime~f42.html#openssl" in links  # down to the dist-git commit
     twin = json.loads(pages["nodes/module~base-runtime~f42.json"])
@@ -164,13 +164,21 @@ def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str
 
 def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(site, "PAGE_ROWS", 10)
-    pages = dict(site.pages(failing_status(), MADE))
-    total = len(json.loads(pages["status.json"])["nodes"])
+    status = failing_status()
+    pages = dict(site.pages(status, MADE))
+    total = len(status.order)
     numbered = sorted(p for p in pages if p.startswith("lists/all") and p.endswith(".json"))
     assert len(numbered) == -(-total // 10)
     listed = [n["node"] for p in ["lists/all.json", *[f"lists/all-{i}.json" for i in range(2, len(numbered) + 1)]]
               for n in json.loads(pages[p])["nodes"]]  # fmt: skip
-    assert listed == [n["node"] for n in json.loads(pages["status.json"])["nodes"]]  # the stable order
+    assert listed == list(status.order)  # every node, in the stable order
+    overview = json.loads(pages["status.json"])  # a summary: the nodes not current, links to the lists
+    assert [n["node"] for n in overview["nodes"]] == [
+        n for n in status.order if status.nodes[n].state != "current"
+    ]
+    assert overview["lists"]["all"] == "lists/all.json" and all(
+        path in pages for kind in ("kind", "state", "owner") for path in overview["lists"][kind].values()
+    )
     failed = json.loads(pages["lists/state-failed.json"])
     assert [n["node"] for n in failed["nodes"]] == ["module:gtk:3"]
     owned = json.loads(pages["lists/owner-desktop-sig@example.invalid.json"])

@@ -179,9 +179,14 @@ def test_a_node_page_in_the_browser_shows_lineage_both_ways(composed: Path, tmp_
     assert "build:openssl@79554528" in history and "dist-git commits" in history
     assert "openssl at 795545287474bedd5e207f70c50a64a10fc7632e" in history  # down to dist-git
     assert "repo:Server" in history and "repo:Workstation" in history  # what was built on it
-    links = [link for link in reader.links if link.startswith("../nodes/")]
-    assert any(link.startswith("../nodes/build~openssl@79554528.html#FL-42-openssl-") for link in links)
+    links = [link for link in reader.links if link.startswith("../")]
+    # A build is a section of its module's builds page, each of its composes an anchor there.
+    assert any(link.startswith("../builds/base-runtime~f42.html#FL-42-openssl-") for link in links)
     assert any(link.startswith("../nodes/repo~Server.html#FL-42-Server-") for link in links)
+    builds = read(dom(composed / "public" / "builds" / "base-runtime~f42.html", tmp_path / "profile"))
+    openssl = builds.text("build~openssl@79554528")
+    assert "used by" in openssl and "module:base-runtime:f42" in openssl  # what was built on it
+    assert "openssl at 795545287474bedd5e207f70c50a64a10fc7632e" in openssl  # its dist-git commit
     # Following a link lands on a page that says where that node stands.
     server = read(dom(page.parent / "repo~Server.html", tmp_path / "profile"))
     assert "released" in server.text("") and "not recorded" in server.text("")

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pytest
 
 from pipeline.core import definitions, gate
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
+from pipeline.core.facts import (
+    BranchHead,
+    BumpRequest,
+    CheckRun,
+    ComposeBrief,
+    Facts,
+    MirrorFact,
+    ReleaseFact,
+)
 from pipeline.core.graph import Graph
 from pipeline.core.graph import build as build_graph
 from pipeline.core.model import Definitions
-from pipeline.core.overview import component, detail, diff, eol_calendar, summary
+from pipeline.core.overview import component, detail, diff, eol_calendar, resolve, shown, summary
 from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, GateState, MirrorState, NodeState, ReleaseStatus
 from pipeline.core.status import Cause, Status, compute
@@ -189,6 +197,46 @@ def test_a_failed_node_names_its_owners_and_blocks_only_what_is_made_from_it(com
     first = summary(status)
     assert [v.id for v in first.failures] == ["module:gtk:3"]
     assert dict(first.counts)[NodeState.BLOCKED] == 1
+
+
+def test_the_nodes_a_query_shows_say_the_same_from_the_briefs_of_the_others(composed: Lineage) -> None:
+    """`factory status` reads whole only the records of the nodes it shows (and their inputs and
+    what is made from them); the other composes are briefs. Their views are the whole status's."""
+    defs, graph = graph_of(broken_gtk())
+    composed.compose(graph, ["module:gtk:3"], fail=["module:gtk:3"])
+    whole = facts(composed, defs=defs, graph=graph)
+    everything = compute(whole)
+    for text in ("gtk", "repo:Workstation", "openssl", "module:base-runtime:f42"):
+        query = resolve(whole, text)
+        assert query is not None
+        nodes = shown(whole, query)
+        assert resolve(dataclasses.replace(whole, records=(), briefs=briefs(composed.records)), text) == query
+        partial = dataclasses.replace(
+            whole,
+            records=tuple(r for r in composed.records if r.node in nodes),
+            briefs=briefs(r for r in composed.records if r.node not in nodes),
+        )
+        status = compute(partial, nodes)
+        assert set(status.nodes) == nodes
+        for n in nodes:
+            assert status.nodes[n] == everything.nodes[n], n
+    assert compute(partial, nodes).nodes["repo:Workstation"].blocked_by == ("module:gtk:3",)
+    with pytest.raises(ValueError, match="not read whole"):
+        compute(dataclasses.replace(whole, records=(), briefs=briefs(composed.records)), {"module:gtk:3"})
+
+
+def briefs(records: Iterable[Record]) -> tuple[ComposeBrief, ...]:
+    return tuple(
+        ComposeBrief(
+            r.compose_id,
+            r.node,
+            r.status,
+            r.input_digest,
+            r.finished,
+            r.pins if r.node.startswith("build:") else (),
+        )
+        for r in sorted(records, key=lambda r: (r.finished, r.compose_id))
+    )
 
 
 def test_the_most_blocking_failure_comes_first(composed: Lineage) -> None:

@@ -13,22 +13,26 @@ from pipeline.core.errors import InvalidInput
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
-    from pipeline.core.overview import answers, component, resolve
+    from pipeline.core.overview import answers, component, resolve, shown
     from pipeline.core.status import compute
     from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
-    from pipeline.overview.gather import read_results, recorded
+    from pipeline.overview.gather import read_records, read_results, recorded
 
     ws = Workspace.open(args.repo)
-    facts = recorded(ws)
-    query = resolve(compute(facts), args.query)  # check results and releases are not needed yet
+    facts = recorded(ws, whole=False)  # briefs: reading 24,000 records whole costs seconds
+    query = resolve(facts, args.query)
     if query is None:
         raise InvalidInput(
             f"no node, module or component named {args.query!r}",
             hint="a node id (`factory graph`), a module (NAME or NAME:STREAM) or a component",
             code="unknown-name",
         )
-    status = compute(read_results(ws, facts, set(query.nodes)))
+    # Views only of what the answer shows, from their records read whole; the other nodes'
+    # briefs decide what those are blocked by and wait for.
+    nodes = shown(facts, query)
+    facts = read_records(ws, facts, nodes)
+    status = compute(read_results(ws, facts, set(query.nodes)), nodes)
     views = [status.nodes[n] for n in query.nodes]
     components = [component(status, name) for name in query.components]
     asked = [answers(status, n) for n in query.nodes if query.kind == "module" and n.startswith("module:")]
@@ -38,7 +42,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "query": args.query,
                 "matched": query.kind,
                 "commit": status.facts.commit,
-                "nodes": [status_json.node_status(v, site.node_page(v.id)) for v in views],
+                "nodes": [status_json.node_status(v, site.page_of(status.facts.graph, v.id)) for v in views],
                 "components": [status_json.component_status(c) for c in components],
                 "answers": [
                     {"node": a.node, "underway": a.underway, "complete": a.complete, "mirrors": a.mirrors}

@@ -9,11 +9,19 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, MirrorFact, ReleaseFact
+from pipeline.core.facts import (
+    BranchHead,
+    BumpRequest,
+    CheckRun,
+    ComposeBrief,
+    Facts,
+    MirrorFact,
+    ReleaseFact,
+)
 from pipeline.core.graph import build_id
 from pipeline.core.records import Record
 from pipeline.core.states import GateState, NodeState
-from pipeline.core.status import GateView, NodeView, Status, gate_view
+from pipeline.core.status import GateView, NodeView, Status, gate_view, stable_order
 
 HISTORY = 20  # composes shown per node, newest first
 REACHED = 10  # nodes listed as reached from one dist-git commit (the count is whole)
@@ -345,37 +353,44 @@ class Query:
     components: tuple[str, ...] = ()
 
 
-def resolve(status: Status, text: str | None) -> Query | None:
+def resolve(facts: Facts, text: str | None) -> Query | None:
     """The nodes a query names (None: nothing by that name).
 
     A node id names itself. A module `NAME` or `NAME:STREAM` names its module nodes, the builds
     they are made of and everything made from them (where it was released). A component names
     the builds of it and the modules that pin them.
     """
-    graph = status.facts.graph
+    graph = facts.graph
+    order = stable_order(facts)
     if not text:
-        return Query("all", status.order)
-    if text in status.nodes:
+        return Query("all", order)
+    composes: list[Record | ComposeBrief] = [*facts.records, *facts.briefs]
+    if text in graph.digests or any(r.node == text for r in composes):
         return Query("node", (text,))
     modules = [
         f"module:{nsid}"
-        for nsid, m in status.facts.defs.modules.items()
+        for nsid, m in facts.defs.modules.items()
         if text in (m.name, nsid) and f"module:{nsid}" in graph.digests
     ]
     if modules:
         chosen = graph.downstream(modules) | {i for m in modules for i in graph.nodes[m].inputs}
-        return Query("module", tuple(n for n in status.order if n in chosen))
-    builds = {
-        n
-        for n, records in status.by_node.items()
-        if n.startswith("build:") and any(r.pins and r.pins[0][0] == text for r in records)
-    }
-    for module in status.facts.defs.modules.values():
+        return Query("module", tuple(n for n in order if n in chosen))
+    builds = {r.node for r in composes if r.node.startswith("build:") and r.pins and r.pins[0][0] == text}
+    for module in facts.defs.modules.values():
         builds.update(build_id(p) for p in module.components if p.component == text)
     if builds:
         chosen = builds | {c for b in builds for c in graph.consumers.get(b, ()) if c.startswith("module:")}
-        return Query("component", tuple(n for n in status.order if n in chosen), (text,))
+        return Query("component", tuple(n for n in order if n in chosen), (text,))
     return None
+
+
+def shown(facts: Facts, query: Query) -> set[str]:
+    """The nodes whose views answer a query: its nodes, their inputs and what is made from them
+    (`answers` looks at both)."""
+    graph = facts.graph
+    nodes = set(query.nodes)
+    defined = [n for n in nodes if n in graph.digests]
+    return nodes | graph.downstream(defined) | {i for n in defined for i in graph.nodes[n].inputs}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ covers a compose running now and one killed before it ended.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 
 from pipeline.core import gate
-from pipeline.core.facts import Facts, MirrorFact, ReleaseFact
+from pipeline.core.facts import ComposeBrief, Facts, MirrorFact, ReleaseFact
 from pipeline.core.graph import Graph, build_id
 from pipeline.core.model import Definitions, Pin
 from pipeline.core.records import Record
@@ -137,8 +137,8 @@ class NodeView:
 
 @dataclass(frozen=True)
 class Status:
-    """Every node's view, in the stable order (the graph's order, removed nodes last), and the
-    indexes the pages need."""
+    """The views of every node (or of the nodes `compute` was asked to show) in the stable order
+    (the graph's order, removed nodes last), and the indexes the pages need."""
 
     facts: Facts
     nodes: Mapping[str, NodeView]
@@ -181,8 +181,17 @@ class Status:
         return frozenset(c for n, c in self.facts.latest.items() if n in self.facts.graph.digests)
 
 
-def compute(facts: Facts) -> Status:
-    """The status of every node that HEAD defines or lineage records."""
+def stable_order(facts: Facts) -> tuple[str, ...]:
+    """Every node HEAD defines (in the graph's order), then those only lineage records (sorted)."""
+    graph = facts.graph
+    recorded = {r.node for r in facts.records} | {b.node for b in facts.briefs}
+    return (*sorted(graph.nodes, key=graph.order), *sorted(recorded - set(graph.digests)))
+
+
+def compute(facts: Facts, shown: Collection[str] | None = None) -> Status:
+    """The status of every node that HEAD defines or lineage records (or only of the nodes in
+    `shown`: what each is blocked by, what it blocks and why it waits are still decided from the
+    whole graph, but only their views are made, the costly part at 24,000 nodes)."""
     records = {r.compose_id: r for r in facts.records}
     by_node: dict[str, list[Record]] = {}
     consumers: dict[str, list[str]] = {}
@@ -190,16 +199,23 @@ def compute(facts: Facts) -> Status:
         by_node.setdefault(record.node, []).append(record)
         for i in record.inputs:
             consumers.setdefault(i.compose_id, []).append(record.compose_id)
+    # Deciding states needs less of a compose than a view: the briefs of the nodes not shown.
+    brief_by_node: dict[str, list[Record | ComposeBrief]] = {n: list(rs) for n, rs in by_node.items()}
+    for brief in facts.briefs:  # oldest first, as lineage gives them
+        brief_by_node.setdefault(brief.node, []).append(brief)
+    known: dict[str, Record | ComposeBrief] = {b.compose_id: b for b in facts.briefs}
+    known.update(records)
     graph = facts.graph
     order = sorted(graph.nodes, key=graph.order)
-    removed = sorted(set(by_node) - set(graph.digests))
+    removed = sorted(set(brief_by_node) - set(graph.digests))
     running: dict[str, list[str]] = {}
     for cid, node in sorted(facts.reserved.items()):
         running.setdefault(node, []).append(cid)
 
+    good = {n: known[c] for n, c in facts.latest.items() if c in known}
     latest = {n: records[c] for n, c in facts.latest.items() if c in records}
-    current = {n: n in latest and latest[n].input_digest == graph.digests[n] for n in order}
-    failed = {n: _failed(by_node.get(n, []), current[n], graph.digests[n]) for n in order}
+    current = {n: n in good and good[n].input_digest == graph.digests[n] for n in order}
+    failed = {n: _failed(brief_by_node.get(n, []), current[n], graph.digests[n]) for n in order}
     pins = _pins(facts.defs)
     own: dict[str, dict[Cause, set[str]]] = {n: {} for n in order}
     for n in order:
@@ -212,7 +228,7 @@ def compute(facts: Facts) -> Status:
             own[n][Cause.BLOCKED] = {n}
         pin = pins.get(n)
         if pin is not None:
-            built = _built_commit(pin, latest.get(n))
+            built = _built_commit(pin, good.get(n))
             head = facts.branches.get((pin[0], pin[1]))
             if head is not None and built and head.head != built:
                 own[n][Cause.BRANCH_MOVED] = {n}
@@ -220,9 +236,17 @@ def compute(facts: Facts) -> Status:
                 own[n][Cause.BUMP_OPEN] = {n}
     roots = _propagate(graph, order, own, current)
 
-    views: dict[str, NodeView] = {}
     blocks: dict[str, list[str]] = {}
     for n in order:
+        if not current[n]:
+            for root in sorted(roots[n].get(Cause.BLOCKED, frozenset()) - {n}, key=graph.order):
+                blocks.setdefault(root, []).append(n)
+    wanted = {*order, *removed} if shown is None else set(shown)
+    views: dict[str, NodeView] = {}
+    for n in order:
+        if n not in wanted:
+            continue
+        _whole(n, by_node, brief_by_node)
         view = _view(
             facts,
             records,
@@ -235,24 +259,28 @@ def compute(facts: Facts) -> Status:
             running,
             pins,
         )
-        views[n] = view
-        for root in view.blocked_by:
-            blocks.setdefault(root, []).append(n)
+        views[n] = view if n not in blocks else _with_blocks(view, tuple(blocks[n]))
     for n in removed:
-        views[n] = _removed_view(facts, n, by_node[n], running)
-    for root, blocked in blocks.items():
-        views[root] = _with_blocks(views[root], tuple(blocked))
+        if n in wanted:
+            _whole(n, by_node, brief_by_node)
+            views[n] = _removed_view(facts, n, by_node[n], running)
     return Status(
         facts,
         views,
-        (*order, *removed),
+        tuple(n for n in (*order, *removed) if n in wanted),
         records,
         {n: tuple(rs) for n, rs in by_node.items()},
         {c: tuple(cs) for c, cs in consumers.items()},
     )
 
 
-def _failed(composes: Sequence[Record], current: bool, digest: str) -> bool:
+def _whole(node: str, whole: Mapping[str, Sequence[Record]], every: Mapping[str, Sequence[object]]) -> None:
+    """A view is made only of a node whose every compose was read whole (a caller's mistake)."""
+    if len(whole.get(node, ())) != len(every.get(node, ())):
+        raise ValueError(f"the records of {node} were not read whole: its view cannot be made")
+
+
+def _failed(composes: Sequence[Record | ComposeBrief], current: bool, digest: str) -> bool:
     """Its last compose failed, unless that failure was of a definition since left behind while
     the latest good compose is current (a change reverted after it failed)."""
     if not composes or composes[-1].status != ComposeStatus.FAILED:
@@ -274,7 +302,7 @@ def _pins(defs: Definitions) -> dict[str, tuple[str, str, str]]:
     return found
 
 
-def _built_commit(pin: tuple[str, str, str], latest_good: Record | None) -> str:
+def _built_commit(pin: tuple[str, str, str], latest_good: Record | ComposeBrief | None) -> str:
     """The dist-git commit a build node builds: its ref, or what its latest good compose built."""
     if pin[2]:
         return pin[2]

@@ -5,7 +5,12 @@
                                             pending, out of date, every node (first page)
     lists/all[-N].html, lists/kind-K, lists/state-S, lists/owner-O  (+ .json)
                                             every node in the stable order, filtered, 500 a page
-    nodes/<node>.html  nodes/<node>.json    one per node: status, lineage, history, checks
+    nodes/<node>.html  nodes/<node>.json    one per node that is not a build: status, lineage,
+                                            history, checks
+    builds/<module>.html#<node>  builds/<module>.json
+                                            the builds a module is made of (the first module
+                                            using them at HEAD), one section each, and their
+                                            twins in one array: 23,000 builds make 1,000 pages
     components/index[-N].html, components/<module>.html (+ .json)
                                             the components of each module (the first module
                                             pinning them), one section each: <module>.html#<name>
@@ -25,10 +30,11 @@ from functools import cache
 from typing import Any
 
 from pipeline.core.canonical import canonical_json
+from pipeline.core.graph import Graph
 from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
-from pipeline.formats import graph_svg, site_html, site_style, status_json
+from pipeline.formats import graph_svg, site_builds, site_html, site_style, status_json
 from pipeline.formats.site_html import Stamp
 
 PAGE_ROWS = 500  # nodes in one page of a list
@@ -53,6 +59,27 @@ def slug(name: str) -> str:
 
 def node_page(node: str) -> str:
     return f"nodes/{slug(node)}.html"
+
+
+def builds_page(module: str) -> str:
+    """The page of the builds a module (name:stream) is made of."""
+    return f"builds/{slug(module)}.html"
+
+
+def build_group(graph: Graph, node: str) -> str | None:
+    """The module (name:stream) whose builds page holds a node's section: the first module using
+    the build at HEAD. None for a node that is no build, or that no module uses at HEAD (a build
+    lineage keeps after its pin went away): that node has a page of its own."""
+    if not node.startswith("build:") or node not in graph.digests:
+        return None
+    modules = sorted(c.partition(":")[2] for c in graph.consumers.get(node, ()) if c.startswith("module:"))
+    return modules[0] if modules else None
+
+
+def page_of(graph: Graph, node: str) -> str:
+    """A node's page: its own, or its section of its module's builds page (a stable URL)."""
+    group = build_group(graph, node)
+    return node_page(node) if group is None else f"{builds_page(group)}#{slug(node)}"
 
 
 def group_page(group: str) -> str:
@@ -80,7 +107,8 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     stamp = Stamp(made, facts.commit, facts.commit_time, summ.stale)
     json_stamp = status_json.stamp(made, facts.commit, facts.commit_time, summ.stale)
     views = status.views()
-    links = {v.id: node_page(v.id) for v in views}
+    graph = facts.graph
+    links = {v.id: page_of(graph, v.id) for v in views}
     top: Callable[[str], str] = links.__getitem__
 
     def below(node: str) -> str:
@@ -103,7 +131,11 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
         "index.html",
         site_html.page("Build pipeline overview", body, root="", twin="status.json", stamp=stamp),
     )
-    yield "status.json", _json(status_json.overview_page(summ, views, links, json_stamp))
+    lists: dict[str, Any] = {"all": twin(list_page("all", ""))}
+    for name, value in groups:
+        if name != "all":
+            lists.setdefault(name, {})[value] = twin(list_page(name, value))
+    yield "status.json", _json(status_json.overview_page(summ, views, links, lists, json_stamp))
 
     filters_below = site_html.filters(*_filter_values(groups), list_below)
     for (name, value), rows in groups.items():
@@ -113,12 +145,30 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     component_links = {
         n: f"{group_page(g)}#{slug(n)}" for g, names in groups_of_components.items() for n in names
     }
+
+    def component_below(name: str) -> str:
+        return "../" + component_links[name]
+
+    grouped: dict[str, list[str]] = {}
     for v in views:
+        group = build_group(graph, v.id)
+        if group is not None:
+            grouped.setdefault(group, []).append(v.id)
+            continue
         page = links[v.id]
         node_detail = detail(status, v.id)
-        body = site_html.node(node_detail, below, lambda c: "../" + component_links[c])
+        body = site_html.node(node_detail, below, component_below)
         yield page, site_html.page(v.id, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield twin(page), _json(status_json.node_page(node_detail, links, json_stamp))
+    for group, nodes in sorted(grouped.items()):
+        page = builds_page(group)
+        details = [detail(status, n) for n in nodes]
+        body = site_builds.builds(details, below, component_below, slug)
+        yield (
+            page,
+            site_html.page(f"Builds of {group}", body, root="../", twin=_leaf(twin(page)), stamp=stamp),
+        )
+        yield twin(page), _json(status_json.builds_page(group, details, links, json_stamp))
 
     for group, names in groups_of_components.items():
         page = group_page(group)
@@ -180,7 +230,7 @@ def _list_pages(
         caption = f"{len(chunk)} of {len(rows)} nodes, in build order" + (
             f", page {number} of {count}" if count > 1 else ""
         )
-        body = site_html.listing(chunk, link, pager, filters_html, caption)
+        body = site_html.listing(chunk, link, pager, filters_html, caption, brief=name != "all")
         yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield (
             twin(page),

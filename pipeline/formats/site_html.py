@@ -26,6 +26,7 @@ from pipeline.core.status import GateView, NodeView, Reason, Released
 
 OUTPUTS_SHOWN = 50  # output files listed per compose
 SHORT = 12  # hex digits of a commit shown
+REACHED_SHOWN = 3  # nodes named as reached from a built commit (the JSON twin names more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,9 @@ def state(value: str) -> str:
 
 
 def node_link(node: str, link: Link, *, anchor: str = "") -> str:
-    return f'<a href="{e(link(node))}{"#" + e(anchor) if anchor else ""}">{e(node)}</a>'
+    """A link to a node's page (or its section of a page), or to one of its composes there."""
+    href = link(node).split("#", 1)[0] + "#" + anchor if anchor else link(node)
+    return f'<a href="{e(href)}">{e(node)}</a>'
 
 
 def _list(items: Iterable[str], empty: str = "none") -> str:
@@ -148,16 +151,16 @@ def mirror_text(view: NodeView) -> str:
 
 # -- rows ----------------------------------------------------------------------------------------------
 
-NODE_HEAD = ("node", "kind", "state", "latest good", "gate", "released", "owners", "EOL")
+NODE_HEAD = ("node", "state", "latest good", "gate", "released", "owners", "EOL")
 
 
 def node_row(view: NodeView, link: Link) -> list[str]:
+    """A node in a list (its kind is the id's first word; when a compose finished, its page says)."""
     good = view.latest_good
     return [
         node_link(view.id, link),
-        e(view.kind),
         state(view.state),
-        "-" if good is None else f"{e(good.compose_id)}<br><small>{e(good.finished)}</small>",
+        "-" if good is None else e(good.compose_id),
         e(gate_text(view.gate)),
         e(released_text(view.released)),
         e(", ".join(view.owners)) or "-",
@@ -276,8 +279,26 @@ def filters(
     )
 
 
-def listing(rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str) -> str:
-    return filters_html + pager + _table(NODE_HEAD, (node_row(v, link) for v in rows), caption) + pager
+BRIEF_HEAD = ("node", "state", "latest good")
+
+
+def brief_row(view: NodeView, link: Link) -> list[str]:
+    """A node in a filtered list: the list of all nodes and its page say the rest."""
+    good = view.latest_good
+    return [node_link(view.id, link), state(view.state), "-" if good is None else e(good.compose_id)]
+
+
+def listing(
+    rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str, *, brief: bool = False
+) -> str:
+    """A page of a list of nodes; `brief`: three columns (a filtered list repeats every node of
+    some kinds, states and owners: 23,000 builds are current, of kind build, and owned)."""
+    table = (
+        _table(BRIEF_HEAD, (brief_row(v, link) for v in rows), caption)
+        if brief
+        else _table(NODE_HEAD, (node_row(v, link) for v in rows), caption)
+    )
+    return filters_html + pager + table + pager
 
 
 def pager(number: int, pages: int, href: Callable[[int], str]) -> str:
@@ -293,7 +314,8 @@ def pager(number: int, pages: int, href: Callable[[int], str]) -> str:
 # -- a node ------------------------------------------------------------------------------------------
 
 
-def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -> str:
+def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], prefix: str = "") -> str:
+    """A node's page body; `prefix` makes its section ids distinct on a page of several nodes."""
     v = detail.view
     good, last = v.latest_good, v.last
     facts = [
@@ -318,7 +340,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
     parts = ['<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{val}</dd>" for k, val in facts) + "</dl>"]
     if v.reasons:
         parts.append(
-            '<section aria-labelledby="why"><h2 id="why">Why</h2>'
+            f'<section aria-labelledby="{prefix}why"><h2 id="{prefix}why">Why</h2>'
             + reasons_html(v.reasons, link)
             + "</section>"
         )
@@ -326,7 +348,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
         parts.append(f"<p>Blocked by {_named(v.blocked_by, link, 10)}.</p>")
     if v.blocks:
         parts.append(
-            '<section aria-labelledby="blocks"><h2 id="blocks">What it blocks</h2>'
+            f'<section aria-labelledby="{prefix}blocks"><h2 id="{prefix}blocks">What it blocks</h2>'
             f"<p>{_count(len(v.blocks), 'node')}: {_named(v.blocks, link, 50)}</p></section>"
         )
     if v.kind == "build" and good is not None and good.pins:
@@ -334,7 +356,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
             f'<p>Component: <a href="{e(component_link(good.pins[0][0]))}">{e(good.pins[0][0])}</a></p>'
         )
     parts.append(
-        '<section aria-labelledby="head"><h2 id="head">At HEAD</h2><div class="two">'
+        f'<section aria-labelledby="{prefix}head"><h2 id="{prefix}head">At HEAD</h2><div class="two">'
         "<div><h3>Made from</h3>"
         + _list(
             (f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs),
@@ -351,7 +373,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -
         else ""
     )
     parts.append(
-        '<section aria-labelledby="history"><h2 id="history">Compose history</h2>'
+        f'<section aria-labelledby="{prefix}history"><h2 id="{prefix}history">Compose history</h2>'
         + (history or "<p>Never composed.</p>")
         + older
         + "</section>"
@@ -489,27 +511,21 @@ def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable
 
 def component(view: ComponentView, link: Link) -> str:
     pins = [
-        (
-            e(p.module),
-            e(p.branch),
-            f"<code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head",
-            node_link(p.build, link),
-            f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-",
+        f"{e(p.module)} ({e(p.branch)}): "
+        + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
+        + f", {node_link(p.build, link)}, built "
+        + (f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
+        + ", branch head "
+        + (
             "not recorded"
             if p.head is None
-            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>",
-            ("yes: a newer commit waits" if p.waiting else "no") + "".join(f", !{e(b.id)}" for b in p.bumps),
+            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
         )
+        + (": a newer commit waits" if p.waiting else "")
+        + "".join(f", !{e(b.id)}" for b in p.bumps)
         for p in view.pins
     ]
-    parts = [
-        "<h3>Pins at HEAD</h3>"
-        + (
-            _table(("module", "branch", "pinned", "build node", "built", "branch head", "waiting"), pins)
-            if pins
-            else "<p>No module pins it at HEAD.</p>"
-        )
-    ]
+    parts = ["<h3>Pins at HEAD</h3>" + _list(pins, "No module pins it at HEAD.")]
     if not view.bumps_known:
         bumps = "<p>Merge requests are not read from this forge.</p>"
     else:
@@ -527,8 +543,8 @@ def component(view: ComponentView, link: Link) -> str:
         + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
         + ". Went into: "
         + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + ("; then " + ", ".join(node_link(n, link) for n in b.reached) if b.reached else "")
-        + (f" and {b.more} more nodes" if b.more else "")
+        + ("; then " + ", ".join(node_link(n, link) for n in b.reached[:REACHED_SHOWN]) if b.reached else "")
+        + (f" and {len(b.reached[REACHED_SHOWN:]) + b.more} more nodes" if b.reached[REACHED_SHOWN:] or b.more else "")
         + "</p>"
         for b in view.built
     )  # fmt: skip

@@ -21,6 +21,7 @@ from pipeline.core.overview import (
     Summary,
 )
 from pipeline.core.records import Record
+from pipeline.core.states import NodeState
 from pipeline.core.status import GateView, NodeView, Released
 
 FORMAT = 1
@@ -108,9 +109,14 @@ def released(item: Released) -> dict[str, Any]:
 
 
 def overview_page(
-    summary: Summary, views: Sequence[NodeView], pages: dict[str, str], page_stamp: dict[str, Any]
+    summary: Summary,
+    views: Sequence[NodeView],
+    pages: dict[str, str],
+    lists: dict[str, Any],
+    page_stamp: dict[str, Any],
 ) -> dict[str, Any]:
-    """`status.json`: counts, the lists shown first, and every node's status in the stable order."""
+    """`status.json`, a summary: counts, the lists shown first, the status in brief of every node
+    that is not current (in the stable order), and the twins of the lists of every node."""
     return {
         "format": FORMAT,
         "page": "overview",
@@ -120,7 +126,8 @@ def overview_page(
         "running": [v.id for v in summary.running],
         "pending": [v.id for v in summary.pending],
         "out_of_date": [v.id for v in summary.out_of_date],
-        "nodes": [node_brief(v, pages[v.id]) for v in views],
+        "nodes": [node_brief(v, pages[v.id]) for v in views if v.state != NodeState.CURRENT],
+        "lists": lists,
     }
 
 
@@ -145,10 +152,25 @@ def node_brief(view: NodeView, page: str) -> dict[str, Any]:
 
 def node_page(detail: NodeDetail, pages: dict[str, str], page_stamp: dict[str, Any]) -> dict[str, Any]:
     """A node page's twin: its status, its neighbours at HEAD, and its compose history."""
+    return {"format": FORMAT, "page": "node", "stamp": page_stamp, **node_detail(detail, pages)}
+
+
+def builds_page(
+    module: str, details: Sequence[NodeDetail], pages: dict[str, str], page_stamp: dict[str, Any]
+) -> dict[str, Any]:
+    """The twin of a module's builds page: what a node page's twin holds, for each build."""
     return {
         "format": FORMAT,
-        "page": "node",
+        "page": "builds",
         "stamp": page_stamp,
+        "module": module,
+        "nodes": [node_detail(d, pages) for d in details],
+    }
+
+
+def node_detail(detail: NodeDetail, pages: dict[str, str]) -> dict[str, Any]:
+    """A node's status, its neighbours at HEAD, and its compose history."""
+    return {
         "status": node_status(detail.view, pages[detail.view.id]),
         "inputs": [{"node": v.id, "state": v.state} for v in detail.inputs],
         "consumers": [{"node": v.id, "state": v.state} for v in detail.consumers],

@@ -149,6 +149,23 @@ def packed_names(path: Path, prefix: str) -> list[str]:
     return []
 
 
+def packed_targets(path: Path, prefix: str) -> dict[str, str]:
+    """Name -> target (hex) of the refs under prefix in a packed-refs file (its peeled `^` lines
+    are not targets)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    needle = b" " + prefix.encode()
+    found = {}
+    for line in data.splitlines():
+        if needle in line and line[:1] not in (b"^", b"#"):
+            target, _, name = line.partition(b" ")
+            if name.startswith(needle[1:]):
+                found[name.decode()] = target.decode()
+    return found
+
+
 def _ref_line(data: mmap.mmap, pos: int) -> tuple[bytes | None, int]:
     """The name in the first ref line starting at or after pos, and where the line after it starts."""
     if pos and data[pos - 1 : pos] != b"\n":

@@ -43,16 +43,18 @@ def gather(ws: Workspace, focus: Collection[str] | None = None, history: int = o
     return read_results(ws, recorded(ws), focus, history)
 
 
-def recorded(ws: Workspace) -> Facts:
-    """The facts of HEAD without check results and releases (`read_results` adds them)."""
+def recorded(ws: Workspace, whole: bool = True) -> Facts:
+    """The facts of HEAD without check results and releases (`read_results` adds them). Not
+    `whole`: the composes as briefs, no record read whole (`read_records` reads some)."""
     commit, commit_time = head(ws)
     defs = ws.load(commit, check_distgit=False)
     graph = ws.graph(commit)
     ws.save()  # the parse cache: the next run parses only the definition files that changed
     lineage = Lineage(ws.root, defs.config.release.version)
     try:
-        records = lineage.history()
-        latest = lineage.latest()
+        records = lineage.history() if whole else []
+        briefs = [] if whole else lineage.briefs()
+        latest = lineage.latest_indexed()  # the refs read from their files, each tag from the index
         names = {compose_name(node): node.id for node in graph.nodes.values()}
         reserved = {}
         for cid in lineage.reserved_unfinished():
@@ -77,7 +79,20 @@ def recorded(ws: Workspace) -> Facts:
         ),
         bumps=_bumps(ws) if defs.config.forge.kind == ForgeKind.LOCAL else None,
         today=dt.datetime.now(dt.UTC).date(),
+        briefs=tuple(briefs),
     )
+
+
+def read_records(ws: Workspace, facts: Facts, nodes: Collection[str]) -> Facts:
+    """The facts with every compose of these nodes read whole (the others stay briefs)."""
+    wanted = set(nodes)
+    lineage = Lineage(ws.root)
+    try:
+        records = lineage.history_of(wanted)
+    finally:
+        lineage.close()
+    briefs = tuple(b for b in facts.briefs if b.node not in wanted)
+    return replace(facts, records=(*facts.records, *records), briefs=briefs)
 
 
 def read_results(

@@ -33,13 +33,15 @@ from the notes (the source of truth) before each query.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.facts import ComposeBrief
 from pipeline.core.records import (
     LATEST,
     Record,
@@ -379,6 +381,37 @@ class Lineage:
             load_record(text.encode("utf-8"), node or "lineage") for text in self._index_ready().records(node)
         ]
 
+    def latest_indexed(self) -> dict[str, str]:
+        """What `latest()` says of every node, read faster: the refs from their files and what
+        each tag is from the lineage index (a tag it does not know is read as `latest` reads it).
+        At 24,000 nodes `latest()` reads 24,000 refs and tag objects: more than a second."""
+        known = self._index_ready().tags()
+        found: dict[str, tuple[bool, str]] = {}
+        for name, target in refs.targets(self.repo, LATEST).items():
+            hit = known.get(target)
+            pointer = (
+                self._pointer(LATEST, name, target) if hit is None else _indexed_pointer(name, target, *hit)
+            )
+            if pointer is None or pointer.release != self.release:
+                continue
+            if pointer.node not in found or found[pointer.node][0]:  # its release's own ref wins
+                found[pointer.node] = (pointer.legacy, pointer.compose_id)
+        return {node: cid for node, (_, cid) in sorted(found.items())}
+
+    def history_of(self, nodes: Collection[str]) -> list[Record]:
+        """Every compose of these nodes, oldest first by finish time, then compose ID."""
+        return [
+            load_record(text.encode("utf-8"), "lineage") for text in self._index_ready().records_of(nodes)
+        ]
+
+    def briefs(self) -> list[ComposeBrief]:
+        """What deciding the status needs of every compose (`history` reads them whole: seconds
+        at 24,000 composes), oldest first by finish time, then compose ID."""
+        return [
+            ComposeBrief(cid, node, ComposeStatus(status), digest, finished, _pairs(pins))
+            for cid, node, status, finished, digest, pins in self._index_ready().briefs()
+        ]
+
     def find_by_key(
         self, node: str, key: str, statuses: Sequence[ComposeStatus] = (ComposeStatus.FINISHED,)
     ) -> Record | None:
@@ -473,3 +506,21 @@ def _tag(record: Record) -> bytes:
     """The annotated tag `compose/<id>` on the record's commit, by factory at its finish time."""
     summary = f"Compose {record.compose_id}: {record.node} {record.status}\n"
     return tag_data(record.commit, f"compose/{record.compose_id}", utc_seconds(record.finished), summary)
+
+
+def _indexed_pointer(name: str, target: str, cid: str, node: str) -> Pointer | None:
+    """A latest-good ref whose tag the index knows: `Lineage._pointer` without reading the tag."""
+    suffix = name.removeprefix(LATEST)
+    own = node_ref(node)
+    if suffix == own:
+        return Pointer(name, parse_compose_id(cid).version, node, cid, target, legacy=True)
+    if suffix.endswith("/" + own) and "/" not in suffix.removesuffix("/" + own):
+        return Pointer(name, suffix.removesuffix("/" + own), node, cid, target)
+    return None
+
+
+def _pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+    """The pins of a record, from their JSON ([[component, commit], ...])."""
+    if text is None:
+        return ()
+    return tuple((str(a), str(b)) for a, b in json.loads(text))

@@ -225,6 +225,36 @@ class LineageIndex:
             )
         return [str(text) for (text,) in rows]
 
+    def briefs(self) -> list[tuple[str, str, str, str, str, str | None]]:
+        """(compose ID, node, status, finished, input digest, pins as JSON for a build) of every
+        compose, oldest first: read by SQLite, no note parsed."""
+        rows = self.db.execute(
+            "SELECT compose_id, node, status, finished, json_extract(json, '$.input_digest'),"
+            " CASE WHEN node LIKE 'build:%' THEN json_extract(json, '$.pins') END"
+            " FROM composes ORDER BY finished, compose_id"
+        )
+        return [
+            (str(c), str(n), str(s), str(f), str(d), None if p is None else str(p))
+            for c, n, s, f, d, p in rows
+        ]
+
+    def tags(self) -> dict[str, tuple[str, str]]:
+        """Tag (hex) -> (compose ID, node) of every compose indexed."""
+        rows = self.db.execute("SELECT tag, compose_id, node FROM composes")
+        return {str(tag): (str(cid), str(node)) for tag, cid, node in rows}
+
+    def records_of(self, nodes: Iterable[str]) -> list[str]:
+        """The notes of every compose of these nodes, oldest first (finish time, then ID)."""
+        found: list[tuple[str, str, str]] = []
+        wanted = sorted(set(nodes))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found += self.db.execute(
+                f"SELECT finished, compose_id, json FROM composes WHERE node IN ({marks})", chunk
+            ).fetchall()
+        return [str(text) for _, _, text in sorted(found)]
+
     def find_by_key(self, node: str, key: str, statuses: Sequence[str] = ("FINISHED",)) -> str | None:
         """The note of the latest compose of node with this key and the first of `statuses` that
         has one whose files were not collected (`refs/notes/gc`: reusing it would consume files

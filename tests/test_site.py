@@ -182,8 +182,30 @@ def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> No
     failed = json.loads(pages["lists/state-failed.json"])
     assert [n["node"] for n in failed["nodes"]] == ["module:gtk:3"]
     owned = json.loads(pages["lists/owner-desktop-sig@example.invalid.json"])
-    assert "module:gtk:3" in [n["node"] for n in owned["nodes"]]
+    assert "module:gtk:3" in [n.get("node") for n in owned["nodes"]]
     assert 'href="all-2.html"' in pages["lists/all.html"]
+
+
+def test_filtered_lists_count_the_current_builds_of_each_builds_page_in_one_row() -> None:
+    status = failing_status()
+    pages = dict(site.pages(status, MADE))
+    rows = json.loads(pages["lists/kind-build.json"])["nodes"]
+    folded = [r for r in rows if "builds" in r]
+    graph = status.facts.graph
+    current = [v.id for v in status.views() if v.kind == "build" and v.state == "current"]
+    by_module: dict[str, int] = {}
+    for node in current:
+        module = site.build_group(graph, node)
+        if module is not None:
+            by_module[module] = by_module.get(module, 0) + 1
+    assert {r["builds"]: r["count"] for r in folded} == by_module and by_module
+    assert all(r["page"] == "../" + site.builds_page(r["builds"]) for r in folded)
+    named = {r["node"] for r in rows if "node" in r}  # the builds that are not current, each by name
+    assert named == {v.id for v in status.views() if v.kind == "build" and v.id not in current}
+    html = pages["lists/kind-build.html"]
+    assert f'href="../builds/base-runtime~f42.html">{by_module["base-runtime:f42"]} builds of base-runtime:f42' in html
+    listed = [n["node"] for n in json.loads(pages["lists/all.json"])["nodes"]]
+    assert set(current) <= set(listed)  # the list of all nodes still names each
 
 
 def test_the_graph_colours_states_and_folds_builds_at_scale(

@@ -31,7 +31,16 @@ from typing import Any
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.graph import Graph
-from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
+from pipeline.core.overview import (
+    NOT_PINNED,
+    FoldedBuilds,
+    component,
+    component_groups,
+    detail,
+    eol_calendar,
+    fold_builds,
+    summary,
+)
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
 from pipeline.formats import graph_svg, site_builds, site_html, site_style, status_json
@@ -138,8 +147,10 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     yield "status.json", _json(status_json.overview_page(summ, views, links, lists, json_stamp))
 
     filters_below = site_html.filters(*_filter_values(groups), list_below)
+    group_of = {v.id: build_group(graph, v.id) for v in views}
     for (name, value), rows in groups.items():
-        yield from _list_pages(name, value, rows, below, filters_below, stamp, json_stamp, links)
+        shown: Sequence[NodeView | FoldedBuilds] = rows if name == "all" else fold_builds(rows, group_of)
+        yield from _list_pages(name, value, shown, below, filters_below, stamp, json_stamp, links)
 
     groups_of_components = component_groups(status)
     component_links = {
@@ -214,7 +225,7 @@ def _filter_values(groups: dict[tuple[str, str], list[NodeView]]) -> tuple[list[
 def _list_pages(
     name: str,
     value: str,
-    rows: Sequence[NodeView],
+    rows: Sequence[NodeView | FoldedBuilds],
     link: Callable[[str], str],
     filters_html: str,
     stamp: Stamp,
@@ -227,19 +238,40 @@ def _list_pages(
         chunk = rows[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
         page = list_page(name, value, number)
         pager = site_html.pager(number, count, lambda n: _leaf(list_page(name, value, n)))
-        caption = f"{len(chunk)} of {len(rows)} nodes, in build order" + (
+        caption = f"{len(chunk)} of {len(rows)} {'nodes' if name == 'all' else 'rows'}, in build order" + (
             f", page {number} of {count}" if count > 1 else ""
         )
-        body = site_html.listing(chunk, link, pager, filters_html, caption, brief=name != "all")
+        body = site_html.listing(
+            chunk,
+            link,
+            pager,
+            filters_html,
+            caption,
+            brief=name != "all",
+            builds_link=lambda m: "../" + builds_page(m),
+        )
         yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield (
             twin(page),
             _json(
                 status_json.list_page(
-                    title, chunk, number, count, {v.id: "../" + links[v.id] for v in chunk}, json_stamp
+                    title,
+                    chunk,
+                    number,
+                    count,
+                    {_key(v): "../" + _row_page(v, links) for v in chunk},
+                    json_stamp,
                 )
             ),
         )
+
+
+def _key(row: NodeView | FoldedBuilds) -> str:
+    return row.module if isinstance(row, FoldedBuilds) else row.id
+
+
+def _row_page(row: NodeView | FoldedBuilds, links: dict[str, str]) -> str:
+    return builds_page(row.module) if isinstance(row, FoldedBuilds) else links[row.id]
 
 
 def _component_index(

@@ -17,6 +17,7 @@ from pipeline.core.overview import (
     ComponentView,
     ComposeView,
     EolEntry,
+    FoldedBuilds,
     NodeDetail,
     Stale,
     Summary,
@@ -288,16 +289,37 @@ def brief_row(view: NodeView, link: Link) -> list[str]:
     return [node_link(view.id, link), state(view.state), "-" if good is None else e(good.compose_id)]
 
 
+def folded_row(row: FoldedBuilds, builds_link: Callable[[str], str]) -> list[str]:
+    """The current builds of a builds page, counted, in a filtered list."""
+    return [
+        f'<a href="{e(builds_link(row.module))}">{_count(row.count, "build")} of {e(row.module)}</a>',
+        state("current"),
+        "see the builds page",
+    ]
+
+
 def listing(
-    rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str, *, brief: bool = False
+    rows: Sequence[NodeView | FoldedBuilds],
+    link: Link,
+    pager: str,
+    filters_html: str,
+    caption: str,
+    *,
+    brief: bool = False,
+    builds_link: Callable[[str], str] = str,
 ) -> str:
-    """A page of a list of nodes; `brief`: three columns (a filtered list repeats every node of
-    some kinds, states and owners: 23,000 builds are current, of kind build, and owned)."""
-    table = (
-        _table(BRIEF_HEAD, (brief_row(v, link) for v in rows), caption)
-        if brief
-        else _table(NODE_HEAD, (node_row(v, link) for v in rows), caption)
-    )
+    """A page of a list of nodes; `brief`: three columns, and the current builds of each builds
+    page counted in one row (`FoldedBuilds`, linked by `builds_link`): a filtered list repeats
+    every node of some kinds, states and owners, and 23,000 builds are current, of kind build,
+    and owned."""
+    if brief:
+        table = _table(
+            BRIEF_HEAD,
+            (folded_row(v, builds_link) if isinstance(v, FoldedBuilds) else brief_row(v, link) for v in rows),
+            caption,
+        )
+    else:
+        table = _table(NODE_HEAD, (node_row(v, link) for v in rows if isinstance(v, NodeView)), caption)
     return filters_html + pager + table + pager
 
 

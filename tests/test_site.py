@@ -147,9 +147,17 @@ def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str
     links = parse(page).hrefs
     assert any(h.startswith("../builds/base-runtime~f42.html#FL-42-openssl-") for h in links)  # made from
     assert any(h.startswith("../nodes/repo~Server.html#FL-42-Server-") for h in links)  # used by
-    assert "../components/base-runtime~f42.html#openssl" in links  # down to the dist-git commit
     twin = json.loads(pages["nodes/module~base-runtime~f42.json"])
     newest = twin["history"][0]
+    # down to the dist-git commit: named on the module's page, linked from its build's row
+    commit = next(p["commit"] for p in newest["pins"] if p["component"] == "openssl")
+    assert f"openssl <code>{commit[:12]}</code>" in page
+    build_row = next(h for h in links if h.startswith("../builds/base-runtime~f42.html#FL-42-openssl-"))
+    builds = pages["builds/base-runtime~f42.html"]
+    row = builds[builds.index(f'id="{build_row.split("#")[1]}"') :].split("</tr>", 1)[0]
+    assert (
+        f'<a href="../components/base-runtime~f42.html#openssl">openssl</a> at <code>{commit}</code>' in row
+    )
     assert newest["checks"][0]["check"] == "repoclosure"
     assert newest["gate"]["state"] == "passed"
     assert {r["node"] for r in newest["used_by"]} >= {"repo:Server", "repo:Cloud"}
@@ -203,7 +211,10 @@ def test_filtered_lists_count_the_current_builds_of_each_builds_page_in_one_row(
     named = {r["node"] for r in rows if "node" in r}  # the builds that are not current, each by name
     assert named == {v.id for v in status.views() if v.kind == "build" and v.id not in current}
     html = pages["lists/kind-build.html"]
-    assert f'href="../builds/base-runtime~f42.html">{by_module["base-runtime:f42"]} builds of base-runtime:f42' in html
+    assert (
+        f'href="../builds/base-runtime~f42.html">{by_module["base-runtime:f42"]} builds of base-runtime:f42'
+        in html
+    )
     listed = [n["node"] for n in json.loads(pages["lists/all.json"])["nodes"]]
     assert set(current) <= set(listed)  # the list of all nodes still names each
 

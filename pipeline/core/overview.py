@@ -24,7 +24,7 @@ from pipeline.core.states import GateState, NodeState
 from pipeline.core.status import GateView, NodeView, Status, gate_view, stable_order
 
 HISTORY = 20  # composes shown per node, newest first
-REACHED = 10  # nodes listed as reached from one dist-git commit (the count is whole)
+REACHED = 3  # nodes listed as reached from one dist-git commit (the count is whole)
 
 
 # -- the whole pipeline ------------------------------------------------------------------------------

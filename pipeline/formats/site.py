@@ -247,7 +247,6 @@ def _list_pages(
             pager,
             filters_html,
             caption,
-            brief=name != "all",
             builds_link=lambda m: "../" + builds_page(m),
         )
         yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)

@@ -27,7 +27,6 @@ from pipeline.core.status import GateView, NodeView, Reason, Released
 
 OUTPUTS_SHOWN = 50  # output files listed per compose
 SHORT = 12  # hex digits of a commit shown
-REACHED_SHOWN = 3  # nodes named as reached from a built commit (the JSON twin names more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,21 +304,17 @@ def listing(
     filters_html: str,
     caption: str,
     *,
-    brief: bool = False,
     builds_link: Callable[[str], str] = str,
 ) -> str:
-    """A page of a list of nodes; `brief`: three columns, and the current builds of each builds
-    page counted in one row (`FoldedBuilds`, linked by `builds_link`): a filtered list repeats
-    every node of some kinds, states and owners, and 23,000 builds are current, of kind build,
-    and owned."""
-    if brief:
-        table = _table(
-            BRIEF_HEAD,
-            (folded_row(v, builds_link) if isinstance(v, FoldedBuilds) else brief_row(v, link) for v in rows),
-            caption,
-        )
-    else:
-        table = _table(NODE_HEAD, (node_row(v, link) for v in rows if isinstance(v, NodeView)), caption)
+    """A page of a list of nodes, three columns (a node's page says the rest); the current builds
+    of each builds page in a filtered list counted in one row (`FoldedBuilds`, linked by
+    `builds_link`): 23,000 builds are current, of kind build and owned, and the list of all
+    nodes names each."""
+    table = _table(
+        BRIEF_HEAD,
+        (folded_row(v, builds_link) if isinstance(v, FoldedBuilds) else brief_row(v, link) for v in rows),
+        caption,
+    )
     return filters_html + pager + table + pager
 
 
@@ -380,10 +375,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], p
     parts.append(
         f'<section aria-labelledby="{prefix}head"><h2 id="{prefix}head">At HEAD</h2><div class="two">'
         "<div><h3>Made from</h3>"
-        + _list(
-            (f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs),
-            "nothing: a build of dist-git",
-        )
+        + _list(_inputs_at_head(detail.inputs, link), "nothing: a build of dist-git")
         + "</div><div><h3>Used by</h3>"
         + _list((f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers), "nothing")
         + "</div></div></section>"
@@ -401,6 +393,25 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], p
         + "</section>"
     )
     return "".join(parts)
+
+
+def _inputs_at_head(inputs: Sequence[NodeView], link: Link) -> list[str]:
+    """A node's inputs at HEAD; the current builds of each builds page counted in one item with a
+    link to that page (a module of 1,000 builds named each one, and its builds page does)."""
+    pages: dict[str, int] = {}
+    for i in inputs:
+        if i.state == NodeState.CURRENT and "builds/" in link(i.id):
+            page = link(i.id).split("#", 1)[0]
+            pages[page] = pages.get(page, 0) + 1
+    items = []
+    for i in inputs:
+        page = link(i.id).split("#", 1)[0]
+        if i.state != NodeState.CURRENT or page not in pages:
+            items.append(f"{node_link(i.id, link)} {state(i.state)}")
+        elif count := pages.pop(page):
+            group = page.rsplit("/", 1)[-1].removesuffix(".html")
+            items.append(f'<a href="{e(page)}">{_count(count, "build")} of {e(group)}</a> {state(i.state)}')
+    return items
 
 
 def _compose_ref(compose_id: str, finished: str, commit: str) -> str:
@@ -441,17 +452,29 @@ def compose(view: ComposeView, link: Link, component_link: Callable[[str], str])
             ),
             "every recorded check result (no logs are recorded beyond the message)",
         )
-    made_from = _list(
-        (f"{node_link(n, link, anchor=c)} <small>{e(c)}</small>" for n, c in view.made_from),
-        "nothing: built from dist-git",
+    # Inline and without the compose IDs their links point at: a module of 1,000 builds listed
+    # each input compose and each pin (also on its builds' rows) in a few hundred bytes each.
+    made_from = (
+        "<p>" + ", ".join(node_link(n, link, anchor=c) for n, c in view.made_from) + "</p>"
+        if view.made_from
+        else "<p>nothing: built from dist-git</p>"
     )
-    pins = _list(
-        (
-            f'<a href="{e(component_link(comp))}">{e(comp)}</a> at <code>{e(commit)}</code>'
-            for comp, commit in r.pins
-        ),
-        "none",
-    )
+    if view.made_from:  # the commits its builds were made of (each build's row has it whole)
+        pins = (
+            "<p>"
+            + ", ".join(f"{e(comp)} <code>{e(commit[:SHORT])}</code>" for comp, commit in r.pins)
+            + "</p>"
+        )
+    else:
+        pins = _list(
+            (
+                f'<a href="{e(component_link(comp))}">{e(comp)}</a> at <code>{e(commit)}</code>'
+                for comp, commit in r.pins
+            ),
+            "none",
+        )
+    if not r.pins:
+        pins = "<p>none</p>"
     used_by = _list(
         (f"{node_link(n, link, anchor=c)} <small>{e(c)}</small>" for n, c in view.used_by), "nothing yet"
     )
@@ -523,15 +546,23 @@ def _outputs(view: ComposeView) -> str:
 
 
 def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable[[str], str]) -> str:
-    """The components of one module, one section each (its id is the component's slug)."""
-    toc = ", ".join(f'<a href="#{e(anchor(v.name))}">{e(v.name)}</a>' for v in views)
-    return f"<p>{toc}</p>" + "".join(
-        f'<section class="component" id="{e(anchor(v.name))}"><h2>{e(v.name)}</h2>{component(v, link)}</section>'
+    """The components of one module in one table, a row each (its header's id is the component's
+    slug): a section with four headings each made 1.1 KiB of HTML a component at Fedora scale."""
+    rows = "".join(
+        f'<tr><th scope="row" id="{e(anchor(v.name))}">{e(v.name)}</th>'
+        + "".join(f"<td>{cell}</td>" for cell in component(v, link))
+        + "</tr>"
         for v in views
     )
+    head = "".join(f'<th scope="col">{h}</th>' for h in COMPONENT_HEAD)
+    return f"<table><caption>{_count(len(views), 'component')}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def component(view: ComponentView, link: Link) -> str:
+COMPONENT_HEAD = ("component", "pins at HEAD", "bump merge requests", "commits built, and where they went")
+
+
+def component(view: ComponentView, link: Link) -> tuple[str, str, str]:
+    """A component's cells: its pins at HEAD, its open bumps, every commit built and its way."""
     pins = [
         f"{e(p.module)} ({e(p.branch)}): "
         + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
@@ -547,31 +578,26 @@ def component(view: ComponentView, link: Link) -> str:
         + "".join(f", !{e(b.id)}" for b in p.bumps)
         for p in view.pins
     ]
-    parts = ["<h3>Pins at HEAD</h3>" + _list(pins, "No module pins it at HEAD.")]
     if not view.bumps_known:
-        bumps = "<p>Merge requests are not read from this forge.</p>"
+        bumps = "merge requests are not read from this forge"
     else:
-        bumps = _list(
-            (
+        bumps = (
+            "<br>".join(
                 f"!{e(b.id)} {e(b.title)} ({e(b.branch)} → <code>{e(b.head[:SHORT])}</code>)"
                 for b in view.bumps
-            ),
-            "none open",
+            )
+            or "none open"
         )
-    parts.append(f"<h3>Bump merge requests</h3>{bumps}")
-    built = "".join(
-        f"<h4>Commit <code>{e(b.commit)}</code>" + (" (in a latest good compose)" if b.current else "") + "</h4>"
-        + "<p>Built by "
-        + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
-        + ". Went into: "
+    built = "<br>".join(
+        f"<code>{e(b.commit[:SHORT])}</code>" + (" (in a latest good compose)" if b.current else "")
+        + ": built by "
+        + ", ".join(node_link(n, link, anchor=c) + ("" if s == "FINISHED" else f" {e(s)}") for n, c, s in b.builds)
+        + "; went into "
         + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + ("; then " + ", ".join(node_link(n, link) for n in b.reached[:REACHED_SHOWN]) if b.reached else "")
-        + (f" and {len(b.reached[REACHED_SHOWN:]) + b.more} more nodes" if b.reached[REACHED_SHOWN:] or b.more else "")
-        + "</p>"
+        + (f", then {_count(len(b.reached) + b.more, 'node')} made from those" if b.reached else "")
         for b in view.built
     )  # fmt: skip
-    parts.append("<h3>Commits built</h3>" + (built or "<p>Never built.</p>"))
-    return "".join(parts)
+    return "<br>".join(pins) or "no module pins it at HEAD", bumps, built or "never built"
 
 
 def components_index(

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.core.overview import ComposeView, NodeDetail
-from pipeline.core.status import NodeView
 from pipeline.formats.site_html import (
     SHORT,
     Link,
@@ -37,77 +36,117 @@ def builds(
     component_link: Callable[[str], str],
     anchor: Callable[[str], str],
 ) -> str:
-    """The facts every build on the page shares, said once, then one table: a build per row
-    group (its row header's id is `anchor(node)`), a compose per row (its id is the compose ID).
+    """One table: a build per group of rows (its row header's id is `anchor(node)`), a compose per
+    row (its id is the compose ID). A fact or a column whose text is the same for every build of
+    the page (their owners, EOL, source, what they are used by at HEAD, the module compose they
+    went into, their gate) is said once above it.
 
     A section per build with its own heading, facts line and compose table made 1.9 KiB of
-    HTML a build at Fedora scale; the rows say the same in about half."""
-    shared = _shared(details)
+    HTML a build at Fedora scale; these rows say the same in about a third of it."""
+    builds = [_Build(d, link, component_link) for d in details]
+    shared = {
+        k: v for k, v in builds[0].facts.items() if all(b.facts[k] == v for b in builds)
+    } if builds else {}  # fmt: skip
+    for b in builds:
+        b.cells = (b.stands(shared), *b.cells[1:])
+    composes = [c for b in builds for c in b.composes]
+    kept = list(range(len(COLUMNS)))
+    for column in SHAREABLE:
+        texts = (
+            {b.cells[column] for b in builds} if column in BUILD_COLUMNS else {c[column] for c in composes}
+        )
+        if len(texts) == 1:
+            kept.remove(column)
+            shared[COLUMNS[column]] = texts.pop()
     said = "; ".join(f"{k}: {v}" for k, v in shared.items())
-    head = "".join(f'<th scope="col">{h}</th>' for h in HEAD)
-    body = "".join(_rows(d, link, component_link, anchor(d.view.id), shared) for d in details)
+    head = '<th scope="col">build</th>' + "".join(f'<th scope="col">{COLUMNS[c]}</th>' for c in kept)
+    body = "".join(b.rows(anchor(b.view.id), kept) for b in builds)
     return (
-        (f'<p class="facts">Every build below (unless its row says otherwise): {said}</p>' if said else "")
+        (f'<p class="facts">Every build below, unless its row says otherwise: {said}.</p>' if said else "")
         + f"<table><caption>{len(details)} builds, in build order; their composes newest first</caption>"
         + f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
-HEAD = ("build", "where it stands", "compose", "made from, dist-git", "used by", "gate, checks", "outputs")
+COLUMNS = (
+    "where it stands",
+    "at HEAD",
+    "compose",
+    "made from, dist-git",
+    "used by",
+    "gate, checks",
+    "outputs",
+)
+BUILD_COLUMNS = frozenset({0, 1})  # the others are a compose's
+SHAREABLE = frozenset({0, 1, 4, 5})
 
 
-def _facts(v: NodeView) -> dict[str, str]:
-    return {
-        "owners": e(", ".join(v.owners)) or "-",
-        "EOL": "-" if v.eol is None else e(v.eol.isoformat()) + (" (passed)" if v.eol_passed else ""),
-        "released": e(released_text(v.released)),
-        "defined in": f"<code>{e(v.source)}</code>" if v.source else "not defined at HEAD",
-    }
+class _Build:
+    """A build's cells: its own (where it stands, its neighbours at HEAD), one list per compose."""
+
+    def __init__(self, detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -> None:
+        v = self.view = detail.view
+        self.link = link
+        self.detail = detail
+        self.facts = {
+            "owners": e(", ".join(v.owners)) or "-",
+            "EOL": "-" if v.eol is None else e(v.eol.isoformat()) + (" (passed)" if v.eol_passed else ""),
+            "released": e(released_text(v.released)),
+            "defined in": f"<code>{e(v.source)}</code>" if v.source else "not defined at HEAD",
+        }
+        made_from = ", ".join(f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs)
+        used_by = ", ".join(f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers)
+        at_head = f"made from {made_from or 'dist-git only'}; used by {used_by or 'nothing'}"
+        blank = ("", "")
+        self.cells: tuple[str, ...] = ("", at_head, *blank, *blank, "")
+        self.composes = [("", "", *_compose_cells(c, link, component_link)) for c in detail.history]
+
+    def stands(self, shared: dict[str, str]) -> str:
+        """Where it stands: its state, and why, and the facts the page does not say once."""
+        v, detail = self.view, self.detail
+        good = v.latest_good
+        stands = [state(v.state)]
+        if v.running:
+            stands.append(f"running {e(', '.join(v.running))} (reserved, not finished)")
+        shown = {c.record.compose_id for c in detail.history}
+        if not detail.history:  # else its last compose's row says its gate
+            stands.append(f"gate {e(gate_text(v.gate))}")
+        if good is None or good.compose_id not in shown:  # else its row says "latest good"
+            stands.append("latest good " + ("-" if good is None else e(good.compose_id)))
+        stands += [f"{k}: {val}" for k, val in self.facts.items() if shared.get(k) != val]
+        if v.reasons:
+            stands.append(reasons_html(v.reasons, self.link))
+        if v.blocks:
+            stands.append(f"blocks {_count(len(v.blocks), 'node')}: {_named(v.blocks, self.link, 50)}")
+        if detail.older:
+            stands.append(f"{detail.older} older composes not shown")
+        return "<br>".join(stands)
+
+    def rows(self, anchor: str, kept: Sequence[int]) -> str:
+        detail = self.detail
+        span = max(1, len(detail.history))
+        spanned = f' rowspan="{span}"' if span > 1 else ""
+        lead = f'<th scope="row" id="{e(anchor)}"{spanned}>{e(self.view.id)}</th>' + "".join(
+            f"<td{spanned}>{self.cells[c]}</td>" for c in kept if c in BUILD_COLUMNS
+        )
+        compose_columns = [c for c in kept if c not in BUILD_COLUMNS]
+        if not detail.history:
+            return f'<tr>{lead}<td colspan="{len(compose_columns)}">never composed</td></tr>'
+        rows = [
+            f'<tr id="{e(c.record.compose_id)}">'
+            + (lead if n == 0 else "")
+            + "".join(f"<td>{cells[i]}</td>" for i in compose_columns)
+            + "</tr>"
+            for n, (c, cells) in enumerate(zip(detail.history, self.composes, strict=True))
+        ]
+        return "".join(rows)
 
 
-def _shared(details: Sequence[NodeDetail]) -> dict[str, str]:
-    """The facts whose text is the same for every build of the page."""
-    found = [_facts(d.view) for d in details]
-    return {k: v for k, v in found[0].items() if all(f[k] == v for f in found)} if found else {}
-
-
-def _rows(
-    detail: NodeDetail, link: Link, component_link: Callable[[str], str], anchor: str, shared: dict[str, str]
-) -> str:
-    """A build's rows: its header and where it stands span its composes (one row when none)."""
-    v = detail.view
-    good = v.latest_good
-    stands = [state(v.state)]
-    if v.running:
-        stands.append(f"running {e(', '.join(v.running))} (reserved, not finished)")
-    shown = {c.record.compose_id for c in detail.history}
-    if not detail.history:  # else its last compose's row says its gate
-        stands.append(f"gate {e(gate_text(v.gate))}")
-    if good is None or good.compose_id not in shown:  # else its row says "latest good"
-        stands.append("latest good " + ("-" if good is None else e(good.compose_id)))
-    stands += [f"{k}: {val}" for k, val in _facts(v).items() if shared.get(k) != val]
-    if v.reasons:
-        stands.append(reasons_html(v.reasons, link))
-    if v.blocks:
-        stands.append(f"blocks {_count(len(v.blocks), 'node')}: {_named(v.blocks, link, 50)}")
-    made_from = ", ".join(f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs)
-    used_by = ", ".join(f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers)
-    stands.append(f"at HEAD made from {made_from or 'dist-git only'}; used by {used_by or 'nothing'}")
-    if detail.older:
-        stands.append(f"{detail.older} older composes not shown")
-    span = max(1, len(detail.history))
-    spanned = f' rowspan="{span}"' if span > 1 else ""
-    lead = f'<th scope="row" id="{e(anchor)}"{spanned}>{e(v.id)}</th><td{spanned}>{"<br>".join(stands)}</td>'
-    if not detail.history:
-        return f'<tr>{lead}<td colspan="5">never composed</td></tr>'
-    rows = [_compose_row(c, link, component_link) for c in detail.history]
-    return rows[0].replace(">", ">" + lead, 1) + "".join(rows[1:])
-
-
-def _compose_row(view: ComposeView, link: Link, component_link: Callable[[str], str]) -> str:
+def _compose_cells(view: ComposeView, link: Link, component_link: Callable[[str], str]) -> tuple[str, ...]:
     r = view.record
+    mark = " (latest good)" if view.latest_good else f" {state(r.status.lower())}"  # a latest good finished
     head = (
-        f"{e(r.compose_id)}{' (latest good)' if view.latest_good else ''} {state(r.status.lower())}"
+        f"{e(r.compose_id)}{mark}"
         f"<br><small>{e(r.finished)} from <code>{e(r.commit[:SHORT])}</code></small>"
         + (f"<br>{e(r.message)}" if r.message else "")
         + _diff(view)
@@ -124,17 +163,15 @@ def _compose_row(view: ComposeView, link: Link, component_link: Callable[[str], 
         checks = ", ".join(f"{e(c.check)} {state(c.state.lower())}" for c in view.checks) or "none recorded"
     prefix = f"composes/{r.compose_id}/"
     outputs = "<br>".join(
-        f"<code>{e(o.path.removeprefix(prefix))}</code> {o.size} B <code>{e(o.sha256)}</code>"
-        for o in r.outputs
+        f"{e(o.path.removeprefix(prefix))} {o.size} B <code>{e(o.sha256)}</code>" for o in r.outputs
     )
-    cells = (
+    return (
         head,
         "<br>".join(made_from) or "-",
         "<br>".join(used_by) or "-",
         f"{e(gate_text(view.gate))}; checks: {checks}",
         outputs or "none",
     )
-    return f'<tr id="{e(r.compose_id)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def _diff(view: ComposeView) -> str:

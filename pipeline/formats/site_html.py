@@ -547,18 +547,29 @@ def _outputs(view: ComposeView) -> str:
 
 def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable[[str], str]) -> str:
     """The components of one module in one table, a row each (its header's id is the component's
-    slug): a section with four headings each made 1.1 KiB of HTML a component at Fedora scale."""
+    slug); a column the same for every component (no bump open) said once above it. A section
+    with four headings each made 1.1 KiB of HTML a component at Fedora scale."""
+    cells = [component(v, link) for v in views]
+    kept = [c for c in range(3) if len({row[c] for row in cells}) > 1]
+    said = "; ".join(f"{COMPONENT_COLUMNS[c]}: {cells[0][c]}" for c in range(3) if c not in kept and cells)
     rows = "".join(
         f'<tr><th scope="row" id="{e(anchor(v.name))}">{e(v.name)}</th>'
-        + "".join(f"<td>{cell}</td>" for cell in component(v, link))
+        + "".join(f"<td>{row[c]}</td>" for c in kept)
         + "</tr>"
-        for v in views
+        for v, row in zip(views, cells, strict=True)
     )
-    head = "".join(f'<th scope="col">{h}</th>' for h in COMPONENT_HEAD)
-    return f"<table><caption>{_count(len(views), 'component')}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    head = '<th scope="col">component</th>' + "".join(
+        f'<th scope="col">{COMPONENT_COLUMNS[c]}</th>' for c in kept
+    )
+    return (
+        "<p>A branch head is named where one was recorded.</p>"
+        + (f'<p class="facts">Every component below: {said}.</p>' if said else "")
+        + f"<table><caption>{_count(len(views), 'component')}</caption><thead><tr>{head}</tr></thead>"
+        + f"<tbody>{rows}</tbody></table>"
+    )
 
 
-COMPONENT_HEAD = ("component", "pins at HEAD", "bump merge requests", "commits built, and where they went")
+COMPONENT_COLUMNS = ("pins at HEAD", "bump merge requests", "commits built, and where they went")
 
 
 def component(view: ComponentView, link: Link) -> tuple[str, str, str]:
@@ -567,12 +578,11 @@ def component(view: ComponentView, link: Link) -> tuple[str, str, str]:
         f"{e(p.module)} ({e(p.branch)}): "
         + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
         + f", {node_link(p.build, link)}, built "
-        + (f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
-        + ", branch head "
+        + ("it" if p.built and p.built == p.ref else f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
         + (
-            "not recorded"
+            ""
             if p.head is None
-            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
+            else f", branch head <code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
         )
         + (": a newer commit waits" if p.waiting else "")
         + "".join(f", !{e(b.id)}" for b in p.bumps)

@@ -550,8 +550,9 @@ def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable
     slug); a column the same for every component (no bump open) said once above it. A section
     with four headings each made 1.1 KiB of HTML a component at Fedora scale."""
     cells = [component(v, link) for v in views]
-    kept = [c for c in range(3) if len({row[c] for row in cells}) > 1]
-    said = "; ".join(f"{COMPONENT_COLUMNS[c]}: {cells[0][c]}" for c in range(3) if c not in kept and cells)
+    columns = range(len(COMPONENT_COLUMNS))
+    kept = [c for c in columns if len({row[c] for row in cells}) > 1]
+    said = "; ".join(f"{COMPONENT_COLUMNS[c]}: {cells[0][c]}" for c in columns if c not in kept and cells)
     rows = "".join(
         f'<tr><th scope="row" id="{e(anchor(v.name))}">{e(v.name)}</th>'
         + "".join(f"<td>{row[c]}</td>" for c in kept)
@@ -569,11 +570,12 @@ def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable
     )
 
 
-COMPONENT_COLUMNS = ("pins at HEAD", "bump merge requests", "commits built, and where they went")
+COMPONENT_COLUMNS = ("pins at HEAD", "bump merge requests", "commits built, by", "went into")
 
 
-def component(view: ComponentView, link: Link) -> tuple[str, str, str]:
-    """A component's cells: its pins at HEAD, its open bumps, every commit built and its way."""
+def component(view: ComponentView, link: Link) -> tuple[str, str, str, str]:
+    """A component's cells: its pins at HEAD, its open bumps, every commit built and by which
+    composes, and where each went (a line per commit)."""
     pins = [
         f"{e(p.module)} ({e(p.branch)}): "
         + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
@@ -600,14 +602,16 @@ def component(view: ComponentView, link: Link) -> tuple[str, str, str]:
         )
     built = "<br>".join(
         f"<code>{e(b.commit[:SHORT])}</code>" + (" (in a latest good compose)" if b.current else "")
-        + ": built by "
+        + ": "
         + ", ".join(node_link(n, link, anchor=c) + ("" if s == "FINISHED" else f" {e(s)}") for n, c, s in b.builds)
-        + "; went into "
-        + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + (f", then {_count(len(b.reached) + b.more, 'node')} made from those" if b.reached else "")
         for b in view.built
     )  # fmt: skip
-    return "<br>".join(pins) or "no module pins it at HEAD", bumps, built or "never built"
+    went = "<br>".join(
+        (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
+        + (f", then {_count(len(b.reached) + b.more, 'node')} made from those" if b.reached else "")
+        for b in view.built
+    )
+    return "<br>".join(pins) or "no module pins it at HEAD", bumps, built or "never built", went or "-"
 
 
 def components_index(

@@ -49,10 +49,10 @@ class FoldedBuilds:
 
 
 def fold_builds(rows: Sequence[NodeView], group_of: dict[str, str | None]) -> list[NodeView | FoldedBuilds]:
-    """A filtered list's rows: every node, but the current builds of each builds page (`group_of`:
-    a build's module, None for a node with a page of its own) counted in one row where the first
-    of them stands. 23,000 current builds repeated in the lists of kind, state and owner made a
-    sixth of the Fedora-scale site; the list of all nodes still names each."""
+    """A list's rows: every node, but the current builds of each builds page (`group_of`: a
+    build's module, None for a node with a page of its own) counted in one row where the first
+    of them stands. 23,000 current builds repeated in the lists of all nodes, of kind, state and
+    owner made a sixth of the Fedora-scale site; their builds pages name each."""
     counts: dict[str, int] = {}
     for v in rows:
         group = group_of.get(v.id) if v.state == NodeState.CURRENT else None

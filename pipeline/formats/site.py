@@ -4,7 +4,8 @@
     index.html  status.json                 the overview: counts, failures first, running,
                                             pending, out of date, every node (first page)
     lists/all[-N].html, lists/kind-K, lists/state-S, lists/owner-O  (+ .json)
-                                            every node in the stable order, filtered, 500 a page
+                                            every node in the stable order, filtered, 500 rows a
+                                            page; the current builds of a builds page one row
     nodes/<node>.html  nodes/<node>.json    one per node that is not a build: status, lineage,
                                             history, checks
     builds/<module>.html#<node>  builds/<module>.json
@@ -149,8 +150,9 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     filters_below = site_html.filters(*_filter_values(groups), list_below)
     group_of = {v.id: build_group(graph, v.id) for v in views}
     for (name, value), rows in groups.items():
-        shown: Sequence[NodeView | FoldedBuilds] = rows if name == "all" else fold_builds(rows, group_of)
-        yield from _list_pages(name, value, shown, below, filters_below, stamp, json_stamp, links)
+        yield from _list_pages(
+            name, value, fold_builds(rows, group_of), below, filters_below, stamp, json_stamp, links
+        )
 
     groups_of_components = component_groups(status)
     component_links = {
@@ -238,7 +240,7 @@ def _list_pages(
         chunk = rows[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
         page = list_page(name, value, number)
         pager = site_html.pager(number, count, lambda n: _leaf(list_page(name, value, n)))
-        caption = f"{len(chunk)} of {len(rows)} {'nodes' if name == 'all' else 'rows'}, in build order" + (
+        caption = f"{len(chunk)} of {len(rows)} rows, in build order" + (
             f", page {number} of {count}" if count > 1 else ""
         )
         body = site_html.listing(

@@ -307,9 +307,8 @@ def listing(
     builds_link: Callable[[str], str] = str,
 ) -> str:
     """A page of a list of nodes, three columns (a node's page says the rest); the current builds
-    of each builds page in a filtered list counted in one row (`FoldedBuilds`, linked by
-    `builds_link`): 23,000 builds are current, of kind build and owned, and the list of all
-    nodes names each."""
+    of each builds page counted in one row (`FoldedBuilds`, linked by `builds_link`): 23,000
+    builds are current, of kind build and owned, and their builds pages name each."""
     table = _table(
         BRIEF_HEAD,
         (folded_row(v, builds_link) if isinstance(v, FoldedBuilds) else brief_row(v, link) for v in rows),

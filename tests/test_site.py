@@ -16,6 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
+from pipeline.core.overview import detail
 from pipeline.core.states import CheckState
 from pipeline.core.status import Status, compute
 from pipeline.formats import site, status_json
@@ -75,6 +76,18 @@ def parse(text: str) -> Links:
     return found
 
 
+def builds_of(twin: dict[str, Any]) -> list[dict[str, Any]]:
+    """The builds of a builds page's twin, whole: `shared` and `shared_compose` merged in."""
+    return [
+        {
+            **twin["shared"],
+            **entry,
+            "history": [{**twin["shared_compose"], **c} for c in entry["history"]],
+        }
+        for entry in twin["nodes"]
+    ]
+
+
 def resolve(page: str, href: str) -> str:
     target = href.split("#", 1)[0]
     parts: list[str] = []
@@ -96,6 +109,19 @@ def test_every_page_has_a_json_twin_that_validates(pages: dict[str, str]) -> Non
             errors = [e.message for e in SCHEMA.iter_errors(json.loads(text))]
             assert errors == [], path
     assert "nodes/module~gtk~3.json" in pages
+
+
+def test_a_builds_twin_says_once_what_its_builds_share_and_each_build_whole_merged(
+    pages: dict[str, str],
+) -> None:
+    status = failing_status()
+    links = {v.id: site.page_of(status.facts.graph, v.id) for v in status.views()}
+    twin = json.loads(pages["builds/base-runtime~f42.json"])
+    assert twin["shared"]["owners"] == ["base-runtime-sig@example.invalid"]  # said once, not in each
+    assert all("owners" not in entry for entry in twin["nodes"])
+    whole = [status_json.build_entry(detail(status, b["node"]), links) for b in twin["nodes"]]
+    assert builds_of(twin) == json.loads(json.dumps(whole))
+    assert len(twin["nodes"]) > 1 and all(len(b["history"]) >= 1 for b in whole)
 
 
 def test_the_schema_refuses_a_twin_that_says_more_than_it_may(pages: dict[str, str]) -> None:
@@ -184,7 +210,7 @@ def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> No
         if "node" in row:
             listed.append(row["node"])
         else:
-            builds = json.loads(pages[site.twin(row["page"].removeprefix("../"))])["nodes"]
+            builds = builds_of(json.loads(pages[site.twin(row["page"].removeprefix("../"))]))
             named = [b["node"] for b in builds if b["state"] == "current"]
             assert len(named) == row["count"]
             listed += named

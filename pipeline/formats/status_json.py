@@ -159,14 +159,40 @@ def node_page(detail: NodeDetail, pages: dict[str, str], page_stamp: dict[str, A
 def builds_page(
     module: str, details: Sequence[NodeDetail], pages: dict[str, str], page_stamp: dict[str, Any]
 ) -> dict[str, Any]:
-    """The twin of a module's builds page: what a node page's twin holds, for each build."""
+    """The twin of a module's builds page: each build's `build_entry`, and as the page says once
+    what every build shares, `shared` holds each field whose value is the same in every build
+    (left out of each) and `shared_compose` each field the same in every compose shown: a
+    build is `{**shared, **entry}`, each of its composes `{**shared_compose, **compose}`."""
+    entries = [build_entry(d, pages) for d in details]
+    shared = _common(entries, NEVER_SHARED)
+    composes = [c for entry in entries for c in entry["history"]]
+    shared_compose = _common(composes, frozenset({"compose_id"}))
+    for entry in entries:
+        for key in shared:
+            del entry[key]
+        for c in entry["history"]:
+            for key in shared_compose:
+                del c[key]
     return {
         "format": FORMAT,
         "page": "builds",
         "stamp": page_stamp,
         "module": module,
-        "nodes": [build_entry(d, pages) for d in details],
+        "shared": shared,
+        "shared_compose": shared_compose,
+        "nodes": entries,
     }
+
+
+NEVER_SHARED = frozenset({"node", "page", "latest_good", "last_compose", "history"})
+
+
+def _common(items: Sequence[dict[str, Any]], never: frozenset[str]) -> dict[str, Any]:
+    """The fields (but `never`) whose value is the same in every one of two or more items."""
+    if len(items) < 2:
+        return {}
+    first = items[0]
+    return {k: v for k, v in first.items() if k not in never and all(i[k] == v for i in items[1:])}
 
 
 def build_entry(detail: NodeDetail, pages: dict[str, str]) -> dict[str, Any]:

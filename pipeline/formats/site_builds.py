@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.core.overview import ComposeView, NodeDetail
+from pipeline.core.status import NodeView
 from pipeline.formats.site_html import (
     SHORT,
     Link,
@@ -43,24 +44,25 @@ def builds(
 
     A section per build with its own heading, facts line and compose table made 1.9 KiB of
     HTML a build at Fedora scale; these rows say the same in about a third of it."""
-    builds = [_Build(d, link, component_link) for d in details]
-    shared = {
-        k: v for k, v in builds[0].facts.items() if all(b.facts[k] == v for b in builds)
-    } if builds else {}  # fmt: skip
-    for b in builds:
-        b.cells = (b.stands(shared), *b.cells[1:])
-    composes = [c for b in builds for c in b.composes]
+    facts = [_facts(d.view) for d in details]
+    shared = {k: v for k, v in facts[0].items() if all(f[k] == v for f in facts)} if facts else {}
+    own = [(_stands(d, f, shared, link), _at_head(d, link)) for d, f in zip(details, facts, strict=True)]
+    composes = [[_compose_cells(c, link, component_link) for c in d.history] for d in details]
     kept = list(range(len(COLUMNS)))
     for column in SHAREABLE:
-        texts = (
-            {b.cells[column] for b in builds} if column in BUILD_COLUMNS else {c[column] for c in composes}
-        )
+        if column in BUILD_COLUMNS:
+            texts = {cells[column] for cells in own}
+        else:
+            texts = {cells[column - len(BUILD_COLUMNS)] for rows in composes for cells in rows}
         if len(texts) == 1:
             kept.remove(column)
             shared[COLUMNS[column]] = texts.pop()
     said = "; ".join(f"{k}: {v}" for k, v in shared.items())
     head = '<th scope="col">build</th>' + "".join(f'<th scope="col">{COLUMNS[c]}</th>' for c in kept)
-    body = "".join(b.rows(anchor(b.view.id), kept) for b in builds)
+    body = "".join(
+        _rows(d, anchor(d.view.id), cells, rows, kept)
+        for d, cells, rows in zip(details, own, composes, strict=True)
+    )
     return (
         (f'<p class="facts">Every build below, unless its row says otherwise: {said}.</p>' if said else "")
         + f"<table><caption>{len(details)} builds, in build order; their composes newest first</caption>"
@@ -77,69 +79,70 @@ COLUMNS = (
     "gate, checks",
     "outputs",
 )
-BUILD_COLUMNS = frozenset({0, 1})  # the others are a compose's
+BUILD_COLUMNS = frozenset({0, 1})  # a build's own; the others are a compose's (from 2 on)
 SHAREABLE = frozenset({0, 1, 4, 5})
 
 
-class _Build:
-    """A build's cells: its own (where it stands, its neighbours at HEAD), one list per compose."""
+def _facts(v: NodeView) -> dict[str, str]:
+    return {
+        "owners": e(", ".join(v.owners)) or "-",
+        "EOL": "-" if v.eol is None else e(v.eol.isoformat()) + (" (passed)" if v.eol_passed else ""),
+        "released": e(released_text(v.released)),
+        "defined in": f"<code>{e(v.source)}</code>" if v.source else "not defined at HEAD",
+    }
 
-    def __init__(self, detail: NodeDetail, link: Link, component_link: Callable[[str], str]) -> None:
-        v = self.view = detail.view
-        self.link = link
-        self.detail = detail
-        self.facts = {
-            "owners": e(", ".join(v.owners)) or "-",
-            "EOL": "-" if v.eol is None else e(v.eol.isoformat()) + (" (passed)" if v.eol_passed else ""),
-            "released": e(released_text(v.released)),
-            "defined in": f"<code>{e(v.source)}</code>" if v.source else "not defined at HEAD",
-        }
-        made_from = ", ".join(f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs)
-        used_by = ", ".join(f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers)
-        at_head = f"made from {made_from or 'dist-git only'}; used by {used_by or 'nothing'}"
-        blank = ("", "")
-        self.cells: tuple[str, ...] = ("", at_head, *blank, *blank, "")
-        self.composes = [("", "", *_compose_cells(c, link, component_link)) for c in detail.history]
 
-    def stands(self, shared: dict[str, str]) -> str:
-        """Where it stands: its state, and why, and the facts the page does not say once."""
-        v, detail = self.view, self.detail
-        good = v.latest_good
-        stands = [state(v.state)]
-        if v.running:
-            stands.append(f"running {e(', '.join(v.running))} (reserved, not finished)")
-        shown = {c.record.compose_id for c in detail.history}
-        if not detail.history:  # else its last compose's row says its gate
-            stands.append(f"gate {e(gate_text(v.gate))}")
-        if good is None or good.compose_id not in shown:  # else its row says "latest good"
-            stands.append("latest good " + ("-" if good is None else e(good.compose_id)))
-        stands += [f"{k}: {val}" for k, val in self.facts.items() if shared.get(k) != val]
-        if v.reasons:
-            stands.append(reasons_html(v.reasons, self.link))
-        if v.blocks:
-            stands.append(f"blocks {_count(len(v.blocks), 'node')}: {_named(v.blocks, self.link, 50)}")
-        if detail.older:
-            stands.append(f"{detail.older} older composes not shown")
-        return "<br>".join(stands)
+def _at_head(detail: NodeDetail, link: Link) -> str:
+    made_from = ", ".join(f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs)
+    used_by = ", ".join(f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers)
+    return f"made from {made_from or 'dist-git only'}; used by {used_by or 'nothing'}"
 
-    def rows(self, anchor: str, kept: Sequence[int]) -> str:
-        detail = self.detail
-        span = max(1, len(detail.history))
-        spanned = f' rowspan="{span}"' if span > 1 else ""
-        lead = f'<th scope="row" id="{e(anchor)}"{spanned}>{e(self.view.id)}</th>' + "".join(
-            f"<td{spanned}>{self.cells[c]}</td>" for c in kept if c in BUILD_COLUMNS
-        )
-        compose_columns = [c for c in kept if c not in BUILD_COLUMNS]
-        if not detail.history:
-            return f'<tr>{lead}<td colspan="{len(compose_columns)}">never composed</td></tr>'
-        rows = [
-            f'<tr id="{e(c.record.compose_id)}">'
-            + (lead if n == 0 else "")
-            + "".join(f"<td>{cells[i]}</td>" for i in compose_columns)
-            + "</tr>"
-            for n, (c, cells) in enumerate(zip(detail.history, self.composes, strict=True))
-        ]
-        return "".join(rows)
+
+def _stands(detail: NodeDetail, facts: dict[str, str], shared: dict[str, str], link: Link) -> str:
+    """Where a build stands: its state, and why, and the facts the page does not say once."""
+    v = detail.view
+    good = v.latest_good
+    stands = [state(v.state)]
+    if v.running:
+        stands.append(f"running {e(', '.join(v.running))} (reserved, not finished)")
+    shown = {c.record.compose_id for c in detail.history}
+    if not detail.history:  # else its last compose's row says its gate
+        stands.append(f"gate {e(gate_text(v.gate))}")
+    if good is None or good.compose_id not in shown:  # else its row says "latest good"
+        stands.append("latest good " + ("-" if good is None else e(good.compose_id)))
+    stands += [f"{k}: {val}" for k, val in facts.items() if shared.get(k) != val]
+    if v.reasons:
+        stands.append(reasons_html(v.reasons, link))
+    if v.blocks:
+        stands.append(f"blocks {_count(len(v.blocks), 'node')}: {_named(v.blocks, link, 50)}")
+    if detail.older:
+        stands.append(f"{detail.older} older composes not shown")
+    return "<br>".join(stands)
+
+
+def _rows(
+    detail: NodeDetail,
+    anchor: str,
+    own: Sequence[str],
+    composes: Sequence[Sequence[str]],
+    kept: Sequence[int],
+) -> str:
+    """A build's rows: its header and own cells span its composes' rows (one row when none)."""
+    span = max(1, len(detail.history))
+    spanned = f' rowspan="{span}"' if span > 1 else ""
+    lead = f'<th scope="row" id="{e(anchor)}"{spanned}>{e(detail.view.id)}</th>' + "".join(
+        f"<td{spanned}>{own[c]}</td>" for c in kept if c in BUILD_COLUMNS
+    )
+    columns = [c - len(BUILD_COLUMNS) for c in kept if c not in BUILD_COLUMNS]
+    if not detail.history:
+        return f'<tr>{lead}<td colspan="{len(columns)}">never composed</td></tr>'
+    return "".join(
+        f'<tr id="{e(c.record.compose_id)}">'
+        + (lead if n == 0 else "")
+        + "".join(f"<td>{cells[i]}</td>" for i in columns)
+        + "</tr>"
+        for n, (c, cells) in enumerate(zip(detail.history, composes, strict=True))
+    )
 
 
 def _compose_cells(view: ComposeView, link: Link, component_link: Callable[[str], str]) -> tuple[str, ...]:

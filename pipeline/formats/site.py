@@ -10,11 +10,12 @@
                                             history, checks
     builds/<module>.html#<node>  builds/<module>.json
                                             the builds a module is made of (the first module
-                                            using them at HEAD), one section each, and their
+                                            using them at HEAD), one table, a build's rows
+                                            headed by its slug, and their
                                             twins in one array: 23,000 builds make 1,000 pages
     components/index[-N].html, components/<module>.html (+ .json)
                                             the components of each module (the first module
-                                            pinning them), one section each: <module>.html#<name>
+                                            pinning them), one row each: <module>.html#<name>
     graph.html  graph.json  graph/*.svg     the artifact graph, states as colours
     eol.html  eol.json                      the EOL calendar of modules and variants
     style.css
@@ -77,7 +78,7 @@ def builds_page(module: str) -> str:
 
 
 def build_group(graph: Graph, node: str) -> str | None:
-    """The module (name:stream) whose builds page holds a node's section: the first module using
+    """The module (name:stream) whose builds page holds a node's rows: the first module using
     the build at HEAD. None for a node that is no build, or that no module uses at HEAD (a build
     lineage keeps after its pin went away): that node has a page of its own."""
     if not node.startswith("build:") or node not in graph.digests:
@@ -87,7 +88,7 @@ def build_group(graph: Graph, node: str) -> str | None:
 
 
 def page_of(graph: Graph, node: str) -> str:
-    """A node's page: its own, or its section of its module's builds page (a stable URL)."""
+    """A node's page: its own, or its rows on its module's builds page (a stable URL)."""
     group = build_group(graph, node)
     return node_page(node) if group is None else f"{builds_page(group)}#{slug(node)}"
 

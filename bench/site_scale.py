@@ -16,7 +16,8 @@ Measured (fresh `factory` subprocesses):
 - site_warm_s   the same with the index up to date (median of --repeat runs); each run writes
                 a new directory, as the pages job does in a fresh clone
 - site_replace_s  once more into the directory of a warm run: the old site is removed whole
-- site_files / site_mib   what the site holds; largest_page_kib: its largest file
+- site_files / site_mib   what the site holds; largest_page_kib: its largest file; parts_mb:
+                its MB by top directory and file type
 - status_s      `factory status base-runtime` (warm)
 - *_cpu_s       the user + system time of those commands: on a machine shared with other work
                 the wall time grows with its load, the CPU time hardly
@@ -290,12 +291,19 @@ def bench(args: argparse.Namespace, root: Path) -> int:
     if overview["failures"][0] != blocked_by:
         raise SystemExit(f"the most blocking failure should come first: {overview['failures']}")
     sizes = [p.stat().st_size for p in site.rglob("*") if p.is_file()]
+    parts: dict[str, int] = {}  # bytes by top directory (builds, components, lists, nodes, ...) and kind
+    for path in site.rglob("*"):
+        if path.is_file():
+            top = path.relative_to(site).parts[0] if len(path.relative_to(site).parts) > 1 else "root"
+            key = f"{top} {path.suffix.lstrip('.') or 'other'}"
+            parts[key] = parts.get(key, 0) + path.stat().st_size
     figures = {
         "site_cold_s": round(cold.seconds, 2),
         "site_warm_s": round(statistics.median(r.seconds for r in warm), 2),
         "site_files": written["files"],
         "site_mib": round(written["bytes"] / 2**20, 1),
         "largest_page_kib": round(max(sizes) / 1024, 1),
+        "parts_mb": {k: round(v / 1e6, 1) for k, v in sorted(parts.items())},
         "site_warm_cpu_s": round(statistics.median(r.cpu for r in warm), 2),
         "site_cold_cpu_s": round(cold.cpu, 2),
         "site_replace_s": round(replace.seconds, 2),

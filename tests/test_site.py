@@ -16,6 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
+from pipeline.core.overview import detail
 from pipeline.core.states import CheckState
 from pipeline.core.status import Status, compute
 from pipeline.formats import site, status_json
@@ -75,6 +76,18 @@ def parse(text: str) -> Links:
     return found
 
 
+def builds_of(twin: dict[str, Any]) -> list[dict[str, Any]]:
+    """The builds of a builds page's twin, whole: `shared` and `shared_compose` merged in."""
+    return [
+        {
+            **twin["shared"],
+            **entry,
+            "history": [{**twin["shared_compose"], **c} for c in entry["history"]],
+        }
+        for entry in twin["nodes"]
+    ]
+
+
 def resolve(page: str, href: str) -> str:
     target = href.split("#", 1)[0]
     parts: list[str] = []
@@ -96,6 +109,19 @@ def test_every_page_has_a_json_twin_that_validates(pages: dict[str, str]) -> Non
             errors = [e.message for e in SCHEMA.iter_errors(json.loads(text))]
             assert errors == [], path
     assert "nodes/module~gtk~3.json" in pages
+
+
+def test_a_builds_twin_says_once_what_its_builds_share_and_each_build_whole_merged(
+    pages: dict[str, str],
+) -> None:
+    status = failing_status()
+    links = {v.id: site.page_of(status.facts.graph, v.id) for v in status.views()}
+    twin = json.loads(pages["builds/base-runtime~f42.json"])
+    assert twin["shared"]["owners"] == ["base-runtime-sig@example.invalid"]  # said once, not in each
+    assert all("owners" not in entry for entry in twin["nodes"])
+    whole = [status_json.build_entry(detail(status, b["node"]), links) for b in twin["nodes"]]
+    assert builds_of(twin) == json.loads(json.dumps(whole))
+    assert len(twin["nodes"]) > 1 and all(len(b["history"]) >= 1 for b in whole)
 
 
 def test_the_schema_refuses_a_twin_that_says_more_than_it_may(pages: dict[str, str]) -> None:
@@ -147,9 +173,17 @@ def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str
     links = parse(page).hrefs
     assert any(h.startswith("../builds/base-runtime~f42.html#FL-42-openssl-") for h in links)  # made from
     assert any(h.startswith("../nodes/repo~Server.html#FL-42-Server-") for h in links)  # used by
-    assert "../components/base-runtime~f42.html#openssl" in links  # down to the dist-git commit
     twin = json.loads(pages["nodes/module~base-runtime~f42.json"])
     newest = twin["history"][0]
+    # down to the dist-git commit: named on the module's page, linked from its build's row
+    commit = next(p["commit"] for p in newest["pins"] if p["component"] == "openssl")
+    assert f"openssl <code>{commit[:12]}</code>" in page
+    build_row = next(h for h in links if h.startswith("../builds/base-runtime~f42.html#FL-42-openssl-"))
+    builds = pages["builds/base-runtime~f42.html"]
+    row = builds[builds.index(f'id="{build_row.split("#")[1]}"') :].split("</tr>", 1)[0]
+    assert (
+        f'<a href="../components/base-runtime~f42.html#openssl">openssl</a> at <code>{commit}</code>' in row
+    )
     assert newest["checks"][0]["check"] == "repoclosure"
     assert newest["gate"]["state"] == "passed"
     assert {r["node"] for r in newest["used_by"]} >= {"repo:Server", "repo:Cloud"}
@@ -166,12 +200,24 @@ def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(site, "PAGE_ROWS", 10)
     status = failing_status()
     pages = dict(site.pages(status, MADE))
-    total = len(status.order)
     numbered = sorted(p for p in pages if p.startswith("lists/all") and p.endswith(".json"))
-    assert len(numbered) == -(-total // 10)
-    listed = [n["node"] for p in ["lists/all.json", *[f"lists/all-{i}.json" for i in range(2, len(numbered) + 1)]]
-              for n in json.loads(pages[p])["nodes"]]  # fmt: skip
-    assert listed == list(status.order)  # every node, in the stable order
+    rows = [n for p in ["lists/all.json", *[f"lists/all-{i}.json" for i in range(2, len(numbered) + 1)]]
+            for n in json.loads(pages[p])["nodes"]]  # fmt: skip
+    assert len(numbered) == -(-len(rows) // 10) > 1  # 10 rows a page
+    # every node in the stable order: named, or counted in the row of its builds page (which names it)
+    listed = []
+    for row in rows:
+        if "node" in row:
+            listed.append(row["node"])
+        else:
+            builds = builds_of(json.loads(pages[site.twin(row["page"].removeprefix("../"))]))
+            named = [b["node"] for b in builds if b["state"] == "current"]
+            assert len(named) == row["count"]
+            listed += named
+    assert sorted(listed) == sorted(status.order) and len(listed) == len(set(listed))
+    assert [n for n in listed if not n.startswith("build:")] == [
+        n for n in status.order if not n.startswith("build:")
+    ]
     overview = json.loads(pages["status.json"])  # a summary: the nodes not current, links to the lists
     assert [n["node"] for n in overview["nodes"]] == [
         n for n in status.order if status.nodes[n].state != "current"
@@ -182,8 +228,32 @@ def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> No
     failed = json.loads(pages["lists/state-failed.json"])
     assert [n["node"] for n in failed["nodes"]] == ["module:gtk:3"]
     owned = json.loads(pages["lists/owner-desktop-sig@example.invalid.json"])
-    assert "module:gtk:3" in [n["node"] for n in owned["nodes"]]
+    assert "module:gtk:3" in [n.get("node") for n in owned["nodes"]]
     assert 'href="all-2.html"' in pages["lists/all.html"]
+
+
+def test_lists_count_the_current_builds_of_each_builds_page_in_one_row() -> None:
+    status = failing_status()
+    pages = dict(site.pages(status, MADE))
+    rows = json.loads(pages["lists/kind-build.json"])["nodes"]
+    folded = [r for r in rows if "builds" in r]
+    graph = status.facts.graph
+    current = [v.id for v in status.views() if v.kind == "build" and v.state == "current"]
+    by_module: dict[str, int] = {}
+    for node in current:
+        module = site.build_group(graph, node)
+        if module is not None:
+            by_module[module] = by_module.get(module, 0) + 1
+    assert {r["builds"]: r["count"] for r in folded} == by_module and by_module
+    assert all(r["page"] == "../" + site.builds_page(r["builds"]) for r in folded)
+    named = {r["node"] for r in rows if "node" in r}  # the builds that are not current, each by name
+    assert named == {v.id for v in status.views() if v.kind == "build" and v.id not in current}
+    html = pages["lists/kind-build.html"]
+    assert (
+        f'href="../builds/base-runtime~f42.html">{by_module["base-runtime:f42"]} builds of base-runtime:f42'
+        in html
+    )
+    assert not {r["node"] for r in json.loads(pages["lists/all.json"])["nodes"] if "node" in r} & set(current)
 
 
 def test_the_graph_colours_states_and_folds_builds_at_scale(

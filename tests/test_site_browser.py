@@ -73,7 +73,8 @@ def dom(page: Path, profile: Path) -> str:
 
 
 class Reader(HTMLParser):
-    """The text a person sees in each section (by its heading's id), and every link."""
+    """The text a person sees in each section (by its heading's id, or by the id of the row
+    header that starts a build's rows on a builds page), and every link."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +84,7 @@ class Reader(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        if tag == "h2":
+        if tag == "h2" or (tag == "th" and values.get("scope") == "row" and values.get("id")):
             self.current = values.get("id") or ""
         for name in ("href", "src", "data"):
             if values.get(name):
@@ -177,7 +178,7 @@ def test_a_node_page_in_the_browser_shows_lineage_both_ways(composed: Path, tmp_
     history = reader.text("history")
     assert "Made from" in history and "Used by" in history
     assert "build:openssl@79554528" in history and "dist-git commits" in history
-    assert "openssl at 795545287474bedd5e207f70c50a64a10fc7632e" in history  # down to dist-git
+    assert "openssl 795545287474" in history  # down to dist-git (its build's row has it whole)
     assert "repo:Server" in history and "repo:Workstation" in history  # what was built on it
     links = [link for link in reader.links if link.startswith("../")]
     # A build is a section of its module's builds page, each of its composes an anchor there.
@@ -185,7 +186,8 @@ def test_a_node_page_in_the_browser_shows_lineage_both_ways(composed: Path, tmp_
     assert any(link.startswith("../nodes/repo~Server.html#FL-42-Server-") for link in links)
     builds = read(dom(composed / "public" / "builds" / "base-runtime~f42.html", tmp_path / "profile"))
     openssl = builds.text("build~openssl@79554528")
-    assert "used by" in openssl and "module:base-runtime:f42" in openssl  # what was built on it
+    every = builds.text("")  # what every build of the page shares, said once above the table
+    assert "used by" in every + openssl and "module:base-runtime:f42" in every + openssl  # built on it
     assert "openssl at 795545287474bedd5e207f70c50a64a10fc7632e" in openssl  # its dist-git commit
     # Following a link lands on a page that says where that node stands.
     server = read(dom(page.parent / "repo~Server.html", tmp_path / "profile"))

@@ -4,16 +4,18 @@
     index.html  status.json                 the overview: counts, failures first, running,
                                             pending, out of date, every node (first page)
     lists/all[-N].html, lists/kind-K, lists/state-S, lists/owner-O  (+ .json)
-                                            every node in the stable order, filtered, 500 a page
+                                            every node in the stable order, filtered, 500 rows a
+                                            page; the current builds of a builds page one row
     nodes/<node>.html  nodes/<node>.json    one per node that is not a build: status, lineage,
                                             history, checks
     builds/<module>.html#<node>  builds/<module>.json
                                             the builds a module is made of (the first module
-                                            using them at HEAD), one section each, and their
+                                            using them at HEAD), one table, a build's rows
+                                            headed by its slug, and their
                                             twins in one array: 23,000 builds make 1,000 pages
     components/index[-N].html, components/<module>.html (+ .json)
                                             the components of each module (the first module
-                                            pinning them), one section each: <module>.html#<name>
+                                            pinning them), one row each: <module>.html#<name>
     graph.html  graph.json  graph/*.svg     the artifact graph, states as colours
     eol.html  eol.json                      the EOL calendar of modules and variants
     style.css
@@ -31,7 +33,16 @@ from typing import Any
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.graph import Graph
-from pipeline.core.overview import NOT_PINNED, component, component_groups, detail, eol_calendar, summary
+from pipeline.core.overview import (
+    NOT_PINNED,
+    FoldedBuilds,
+    component,
+    component_groups,
+    detail,
+    eol_calendar,
+    fold_builds,
+    summary,
+)
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
 from pipeline.formats import graph_svg, site_builds, site_html, site_style, status_json
@@ -67,7 +78,7 @@ def builds_page(module: str) -> str:
 
 
 def build_group(graph: Graph, node: str) -> str | None:
-    """The module (name:stream) whose builds page holds a node's section: the first module using
+    """The module (name:stream) whose builds page holds a node's rows: the first module using
     the build at HEAD. None for a node that is no build, or that no module uses at HEAD (a build
     lineage keeps after its pin went away): that node has a page of its own."""
     if not node.startswith("build:") or node not in graph.digests:
@@ -77,7 +88,7 @@ def build_group(graph: Graph, node: str) -> str | None:
 
 
 def page_of(graph: Graph, node: str) -> str:
-    """A node's page: its own, or its section of its module's builds page (a stable URL)."""
+    """A node's page: its own, or its rows on its module's builds page (a stable URL)."""
     group = build_group(graph, node)
     return node_page(node) if group is None else f"{builds_page(group)}#{slug(node)}"
 
@@ -138,8 +149,11 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     yield "status.json", _json(status_json.overview_page(summ, views, links, lists, json_stamp))
 
     filters_below = site_html.filters(*_filter_values(groups), list_below)
+    group_of = {v.id: build_group(graph, v.id) for v in views}
     for (name, value), rows in groups.items():
-        yield from _list_pages(name, value, rows, below, filters_below, stamp, json_stamp, links)
+        yield from _list_pages(
+            name, value, fold_builds(rows, group_of), below, filters_below, stamp, json_stamp, links
+        )
 
     groups_of_components = component_groups(status)
     component_links = {
@@ -214,7 +228,7 @@ def _filter_values(groups: dict[tuple[str, str], list[NodeView]]) -> tuple[list[
 def _list_pages(
     name: str,
     value: str,
-    rows: Sequence[NodeView],
+    rows: Sequence[NodeView | FoldedBuilds],
     link: Callable[[str], str],
     filters_html: str,
     stamp: Stamp,
@@ -227,19 +241,39 @@ def _list_pages(
         chunk = rows[(number - 1) * PAGE_ROWS : number * PAGE_ROWS]
         page = list_page(name, value, number)
         pager = site_html.pager(number, count, lambda n: _leaf(list_page(name, value, n)))
-        caption = f"{len(chunk)} of {len(rows)} nodes, in build order" + (
+        caption = f"{len(chunk)} of {len(rows)} rows, in build order" + (
             f", page {number} of {count}" if count > 1 else ""
         )
-        body = site_html.listing(chunk, link, pager, filters_html, caption, brief=name != "all")
+        body = site_html.listing(
+            chunk,
+            link,
+            pager,
+            filters_html,
+            caption,
+            builds_link=lambda m: "../" + builds_page(m),
+        )
         yield page, site_html.page(title, body, root="../", twin=_leaf(twin(page)), stamp=stamp)
         yield (
             twin(page),
             _json(
                 status_json.list_page(
-                    title, chunk, number, count, {v.id: "../" + links[v.id] for v in chunk}, json_stamp
+                    title,
+                    chunk,
+                    number,
+                    count,
+                    {_key(v): "../" + _row_page(v, links) for v in chunk},
+                    json_stamp,
                 )
             ),
         )
+
+
+def _key(row: NodeView | FoldedBuilds) -> str:
+    return row.module if isinstance(row, FoldedBuilds) else row.id
+
+
+def _row_page(row: NodeView | FoldedBuilds, links: dict[str, str]) -> str:
+    return builds_page(row.module) if isinstance(row, FoldedBuilds) else links[row.id]
 
 
 def _component_index(

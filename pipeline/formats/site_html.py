@@ -17,6 +17,7 @@ from pipeline.core.overview import (
     ComponentView,
     ComposeView,
     EolEntry,
+    FoldedBuilds,
     NodeDetail,
     Stale,
     Summary,
@@ -26,7 +27,6 @@ from pipeline.core.status import GateView, NodeView, Reason, Released
 
 OUTPUTS_SHOWN = 50  # output files listed per compose
 SHORT = 12  # hex digits of a commit shown
-REACHED_SHOWN = 3  # nodes named as reached from a built commit (the JSON twin names more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,15 +288,31 @@ def brief_row(view: NodeView, link: Link) -> list[str]:
     return [node_link(view.id, link), state(view.state), "-" if good is None else e(good.compose_id)]
 
 
+def folded_row(row: FoldedBuilds, builds_link: Callable[[str], str]) -> list[str]:
+    """The current builds of a builds page, counted, in a filtered list."""
+    return [
+        f'<a href="{e(builds_link(row.module))}">{_count(row.count, "build")} of {e(row.module)}</a>',
+        state("current"),
+        "see the builds page",
+    ]
+
+
 def listing(
-    rows: Sequence[NodeView], link: Link, pager: str, filters_html: str, caption: str, *, brief: bool = False
+    rows: Sequence[NodeView | FoldedBuilds],
+    link: Link,
+    pager: str,
+    filters_html: str,
+    caption: str,
+    *,
+    builds_link: Callable[[str], str] = str,
 ) -> str:
-    """A page of a list of nodes; `brief`: three columns (a filtered list repeats every node of
-    some kinds, states and owners: 23,000 builds are current, of kind build, and owned)."""
-    table = (
-        _table(BRIEF_HEAD, (brief_row(v, link) for v in rows), caption)
-        if brief
-        else _table(NODE_HEAD, (node_row(v, link) for v in rows), caption)
+    """A page of a list of nodes, three columns (a node's page says the rest); the current builds
+    of each builds page counted in one row (`FoldedBuilds`, linked by `builds_link`): 23,000
+    builds are current, of kind build and owned, and their builds pages name each."""
+    table = _table(
+        BRIEF_HEAD,
+        (folded_row(v, builds_link) if isinstance(v, FoldedBuilds) else brief_row(v, link) for v in rows),
+        caption,
     )
     return filters_html + pager + table + pager
 
@@ -358,10 +374,7 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], p
     parts.append(
         f'<section aria-labelledby="{prefix}head"><h2 id="{prefix}head">At HEAD</h2><div class="two">'
         "<div><h3>Made from</h3>"
-        + _list(
-            (f"{node_link(i.id, link)} {state(i.state)}" for i in detail.inputs),
-            "nothing: a build of dist-git",
-        )
+        + _list(_inputs_at_head(detail.inputs, link), "nothing: a build of dist-git")
         + "</div><div><h3>Used by</h3>"
         + _list((f"{node_link(c.id, link)} {state(c.state)}" for c in detail.consumers), "nothing")
         + "</div></div></section>"
@@ -379,6 +392,25 @@ def node(detail: NodeDetail, link: Link, component_link: Callable[[str], str], p
         + "</section>"
     )
     return "".join(parts)
+
+
+def _inputs_at_head(inputs: Sequence[NodeView], link: Link) -> list[str]:
+    """A node's inputs at HEAD; the current builds of each builds page counted in one item with a
+    link to that page (a module of 1,000 builds named each one, and its builds page does)."""
+    pages: dict[str, int] = {}
+    for i in inputs:
+        if i.state == NodeState.CURRENT and "builds/" in link(i.id):
+            page = link(i.id).split("#", 1)[0]
+            pages[page] = pages.get(page, 0) + 1
+    items = []
+    for i in inputs:
+        page = link(i.id).split("#", 1)[0]
+        if i.state != NodeState.CURRENT or page not in pages:
+            items.append(f"{node_link(i.id, link)} {state(i.state)}")
+        elif count := pages.pop(page):
+            group = page.rsplit("/", 1)[-1].removesuffix(".html")
+            items.append(f'<a href="{e(page)}">{_count(count, "build")} of {e(group)}</a> {state(i.state)}')
+    return items
 
 
 def _compose_ref(compose_id: str, finished: str, commit: str) -> str:
@@ -419,17 +451,29 @@ def compose(view: ComposeView, link: Link, component_link: Callable[[str], str])
             ),
             "every recorded check result (no logs are recorded beyond the message)",
         )
-    made_from = _list(
-        (f"{node_link(n, link, anchor=c)} <small>{e(c)}</small>" for n, c in view.made_from),
-        "nothing: built from dist-git",
+    # Inline and without the compose IDs their links point at: a module of 1,000 builds listed
+    # each input compose and each pin (also on its builds' rows) in a few hundred bytes each.
+    made_from = (
+        "<p>" + ", ".join(node_link(n, link, anchor=c) for n, c in view.made_from) + "</p>"
+        if view.made_from
+        else "<p>nothing: built from dist-git</p>"
     )
-    pins = _list(
-        (
-            f'<a href="{e(component_link(comp))}">{e(comp)}</a> at <code>{e(commit)}</code>'
-            for comp, commit in r.pins
-        ),
-        "none",
-    )
+    if view.made_from:  # the commits its builds were made of (each build's row has it whole)
+        pins = (
+            "<p>"
+            + ", ".join(f"{e(comp)} <code>{e(commit[:SHORT])}</code>" for comp, commit in r.pins)
+            + "</p>"
+        )
+    else:
+        pins = _list(
+            (
+                f'<a href="{e(component_link(comp))}">{e(comp)}</a> at <code>{e(commit)}</code>'
+                for comp, commit in r.pins
+            ),
+            "none",
+        )
+    if not r.pins:
+        pins = "<p>none</p>"
     used_by = _list(
         (f"{node_link(n, link, anchor=c)} <small>{e(c)}</small>" for n, c in view.used_by), "nothing yet"
     )
@@ -501,55 +545,72 @@ def _outputs(view: ComposeView) -> str:
 
 
 def component_group(views: Sequence[ComponentView], link: Link, anchor: Callable[[str], str]) -> str:
-    """The components of one module, one section each (its id is the component's slug)."""
-    toc = ", ".join(f'<a href="#{e(anchor(v.name))}">{e(v.name)}</a>' for v in views)
-    return f"<p>{toc}</p>" + "".join(
-        f'<section class="component" id="{e(anchor(v.name))}"><h2>{e(v.name)}</h2>{component(v, link)}</section>'
-        for v in views
+    """The components of one module in one table, a row each (its header's id is the component's
+    slug); a column the same for every component (no bump open) said once above it. A section
+    with four headings each made 1.1 KiB of HTML a component at Fedora scale."""
+    cells = [component(v, link) for v in views]
+    columns = range(len(COMPONENT_COLUMNS))
+    kept = [c for c in columns if len({row[c] for row in cells}) > 1]
+    said = "; ".join(f"{COMPONENT_COLUMNS[c]}: {cells[0][c]}" for c in columns if c not in kept and cells)
+    rows = "".join(
+        f'<tr><th scope="row" id="{e(anchor(v.name))}">{e(v.name)}</th>'
+        + "".join(f"<td>{row[c]}</td>" for c in kept)
+        + "</tr>"
+        for v, row in zip(views, cells, strict=True)
+    )
+    head = '<th scope="col">component</th>' + "".join(
+        f'<th scope="col">{COMPONENT_COLUMNS[c]}</th>' for c in kept
+    )
+    return (
+        "<p>A branch head is named where one was recorded.</p>"
+        + (f'<p class="facts">Every component below: {said}.</p>' if said else "")
+        + f"<table><caption>{_count(len(views), 'component')}</caption><thead><tr>{head}</tr></thead>"
+        + f"<tbody>{rows}</tbody></table>"
     )
 
 
-def component(view: ComponentView, link: Link) -> str:
+COMPONENT_COLUMNS = ("pins at HEAD", "bump merge requests", "commits built, by", "went into")
+
+
+def component(view: ComponentView, link: Link) -> tuple[str, str, str, str]:
+    """A component's cells: its pins at HEAD, its open bumps, every commit built and by which
+    composes, and where each went (a line per commit)."""
     pins = [
         f"{e(p.module)} ({e(p.branch)}): "
         + (f"pinned to <code>{e(p.ref[:SHORT])}</code>" if p.ref else "follows the head")
         + f", {node_link(p.build, link)}, built "
-        + (f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
-        + ", branch head "
+        + ("it" if p.built and p.built == p.ref else f"<code>{e(p.built[:SHORT])}</code>" if p.built else "-")
         + (
-            "not recorded"
+            ""
             if p.head is None
-            else f"<code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
+            else f", branch head <code>{e(p.head.head[:SHORT])}</code> <small>{e(p.head.observed)}</small>"
         )
         + (": a newer commit waits" if p.waiting else "")
         + "".join(f", !{e(b.id)}" for b in p.bumps)
         for p in view.pins
     ]
-    parts = ["<h3>Pins at HEAD</h3>" + _list(pins, "No module pins it at HEAD.")]
     if not view.bumps_known:
-        bumps = "<p>Merge requests are not read from this forge.</p>"
+        bumps = "merge requests are not read from this forge"
     else:
-        bumps = _list(
-            (
+        bumps = (
+            "<br>".join(
                 f"!{e(b.id)} {e(b.title)} ({e(b.branch)} → <code>{e(b.head[:SHORT])}</code>)"
                 for b in view.bumps
-            ),
-            "none open",
+            )
+            or "none open"
         )
-    parts.append(f"<h3>Bump merge requests</h3>{bumps}")
-    built = "".join(
-        f"<h4>Commit <code>{e(b.commit)}</code>" + (" (in a latest good compose)" if b.current else "") + "</h4>"
-        + "<p>Built by "
-        + ", ".join(f"{node_link(n, link, anchor=c)} <small>{e(c)} {e(s)}</small>" for n, c, s in b.builds)
-        + ". Went into: "
-        + (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
-        + ("; then " + ", ".join(node_link(n, link) for n in b.reached[:REACHED_SHOWN]) if b.reached else "")
-        + (f" and {len(b.reached[REACHED_SHOWN:]) + b.more} more nodes" if b.reached[REACHED_SHOWN:] or b.more else "")
-        + "</p>"
+    built = "<br>".join(
+        f"<code>{e(b.commit[:SHORT])}</code>" + (" (in a latest good compose)" if b.current else "")
+        + ": "
+        + ", ".join(node_link(n, link, anchor=c) + ("" if s == "FINISHED" else f" {e(s)}") for n, c, s in b.builds)
         for b in view.built
     )  # fmt: skip
-    parts.append("<h3>Commits built</h3>" + (built or "<p>Never built.</p>"))
-    return "".join(parts)
+    went = "<br>".join(
+        (", ".join(f"{node_link(n, link, anchor=c)}" for n, c in b.used_by) or "nothing yet")
+        + (f", then {_count(len(b.reached) + b.more, 'node')} made from those" if b.reached else "")
+        for b in view.built
+    )
+    return "<br>".join(pins) or "no module pins it at HEAD", bumps, built or "never built", went or "-"
 
 
 def components_index(

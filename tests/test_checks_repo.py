@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
+from pipeline.checks import install_cache
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.core import definitions
@@ -149,3 +150,36 @@ def test_a_module_that_breaks_closure_is_not_promoted(
     statuses = {n["status"] for n in json.loads(capsys.readouterr().out)["nodes"]}
     assert statuses == {"SKIPPED"}
     assert Lineage(gated_dist).latest() == before
+
+
+def test_an_install_check_of_the_same_package_set_is_reused_and_says_from_which_compose(
+    gated_dist: Path,
+) -> None:
+    lineage = Lineage(gated_dist)
+    composed = lineage.latest()["repo:Cloud"]
+    outputs = lineage.get(composed).outputs
+    job = job_for(gated_dist, "repo:Cloud", output_dir(gated_dist) / "composes" / composed)
+    # The compose's own install check ran dnf and remembered its package set.
+    entries = list((gated_dist / install_cache.DIRECTORY).glob("*.json"))
+    assert any(json.loads(e.read_text())["compose_id"] == composed for e in entries)
+    again = InstallCheck().run(job, outputs)
+    assert again.state == CheckState.PASSED
+    assert f"not run again: the result of {composed}, whose install brought in the same" in again.message
+    # An entry whose package set differs is never trusted for this one, even under its name.
+    config = job.defs.config
+    repo = output_dir(gated_dist) / "composes" / composed / "compose" / "Cloud" / "x86_64" / "os"
+    request = ("filesystem",)
+    key = install_cache.install_key(
+        repo, request, releasever=config.release.version, platform=config.dist.lstrip(".")
+    )
+    assert key is not None and any(name.startswith("filesystem-") for name, _ in key.packages)
+    install_cache.remember(gated_dist, key, "FL-42-Cloud-20261121.t.9", "1 packages of 1 modules install")
+    assert install_cache.lookup(gated_dist, key) == install_cache.Reused(
+        "FL-42-Cloud-20261121.t.9", "1 packages of 1 modules install"
+    )
+    path = gated_dist / install_cache.DIRECTORY / f"{key.digest}.json"
+    entry = json.loads(path.read_text())
+    entry["key"]["packages"][0][1] = "0" * 64  # another RPM file with the same NEVRA
+    path.write_text(json.dumps(entry))
+    assert install_cache.lookup(gated_dist, key) is None
+    path.unlink()

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +176,12 @@ def installed(root: Path) -> list[str]:
     return rpm.installed(root, RPMDB)
 
 
+@cache
 def version() -> str:
-    return run.run(["dnf", "--version"]).splitlines()[0].strip()
+    """dnf's version, e.g. `4.14.0`: what `dnf --version` prints first, read from its Python
+    API (`dnf.const.VERSION`) instead of starting a dnf process (~0.35 s of CPU) per call."""
+    module, _ = _dnf()
+    return str(module.const.VERSION)
 
 
 def _stop_agents(*tops: Path) -> None:

@@ -271,7 +271,7 @@ class InstallCheck:
     def _install(self, job: Job, repo: Path, rpms: Sequence[str]) -> str | None:
         """None when rpms install, else the last lines dnf said."""
         config = job.defs.config
-        with tempfile.TemporaryDirectory(prefix="factory-install-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="factory-install-", dir=dnf.scratch_dir()) as tmp:
             try:
                 dnf.install(
                     Path(tmp) / "root",

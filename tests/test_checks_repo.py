@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli, example, run
 from pipeline.checks import install_cache
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
@@ -22,7 +22,7 @@ from pipeline.core.graph import build as build_graph
 from pipeline.core.states import CheckState
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
-from pipeline.tools import createrepo
+from pipeline.tools import createrepo, dnf
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 
 VARIANT_REPOS = ["repo:Server", "repo:Workstation", "repo:Cloud", "repo:AtomicHost"]
@@ -183,3 +183,13 @@ def test_an_install_check_of_the_same_package_set_is_reused_and_says_from_which_
     path.write_text(json.dumps(entry))
     assert install_cache.lookup(gated_dist, key) is None
     path.unlink()
+
+
+def test_dnf_version_read_from_its_python_api_is_what_dnf_version_prints() -> None:
+    assert dnf.version() == run.run(["dnf", "--version"]).splitlines()[0].strip()
+
+
+def test_install_roots_go_to_memory_only_when_it_has_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dnf.scratch_dir() in (dnf.SHM, None)
+    monkeypatch.setattr(dnf, "SCRATCH_FREE", 1 << 60)  # more than any machine has
+    assert dnf.scratch_dir() is None

@@ -120,6 +120,8 @@ def test_repoclosure_names_what_is_missing_and_the_owners(gated_dist: Path) -> N
     install = InstallCheck().run(job, describe_tree(job.output_dir, work))
     assert install.state == CheckState.FAILED
     assert "module gtk:3 (maintainers: desktop-sig@example.invalid)" in install.message
+    entries = (gated_dist / install_cache.DIRECTORY).glob("*.json")
+    assert all(json.loads(e.read_text())["compose_id"] != job.compose_id for e in entries)  # never a failure
 
 
 def test_a_module_that_breaks_closure_is_not_promoted(

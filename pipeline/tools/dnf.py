@@ -93,7 +93,7 @@ def install(
     database comes out the same on every run.
     """
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="factory-dnf-home-", dir=scratch_dir()) as home:
+    with tempfile.TemporaryDirectory(prefix="factory-dnf-home-") as home:
         Path(home, ".rpmmacros").write_text(f"%_dbpath {RPMDB}\n", encoding="utf-8")
         env = {**os.environ, "HOME": home}
         if source_date_epoch is not None:

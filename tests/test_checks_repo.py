@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli, example, run
+from pipeline.checks import install_cache
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.core import definitions
@@ -21,7 +22,7 @@ from pipeline.core.graph import build as build_graph
 from pipeline.core.states import CheckState
 from pipeline.store import results as testnotes
 from pipeline.store.lineage import Lineage
-from pipeline.tools import createrepo
+from pipeline.tools import createrepo, dnf
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 
 VARIANT_REPOS = ["repo:Server", "repo:Workstation", "repo:Cloud", "repo:AtomicHost"]
@@ -119,6 +120,8 @@ def test_repoclosure_names_what_is_missing_and_the_owners(gated_dist: Path) -> N
     install = InstallCheck().run(job, describe_tree(job.output_dir, work))
     assert install.state == CheckState.FAILED
     assert "module gtk:3 (maintainers: desktop-sig@example.invalid)" in install.message
+    entries = (gated_dist / install_cache.DIRECTORY).glob("*.json")
+    assert all(json.loads(e.read_text())["compose_id"] != job.compose_id for e in entries)  # never a failure
 
 
 def test_a_module_that_breaks_closure_is_not_promoted(
@@ -149,3 +152,46 @@ def test_a_module_that_breaks_closure_is_not_promoted(
     statuses = {n["status"] for n in json.loads(capsys.readouterr().out)["nodes"]}
     assert statuses == {"SKIPPED"}
     assert Lineage(gated_dist).latest() == before
+
+
+def test_an_install_check_of_the_same_package_set_is_reused_and_says_from_which_compose(
+    gated_dist: Path,
+) -> None:
+    lineage = Lineage(gated_dist)
+    composed = lineage.latest()["repo:Cloud"]
+    outputs = lineage.get(composed).outputs
+    job = job_for(gated_dist, "repo:Cloud", output_dir(gated_dist) / "composes" / composed)
+    # The compose's own install check ran dnf and remembered its package set.
+    entries = list((gated_dist / install_cache.DIRECTORY).glob("*.json"))
+    assert any(json.loads(e.read_text())["compose_id"] == composed for e in entries)
+    again = InstallCheck().run(job, outputs)
+    assert again.state == CheckState.PASSED
+    assert f"not run again: the result of {composed}, whose install brought in the same" in again.message
+    # An entry whose package set differs is never trusted for this one, even under its name.
+    config = job.defs.config
+    repo = output_dir(gated_dist) / "composes" / composed / "compose" / "Cloud" / "x86_64" / "os"
+    request = ("filesystem",)
+    key = install_cache.install_key(
+        repo, request, releasever=config.release.version, platform=config.dist.lstrip(".")
+    )
+    assert key is not None and any(name.startswith("filesystem-") for name, _ in key.packages)
+    install_cache.remember(gated_dist, key, "FL-42-Cloud-20261121.t.9", "1 packages of 1 modules install")
+    assert install_cache.lookup(gated_dist, key) == install_cache.Reused(
+        "FL-42-Cloud-20261121.t.9", "1 packages of 1 modules install"
+    )
+    path = gated_dist / install_cache.DIRECTORY / f"{key.digest}.json"
+    entry = json.loads(path.read_text())
+    entry["key"]["packages"][0][1] = "0" * 64  # another RPM file with the same NEVRA
+    path.write_text(json.dumps(entry))
+    assert install_cache.lookup(gated_dist, key) is None
+    path.unlink()
+
+
+def test_dnf_version_read_from_its_python_api_is_what_dnf_version_prints() -> None:
+    assert dnf.version() == run.run(["dnf", "--version"]).splitlines()[0].strip()
+
+
+def test_install_roots_go_to_memory_only_when_it_has_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dnf.scratch_dir() in (dnf.SHM, None)
+    monkeypatch.setattr(dnf, "SCRATCH_FREE", 1 << 60)  # more than any machine has
+    assert dnf.scratch_dir() is None

@@ -304,3 +304,26 @@ def test_comps_escapes_text() -> None:
     root = ET.fromstring(text.encode())
     group = next(root.iter("group"))
     assert (group.findtext("name"), group.findtext("description")) == ("A & B", "<desc>")
+
+
+def test_merged_modules_yaml_is_every_document_once_sorted_as_one_yaml_stream() -> None:
+    rpms = PYTHON3_RPMS
+    base = example_module("base-runtime:f42")
+    one = modulemd.module_document(base, version=20260101000000, context="aaaaaaaa", rpms=rpms)
+    two = modulemd.module_document(base, version=20250101000000, context="bbbbbbbb", rpms=rpms)
+    defaults = modulemd.defaults_document("base-runtime", "f42", ["default"])
+    merged = modulemd.merge([defaults, one, two, one])
+    # The same bytes as one YAML stream of the distinct documents, modulemd before defaults,
+    # older versions first; merging again (documents already parsed in this process) agrees.
+    docs = [yaml.safe_load(text) for text in (two, one, defaults)]
+    assert merged == yaml.dump_all(
+        docs,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        explicit_start=True,
+        explicit_end=True,
+        width=1 << 16,
+    )
+    assert modulemd.merge([one, defaults, two]) == merged
+    assert list(yaml.safe_load_all(merged)) == docs

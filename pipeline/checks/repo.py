@@ -12,7 +12,9 @@ system python's binding; the venv sees it), in-process: under 10 ms per repo. No
 filtering applies: closure is about packages, and a module repo has no defaults.
 
 install: the profiles a variant selects of every module (its default profiles) install with
-dnf into an empty root from the variant's repo (for this machine's architecture).
+dnf into an empty root from the variant's repo (for this machine's architecture). A passed
+install of the very same resolved package set by an earlier compose is reused, not run again,
+and the result says from which compose (`pipeline/checks/install_cache.py`).
 
 A failure names the broken packages and, for a variant, the modules they come from and those
 modules' maintainers, so the failure report reaches the owners.
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.checks import install_cache
 from pipeline.compose.base import Job
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
@@ -237,10 +240,23 @@ class InstallCheck:
         if not wanted:
             return CheckResult(self.name, CheckState.PASSED, "no profile selects a package")
         everything = tuple(dict.fromkeys(r for rpms in wanted.values() for r in rpms))
-        if self._install(job, repos[0], everything) is None:
+        config = job.defs.config
+        key = install_cache.install_key(
+            repos[0], everything, releasever=config.release.version, platform=config.dist.lstrip(".")
+        )
+        reused = install_cache.lookup(job.source_root, key) if key is not None else None
+        if reused is not None and key is not None:
             return CheckResult(
-                self.name, CheckState.PASSED, f"{len(everything)} packages of {len(wanted)} modules install"
+                self.name,
+                CheckState.PASSED,
+                f"{reused.message} (not run again: the result of {reused.compose_id}, whose install"
+                f" brought in the same {len(key.packages)} packages, by NEVRA and sha256)",
             )
+        if self._install(job, repos[0], everything) is None:
+            message = f"{len(everything)} packages of {len(wanted)} modules install"
+            if key is not None:
+                install_cache.remember(job.source_root, key, job.compose_id, message)
+            return CheckResult(self.name, CheckState.PASSED, message)
         failures = []  # one transaction failed: find the modules whose profiles fail on their own
         for nsid, rpms in wanted.items():
             error = self._install(job, repos[0], rpms)
@@ -255,7 +271,7 @@ class InstallCheck:
     def _install(self, job: Job, repo: Path, rpms: Sequence[str]) -> str | None:
         """None when rpms install, else the last lines dnf said."""
         config = job.defs.config
-        with tempfile.TemporaryDirectory(prefix="factory-install-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="factory-install-", dir=dnf.scratch_dir()) as tmp:
             try:
                 dnf.install(
                     Path(tmp) / "root",

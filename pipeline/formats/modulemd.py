@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -101,13 +102,27 @@ def merge(documents: Iterable[str]) -> str:
 
     Modulemd documents sort by name, stream, version and context; defaults after them, by module.
     """
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[tuple[str, str, str, int, str], str]] = {}
     for text in documents:
-        for doc in yaml.load_all(text, Loader=_Loader):
-            if isinstance(doc, dict):
-                doc = _document(str(doc.get("document")), doc.get("version"), doc.get("data", {}))
-                found[canonical_json(doc)] = doc
-    return _dump(sorted(found.values(), key=_order))
+        for canonical, order, dumped in _documents(text):
+            found[canonical] = (order, dumped)
+    # Each document dumped alone and joined: the same bytes as dumping them together.
+    return "".join(dumped for _, dumped in sorted(found.values(), key=lambda entry: entry[0]))
+
+
+@lru_cache(maxsize=4096)
+def _documents(text: str) -> tuple[tuple[str, tuple[str, str, str, int, str], str], ...]:
+    """Each document of a YAML text: its canonical JSON, sort order and YAML, in order.
+
+    Kept per text: the variants of one compose run merge mostly the same module documents,
+    and parsing and dumping YAML is most of what a variant repo's compose costs in-process.
+    """
+    found = []
+    for doc in yaml.load_all(text, Loader=_Loader):
+        if isinstance(doc, dict):
+            doc = _document(str(doc.get("document")), doc.get("version"), doc.get("data", {}))
+            found.append((canonical_json(doc), _order(doc), _dump([doc])))
+    return tuple(found)
 
 
 def _order(doc: Mapping[str, Any]) -> tuple[str, str, str, int, str]:

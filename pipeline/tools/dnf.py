@@ -12,11 +12,14 @@ install gets a cachedir of its own, or two installs from repos with the same id 
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ from pipeline.core.errors import OperationFailed
 from pipeline.tools import gpg, rpm
 
 RPMDB = "/usr/lib/sysimage/rpm"
+SHM = Path("/dev/shm")
+SCRATCH_FREE = 2 << 30  # an install root that could not fit goes to the disk instead
 # libdnf is not known to be thread-safe: one in-process use at a time (checks run in worker
 # threads while the executor resolves image package sets on its own thread).
 LIBDNF_LOCK = threading.Lock()
@@ -109,6 +114,22 @@ def install(
             _stop_agents(root, Path(home))
 
 
+def scratch_dir() -> Path | None:
+    """Where throw-away install roots go: /dev/shm (memory) when it has SCRATCH_FREE bytes free,
+    else None (the system's temporary directory).
+
+    An install check's root is written once and deleted: in memory, rpm's writes and the
+    removal cost ~30% less CPU and less than half the wall time than on the disk (measured with
+    200 packages on ext4: 1.25 s against 1.8 s of CPU, 3 s against 7 s).
+    """
+    try:
+        usage = os.statvfs(SHM)
+    except OSError:
+        return None
+    free = usage.f_bavail * usage.f_frsize
+    return SHM if free >= SCRATCH_FREE and os.access(SHM, os.W_OK) else None
+
+
 def resolve(
     repos: Sequence[Repo], packages: Sequence[str], *, releasever: str, platform: str
 ) -> tuple[tuple[str, str], ...]:
@@ -121,7 +142,11 @@ def resolve(
     missing or the set does not resolve.
     """
     module, hawkey = _dnf()
-    with LIBDNF_LOCK, tempfile.TemporaryDirectory(prefix="factory-dnf-resolve-") as scratch:
+    with (
+        LIBDNF_LOCK,
+        _collecting_new_objects_only(),
+        tempfile.TemporaryDirectory(prefix="factory-dnf-resolve-") as scratch,
+    ):
         base = module.Base()
         try:
             conf = base.conf
@@ -145,6 +170,19 @@ def resolve(
             ) from exc
         finally:
             base.close()
+
+
+@contextmanager
+def _collecting_new_objects_only() -> Iterator[None]:
+    """dnf.Base runs a full `gc.collect()` at every reset (twice per resolve), which in a compose
+    process walks every object it holds (~0.1 s each time). Frozen first, the objects that were
+    there before are left out of those collections, which then walk only what dnf made; they
+    go back to the collector afterwards."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _described(package: Any, hawkey: Any) -> tuple[str, str]:
@@ -175,8 +213,12 @@ def installed(root: Path) -> list[str]:
     return rpm.installed(root, RPMDB)
 
 
+@cache
 def version() -> str:
-    return run.run(["dnf", "--version"]).splitlines()[0].strip()
+    """dnf's version, e.g. `4.14.0`: what `dnf --version` prints first, read from its Python
+    API (`dnf.const.VERSION`) instead of starting a dnf process (~0.35 s of CPU) per call."""
+    module, _ = _dnf()
+    return str(module.const.VERSION)
 
 
 def _stop_agents(*tops: Path) -> None:

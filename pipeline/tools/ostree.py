@@ -103,6 +103,11 @@ def ls_argv(repo: Path, rev: str, path: str = "/") -> list[str]:
     return ["ostree", "ls", f"--repo={repo}", "-R", "--nul-filenames-only", rev, path]
 
 
+def ls_objects_argv(repo: Path, rev: str) -> list[str]:
+    """List a commit's tree recursively with the checksums of its objects (`-C`)."""
+    return ["ostree", "ls", f"--repo={repo}", "-R", "-C", rev]
+
+
 def pull_local_argv(repo: Path, source: Path, rev: str) -> list[str]:
     """Copy one commit (without its history: `--depth=0`) from another local repository."""
     return ["ostree", "pull-local", f"--repo={repo}", "--depth=0", str(source), rev]
@@ -240,6 +245,38 @@ def parse_gvariant_string(text: str) -> str:
     return text
 
 
+def parse_ls_objects(output: str) -> list[str]:
+    """The objects `ls_objects_argv` names, as `objects/` paths of an archive repository, sorted.
+
+    A directory line holds its dirtree and dirmeta checksums, any other line its file object's:
+    `d00755 0 0 0 <dirtree> <dirmeta> /usr`, `-00644 0 0 3 <file> /usr/a`.
+    """
+    found = set()
+    for line in output.splitlines():
+        fields = line.split(None, 6)
+        if len(fields) < 6:
+            continue
+        if fields[0].startswith("d"):
+            found.update({object_path(fields[4], "dirtree"), object_path(fields[5], "dirmeta")})
+        else:
+            found.add(object_path(fields[4], "filez"))
+    return sorted(found)
+
+
+def parse_log_commits(output: str) -> list[str]:
+    """The commits `ostree log` printed, newest first (it stops where a parent is not in the repo)."""
+    return [
+        line.split()[1]
+        for line in output.splitlines()
+        if line.startswith("commit ") and len(line.split()) == 2
+    ]
+
+
+def object_path(checksum: str, kind: str) -> str:
+    """Where an archive repository keeps an object: `objects/ab/cdef….dirtree`."""
+    return f"objects/{checksum[:2]}/{checksum[2:]}.{kind}"
+
+
 def parse_ls(output: str) -> list[str]:
     """Paths printed by `ls_argv` (NUL-separated), sorted."""
     return sorted(p for p in output.split("\0") if p)
@@ -326,6 +363,15 @@ def update_summary(repo: Path) -> None:
 def ls(repo: Path, rev: str, path: str = "/") -> list[str]:
     """Every path in a commit's tree under path (directories too), sorted."""
     return parse_ls(run.run(ls_argv(repo, rev, path)))
+
+
+def objects(repo: Path, commit: str) -> list[str]:
+    """Every object a consumer of the commit needs, as paths relative to the repository: its tree's
+    objects, and the commit objects (with any detached metadata) of it and of its history."""
+    history = parse_log_commits(run.run(log_argv(repo, commit)))
+    commits = [object_path(c, kind) for c in history for kind in ("commit", "commitmeta")]
+    found = [c for c in commits if (repo / c).is_file()]
+    return sorted({*found, *parse_ls_objects(run.run(ls_objects_argv(repo, commit)))})
 
 
 def pull_local(repo: Path, source: Path, commit: str, ref: str) -> None:

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from pipeline import example
+from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from tests import registry as oci_registry
 from tests.conftest import ROOT
@@ -186,6 +187,11 @@ def all_output_bytes(runners: Runners) -> tuple[int, int]:
         records = [lineage.get(cid) for cid in lineage.latest().values()]
     finally:
         lineage.close()
+    store = open_store(runners.store, root=clone, env={})
+    for record in records:  # every latest good names its manifest, and the store has that one
+        stored = store.manifest(record.compose_id)
+        assert stored is not None and stored.digest() == record.manifest, record.compose_id
+        assert stored.outputs() == record.outputs
     return sum(len(r.outputs) for r in records), sum(o.size for r in records for o in r.outputs)
 
 

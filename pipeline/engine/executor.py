@@ -213,7 +213,7 @@ def _compose(
     if transfer is not None:
         transfer.complete(job, outputs)
     tests = [_test(check, job, outputs, repo) for check in checks]
-    return outputs, tests, transfer.put(job, outputs) if transfer is not None else ""
+    return outputs, tests, transfer.put(job.compose_id, outputs) if transfer is not None else ""
 
 
 def _test(check: Check, job: Job, outputs: list[OutputFile], repo: Path) -> TestResult:

@@ -106,9 +106,9 @@ class Transfer:
             for made, wanted in required:
                 self.ensure(made, wanted)
 
-    def put(self, job: Job, outputs: Sequence[OutputFile]) -> str:
+    def put(self, compose_id: str, outputs: Sequence[OutputFile]) -> str:
         """Store a compose's files; the sha256 of its manifest (what its record names)."""
-        manifest = self.store.put(job.compose_id, self.output_dir, outputs)
+        manifest = self.store.put(compose_id, self.output_dir, outputs)
         with self._lock:
             self._moved = _add(self._moved, put=Tally(len(manifest.files), manifest.size))
         return manifest.digest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -283,11 +284,24 @@ def parse_ls(output: str) -> list[str]:
 
 
 def init(repo: Path) -> None:
-    """Make an archive repository at repo, unless one is already there."""
+    """Make an archive repository at repo, unless one is already there.
+
+    Objects fetched from the artifact store may be there before the repository is made, and
+    `ostree init` refuses a directory holding some: the repository is then made beside it and
+    what it lacks (config last) moved in.
+    """
     if (repo / "config").is_file():
         return
     repo.mkdir(parents=True, exist_ok=True)
-    run.run(init_argv(repo))
+    if not any(repo.iterdir()):
+        run.run(init_argv(repo))
+        return
+    with tempfile.TemporaryDirectory(prefix=".ostree-init-", dir=repo.parent) as scratch:
+        fresh = Path(scratch) / "repo"
+        run.run(init_argv(fresh))
+        for item in sorted(fresh.iterdir(), key=lambda p: p.name == "config"):
+            if not (repo / item.name).exists():
+                os.replace(item, repo / item.name)
 
 
 def commit(

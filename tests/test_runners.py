@@ -32,6 +32,7 @@ from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from tests import registry as oci_registry
 from tests.conftest import ROOT
+from tests.gitlab_server import GitLabServer
 
 NULL_SHA = "0" * 40
 BUMPED = "modules/base-runtime/f42.yaml"
@@ -253,3 +254,50 @@ def test_fresh_runners_sharing_only_git_distgit_and_a_registry_pass_the_first_pu
     )
     assert composed
     assert bump.fetched_files > 0
+
+
+def gitlab_job(name: str) -> dict[str, Any]:
+    """A job of this repository's .gitlab-ci.yml with its templates applied (`extends`)."""
+    config = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    job = dict(config[name])
+    for base in job.pop("extends", []):
+        job = {**config[base], **job}
+    return job
+
+
+def test_the_scheduled_reconcile_job_keeps_the_branch_history_it_observes_across_runners(
+    tmp_path: Path,
+) -> None:
+    runners = make_runners(tmp_path, f"file://{tmp_path / 'store'}")
+    files = {
+        str(p.relative_to(runners.work)): p.read_text()
+        for p in sorted(runners.work.rglob("*.yaml"))
+        if ".git" not in p.parts
+    }
+    with GitLabServer(token="glpat-loopback-secret", project="group/distribution", files=files) as server:
+        config = runners.work / "factory.yaml"
+        forge = f"forge:\n  kind: gitlab\n  gitlab:\n    url: {server.url}\n    project: group/distribution\n"
+        config.write_text(config.read_text().replace("forge:\n  kind: local\n", forge))
+        commit(runners.work, "The bot works on GitLab\n")
+        job = gitlab_job("reconcile")
+        script = [*job["before_script"], *job["script"]]
+        variables = {"CI_PIPELINE_SOURCE": "schedule", "FACTORY_GITLAB_TOKEN": server.token}
+
+        clone, env = runners.machine("reconcile")
+        run_script(clone, env, script, variables, "reconcile", Ran())
+        first = git(runners.remote, "rev-parse", "refs/history/openssl/f42").strip()
+        assert git(runners.remote, "rev-list", "--count", first).strip() == "1"
+
+        # openssl's f42 branch moves; the next pass, on another fresh runner, continues the history
+        distgit = tmp_path / "distgit"
+        work = tmp_path / "openssl"
+        git(tmp_path, "clone", "-q", "-b", "f42", str(distgit / "openssl.git"), str(work))
+        (work / "NEWS").write_text("another fix\n")
+        git(work, "add", "NEWS")
+        git(work, "commit", "-q", "-m", "Another fix\n")
+        git(work, "push", "-q", "origin", "f42")
+        clone, env = runners.machine("reconcile")
+        run_script(clone, env, script, variables, "reconcile", Ran())
+        second = git(runners.remote, "rev-parse", "refs/history/openssl/f42").strip()
+        assert git(runners.remote, "rev-list", "--count", second).strip() == "2"
+        assert git(runners.remote, "rev-parse", f"{second}^").strip() == first

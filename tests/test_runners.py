@@ -39,6 +39,8 @@ BUMPED = "modules/base-runtime/f42.yaml"
 OLD_OPENSSL = "795545287474bedd5e207f70c50a64a10fc7632e"
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"  # in the example dist-git (tests/test_ci_generate.py)
 FETCHED = re.compile(r"store: fetched (\d+) files \((\d+) bytes\)")
+COMPOSED = re.compile(r"^(?:FINISHED|FINISHED_INCOMPLETE|DOOMED): (\d+) composed", re.MULTILINE)
+OSTREE_JOB = "compose ostree:AtomicHost/host"
 
 
 def git(cwd: Path, *argv: str) -> str:
@@ -55,6 +57,9 @@ class Ran:
     jobs: list[str] = field(default_factory=list)
     fetched_files: int = 0
     fetched_bytes: int = 0
+    per_job: dict[str, int] = field(default_factory=dict)
+    composed: int = 0  # nodes the compose jobs composed (not skipped)
+    clones: dict[str, Path] = field(default_factory=dict)
     output: dict[str, str] = field(default_factory=dict)
 
 
@@ -137,9 +142,12 @@ def run_script(
     assert done.returncode == 0, f"job {name!r} failed:\n{output[-6000:]}"
     ran.jobs.append(name)
     ran.output[name] = output
+    ran.clones[name] = clone
+    ran.composed += sum(int(n) for n in COMPOSED.findall(output))
     for files, size in FETCHED.findall(output):
         ran.fetched_files += int(files)
         ran.fetched_bytes += int(size)
+        ran.per_job[name] = ran.per_job.get(name, 0) + int(size)
 
 
 def in_needs_order(pipeline: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -171,6 +179,15 @@ def in_needs_order(pipeline: Mapping[str, Any]) -> list[tuple[str, dict[str, Any
             ordered.append((n, job))
             done.add(n)
     return ordered
+
+
+def ostree_log(clone: Path) -> list[str]:
+    """The commits of the AtomicHost host ref in a runner's OSTree repository, newest first."""
+    repo = clone / ".factory" / "output" / "ostree" / "AtomicHost" / "repo"
+    refs = subprocess.run(["ostree", "refs", f"--repo={repo}"], capture_output=True, text=True, check=True)
+    (ref,) = refs.stdout.split()
+    log = subprocess.run(["ostree", "log", f"--repo={repo}", ref], capture_output=True, text=True, check=True)
+    return [line.split()[1] for line in log.stdout.splitlines() if line.startswith("commit ")]
 
 
 def all_output_bytes(runners: Runners) -> tuple[int, int]:
@@ -233,8 +250,10 @@ def test_fresh_runners_sharing_only_git_distgit_and_a_registry_pass_the_first_pu
     runners = make_runners(tmp_path, f"oci://{registry.address}/factory-test")
     first = runners.push(NULL_SHA)
     assert "41 planned nodes, all composed" in first.output["check"]
+    assert first.composed == 41  # each node composed once, by the job of its batch
     assert first.fetched_files > 0  # the jobs after the first read their inputs from the store
-    files, size = all_output_bytes(runners)
+    first_commits = ostree_log(first.clones[OSTREE_JOB])
+    assert len(first_commits) == 1
 
     path = runners.work / BUMPED
     text = path.read_text()
@@ -245,14 +264,18 @@ def test_fresh_runners_sharing_only_git_distgit_and_a_registry_pass_the_first_pu
     bump = runners.push(before)
     planned = re.search(r"(\d+) planned nodes, all composed", bump.output["check"])
     assert planned is not None, bump.output["check"]
-    composed = [line for out in bump.output.values() for line in out.splitlines() if "composed" in line]
+    assert bump.composed == int(planned[1]) == 11  # exactly the planned nodes; the rest skipped
+    # OSTree history continued on a fresh runner: the new commit's parent is the first push's
+    assert ostree_log(bump.clones[OSTREE_JOB])[1:] == first_commits
+    files, size = all_output_bytes(runners)
     ratio = bump.fetched_bytes / size
     print(
         f"\nbump pipeline: {len(bump.jobs) - 2} compose jobs for {planned[1]} planned nodes; fetched "
         f"{bump.fetched_files} files, {bump.fetched_bytes} bytes from the store; all outputs: "
         f"{files} files, {size} bytes; ratio {ratio:.3f}"
     )
-    assert composed
+    for name, fetched in sorted(bump.per_job.items()):
+        print(f"  {name}: fetched {fetched} bytes")
     assert bump.fetched_files > 0
 
 

@@ -2,7 +2,8 @@
 
 A runner has only what it made itself and what it fetched: the local output directory
 (`builds/<key>`, `composes/<id>`, `ostree/<Variant>/repo`) is a cache of the store. Before a
-compose, `before` makes the files of its inputs' latest good composes exist locally, and for
+compose, `before` makes the files it reads of its inputs' latest good composes exist locally
+(`reads`: an image skips its variant's source tree), and for
 kinds whose artifact has a history (OSTree: `HISTORY`) the files of the node's own previous
 latest good compose that carry it (its `ostree.json` and commit objects), so a new commit's
 parent is the previous latest good commit wherever it was made. After the compose, `complete`
@@ -34,10 +35,17 @@ from pipeline.core.records import OutputFile
 from pipeline.store.artifacts import ArtifactStore, FetchReport, Tally, open_store, shown_url
 
 STORE_VARIABLE = "FACTORY_STORE"  # the CI/CD variable that overrides factory.yaml's `store:`
+IMAGES = frozenset({"ostree", "container", "iso"})
 # Kinds whose compose continues the node's previous one, and the files of it that carry the history.
 HISTORY: Mapping[str, Callable[[str], bool]] = {
     "ostree": lambda path: path.endswith(("/ostree.json", ".commit", ".commitmeta")),
 }
+
+
+def reads(kind: str, input_node: str, path: str) -> bool:
+    """Whether a compose of `kind` reads this file of an input: images (OSTree commits, containers,
+    ISOs) install from a variant's binary trees, never from its source tree."""
+    return not (kind in IMAGES and input_node.startswith("repo:") and "/source/" in path)
 
 
 def store_url(configured: str, env: Mapping[str, str]) -> str:
@@ -85,7 +93,7 @@ class Transfer:
     def before(self, job: Job) -> None:
         """Make the files a compose reads local: its inputs', and the history it continues."""
         for made in sorted(job.inputs.values(), key=lambda m: m.node):
-            self.ensure(made)
+            self.ensure(made, [o for o in made.outputs if reads(job.node.kind, made.node, o.path)])
         keeps = HISTORY.get(job.node.kind)
         if keeps is not None and job.previous is not None:
             self.ensure(job.previous, [o for o in job.previous.outputs if keeps(o.path)])

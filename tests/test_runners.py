@@ -247,7 +247,21 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[oci_registry.
 def test_fresh_runners_sharing_only_git_distgit_and_a_registry_pass_the_first_push_and_the_bump(
     tmp_path: Path, registry: oci_registry.Registry
 ) -> None:
-    runners = make_runners(tmp_path, f"oci://{registry.address}/factory-test")
+    first_push_then_bump(make_runners(tmp_path, f"oci://{registry.address}/factory-test"))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FACTORY_TEST_FILE_STORE_RUNNERS"),
+    reason="the same on a file:// store doubles this module's minutes; FACTORY_TEST_FILE_STORE_RUNNERS=1 runs it",
+)
+def test_fresh_runners_sharing_only_git_distgit_and_a_directory_pass_the_first_push_and_the_bump(
+    tmp_path: Path,
+) -> None:
+    first_push_then_bump(make_runners(tmp_path, f"file://{tmp_path / 'store'}"))
+
+
+def first_push_then_bump(runners: Runners) -> None:
+    """(a) the first push, then (b) the openssl bump; print what (b) fetched."""
     first = runners.push(NULL_SHA)
     assert "41 planned nodes, all composed" in first.output["check"]
     assert first.composed == 41  # each node composed once, by the job of its batch

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.compose.base import InputCompose, describe_file
 from pipeline.core.errors import OperationFailed
-from pipeline.engine.transfer import Transfer, open_transfer, store_url
+from pipeline.engine.transfer import Transfer, open_transfer, reads, store_url
 from pipeline.store.artifacts import open_store
 from pipeline.tools import ostree
 
@@ -121,3 +121,11 @@ def test_ostree_objects_of_a_commit_and_its_history_are_parsed_from_ls_and_log()
     assert ostree.object_path("ab" + "c" * 62, "commit") == f"objects/ab/{'c' * 62}.commit"
     log = f"commit {'e' * 64}\nParent:  {'0' * 64}\n\n    s2\n\ncommit {'0' * 64}\n\n    s\n"
     assert ostree.parse_log_commits(log) == ["e" * 64, "0" * 64]
+
+
+def test_an_image_reads_the_binary_trees_of_its_variant_repo_and_a_repo_reads_everything() -> None:
+    source = "composes/FL-42-Server-20261121.ci.0/compose/Server/source/tree/Packages/o/openssl-3.src.rpm"
+    binary = "composes/FL-42-Server-20261121.ci.0/compose/Server/x86_64/os/Packages/o/openssl-3.x86_64.rpm"
+    for kind in ("ostree", "container", "iso"):
+        assert reads(kind, "repo:Server", binary) and not reads(kind, "repo:Server", source)
+    assert reads("repo", "module:base-runtime:f42", source.replace("compose/Server", "x"))

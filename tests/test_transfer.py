@@ -104,7 +104,7 @@ def test_the_store_variable_wins_over_factory_yaml(tmp_path: Path) -> None:
     assert opened.store.url == "file:.factory/store"
 
 
-def test_ostree_objects_of_a_commit_and_its_history_are_parsed_from_ls_and_log() -> None:
+def test_ostree_objects_of_a_commit_are_parsed_from_ls() -> None:
     listing = (
         "d00755 0 0      0 " + "d2" * 32 + " " + "44" * 32 + " /\n"
         "-00644 0 0      3 " + "fb" * 32 + " /a/f\n"
@@ -119,8 +119,6 @@ def test_ostree_objects_of_a_commit_and_its_history_are_parsed_from_ls_and_log()
         ]
     )
     assert ostree.object_path("ab" + "c" * 62, "commit") == f"objects/ab/{'c' * 62}.commit"
-    log = f"commit {'e' * 64}\nParent:  {'0' * 64}\n\n    s2\n\ncommit {'0' * 64}\n\n    s\n"
-    assert ostree.parse_log_commits(log) == ["e" * 64, "0" * 64]
 
 
 def test_an_image_reads_the_binary_trees_of_its_variant_repo_and_a_repo_reads_everything() -> None:

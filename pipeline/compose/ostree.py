@@ -4,9 +4,9 @@ The OSTree repository outlives composes, so refs have history: it is an archive-
 `<output_dir>/ostree/<Variant>/repo`, shared by every compose of the variant's ostree nodes.
 A compose's own directory holds `ostree.json` (the repo path relative to output_dir, and per
 arch the ref, commit, the compose that made the commit and the package set); its outputs are
-that file and every object a consumer needs: the commit's tree and the commit objects of its
-history. On a fresh runner the repository holds only what was fetched: the previous latest good
-compose's commit objects (`pipeline.engine.transfer`), so the new commit's parent is that commit.
+that file and every object a consumer needs: the commit object and its tree. On a fresh runner
+the repository holds only what was fetched: the previous latest good compose's commit object
+(`pipeline.engine.transfer`), so the new commit's parent is that commit.
 
 The package set decides, not the compose: the packages are installed with dnf from the
 variant repo (the latest good `repo:<Variant>` compose), resolved to NEVRA + sha256 of the
@@ -127,7 +127,7 @@ class OstreeComposer:
         The parent of a new commit is the commit of the node's previous latest good compose (its
         `ostree.json` and commit objects are local: the executor fetched them), else the ref's
         head in the local repository. The outputs are `ostree.json` and every object a consumer
-        needs: each commit's tree, and the commit objects of its history.
+        needs: each commit object and its tree.
         """
         variant, output = variant_output(job)
         repo_dir = repository(job.output_dir, variant.uid)

@@ -5,7 +5,7 @@ A runner has only what it made itself and what it fetched: the local output dire
 compose, `before` makes the files it reads of its inputs' latest good composes exist locally
 (`reads`: an image skips its variant's source tree), and for kinds whose artifact has a history
 (OSTree: `HISTORY`) the files of the node's own previous latest good compose that carry it (its
-`ostree.json` and commit objects), so a new commit's parent is the previous latest good commit
+`ostree.json` and commit object), so a new commit's parent is the previous latest good commit
 wherever it was made. After the compose, `complete`
 fetches the outputs it reused without making them (an OSTree commit taken again when the
 package set is unchanged) and what the repoclosure check reads of the modules a module requires;

@@ -264,15 +264,6 @@ def parse_ls_objects(output: str) -> list[str]:
     return sorted(found)
 
 
-def parse_log_commits(output: str) -> list[str]:
-    """The commits `ostree log` printed, newest first (it stops where a parent is not in the repo)."""
-    return [
-        line.split()[1]
-        for line in output.splitlines()
-        if line.startswith("commit ") and len(line.split()) == 2
-    ]
-
-
 def object_path(checksum: str, kind: str) -> str:
     """Where an archive repository keeps an object: `objects/ab/cdef….dirtree`."""
     return f"objects/{checksum[:2]}/{checksum[2:]}.{kind}"
@@ -380,11 +371,11 @@ def ls(repo: Path, rev: str, path: str = "/") -> list[str]:
 
 
 def objects(repo: Path, commit: str) -> list[str]:
-    """Every object a consumer of the commit needs, as paths relative to the repository: its tree's
-    objects, and the commit objects (with any detached metadata) of it and of its history."""
-    history = parse_log_commits(run.run(log_argv(repo, commit)))
-    commits = [object_path(c, kind) for c in history for kind in ("commit", "commitmeta")]
-    found = [c for c in commits if (repo / c).is_file()]
+    """Every object a consumer of the commit needs, as paths relative to the repository: the
+    commit object (with its detached metadata, if any) and its tree's objects. Not its parents:
+    the compose that made a parent holds it (and a consumer of a commit needs no parent)."""
+    own = [object_path(commit, kind) for kind in ("commit", "commitmeta")]
+    found = [path for path in own if (repo / path).is_file()]
     return sorted({*found, *parse_ls_objects(run.run(ls_objects_argv(repo, commit)))})
 
 

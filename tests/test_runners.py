@@ -181,6 +181,23 @@ def in_needs_order(pipeline: Mapping[str, Any]) -> list[tuple[str, dict[str, Any
     return ordered
 
 
+def made_at(runners: Runners, head: str) -> int:
+    """How many nodes' latest good composes were made from the definitions commit head."""
+    clone, env = runners.machine("count-made")
+    subprocess.run(
+        [env["FACTORY"], "lineage", "pull", "--remote", "origin"],
+        cwd=clone,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    lineage = Lineage(clone, "42")
+    try:
+        return sum(lineage.get(cid).commit == head for cid in lineage.latest().values())
+    finally:
+        lineage.close()
+
+
 def ostree_log(clone: Path) -> list[str]:
     """The commits of the AtomicHost host ref in a runner's OSTree repository, newest first."""
     repo = clone / ".factory" / "output" / "ostree" / "AtomicHost" / "repo"
@@ -274,11 +291,14 @@ def first_push_then_bump(runners: Runners) -> None:
     assert OLD_OPENSSL in text
     path.write_text(text.replace(OLD_OPENSSL, CVE_FIX))
     before = git(runners.work, "rev-parse", "HEAD").strip()
-    commit(runners.work, "openssl: the CVE backport\n")
+    bump_head = commit(runners.work, "openssl: the CVE backport\n")
     bump = runners.push(before)
     planned = re.search(r"(\d+) planned nodes, all composed", bump.output["check"])
     assert planned is not None, bump.output["check"]
-    assert bump.composed == int(planned[1]) == 11  # exactly the planned nodes; the rest skipped
+    # Each node composed once, only planned ones: the planned nodes whose compose key changed
+    # (an image whose package set holds no openssl keeps its key: container:Cloud/base).
+    assert bump.composed == made_at(runners, bump_head) <= int(planned[1]) == 11
+    assert bump.composed >= 10
     # OSTree history continued on a fresh runner: the new commit's parent is the first push's
     assert ostree_log(bump.clones[OSTREE_JOB])[1:] == first_commits
     files, size = all_output_bytes(runners)

@@ -148,7 +148,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", help="write every pipeline file into DIR (child.yml is the one to trigger)"
     )
-    p.add_argument("--max-jobs", type=int, help="jobs in one pipeline at most (default: 500)")
+    p.add_argument(
+        "--max-jobs",
+        type=int,
+        help="jobs in one pipeline at most (default: ci.max_jobs of factory.yaml, 500)",
+    )
     p = ci_sub.add_parser(
         "post-plan",
         help="Post a plan as one note on a merge request (updated, never duplicated).",

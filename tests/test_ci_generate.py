@@ -97,7 +97,7 @@ def test_the_openssl_bump_is_one_pipeline_of_batched_jobs() -> None:
     assert module["variables"] == {"FACTORY_NODES": "module:base-runtime:f42"}
     assert module["needs"] == [] and module["extends"] == ci.TEMPLATE
     repos = [found[f"compose repo:{v}"] for v in ("AtomicHost", "Cloud", "Server", "Workstation")]
-    assert all(r["needs"] == ["compose module:base-runtime:f42"] for r in repos)  # at once
+    assert all(r["needs"] == [{"job": "compose module:base-runtime:f42", "artifacts": False}] for r in repos)
     assert len(found) == 1 + 4 + 5  # the module, every repo, every image
 
 
@@ -119,7 +119,9 @@ def test_jobs_compose_every_planned_node_once_after_what_it_needs(which: str, ma
                 batch = made[job_name]
                 assert job["variables"] == {"FACTORY_NODES": " ".join(batch.targets)}
                 # needs: the batches of its planned inputs that are in its own file
-                assert job["needs"] == [i for i in batch.inputs if i in jobs(text)]
+                assert job["needs"] == [
+                    {"job": i, "artifacts": False} for i in batch.inputs if i in jobs(text)
+                ]
                 mine = {i for i in batch.inputs if i in jobs(text)}
                 assert (job["extends"] == ci.CHECKED) == (set(batch.inputs) != mine)
     assert sorted(seen) == sorted(made)
@@ -185,10 +187,7 @@ def test_libyaml_and_pyyaml_write_the_same_bytes() -> None:
             assert text.endswith(python)
 
 
-def test_without_carried_outputs_jobs_keep_logs_only_and_download_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ci, "CARRY_OUTPUTS", False)  # the switch for when the artifact store is wired
+def test_jobs_keep_logs_only_and_download_nothing_their_inputs_come_from_the_store(tmp_path: Path) -> None:
     full, head = everything()
     files = texts(ci.pipeline_files(full, head, base="none", head=HEAD, limits=Limits(max_jobs=5)))
     assert limits_of.problems(files, Limits(max_jobs=5), ci.CHILD) == []
@@ -399,6 +398,22 @@ def test_the_cli_writes_every_file_and_the_coordinator_writes_them_again(
     monkeypatch.chdir(tmp_path)
     assert cli.main(words[1:]) == 0
     assert {p.name: p.read_text() for p in out.iterdir()} == first
+
+
+def test_ci_max_jobs_of_factory_yaml_bounds_the_pipelines_unless_max_jobs_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = example_tree()
+    tree["factory.yaml"] += b"ci:\n  max_jobs: 5\n"
+    commit_tree(tmp_path, tree, "Example, five jobs a pipeline\n")
+    out = tmp_path / "pipelines"
+    argv = ["ci", "generate", "--repo", str(tmp_path), "--base", "none", "--head", "HEAD", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["child.yml", *(f"part-00{i}.yml" for i in range(1, 5))]
+    assert all(len(jobs(p.read_text())) <= 5 for p in out.iterdir())
+    capsys.readouterr()
+    assert cli.main([*argv, "--max-jobs", "500"]) == 0  # the option wins
+    assert sorted(p.name for p in out.iterdir()) == ["child.yml"]
 
 
 def test_ci_check_of_inputs_fails_naming_what_is_not_composed(

@@ -31,6 +31,8 @@ forge:
   kind: gitlab
   gitlab: {url: "https://gitlab.example", project: dist/factory}
 signing: {key: 0123456789ABCDEF, gnupghome: /etc/factory/gnupg}
+store: oci://registry.gitlab.example/dist/store
+ci: {max_jobs: 200}
 """
 
 
@@ -63,6 +65,8 @@ def test_every_key_the_schema_allows_lands_in_a_typed_field() -> None:
         "dist/factory",
     )
     assert (config.signing.key, config.signing.gnupghome) == ("0123456789ABCDEF", "/etc/factory/gnupg")
+    assert config.store == "oci://registry.gitlab.example/dist/store"
+    assert config.ci.max_jobs == 200
     schema = json.loads(definitions.schema_texts()["factory.json"])
     fields = {"document", "version"}  # the file's own header: checked, not carried
     for path in schema_paths(schema) - fields:
@@ -76,6 +80,7 @@ def test_the_optional_parts_have_defaults() -> None:
     assert config.forge.kind is ForgeKind.LOCAL and config.forge.gitlab.url == ""
     assert config.signing.key == "" and config.builder.kind is BuilderKind.LOCAL
     assert config.release.ostree.keep == OSTREE_KEEP
+    assert config.store == "file:.factory/store" and config.ci.max_jobs == 500
 
 
 def test_a_bad_factory_yaml_alone_is_refused_with_its_place() -> None:
@@ -137,3 +142,14 @@ def test_the_bot_the_engine_and_the_commands_parse_no_yaml() -> None:
         if "yaml" in imports(p)
     )
     assert users == []
+
+
+def test_a_store_is_a_file_or_oci_url_and_max_jobs_a_number_of_jobs() -> None:
+    for bad, line in ((b"store: s3://bucket/x\n", 12), (b"ci: {max_jobs: 1}\n", 12)):
+        with pytest.raises(InvalidDefinitions) as info:
+            config_of(EVERY_KEY.split(b"store:")[0] + bad)
+        [diagnostic] = info.value.diagnostics
+        assert (diagnostic.line, diagnostic.code) == (
+            line,
+            "schema-pattern" if b"s3" in bad else "schema-minimum",
+        )

@@ -7,6 +7,7 @@ resuming, and the overall status.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
+from pipeline.engine.transfer import Transfer
+from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
 
@@ -43,7 +46,12 @@ class Writer:
         self.ran.append(job.node.id)
         if job.node.id in self.failing:
             raise OperationFailed(f"{job.node.id} broke")
-        consumed = sorted(o.sha256 for i in job.inputs.values() for o in i.outputs)
+        # read the inputs' files, as a real composer does (on a fresh runner: fetched ones)
+        consumed = sorted(
+            hashlib.sha256(job.input_path(o).read_bytes()).hexdigest()
+            for i in job.inputs.values()
+            for o in i.outputs
+        )
         text = "\n".join([job.node.id, *consumed, self.content.get(job.node.id, "")])
         (job.workdir / "artifact.txt").write_text(text)
         return describe_tree(job.output_dir, job.workdir)
@@ -57,21 +65,23 @@ class Setup:
     lineage: Lineage
     composers: dict[str, Writer]
 
-    def run(self, targets: set[str] | None = None) -> executor.RunResult:
+    def run(
+        self, targets: set[str] | None = None, *, output: Path | None = None, transfer: Transfer | None = None
+    ) -> executor.RunResult:
         commit = pygit2.Repository(str(self.root)).head.target
         ctx = executor.Context(
             defs=self.defs,
             commit=str(commit),
             commit_time=1767225600,
             source_root=self.root,
-            output_dir=self.root / "out",
+            output_dir=output or self.root / "out",
             compose_type="test",
             date="20261121",
         )
         plugins: dict[str, Composer] = dict(self.composers)
         chosen = set(self.graph.nodes) if targets is None else targets
         chosen = {n for n in chosen if self.graph.nodes[n].kind in plugins}
-        return executor.execute(self.graph, chosen, plugins, self.lineage, ctx, workers=2)
+        return executor.execute(self.graph, chosen, plugins, self.lineage, ctx, workers=2, transfer=transfer)
 
     def ran(self) -> list[str]:
         done = sorted(n for c in self.composers.values() for n in c.ran)
@@ -161,3 +171,49 @@ def test_changed_outputs_propagate(setup: Setup) -> None:
 def test_compose_ids_follow_productmd(setup: Setup) -> None:
     result = setup.run({"build:openssl@79554528"})
     assert result.results[0].compose_id == "FL-42-openssl-79554528-20261121.t.0"
+
+
+def test_a_fresh_runner_composes_from_its_inputs_files_fetched_from_the_store(
+    setup: Setup, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    first = setup.run(transfer=Transfer(open_store(url, root=setup.root, env={}), setup.root / "out"))
+    assert first.status == RunStatus.FINISHED
+    store = open_store(url, root=setup.root, env={})
+    for result in first.results:  # FINISHED only once stored: the record names the manifest
+        record = setup.lineage.get(result.compose_id)
+        stored = store.manifest(result.compose_id)
+        assert stored is not None and record.manifest == stored.digest()
+    setup.ran()
+    # Another runner (an empty output directory) recomposes gtk (a new module tool): it fetches
+    # the files of gtk's builds, and nothing else.
+    fresh = tmp_path / "fresh"
+    setup.composers["module"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
+    moving = Transfer(open_store(url, root=setup.root, env={}), fresh)
+    again = setup.run({"module:gtk:3"}, output=fresh, transfer=moving)
+    assert again.status == RunStatus.FINISHED
+    assert setup.ran() == ["module:gtk:3"]
+    gtk = setup.lineage.get(setup.lineage.latest()["module:gtk:3"])
+    builds = [setup.lineage.get(i.compose_id) for i in gtk.inputs]
+    assert moving.moved.fetched.files == sum(len(b.outputs) for b in builds) > 0
+    for build in builds:
+        assert all((fresh / o.path).is_file() for o in build.outputs)
+
+
+def test_a_blob_missing_from_the_store_fails_the_compose_naming_the_compose_and_the_file(
+    setup: Setup, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    setup.run(transfer=Transfer(open_store(url, root=setup.root, env={}), setup.root / "out"))
+    build = setup.lineage.get(setup.lineage.latest()["module:gtk:3"]).inputs[0]
+    record = setup.lineage.get(build.compose_id)
+    blob = tmp_path / "store" / "blobs" / "sha256" / record.outputs[0].sha256[:2] / record.outputs[0].sha256
+    blob.unlink()
+    setup.composers["module"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
+    fresh = Transfer(open_store(url, root=setup.root, env={}), tmp_path / "fresh")
+    result = setup.run({"module:gtk:3", "repo:Workstation"}, output=tmp_path / "fresh", transfer=fresh)
+    status = {r.node: r for r in result.results}
+    assert status["module:gtk:3"].status == "FAILED"
+    assert f"compose {build.compose_id}: file {record.outputs[0].path}" in status["module:gtk:3"].message
+    assert "missing" in status["module:gtk:3"].message
+    assert status["repo:Workstation"].status == "BLOCKED"

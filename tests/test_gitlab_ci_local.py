@@ -89,9 +89,9 @@ class Project:
 def make_project(top: Path, *, max_jobs: int | None = None) -> Project:
     """The example distribution with this repository's .gitlab-ci.yml, pushed to a bare remote.
 
-    With `max_jobs`, `ci generate` splits the plan into pipelines of that many jobs; their jobs
-    share composed outputs through an `output.dir` outside the copies (as runners would share a
-    store: job artifacts reach only jobs of the same pipeline).
+    With `max_jobs`, `ci generate` splits the plan into pipelines of that many jobs. Every job
+    shares composed outputs through the artifact store, a `file://` directory outside the copies
+    (the project variable FACTORY_STORE, as runners would share a registry).
     """
     remote, work, distgit = top / "remote.git", top / "work", top / "distgit"
     git(top, "init", "-q", "--bare", "-b", "main", str(remote))
@@ -103,16 +103,17 @@ def make_project(top: Path, *, max_jobs: int | None = None) -> Project:
     pipeline = (ROOT / ".gitlab-ci.yml").read_text()
     config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")
     if max_jobs is not None:
-        assert "--out pipelines'" in pipeline and "dir: .factory/output" in config
+        assert "--out pipelines'" in pipeline
         pipeline = pipeline.replace("--out pipelines'", f"--out pipelines --max-jobs {max_jobs}'")
-        config = config.replace("dir: .factory/output", f"dir: {top / 'shared-output'}")
     (work / ".gitlab-ci.yml").write_text(pipeline)
     (work / "factory.yaml").write_text(config)
     (work / ".gitignore").write_text(
         ".factory/\n.gitlab-ci-local/\n.gitlab-ci-local-variables.yml\npipelines/\n"
     )
     venv_factory = Path(sys.executable).parent / "factory"
-    (work / ".gitlab-ci-local-variables.yml").write_text(f"FACTORY: {venv_factory}\n")
+    (work / ".gitlab-ci-local-variables.yml").write_text(
+        f"FACTORY: {venv_factory}\nFACTORY_STORE: file://{top / 'store'}\n"
+    )
     git(work, "remote", "add", "origin", str(remote))
     Project(work, remote, distgit).commit("The example distribution\n")
     return Project(work, remote, distgit)

@@ -1,8 +1,8 @@
 """The real `.gitlab-ci.yml`'s `mirror` job, run by gitlab-ci-local after the composes.
 
 The example distribution with this repository's `.gitlab-ci.yml` (`tests.test_gitlab_ci_local`'s
-project: every job a runner of its own, lineage through a bare remote; its output.dir shared, as
-the job's release needs), a runner's GnuPG home named in factory.yaml's `signing:`, and the
+project: every job a runner of its own, lineage through a bare remote, outputs through the
+artifact store, FACTORY_STORE: the job's release fetches what it releases from there), a runner's GnuPG home named in factory.yaml's `signing:`, and the
 CI/CD variables a project sets: FACTORY_MIRROR, FACTORY_RELEASES, FACTORY_MIRROR_NODES. After one
 push pipeline, the mirror serves the Server repo to dnf and the Atomic Host to ostree, signatures
 checked, and the publications are in the remote's `refs/notes/mirrors`.

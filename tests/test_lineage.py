@@ -28,6 +28,7 @@ from pipeline.core.records import (
     InputRef,
     OutputFile,
     Record,
+    check_record,
     compose_id,
     node_from_ref,
     node_ref,
@@ -93,6 +94,7 @@ def record(
         finished=finished,
         status=ComposeStatus(status),
         message="" if status == "FINISHED" else "rpmbuild failed",
+        manifest="f" * 64 if status == "FINISHED" else "",
     )
 
 
@@ -248,10 +250,26 @@ def test_record_dump_load_dump_is_byte_identical() -> None:
     assert original.note() == (dumped + "\n").encode()
 
 
+def test_a_format_1_note_of_an_older_factory_still_reads_without_a_manifest() -> None:
+    original = record("FL-42-Server-20261121.n.0", "repo:Server", "c" * 40)
+    old = {k: v for k, v in original.to_json().items() if k != "manifest"} | {"format": 1}
+    loaded = Record.from_json(old)
+    assert loaded == replace(original, manifest="")
+    assert loaded.to_json()["format"] == 2 and loaded.to_json()["manifest"] == ""
+
+
+def test_a_record_names_its_manifest_by_sha256_or_is_refused() -> None:
+    good = record("FL-42-Server-20261121.n.0", "repo:Server", "c" * 40)
+    check_record(good)
+    with pytest.raises(InvalidInput, match="manifest 'nope' is not a sha256"):
+        check_record(replace(good, manifest="nope"))
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        {"format": 2},
+        {"format": 3},
+        {"manifest": None},
         {"inputs": [{"node": "x"}]},
         {"pins": [["a"]]},
         {"outputs": [{"path": "p", "size": True, "sha256": "s"}]},

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.core.credentials import STORE, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile
 from pipeline.core.records import OutputFile, outputs_digest
 from pipeline.store.artifacts_oci import MANIFEST_LIMIT, _oci_manifest
-from pipeline.store.oci_names import compose_for, credentials, tag_for
+from pipeline.store.oci_names import compose_for, tag_for
 
 CID = "FL-42-base-runtime-f42-20261121.n.0"
 SHA = "ab" * 32
@@ -210,15 +211,16 @@ def test_tags_that_are_not_composes_are_ignored() -> None:
     ],
 )
 def test_credentials_come_from_the_environment(env: dict[str, str], expected: tuple[str, str] | None) -> None:
-    assert credentials(env, "registry.example.com:5050") == expected
+    assert registry_credentials(env, "registry.example.com:5050", prefix=STORE) == expected
 
 
 def test_half_a_login_names_the_missing_variable_and_never_the_value() -> None:
     with pytest.raises(InvalidInput) as half:
-        credentials({"FACTORY_STORE_USER": "u"}, "r")
+        registry_credentials({"FACTORY_STORE_USER": "u"}, "r", prefix=STORE)
     assert half.value.message == "FACTORY_STORE_PASSWORD is not set, but FACTORY_STORE_USER is"
+    assert half.value.code == "store-credentials"
     with pytest.raises(InvalidInput) as other:
-        credentials({"FACTORY_STORE_PASSWORD": "hunter2"}, "r")
+        registry_credentials({"FACTORY_STORE_PASSWORD": "hunter2"}, "r", prefix=STORE)
     assert "hunter2" not in other.value.message + other.value.hint
 
 

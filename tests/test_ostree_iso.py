@@ -28,6 +28,8 @@ from pipeline.core import definitions, graph
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
+from pipeline.engine.transfer import Transfer
+from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from pipeline.tools import ostree, xorriso
 from tests.conftest import ROOT, commit_tree, example_tree, sources
@@ -235,6 +237,43 @@ def test_a_changed_package_set_commits_on_top_of_the_previous_commit(dist: Distr
     assert ostree.rev_parse(dist.repo, f"{REF}^") == before
     assert ostree.metadata(dist.repo, REF, COMPOSE_ID) == compose_id
     assert "podman" not in " ".join(ostree.ls(dist.repo, REF))
+
+
+def fresh_runner_job(dist: Distribution, output: Path, compose_id: str, defs: Definitions) -> Job:
+    """The Job of the host on a runner whose output directory is empty, as the executor makes it:
+    inputs and the node's previous compose are latest good, their files in the store only."""
+    found = dist.graph.nodes[HOST]
+    workdir = output / "composes" / compose_id
+    workdir.mkdir(parents=True)
+    inputs = {i: dist.latest(i) for i in found.inputs}
+    return Job(found, compose_id, defs, inputs, output, workdir, dist.root, 0, previous=dist.latest(HOST))
+
+
+@pytest.mark.parametrize("packages", [None, ["filesystem", "setup"]], ids=["same set", "changed set"])
+def test_on_a_fresh_runner_the_host_continues_the_history_fetched_from_the_store(
+    dist: Distribution, tmp_path: Path, packages: list[str] | None
+) -> None:
+    store = open_store("file:.factory/store", root=dist.root, env={})  # where `factory compose` put it
+    moving = Transfer(store, tmp_path / "output")
+    defs = (
+        dist.defs if packages is None else _with_option(dist.defs, "AtomicHost", "host", "packages", packages)
+    )
+    respin = 0 if packages is None else 1
+    job = fresh_runner_job(dist, tmp_path / "output", f"FL-42-AtomicHost-host-20990102.t.{respin}", defs)
+    made = dist.latest(HOST)
+    listing = next(o for o in made.outputs if o.path.endswith("/ostree.json"))
+    previous = json.loads((dist.output_dir / listing.path).read_text())["commits"][0]["commit"]
+    moving.before(job)
+    outputs = OstreeComposer().compose(job)
+    moving.complete(job, outputs)
+    repo = tmp_path / "output" / "ostree" / "AtomicHost" / "repo"
+    if packages is None:  # the same packages: the previous commit is taken again, its tree fetched
+        assert ostree.rev_parse(repo, REF) == previous
+    else:  # a new commit on top of the previous latest good, made on another runner
+        assert ostree.rev_parse(repo, f"{REF}^") == previous
+    assert all((job.output_dir / o.path).is_file() for o in outputs)
+    assert OstreeFsckCheck().run(job, outputs).state == CheckState.PASSED
+    assert moving.put(job.compose_id, outputs)
 
 
 def _with_option(defs: Definitions, uid: str, name: str, key: str, value: object) -> Definitions:

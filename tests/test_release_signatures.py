@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
+from pipeline.core.errors import InvalidInput
 from pipeline.core.records import OutputFile, Record, outputs_digest
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.core.states import ComposeStatus
@@ -426,7 +427,11 @@ def test_a_release_pushes_with_registry_credentials_from_the_environment_and_nev
 
 
 def test_credentials_come_from_the_environment_for_the_right_registry() -> None:
-    from pipeline.release.registry import credentials
+    from pipeline.core.credentials import REGISTRY, registry_credentials
+    from pipeline.formats.containers import registry_host
+
+    def credentials(env: dict[str, str], registry: str) -> tuple[str, str] | None:
+        return registry_credentials(env, registry_host(registry), prefix=REGISTRY)
 
     assert credentials({}, "registry.example/dist") is None
     assert credentials({"FACTORY_REGISTRY_USER": "u", "FACTORY_REGISTRY_PASSWORD": "p"}, "a.example") == (
@@ -440,6 +445,9 @@ def test_credentials_come_from_the_environment_for_the_right_registry() -> None:
     }
     assert credentials(gitlab, "registry.example/dist/factory") == ("gitlab-ci-token", "t")
     assert credentials(gitlab, "other.example/dist") is None  # a job token never goes to another host
+    with pytest.raises(InvalidInput) as half:
+        credentials({"FACTORY_REGISTRY_USER": "u"}, "a.example")
+    assert half.value.code == "registry-credentials"
 
 
 def unsignable(root: Path) -> str:

@@ -1,6 +1,6 @@
 """The `ostree-fsck` check: the commit an ostree compose recorded is whole and says where it came from.
 
-It runs `ostree fsck` on the repository, checks each recorded commit out (`checkout -U`, into
+It runs `ostree fsck` on a copy of the recorded commits (without their history), checks each recorded commit out (`checkout -U`, into
 a temporary directory) and reads its metadata: the compose ID and the package-set digest must
 be the ones `ostree.json` records, and the tree must list the recorded packages.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.compose.base import InputCompose, Job
-from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, load
+from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, OstreeCompose, load
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.records import OutputFile
@@ -34,13 +34,24 @@ class OstreeFsckCheck:
             return CheckResult(self.name, CheckState.FAILED, f"cannot read the compose's ostree.json: {exc}")
         repo = job.output_dir / made.repo
         try:
-            ostree.fsck(repo)
+            _fsck_commits(repo, made)
         except FactoryError as exc:
             return CheckResult(self.name, CheckState.FAILED, f"ostree fsck of {made.repo}: {exc.message}")
         problems = [p for commit in made.commits for p in _problems(repo, commit)]
         return CheckResult(
             self.name, CheckState.FAILED if problems else CheckState.PASSED, "; ".join(problems)
         )
+
+
+def _fsck_commits(repo: Path, made: OstreeCompose) -> None:
+    """fsck the compose's commits on their own: copied (without history) into a new repository,
+    since a runner's repository holds older commits without their trees (fsck would refuse)."""
+    with tempfile.TemporaryDirectory(prefix="factory-ostree-fsck-") as scratch:
+        copy = Path(scratch) / "repo"
+        ostree.init(copy)
+        for commit in made.commits:
+            ostree.pull_local(copy, repo, commit.commit, commit.ref)
+        ostree.fsck(copy)
 
 
 def _problems(repo: Path, commit: Commit) -> list[str]:

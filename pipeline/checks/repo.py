@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.checks import install_cache
-from pipeline.compose.base import Job
+from pipeline.compose.base import InputCompose, Job
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import build_id
@@ -183,33 +183,45 @@ class RepoClosure:
     def _required(self, job: Job) -> tuple[list[Path], list[Path]]:
         """The modules this module requires: repos of latest good module composes, and RPMs of
         latest good builds (preferred: they are what the definitions composed pin)."""
-        needed = required_modules(job.defs, job.node.id.removeprefix("module:"))
-        if not needed:
-            return [], []
-        # its own handle (checks run in worker threads), on the release composed
-        lineage = Lineage(job.source_root, job.defs.config.release.version)
-        try:
-            latest = lineage.latest()
-            repos: list[Path] = []
-            rpms: list[Path] = []
-            for nsid in needed:
-                builds = [latest.get(build_id(pin)) for pin in job.defs.modules[nsid].components]
-                if all(builds):
-                    rpms += [
-                        job.output_dir / o.path
-                        for cid in builds
-                        if cid
-                        for o in lineage.get(cid).outputs
-                        if o.path.endswith(".rpm") and not o.path.endswith(".src.rpm")
-                    ]
-                    continue
-                module_compose = latest.get(f"module:{nsid}")
-                if module_compose is None:
-                    raise CheckError(f"required module {nsid} has no good compose and no good builds")
-                repos += repo_dirs(job, lineage.get(module_compose).outputs)
-            return repos, rpms
-        finally:
-            lineage.close()
+        repos: list[Path] = []
+        rpms: list[Path] = []
+        for made, files in required_composes(job):
+            if made.node.startswith("module:"):
+                repos += repo_dirs(job, files)
+            else:
+                rpms += [job.output_dir / o.path for o in files]
+        return repos, rpms
+
+
+def required_composes(job: Job) -> list[tuple[InputCompose, list[OutputFile]]]:
+    """What repoclosure reads of the modules a module requires: per latest good compose (a
+    build's, or a module's when one of its builds has none), the files it reads (binary RPMs, or
+    the module's whole compose). Lineage of the release composed; the files may not be local."""
+    needed = required_modules(job.defs, job.node.id.removeprefix("module:"))
+    if not needed:
+        return []
+    # its own handle (checks run in worker threads), on the release composed
+    lineage = Lineage(job.source_root, job.defs.config.release.version)
+    try:
+        latest = lineage.latest()
+        found: list[tuple[InputCompose, list[OutputFile]]] = []
+        for nsid in needed:
+            pins = job.defs.modules[nsid].components
+            builds = [(build_id(pin), latest.get(build_id(pin))) for pin in pins]
+            if all(cid for _, cid in builds):
+                for node, cid in builds:
+                    outputs = lineage.get(str(cid)).outputs
+                    rpms = [o for o in outputs if o.path.endswith(".rpm") and not o.path.endswith(".src.rpm")]
+                    found.append((InputCompose(node, str(cid), outputs), rpms))
+                continue
+            module_compose = latest.get(f"module:{nsid}")
+            if module_compose is None:
+                raise CheckError(f"required module {nsid} has no good compose and no good builds")
+            outputs = lineage.get(module_compose).outputs
+            found.append((InputCompose(f"module:{nsid}", module_compose, outputs), list(outputs)))
+        return found
+    finally:
+        lineage.close()
 
 
 class CheckError(FactoryError):

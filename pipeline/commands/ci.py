@@ -40,7 +40,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     base_id = base if base == gitrepo.NO_REVISION else gitrepo.resolve(ws.repo, base).id
     head_id = gitrepo.resolve(ws.repo, args.head).id
     result, head = _plan(ws, base_id, head_id)
-    limits = Limits() if args.max_jobs is None else Limits(max_jobs=args.max_jobs)
+    # --max-jobs wins; else ci.max_jobs of the factory.yaml of the revision planned (default 500).
+    max_jobs = args.max_jobs if args.max_jobs is not None else ws.config(str(head_id)).ci.max_jobs
+    limits = Limits(max_jobs=max_jobs)
     target = Path(args.out) if args.out else None
     directory = _artifact_directory(ws.root, target) if target else ci.DIRECTORY
     files = ci.pipeline_files(

@@ -59,6 +59,7 @@ def show(composed: Composed, *, as_json: bool) -> int:
     else:
         counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in NodeStatus if result.count(s))
         out(f"{result.status}: {counts or 'nothing to do'} in {result.seconds:.1f}s")
+        out(composed.moved.summary())
         if composed.not_composable:
             out(f"not composable yet (no composer for their kind): {', '.join(composed.not_composable)}")
         for r in result.results:

@@ -7,7 +7,8 @@ files it made. It never touches Git lineage and never decides whether to run. It
 into `job.workdir`, with two deliberate exceptions: the builder's workdir is its slot in the
 content-addressed build store, and the OSTree composer commits into the variant's shared
 OSTree repository (`ostree/<Variant>/repo`, under a lock), because a ref's history is the
-point of OSTree; its workdir then holds `ostree.json` naming the commit.
+point of OSTree; its workdir then holds `ostree.json` naming the commit. Input files may be
+hard links to the artifact store's blobs: a composer replaces files, never edits one in place.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Job:
     source_root: Path  # the definitions repository (dist-git paths in factory.yaml are relative to it)
     source_date_epoch: int  # for reproducible outputs: the time of the definitions commit
     commit: str = ""  # the definitions commit composed from (for labels and metadata)
+    # The node's own latest good compose before this one: what a history continues (OSTree).
+    previous: InputCompose | None = None
 
     def input_path(self, output: OutputFile) -> Path:
         return self.output_dir / output.path

@@ -114,6 +114,7 @@ def _stage_installer(
     job: Job, variant: Variant, output: Output, arch: str, layered: OstreeCompose, stage: Path, scratch: Path
 ) -> None:
     source = job.output_dir / layered.repo
+    ostree.init(source)  # on a runner that fetched only the objects, the repository's config
     repo = stage / OSTREE_REPO
     ostree.init(repo)
     commits = [c for c in layered.commits if c.arch == arch]

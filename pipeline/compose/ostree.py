@@ -4,7 +4,9 @@ The OSTree repository outlives composes, so refs have history: it is an archive-
 `<output_dir>/ostree/<Variant>/repo`, shared by every compose of the variant's ostree nodes.
 A compose's own directory holds `ostree.json` (the repo path relative to output_dir, and per
 arch the ref, commit, the compose that made the commit and the package set); its outputs are
-that file and the commit objects.
+that file and every object a consumer needs: the commit object and its tree. On a fresh runner
+the repository holds only what was fetched: the previous latest good compose's commit object
+(`pipeline.engine.transfer`), so the new commit's parent is that commit.
 
 The package set decides, not the compose: the packages are installed with dnf from the
 variant repo (the latest good `repo:<Variant>` compose), resolved to NEVRA + sha256 of the
@@ -26,7 +28,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.compose.base import InputCompose, Job, describe_file
@@ -120,20 +122,42 @@ class OstreeComposer:
         return {"ostree": ostree.version(), "dnf": dnf.version()}
 
     def compose(self, job: Job) -> list[OutputFile]:
-        """Install, commit (unless the package set is unchanged), update the summary."""
+        """Install, commit (unless the package set is unchanged), update the summary.
+
+        The parent of a new commit is the commit of the node's previous latest good compose (its
+        `ostree.json` and commit objects are local: the executor fetched them), else the ref's
+        head in the local repository. The outputs are `ostree.json` and every object a consumer
+        needs: each commit object and its tree.
+        """
         variant, output = variant_output(job)
         repo_dir = repository(job.output_dir, variant.uid)
+        before = previous_commits(job)
         commits = []
         with _locked(repo_dir):
             ostree.init(repo_dir)
             for arch in variant.arches:
-                commits.append(_commit_arch(job, variant, output, repo_dir, arch))
+                commits.append(_commit_arch(job, variant, output, repo_dir, arch, before.get(arch)))
             ostree.update_summary(repo_dir)
-        made = OstreeCompose(repo_dir.relative_to(job.output_dir).as_posix(), tuple(commits))
-        manifest = job.workdir / OSTREE_JSON
-        manifest.write_text(made.to_json(), encoding="utf-8")
-        objects = [repo_dir / "objects" / c.commit[:2] / f"{c.commit[2:]}.commit" for c in commits]
-        return [describe_file(job.output_dir, p) for p in [manifest, *sorted(set(objects))]]
+            made = OstreeCompose(repo_dir.relative_to(job.output_dir).as_posix(), tuple(commits))
+            manifest = job.workdir / OSTREE_JSON
+            manifest.write_text(made.to_json(), encoding="utf-8")
+            outputs = [describe_file(job.output_dir, manifest)]
+            for commit in commits:
+                reused = before.get(commit.arch)
+                if reused is not None and reused.commit == commit.commit and job.previous is not None:
+                    # Taken again: its objects are the previous compose's (maybe not local here).
+                    outputs += [o for o in job.previous.outputs if not o.path.endswith(f"/{OSTREE_JSON}")]
+                    continue
+                for path in ostree.objects(repo_dir, commit.commit):
+                    outputs.append(describe_file(job.output_dir, repo_dir / path))
+        return sorted({o.path: o for o in outputs}.values(), key=lambda o: o.path)
+
+
+def previous_commits(job: Job) -> dict[str, Commit]:
+    """The commits of the node's previous latest good compose, by arch (none before the first)."""
+    if job.previous is None:
+        return {}
+    return {c.arch: c for c in load(job, job.previous).commits}
 
 
 def repository(output_dir: Path, variant_uid: str) -> Path:
@@ -209,7 +233,9 @@ def package_set(job: Job, variant_uid: str, arch: str, nevras: Sequence[str]) ->
     return tuple(packages)
 
 
-def _commit_arch(job: Job, variant: Variant, output: Output, repo_dir: Path, arch: str) -> Commit:
+def _commit_arch(
+    job: Job, variant: Variant, output: Output, repo_dir: Path, arch: str, before: Commit | None
+) -> Commit:
     ref = default_ref(job, output, arch)
     names = [str(p) for p in output.option("packages", [])]
     with tempfile.TemporaryDirectory(prefix=".ostree-root-", dir=job.workdir) as scratch:
@@ -218,10 +244,16 @@ def _commit_arch(job: Job, variant: Variant, output: Output, repo_dir: Path, arc
         dnf.install(root, [source], names, releasever=variant.release, platform=platform_id(job))
         packages = package_set(job, variant.uid, arch, dnf.installed(root))
         set_digest = digest([[p.nevra, p.sha256] for p in packages])
-        previous = ostree.head(repo_dir, ref)
-        if previous is not None and ostree.metadata(repo_dir, previous, PACKAGE_SET) == set_digest:
-            made_by = ostree.metadata(repo_dir, previous, COMPOSE_ID) or ""
-            return Commit(arch, ref, previous, made_by, set_digest, packages)
+        if before is not None and before.ref == ref:
+            if before.package_set_digest == set_digest:
+                ostree.set_ref(repo_dir, ref, before.commit)  # its commit object was fetched
+                return replace(before, packages=packages)
+            previous: str | None = before.commit
+        else:
+            previous = ostree.head(repo_dir, ref)
+            if previous is not None and ostree.metadata(repo_dir, previous, PACKAGE_SET) == set_digest:
+                made_by = ostree.metadata(repo_dir, previous, COMPOSE_ID) or ""
+                return Commit(arch, ref, previous, made_by, set_digest, packages)
         prepare_tree(root, packages)
         metadata = {COMPOSE_ID: job.compose_id, INPUT_DIGEST: job.node.digest, PACKAGE_SET: set_digest}
         release = job.defs.config.release

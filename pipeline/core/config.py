@@ -1,5 +1,5 @@
-"""factory.yaml as frozen, typed values: the release, where dist-git and outputs live, the builder,
-the forge and the signing key. No I/O.
+"""factory.yaml as frozen, typed values: the release, where dist-git, outputs and the artifact store
+live, the builder, the forge, the signing key and CI's limits. No I/O.
 
 Every key `schemas/factory.json` allows has a field here, and every field is used by something
 (a key nothing implements is not in the schema). `Config.from_raw` takes the loose data only
@@ -94,6 +94,17 @@ class SigningConfig:
     gnupghome: str = ""
 
 
+DEFAULT_STORE = "file:.factory/store"  # a directory beside the outputs, relative to the repository
+DEFAULT_MAX_JOBS = 500  # GitLab is slow to create and to show pipelines of thousands of jobs
+
+
+@dataclass(frozen=True, slots=True)
+class CiConfig:
+    """What `factory ci generate` keeps to: at most `max_jobs` jobs in one generated pipeline."""
+
+    max_jobs: int = DEFAULT_MAX_JOBS
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """factory.yaml: the release, where component dist-git lives, where outputs go, and more."""
@@ -105,6 +116,10 @@ class Config:
     builder: BuilderConfig = field(default_factory=BuilderConfig)
     forge: ForgeConfig = field(default_factory=ForgeConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    # The artifact store every compose's files go to (`file:` or `oci:` URL); the CI/CD
+    # variable FACTORY_STORE overrides it (pipeline.engine.transfer).
+    store: str = DEFAULT_STORE
+    ci: CiConfig = field(default_factory=CiConfig)
     path: str = field(default="factory.yaml", compare=False)
 
     def distgit_for(self, pin: Pin) -> str:
@@ -118,6 +133,7 @@ class Config:
         forge = data.get("forge", {})
         gitlab = forge.get("gitlab", {})
         signing = data.get("signing", {})
+        ci = data.get("ci", {})
         return cls(
             release=Release(
                 release["name"],
@@ -135,5 +151,7 @@ class Config:
                 GitLabConfig(str(gitlab.get("url", "")), str(gitlab.get("project", ""))),
             ),
             signing=SigningConfig(str(signing.get("key", "")), str(signing.get("gnupghome", ""))),
+            store=str(data.get("store", DEFAULT_STORE)),
+            ci=CiConfig(int(ci.get("max_jobs", DEFAULT_MAX_JOBS))),
             path=path,
         )

@@ -24,7 +24,8 @@ _T = TypeVar("_T")
 ENDED = (ComposeStatus.FINISHED, ComposeStatus.FAILED, ComposeStatus.PENDING)
 
 COMPOSE_TYPES = {"nightly": "n", "test": "t", "ci": "ci", "production": ""}
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: the manifest of the compose's files in the artifact store
+READ_FORMATS = (1, 2)  # notes written by older factories stay readable (format 1: no manifest)
 LATEST = "refs/composes/latest/"  # + node_ref(node): the tag of the node's latest good compose
 
 _SEGMENT = r"[A-Za-z0-9](?:[A-Za-z0-9_+]|\.(?!\.))*"  # no '-', no '..', no trailing '.'
@@ -34,6 +35,7 @@ _ID_RE = re.compile(
     r"(?:\.(?P<type>n|t|ci))?\.(?P<respin>0|[1-9]\d*)"
 )
 _HEX_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _TYPE_NAMES = {abbrev: name for name, abbrev in COMPOSE_TYPES.items()}
 
 
@@ -165,8 +167,10 @@ class Record:
     `key` is the runtime key (what makes a compose skippable), `input_digest` the plan digest
     of the node, `commit` the definitions commit it was made from; `pins` the (component,
     commit) pairs it consumed directly (a build: its one pin; a module: all of its pins).
-    Times are ISO 8601 UTC. `finish` checks a record before writing it; a draft may be
-    incomplete.
+    Times are ISO 8601 UTC. `manifest` is the sha256 of the manifest of its files in the
+    artifact store (`pipeline.core.manifest`), written once they are all there: a FINISHED
+    or PENDING compose names one, a FAILED one none ("" also in notes older than format 2). `finish`
+    checks a record before writing it; a draft may be incomplete.
     """
 
     compose_id: str
@@ -186,6 +190,7 @@ class Record:
     # When a PENDING compose was promoted to FINISHED (`factory gate ID --promote`): the record
     # note is rewritten once, with this time; the tag keeps the status it was finished with.
     promoted: str = ""
+    manifest: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value of the note (write it with `canonical_json`)."""
@@ -210,13 +215,15 @@ class Record:
             "message": self.message,
             # Only promoted records hold the key, so every other note keeps its bytes.
             **({"promoted": self.promoted} if self.promoted else {}),
+            "manifest": self.manifest,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Record:
         """The record a note holds; InvalidInput(code="invalid-record") when it is not one."""
         reader = _Reader(data)
-        if reader.field("format", int) != RECORD_FORMAT:
+        version = reader.field("format", int)
+        if version not in READ_FORMATS:
             raise InvalidInput(
                 f"unsupported lineage record format {data.get('format')!r}", code="invalid-record"
             )
@@ -242,6 +249,7 @@ class Record:
             status=reader.status(),
             message=reader.field("message", str),
             promoted=reader.optional("promoted", str),
+            manifest=reader.field("manifest", str) if version >= 2 else "",
         )
 
     def note(self) -> bytes:
@@ -314,6 +322,8 @@ def check_record(record: Record) -> None:
             problems.append(f"{label}: {exc.message}")
     if record.outputs_digest != outputs_digest(record.outputs):
         problems.append("outputs_digest does not match the outputs")
+    if record.manifest and not _SHA256_RE.fullmatch(record.manifest):
+        problems.append(f"manifest {record.manifest!r} is not a sha256 in lowercase hex")
     try:
         node_ref(record.node)
     except InvalidInput as exc:

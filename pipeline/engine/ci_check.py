@@ -15,6 +15,8 @@ leaves them too).
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,13 @@ from typing import Any
 from pipeline.compose.base import InputCompose, tool_versions
 from pipeline.compose.registry import composers
 from pipeline.core.config import Config
+from pipeline.core.errors import FactoryError
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
 from pipeline.engine import runtime_keys
 from pipeline.engine.decide import compose_key, content_digest
+from pipeline.engine.transfer import Transfer, open_transfer
 from pipeline.store.lineage import Lineage
 
 OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE
@@ -88,19 +92,29 @@ def check(
 
     `images` (the output directory and the head's config) lets image nodes be keyed as the
     executor keys them, by the package set they resolve to against their variant repo's latest
-    good compose (`runtime_keys`): its repodata must be in that output directory. Without it,
+    good compose (`runtime_keys`): its repodata must be in that output directory, or it is
+    fetched from the artifact store (FACTORY_STORE or the config's `store:`). Without it,
     or without those files, an image node is keyed by its repo's whole content and may be
     reported NOT COMPOSED although the executor would skip it.
     """
     lineage = Lineage(root, release)
     try:
-        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order), images)))
+        transfer = (
+            open_transfer(images[1].store, root=root, output_dir=images[0], env=os.environ)
+            if images
+            else None
+        )
+        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order), images, transfer)))
     finally:
         lineage.close()
 
 
 def _check(
-    lineage: Lineage, graph: Graph, planned: list[str], images: tuple[Path, Config] | None
+    lineage: Lineage,
+    graph: Graph,
+    planned: list[str],
+    images: tuple[Path, Config] | None,
+    transfer: Transfer | None = None,
 ) -> Iterable[NodeCheck]:
     """Each planned node in order, inputs first: a node over a stale input is stale too (the key
     of its old compose would still match, computed from the input's old latest good)."""
@@ -131,6 +145,9 @@ def _check(
             continue
         inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
         repo = runtime_keys.variant_repo(node)
+        if transfer is not None and repo is not None:  # a fresh runner: the repo's metadata, as the executor
+            with contextlib.suppress(FactoryError):  # missing: keyed by the repo's content, as documented
+                transfer.ensure(inputs[repo], [o for o in inputs[repo].outputs if "/os/repodata/" in o.path])
         consumed = (
             runtime_keys.consumed(node, inputs[repo].outputs, images[0], images[1], resolver)
             if images is not None and repo is not None

@@ -8,8 +8,9 @@ out (the executor's RunResult and what could not be composed). Printing is the c
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
+from pipeline.engine.transfer import Moved, open_transfer
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
@@ -32,6 +34,7 @@ class Composed:
 
     run: executor.RunResult
     not_composable: tuple[str, ...]  # nodes asked for whose kind has no composer (yet)
+    moved: Moved = field(default_factory=Moved)  # what went to and came from the artifact store
 
     @property
     def finished(self) -> bool:
@@ -54,6 +57,14 @@ class Composed:
                 for r in self.run.results
             ],
             "not_composable_yet": list(self.not_composable),
+            "store": {
+                name: {"files": tally.files, "bytes": tally.bytes}
+                for name, tally in (
+                    ("fetched", self.moved.fetched),
+                    ("cached", self.moved.cached),
+                    ("put", self.moved.put),
+                )
+            },
         }
 
 
@@ -104,6 +115,7 @@ def compose(
         resolve_head=_head_resolver(defs, ws.root),
     )
     policy = ws.policy(str(commit.id))  # gate by the policies of the commit composed
+    transfer = open_transfer(defs.config.store, root=ws.root, output_dir=ctx.output_dir, env=os.environ)
     result = executor.execute(
         graph,
         targets,
@@ -114,8 +126,9 @@ def compose(
         reporter=reporter,
         checks=checks(),
         policy=policy,
+        transfer=transfer,
     )
-    return Composed(result, waiting)
+    return Composed(result, waiting, transfer.moved)
 
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:

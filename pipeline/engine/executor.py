@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.checks.base import Check
-from pipeline.compose.base import Composer, Job, tool_versions
+from pipeline.compose.base import Composer, InputCompose, Job, tool_versions
 from pipeline.core import gate
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
@@ -46,6 +46,7 @@ from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
 from pipeline.engine import pending, runtime_keys
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
+from pipeline.engine.transfer import Transfer
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import TestResult, mark_running
 from pipeline.store.results import record as record_results
@@ -121,11 +122,14 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     checks: Sequence[Check] = (),
     policy: gate.Policy | None = None,
+    transfer: Transfer | None = None,
 ) -> RunResult:
     """Compose the targets (and nothing else) in tiers; return what happened to each.
 
     Every compose is tested with the `checks` whose kinds include its node's, and gated by
-    `policy` (none: nothing is required, every finished compose passes).
+    `policy` (none: nothing is required, every finished compose passes). With a `transfer`,
+    a compose fetches the files it reads from the artifact store and is FINISHED only once
+    its own files are stored there (`pipeline.engine.transfer`).
     """
     reporter = reporter or Reporter()
     policy = policy or gate.Policy()
@@ -136,7 +140,7 @@ def execute(
     # Only the kinds this run composes: asking a tool its version starts a process (dnf's is slow).
     kinds = {graph.nodes[n].kind for tier in tiers for n in tier} & set(composers)
     tools = {kind: tool_versions(composers[kind]) for kind in sorted(kinds)}
-    state = _State(lineage, ctx)
+    state = _State(lineage, ctx, transfer)
     composable = set(composers)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for number, tier in enumerate(tiers, 1):
@@ -164,6 +168,7 @@ def execute(
                     len(tiers),
                     applicable,
                     lineage.git_dir,
+                    transfer,
                 )
                 running[future] = (node, draft, clock())
             while running:
@@ -185,7 +190,7 @@ def execute(
     return RunResult(_overall(ordered), ordered, clock() - start)
 
 
-_Made = tuple[list[OutputFile], list[TestResult]]
+_Made = tuple[list[OutputFile], list[TestResult], str]  # outputs, check results, manifest digest
 
 
 def _compose(
@@ -196,12 +201,19 @@ def _compose(
     tiers: int,
     checks: Sequence[Check],
     repo: Path,
+    transfer: Transfer | None,
 ) -> _Made:
-    """Runs in a worker thread: say the node starts when it really does, compose it, then run
-    the checks on what it made (each recorded RUNNING in `repo` as it starts)."""
+    """Runs in a worker thread: say the node starts when it really does, fetch what it reads,
+    compose it, run the checks on what it made (each recorded RUNNING in `repo` as it starts),
+    then store it."""
     reporter.started(job.node.id, tier, tiers)
+    if transfer is not None:
+        transfer.before(job)
     outputs = composer.compose(job)
-    return outputs, [_test(check, job, outputs, repo) for check in checks]
+    if transfer is not None:
+        transfer.complete(job, outputs)
+    tests = [_test(check, job, outputs, repo) for check in checks]
+    return outputs, tests, transfer.put(job.compose_id, outputs) if transfer is not None else ""
 
 
 def _test(check: Check, job: Job, outputs: list[OutputFile], repo: Path) -> TestResult:
@@ -224,8 +236,9 @@ class _State:
     """What the run knows of lineage (latest good per node, the records read, kept current) and
     of dist-git: the `Known` that decisions read, and the one place promotions are made."""
 
-    def __init__(self, lineage: Lineage, ctx: Context) -> None:
+    def __init__(self, lineage: Lineage, ctx: Context, transfer: Transfer | None = None) -> None:
         self.lineage = lineage
+        self._transfer = transfer
         self._latest = lineage.latest()
         self._records: dict[str, Record] = {}
         self._resolve_head = ctx.resolve_head
@@ -254,9 +267,27 @@ class _State:
         if repo is None or latest is None or (repo in statuses and not statuses[repo].ok):
             return {}
         outputs = self.record(latest).outputs
+        if (
+            self._transfer is not None
+        ):  # dnf resolves against the repo's metadata: on a fresh runner, fetch it
+            try:
+                self._transfer.ensure(
+                    InputCompose(repo, latest, outputs), [o for o in outputs if "/os/repodata/" in o.path]
+                )
+            except FactoryError as exc:  # the key keeps the repo's content; composing it says why
+                log.warning("%s: cannot fetch the metadata of %s: %s", node.id, latest, exc.message)
+                return {}
         return runtime_keys.consumed(
             node, outputs, self._ctx.output_dir, self._ctx.defs.config, self._resolver
         )
+
+    def previous(self, node: str) -> InputCompose | None:
+        """The node's latest good compose (what the compose about to be made follows)."""
+        latest = self.latest(node)
+        if latest is None:
+            return None
+        record = self.record(latest)
+        return InputCompose(node, record.compose_id, record.outputs)
 
     def promote(self, node: str, compose_id: str) -> None:
         self.lineage.promote(node, compose_id)
@@ -297,6 +328,7 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
         ctx.source_root,
         ctx.commit_time,
         ctx.commit,
+        previous=state.previous(node.id),
     )
     draft = Record(
         compose_id=compose_id,
@@ -327,7 +359,7 @@ def _conclude(
 ) -> tuple[NodeResult, Record, list[TestResult]]:
     """The result, the final record and the check results of a compose that ended."""
     try:
-        made, tests = future.result()
+        made, tests, manifest = future.result()
     except FactoryError as exc:
         failed = _replace(draft, (), ComposeStatus.FAILED, exc.message)
         return (
@@ -340,7 +372,7 @@ def _conclude(
     decision = gate.decide(required, [t.result for t in tests], policy.waivers)
     if decision.verdict == Verdict.PENDING:
         message = pending.waiting_message(decision)
-        waiting = _replace(draft, outputs, ComposeStatus.PENDING, message)
+        waiting = replace(_replace(draft, outputs, ComposeStatus.PENDING, message), manifest=manifest)
         result = NodeResult(
             node.id, NodeStatus.PENDING, draft.compose_id, f"{draft.compose_id} {message}", seconds, tier
         )
@@ -349,7 +381,7 @@ def _conclude(
         message = gate_message(decision, ctx.defs, node.id)
         failed = _replace(draft, outputs, ComposeStatus.FAILED, message)
         return NodeResult(node.id, NodeStatus.FAILED, draft.compose_id, message, seconds, tier), failed, tests
-    record = _replace(draft, outputs, ComposeStatus.FINISHED, "")
+    record = replace(_replace(draft, outputs, ComposeStatus.FINISHED, ""), manifest=manifest)
     return NodeResult(node.id, NodeStatus.COMPOSED, record.compose_id, "", seconds, tier), record, tests
 
 

@@ -47,11 +47,12 @@ it fails, naming the input, unless every input of its nodes outside the job is c
 
 Every job pulls lineage from the remote, composes its batch (`factory compose NODES --type ci`,
 which skips what lineage says is done) and pushes lineage back, also when the compose failed, so
-failures stay auditable. `CARRY_OUTPUTS` is the one switch for where outputs travel: True (today)
-keeps `.factory/output` as the job's artifact, downloaded by the jobs that need it (each job
-re-uploads what it received), which reaches only jobs of the same pipeline: split plans need
-`output.dir` in factory.yaml on a directory every runner shares. False (once composes read and
-write the artifact store) keeps only build logs, also of failed jobs, and downloads nothing.
+failures stay auditable. Outputs never travel as job artifacts: a compose is FINISHED only once
+its files are in the artifact store (factory.yaml's `store:`, or the CI/CD variable
+FACTORY_STORE), and a job fetches from there exactly the files of its inputs' latest good
+composes it reads (pipeline.engine.transfer). So a job downloads no artifacts of its needs
+(`artifacts: false`: they only order it), keeps only its build logs (also of a failed job) for
+people to read, and a part of a split plan reads what an earlier part made like any other job.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ from pipeline.formats.gitlab_ci_limits import parsed_bytes
 
 __all__ = ["JOB_PREFIX", "Limits", "job_name"]
 
-CARRY_OUTPUTS = True  # False once composes fetch their inputs from the artifact store (issue 10)
 CHILD = "child.yml"
 DIRECTORY = "pipelines"
 FILES_JOB = "pipeline-files"  # no spaces: gitlab-ci-local escapes them in its artifact folders only
@@ -83,7 +83,6 @@ TEMPLATE = ".compose"
 CHECKED = ".compose after earlier parts"
 NODES_VARIABLE = "FACTORY_NODES"
 IMAGE = "debian:12"  # as the parent pipeline; gitlab-ci-local --force-shell-executor ignores it
-OUTPUT_PATHS = (".factory/output",)
 LOG_PATHS = (".factory/output/**/*.log",)
 RETRY_WHEN = ("runner_system_failure", "scheduler_failure", "stuck_or_timeout_failure")
 # Finds the factory CLI: the venv a test or a runner already has, else `make venv` (debian:12).
@@ -227,10 +226,7 @@ def _defaults() -> dict[str, Any]:
 
 
 def _template() -> dict[str, Any]:
-    if CARRY_OUTPUTS:
-        artifacts: dict[str, Any] = {"paths": list(OUTPUT_PATHS), "expire_in": "1 day"}
-    else:
-        artifacts = {"paths": list(LOG_PATHS), "expire_in": "1 week", "when": "always"}
+    artifacts = {"paths": list(LOG_PATHS), "expire_in": "1 week", "when": "always"}
     return {
         "stage": STAGE,
         "before_script": list(BEFORE_SCRIPT),
@@ -242,7 +238,7 @@ def _template() -> dict[str, Any]:
 def _compose_job(batch: Batch, needs: Sequence[str], *, checked: bool) -> dict[str, Any]:
     return {
         "extends": CHECKED if checked else TEMPLATE,
-        "needs": [n if CARRY_OUTPUTS else {"job": n, "artifacts": False} for n in needs],
+        "needs": [{"job": n, "artifacts": False} for n in needs],  # inputs come from the store
         "resource_group": resource_group(batch.targets[0]),
         "variables": {NODES_VARIABLE: " ".join(batch.targets)},
     }

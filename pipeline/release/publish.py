@@ -56,7 +56,7 @@ from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
-from pipeline.tools import gpg
+from pipeline.tools import gpg, ostree
 
 RELEASES_REF = "refs/notes/releases"
 MANIFEST = "RELEASE.json"
@@ -220,6 +220,7 @@ def _serve_ostree(
     if found is None or not record.node.startswith("ostree:"):
         return ()
     made = OstreeCompose.from_json((output_dir / found.path).read_text(encoding="utf-8"))
+    ostree.init(output_dir / made.repo)  # objects fetched from the artifact store come without one
     return ostree_history.release(
         ostree_history.served_repo(to),
         output_dir / made.repo,
@@ -231,10 +232,11 @@ def _serve_ostree(
 
 
 def _drop_commit_copies(record: Record, staging: Path) -> None:
-    """Remove the copies of an `ostree:` compose's commit objects from its release: the served
-    repository holds the commits released (a copied `objects/` beside it would only mislead)."""
+    """Remove the copies of an `ostree:` compose's objects (its commit and its tree) from its
+    release: the served repository holds the commits released (a copied `objects/` beside it
+    would only mislead)."""
     for output in record.outputs:
-        if output.path.endswith(".commit"):
+        if output.path.startswith("ostree/") and "/objects/" in output.path:
             path = staging / output.path
             path.unlink(missing_ok=True)
             for parent in path.parents:

@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline.core.credentials import REGISTRY, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.formats import containers
@@ -42,26 +43,6 @@ SIGSTORE = "sigstore"
 CONTAINERS = "containers"
 KIND = "container"
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
-def credentials(env: Mapping[str, str], registry: str) -> tuple[str, str] | None:
-    """The user and password for the release registry, from the environment, or None."""
-    host = containers.registry_host(registry).lower()
-    for user_var, password_var, applies in (
-        ("FACTORY_REGISTRY_USER", "FACTORY_REGISTRY_PASSWORD", True),
-        ("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", env.get("CI_REGISTRY", "").lower() == host),
-    ):
-        user, password = env.get(user_var, ""), env.get(password_var, "")
-        if (user or password) and applies:
-            if not (user and password):
-                missing = password_var if user else user_var
-                raise InvalidInput(
-                    f"{missing} is not set, but {user_var if user else password_var} is",
-                    hint="set both, or neither for a registry that needs no login",
-                    code="registry-credentials",
-                )
-            return user, password
-    return None
 
 
 def tag_for(compose_id: str) -> str:
@@ -159,7 +140,7 @@ def push_images(
 
 def _authfile(scratch: Path, registry: str, env: Mapping[str, str]) -> Path | None:
     """containers-auth.json with the registry's credentials (0600, in a private directory)."""
-    found = credentials(env, registry)
+    found = registry_credentials(env, containers.registry_host(registry), prefix=REGISTRY)
     if found is None:
         return None
     token = base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode("ascii")

@@ -4,18 +4,22 @@
 command line) when given, else from factory.yaml's `signing:` of HEAD, else from
 FACTORY_SIGNING_KEY (`pipeline.release.signer`); the registry container images are pushed to,
 from the caller, else from factory.yaml's `release.registry` of HEAD. A compose's files are read
-from the output directory of the factory.yaml it was composed from.
+from the output directory of the factory.yaml it was composed from, fetched from the artifact
+store first where they are not there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.compose.base import InputCompose
 from pipeline.core import gate
 from pipeline.core.errors import OperationFailed
 from pipeline.core.records import Record
+from pipeline.engine.transfer import open_transfer
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gating, sign
 from pipeline.release import publish as publisher
@@ -48,9 +52,16 @@ class Released:
 
 
 def output_dir(ws: Workspace, record: Record) -> Path:
-    """Where the compose's files are: output.dir of the factory.yaml it was composed from."""
-    path = Path(ws.config(record.commit).output.dir)
-    return path if path.is_absolute() else ws.root / path
+    """Where the compose's files are: output.dir of the factory.yaml it was composed from. Those
+    not there (a fresh runner) are fetched from the artifact store (FACTORY_STORE, or `store:`
+    of that factory.yaml), every digest checked (`pipeline.engine.transfer`)."""
+    config = ws.config(record.commit)
+    path = Path(config.output.dir)
+    path = path if path.is_absolute() else ws.root / path
+    if record.outputs:
+        transfer = open_transfer(config.store, root=ws.root, output_dir=path, env=os.environ)
+        transfer.ensure(InputCompose(record.node, record.compose_id, record.outputs))
+    return path
 
 
 def signing_key(ws: Workspace, given: Key) -> Key:

@@ -161,7 +161,7 @@ def open_store(
 ) -> ArtifactStore:
     """The store a URL names: `file:///abs/path`, `file:rel/path` (against `root`, the definitions
     repository) or `oci://host[:port]/namespace`. `env` holds the credentials of an OCI registry
-    (see `artifacts_oci.credentials`); `cache` is the OCI store's local blob cache (default
+    (see `pipeline.core.credentials`); `cache` is the OCI store's local blob cache (default
     `root/.factory/cache/store`). A URL that is none of these is InvalidInput naming it.
     """
     reporter = reporter or StoreReporter()

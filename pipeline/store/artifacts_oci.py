@@ -19,7 +19,7 @@ blobs no manifest references.
 
 Plain HTTP is used only for a loopback registry (127.0.0.0/8, ::1, localhost), TLS with
 certificate checks everywhere else, as container tools do. Credentials come from the
-environment (`credentials`) and never appear in a message, an error or a log line.
+environment (`pipeline.core.credentials`) and never appear in a message, an error or a log line.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import oras.utils  # type: ignore[import-untyped]
 import requests
 
 from pipeline.core.canonical import canonical_json
+from pipeline.core.credentials import STORE, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile
 from pipeline.core.records import OutputFile
@@ -55,7 +56,7 @@ from pipeline.store.artifacts import (
     refuse_other_manifest,
 )
 from pipeline.store.blobs import CHUNK, BlobDir, DigestMismatch
-from pipeline.store.oci_names import HASHED_TAG_RE, OciLocation, compose_for, credentials, tag_for
+from pipeline.store.oci_names import HASHED_TAG_RE, OciLocation, compose_for, tag_for
 
 log = logging.getLogger("factory.store")
 
@@ -177,7 +178,7 @@ class OciStore:
         self.url = location.url
         self.cache = BlobDir(cache)
         self.reporter = reporter or StoreReporter()
-        self._credentials = credentials(env, location.registry)
+        self._credentials = registry_credentials(env, location.registry, prefix=STORE)
         self._scheme = "http" if location.plain_http else "https"
         self._local = threading.local()  # one oras client per thread: each holds its own token
         self._clients: list[_Registry] = []
@@ -478,7 +479,7 @@ class OciStore:
                 auth_backend="basic" if basic else "token",
             )
             # oras reads ~/.docker/config.json and ORAS_USER/ORAS_PASS on its own: the store's
-            # credentials come from `credentials` alone.
+            # credentials come from `registry_credentials` alone.
             client.auth._auth_config = {"auths": {}}
             client.session = client.auth.session = _TimeoutSession()
             client.auth._basic_auth = None

@@ -1,7 +1,8 @@
-"""Names in an `oci://` store: its URL, the registry's credentials, the tag of a compose. Pure.
+"""Names in an `oci://` store: its URL and the tag of a compose. Pure.
 
 Plain HTTP is allowed only for a loopback registry (127.0.0.0/8, ::1, localhost), as container
-tools do; credentials come from the environment, GitLab's only for GitLab's own registry.
+tools do; credentials come from the environment (`pipeline.core.credentials`, prefix
+FACTORY_STORE), GitLab's only for GitLab's own registry.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -86,30 +86,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def credentials(env: Mapping[str, str], registry: str) -> tuple[str, str] | None:
-    """The user and password for `registry`, from the environment, or None.
-
-    FACTORY_STORE_USER and FACTORY_STORE_PASSWORD are for the store, whatever its host. In a
-    GitLab job, CI_REGISTRY_USER and CI_REGISTRY_PASSWORD are used when the store is on the
-    project's own registry (CI_REGISTRY, `host[:port]`), never sent to another one.
-    """
-    for user_var, password_var, applies in (
-        ("FACTORY_STORE_USER", "FACTORY_STORE_PASSWORD", True),
-        ("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", env.get("CI_REGISTRY", "").lower() == registry.lower()),
-    ):
-        user, password = env.get(user_var, ""), env.get(password_var, "")
-        if (user or password) and applies:
-            if not (user and password):
-                missing = password_var if user else user_var
-                raise InvalidInput(
-                    f"{missing} is not set, but {user_var if user else password_var} is",
-                    hint="set both, or neither for a registry that needs no login",
-                    code="store-credentials",
-                )
-            return user, password
-    return None
 
 
 def tag_for(compose_id: str) -> str:

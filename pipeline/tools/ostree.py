@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -101,6 +102,11 @@ def signed_summary_argv(repo: Path, key: str, home: Path) -> list[str]:
 def ls_argv(repo: Path, rev: str, path: str = "/") -> list[str]:
     """List a commit's tree recursively, names only (`-R -C` prints checksums too: not used)."""
     return ["ostree", "ls", f"--repo={repo}", "-R", "--nul-filenames-only", rev, path]
+
+
+def ls_objects_argv(repo: Path, rev: str) -> list[str]:
+    """List a commit's tree recursively with the checksums of its objects (`-C`)."""
+    return ["ostree", "ls", f"--repo={repo}", "-R", "-C", rev]
 
 
 def pull_local_argv(repo: Path, source: Path, rev: str) -> list[str]:
@@ -240,17 +246,53 @@ def parse_gvariant_string(text: str) -> str:
     return text
 
 
+def parse_ls_objects(output: str) -> list[str]:
+    """The objects `ls_objects_argv` names, as `objects/` paths of an archive repository, sorted.
+
+    A directory line holds its dirtree and dirmeta checksums, any other line its file object's:
+    `d00755 0 0 0 <dirtree> <dirmeta> /usr`, `-00644 0 0 3 <file> /usr/a`.
+    """
+    found = set()
+    for line in output.splitlines():
+        fields = line.split(None, 6)
+        if len(fields) < 6:
+            continue
+        if fields[0].startswith("d"):
+            found.update({object_path(fields[4], "dirtree"), object_path(fields[5], "dirmeta")})
+        else:
+            found.add(object_path(fields[4], "filez"))
+    return sorted(found)
+
+
+def object_path(checksum: str, kind: str) -> str:
+    """Where an archive repository keeps an object: `objects/ab/cdef….dirtree`."""
+    return f"objects/{checksum[:2]}/{checksum[2:]}.{kind}"
+
+
 def parse_ls(output: str) -> list[str]:
     """Paths printed by `ls_argv` (NUL-separated), sorted."""
     return sorted(p for p in output.split("\0") if p)
 
 
 def init(repo: Path) -> None:
-    """Make an archive repository at repo, unless one is already there."""
+    """Make an archive repository at repo, unless one is already there.
+
+    Objects fetched from the artifact store may be there before the repository is made, and
+    `ostree init` refuses a directory holding some: the repository is then made beside it and
+    what it lacks (config last) moved in.
+    """
     if (repo / "config").is_file():
         return
     repo.mkdir(parents=True, exist_ok=True)
-    run.run(init_argv(repo))
+    if not any(repo.iterdir()):
+        run.run(init_argv(repo))
+        return
+    with tempfile.TemporaryDirectory(prefix=".ostree-init-", dir=repo.parent) as scratch:
+        fresh = Path(scratch) / "repo"
+        run.run(init_argv(fresh))
+        for item in sorted(fresh.iterdir(), key=lambda p: p.name == "config"):
+            if not (repo / item.name).exists():
+                os.replace(item, repo / item.name)
 
 
 def commit(
@@ -326,6 +368,15 @@ def update_summary(repo: Path) -> None:
 def ls(repo: Path, rev: str, path: str = "/") -> list[str]:
     """Every path in a commit's tree under path (directories too), sorted."""
     return parse_ls(run.run(ls_argv(repo, rev, path)))
+
+
+def objects(repo: Path, commit: str) -> list[str]:
+    """Every object a consumer of the commit needs, as paths relative to the repository: the
+    commit object (with its detached metadata, if any) and its tree's objects. Not its parents:
+    the compose that made a parent holds it (and a consumer of a commit needs no parent)."""
+    own = [object_path(commit, kind) for kind in ("commit", "commitmeta")]
+    found = [path for path in own if (repo / path).is_file()]
+    return sorted({*found, *parse_ls_objects(run.run(ls_objects_argv(repo, commit)))})
 
 
 def pull_local(repo: Path, source: Path, commit: str, ref: str) -> None:

@@ -338,7 +338,8 @@ def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="append",
         default=[],
         metavar="URL",
-        help="also collect this artifact store (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE); repeatable",
+        help="the artifact store to collect (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE; repeatable);"
+        " default: the one compose writes to (FACTORY_STORE, else factory.yaml's store:)",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would be freed; remove nothing")
     p.add_argument("--repo", default=".", help="the definitions repository (default: .)")

@@ -7,6 +7,7 @@ import os
 from collections import Counter
 
 from pipeline.commands.output import out, out_json
+from pipeline.engine.transfer import store_url
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gc
 from pipeline.store.artifacts import open_store, shown_url
@@ -16,8 +17,9 @@ from pipeline.store.lineage import Lineage
 def cmd_gc(args: argparse.Namespace) -> int:
     """Collect, or with --dry-run say what would be collected; the bytes freed either way."""
     ws = Workspace.open(args.repo)
-    # A store is named on the command line: factory.yaml has no `store:` key yet (issue 10).
-    stores = [open_store(url, root=ws.root, env=os.environ) for url in args.store]
+    # The store composes write to, unless others are named: the same rule as `factory compose`.
+    urls = args.store or [store_url(ws.config().store, os.environ)]
+    stores = [open_store(url, root=ws.root, env=os.environ) for url in urls]
     report = gc.collect(
         ws,
         Lineage(ws.root),

@@ -31,7 +31,7 @@ from pathlib import Path
 from pipeline.core import mirror
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.core.mirror import Publication, Stage
+from pipeline.core.mirror import Publication
 from pipeline.release import ostree_history
 from pipeline.tools import rsync
 
@@ -107,9 +107,10 @@ def publish(
             count = 0
             for root, inside in _by_root(paths, files):
                 prefix = mirror.OSTREE_ROOT if root != release.path else mirror.RELEASE_ROOT
-                changes = rsync.send(
-                    root, rsync.join(dest, prefix), inside, scratch, checksum=stage != Stage.CONTENT
-                )
+                # Contents are compared, not size and time: each release signs its own copies of
+                # the RPMs, so one re-signed within the same second as the mirror's copy has its
+                # name, size and mtime and other bytes (rsync's quick check kept the stale copy).
+                changes = rsync.send(root, rsync.join(dest, prefix), inside, scratch, checksum=True)
                 count += len(changes.sent)
             sent[stage] = count
         now = int(clock())

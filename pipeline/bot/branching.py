@@ -21,12 +21,12 @@ makes nothing twice: branches that exist stay, an open merge request is updated 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from pipeline.bot import yamledit
+from pipeline.bot import sources, yamledit
 from pipeline.bot.forge import OPENED, BranchingForge, MergeRequest, MergeRequestSpec, head_marker
 from pipeline.core import lifecycle
 from pipeline.core.canonical import digest
@@ -119,7 +119,7 @@ def branch_release(
     before, after, notes = _edits(ws, target_branch, defs, old, new, heads, renames)
     removed = tuple(sorted(r.old_path for r in renames))
     files = [f for f in ws.files(target_branch) if f.path not in removed and f.path not in after]
-    files += [SourceFile(p, gitrepo.blob_id(t.encode()), _reader(t)) for p, t in after.items()]
+    files += [SourceFile(p, gitrepo.blob_id(t.encode()), sources.reader(t)) for p, t in after.items()]
     ws.load_files(files)  # what validation says once merged (InvalidDefinitions: exit 2)
     release_branch = f"release/{old}"
     spec = _spec(defs, old, new, made, renames, after, removed, target_branch, release_branch, notes)
@@ -213,7 +213,7 @@ def _edits(
     before: dict[str, str] = {}
     after: dict[str, str] = {}
     notes: list[str] = []
-    config_text = _text(ws, rev, CONFIG_PATH)
+    config_text = sources.text_at(ws, rev, CONFIG_PATH)
     edited = yamledit.set_scalar(CONFIG_PATH, config_text, ("release", "version"), new)
     dist = lifecycle.release_branch(defs.config.dist, old, new)
     if dist is not None:
@@ -222,14 +222,14 @@ def _edits(
         notes.append(f"`dist` ({defs.config.dist}) does not name release {old}: left as it is")
     before[CONFIG_PATH], after[CONFIG_PATH] = config_text, edited
     for module in sorted(defs.modules.values(), key=lambda m: m.nsid):
-        text = _text(ws, rev, module.path)
+        text = sources.text_at(ws, rev, module.path)
         changed = _module_text(module, text, old, new, heads, streams)
         if changed != text:
             rename = streams.get(module.nsid)
             path = rename.new_path if rename else module.path
             before[module.path], after[path] = text, changed
     for variant in sorted(defs.variants.values(), key=lambda v: v.uid):
-        text = _text(ws, rev, variant.path)
+        text = sources.text_at(ws, rev, variant.path)
         changed = _variant_text(variant, text, old, new, streams)
         if changed != text:
             before[variant.path], after[variant.path] = text, changed
@@ -278,18 +278,6 @@ def _variant_text(variant: Variant, text: str, old: str, new: str, streams: Mapp
                 changed = lifecycle.release_token(value, old, new)
                 text = yamledit.set_scalar(path, text, ("outputs", i, "options", key), changed)
     return text
-
-
-def _text(ws: Workspace, rev: str, path: str) -> str:
-    raw = gitrepo.file_at(ws.repo, rev, path)
-    if raw is None:
-        raise OperationFailed(f"{path} is not in {rev}", code="missing-definition")
-    return raw.decode("utf-8")
-
-
-def _reader(text: str) -> Callable[[], bytes]:
-    data = text.encode("utf-8")
-    return lambda: data
 
 
 # -- the merge request ------------------------------------------------------------------------------------

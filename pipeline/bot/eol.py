@@ -17,17 +17,17 @@ closed without merging the same change.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.bot import yamledit
+from pipeline.bot import sources, yamledit
 from pipeline.bot.forge import CLOSED, OPENED, Forge, MergeRequest, MergeRequestSpec, head_marker
 from pipeline.core import graph as graphs
 from pipeline.core import lifecycle
 from pipeline.core import plan as planner
 from pipeline.core.canonical import digest
 from pipeline.core.definitions import SourceFile
-from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.errors import InvalidInput
 from pipeline.core.lifecycle import Change
 from pipeline.core.model import Definitions
 from pipeline.engine.workspace import Workspace
@@ -89,10 +89,10 @@ def propose(
         return None
     after = lifecycle.apply(defs, changes)
     _refuse_blocked(after, changes)
-    before = {c.path: _text(ws, target_branch, c.path) for c in changes}
+    before = {c.path: sources.text_at(ws, target_branch, c.path) for c in changes}
     edited = {c.path: _edit(c.path, before[c.path], c) for c in changes}
     files = [
-        SourceFile(f.path, gitrepo.blob_id(edited[f.path].encode()), _reader(edited[f.path]))
+        SourceFile(f.path, gitrepo.blob_id(edited[f.path].encode()), sources.reader(edited[f.path]))
         if f.path in edited
         else f
         for f in ws.files(target_branch)
@@ -164,18 +164,6 @@ def _refuse_blocked(after: Definitions, changes: Sequence[Change]) -> None:
             "than their EOL; `factory deps NAME --reverse` lists what depends on it",
             code="eol-refused",
         )
-
-
-def _text(ws: Workspace, rev: str, path: str) -> str:
-    raw = gitrepo.file_at(ws.repo, rev, path)
-    if raw is None:
-        raise OperationFailed(f"{path} is not in {rev}", code="missing-definition")
-    return raw.decode("utf-8")
-
-
-def _reader(text: str) -> Callable[[], bytes]:
-    data = text.encode("utf-8")
-    return lambda: data
 
 
 def _edit(path: str, text: str, c: Change) -> str:

@@ -412,3 +412,21 @@ def _copy_verified(blob: Path, tmp: Path, file: ManifestFile) -> None:
         os.fchmod(out.fileno(), file.mode)
     if digest.hexdigest() != file.sha256:
         raise DigestMismatch(file.sha256, digest.hexdigest(), size)
+
+
+def parse_manifest(data: bytes, compose_id: str, url: str) -> Manifest:
+    """The manifest a store holds for compose_id, from its bytes; OperationFailed (store-corrupt)
+    when they are not one, or are another compose's."""
+    try:
+        manifest = Manifest.from_bytes(data)
+    except InvalidInput as exc:
+        raise OperationFailed(
+            f"the manifest of {compose_id} in the store {url} is corrupt: {exc.message}",
+            code="store-corrupt",
+        ) from None
+    if manifest.compose_id != compose_id:
+        raise OperationFailed(
+            f"the manifest stored for {compose_id} in {url} is {manifest.compose_id}'s",
+            code="store-corrupt",
+        )
+    return manifest

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.errors import OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile
 from pipeline.core.records import OutputFile, parse_compose_id
 from pipeline.store.artifacts import (
@@ -28,6 +28,7 @@ from pipeline.store.artifacts import (
     describe_for_put,
     file_chunks,
     mismatch_error,
+    parse_manifest,
     place_files,
     refuse_other_manifest,
 )
@@ -81,19 +82,7 @@ class FileStore:
             data = self._manifest_path(compose_id).read_bytes()
         except FileNotFoundError:
             return None
-        try:
-            manifest = Manifest.from_bytes(data)
-        except InvalidInput as exc:
-            raise OperationFailed(
-                f"the manifest of {compose_id} in the store {self.url} is corrupt: {exc.message}",
-                code="store-corrupt",
-            ) from None
-        if manifest.compose_id != compose_id:
-            raise OperationFailed(
-                f"the manifest stored for {compose_id} in {self.url} is {manifest.compose_id}'s",
-                code="store-corrupt",
-            )
-        return manifest
+        return parse_manifest(data, compose_id, self.url)
 
     def has(self, compose_id: str) -> bool:
         return self._manifest_path(compose_id).is_file()

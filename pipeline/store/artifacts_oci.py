@@ -43,7 +43,7 @@ import requests
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.credentials import STORE, registry_credentials
-from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.errors import OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile
 from pipeline.core.records import OutputFile
 from pipeline.store.artifacts import (
@@ -52,6 +52,7 @@ from pipeline.store.artifacts import (
     StoreReporter,
     describe_for_put,
     mismatch_error,
+    parse_manifest,
     place_files,
     refuse_other_manifest,
 )
@@ -225,19 +226,7 @@ class OciStore:
                 f"the manifest of {compose_id} in the store {self.url} is corrupt (its sha256 is not {config})",
                 code="store-corrupt",
             )
-        try:
-            manifest = Manifest.from_bytes(blob.content)
-        except InvalidInput as exc:
-            raise OperationFailed(
-                f"the manifest of {compose_id} in the store {self.url} is corrupt: {exc.message}",
-                code="store-corrupt",
-            ) from None
-        if manifest.compose_id != compose_id:
-            raise OperationFailed(
-                f"the manifest stored for {compose_id} in {self.url} is {manifest.compose_id}'s",
-                code="store-corrupt",
-            )
-        return manifest
+        return parse_manifest(blob.content, compose_id, self.url)
 
     def has(self, compose_id: str) -> bool:
         response = self._request(

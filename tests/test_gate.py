@@ -222,7 +222,7 @@ class Gated:
         defs = definitions.load(sources(tree))
         commit = pygit2.Repository(str(self.root)).head.target
         ctx = executor.Context(
-            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121"
+            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121", "master"
         )
         plugins: dict[str, Composer] = dict(self.composers)
         g = graph.build(defs)

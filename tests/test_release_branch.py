@@ -12,16 +12,23 @@ request pipelines) in their child pipelines, whose CI_PIPELINE_SOURCE is `parent
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pipeline.core import branches
+from pipeline.core import branches, definitions, graph
 from pipeline.core.branches import DEFAULT_BRANCHES, Pipeline, decide, default_branch, names
 from pipeline.core.config import Release
+from pipeline.core.errors import InvalidInput
+from pipeline.core.records import OutputFile, Record, load_record, outputs_digest
+from pipeline.core.states import ComposeStatus, RunStatus
 from pipeline.engine.release_branch import on_release_branch
 from pipeline.git.repo import open_repo
 from pipeline.run import run
+from pipeline.store.lineage import Lineage
+from tests.conftest import commit_tree, example_tree, sources
+from tests.test_executor import Setup, Writer
 
 A, B = "a" * 40, "b" * 40
 NAMES = ("main", "release/42")
@@ -171,3 +178,102 @@ def test_the_branches_factory_yaml_names_are_the_ones_that_count(origin: Path) -
     assert on_release_branch(head, git(origin, "rev-parse", "main"), off, {}).branch == ""
     assert on_release_branch(head, git(origin, "rev-parse", "main~1"), off, {}).branch == "stable/42"
     assert branches.names(off.branches, off.version, "main") == ("stable/42",)
+
+
+# -- the executor off the release's branches --------------------------------------------------------
+
+SSL_PROFILE = (
+    b"  minimal:\n    rpms: [httpd]\n",
+    b"  minimal:\n    rpms: [httpd]\n  ssl:\n    rpms: [mod_ssl]\n",
+)
+
+
+def with_ssl_profile() -> dict[str, bytes]:
+    """The example with a profile added to httpd:2.4 (issue 22's scratch branch)."""
+    tree = example_tree()
+    path = "modules/httpd/2.4.yaml"
+    assert SSL_PROFILE[0] in tree[path]
+    tree[path] = tree[path].replace(*SSL_PROFILE)
+    return tree
+
+
+@pytest.fixture
+def writers(tmp_path: Path) -> Setup:
+    """The example composed once on master (a release branch) by the executor's own composers."""
+    commit_tree(tmp_path, example_tree(), "definitions\n")
+    defs = definitions.load(sources(example_tree()))
+    setup = Setup(tmp_path, defs, graph.build(defs), Lineage(tmp_path), {k: Writer(k) for k in ("build", "module", "repo")})  # fmt: skip
+    assert setup.run().status == RunStatus.FINISHED
+    setup.ran()
+    return setup
+
+
+def side_commit(setup: Setup) -> str:
+    """Commit the changed module (its composed bytes change too) and point the setup at it."""
+    tree = with_ssl_profile()
+    commit = commit_tree(setup.root, tree, "scratch: add a profile\n")
+    setup.defs = definitions.load(sources(tree))
+    setup.graph = graph.build(setup.defs)
+    setup.composers["module"].content = {"module:httpd:2.4": "with the ssl profile"}
+    return commit
+
+
+def test_an_off_branch_run_composes_through_its_own_composes_and_moves_no_latest_good(
+    writers: Setup,
+) -> None:
+    before = writers.lineage.latest()
+    commit = side_commit(writers)
+    writers.branch = ""
+    result = writers.run()
+    assert result.status == RunStatus.FINISHED
+    made = {r.node: r.compose_id for r in result.results if r.status == "COMPOSED"}
+    assert sorted(made) == writers.ran() == ["module:httpd:2.4", "repo:Cloud", "repo:Server"]  # ship httpd
+    assert writers.lineage.latest() == before  # not one latest-good ref moved
+    server = writers.lineage.get(made["repo:Server"])
+    # its dependants consumed this run's compose of httpd, not the release's latest good
+    assert {i.node: i.compose_id for i in server.inputs}["module:httpd:2.4"] == made["module:httpd:2.4"]
+    assert {i.node: i.compose_id for i in server.inputs}["module:base-runtime:f42"] == before["module:base-runtime:f42"]  # fmt: skip
+    recorded = {r.node: r for r in writers.lineage.made_from(commit)}
+    assert {n: r.compose_id for n, r in recorded.items()} == made
+    assert all(r.branch == "" and r.off_branch and r.status == "FINISHED" for r in recorded.values())
+    assert all(writers.lineage.get(cid).branch == "master" for cid in before.values())
+    # the same commit composed again off the branches: nothing to do, still nothing moved
+    again = writers.run()
+    assert again.count("SKIPPED") == len(again.results) and writers.ran() == []
+    assert writers.lineage.latest() == before
+
+
+def test_composing_the_merged_commit_on_the_branch_reuses_the_off_branch_composes_as_latest_good(
+    writers: Setup,
+) -> None:
+    """The compose key decides the bytes: the merge (here a fast-forward) composes nothing new,
+    and the composes made off the branch become latest good."""
+    side_commit(writers)
+    writers.branch = ""
+    made = {r.node: r.compose_id for r in writers.run().results if r.status == "COMPOSED"}
+    writers.ran()
+    writers.branch = "master"
+    merged = writers.run()
+    assert merged.count("SKIPPED") == len(merged.results) and writers.ran() == []
+    latest = writers.lineage.latest()
+    assert {n: latest[n] for n in made} == made
+    assert writers.lineage.get(made["repo:Server"]).off_branch  # the record still says how it was made
+
+
+def test_the_record_says_which_branch_and_a_record_from_before_says_nothing() -> None:
+    outputs = (OutputFile("composes/x/a", 1, "0" * 64),)
+    old = Record(
+        "FL-42-Server-20261121.n.0", "repo:Server", "d" * 64, "k" * 64, A, (), (), outputs,
+        outputs_digest(outputs), (("tool", "1"),), "2026-11-21T10:00:00Z", "2026-11-21T10:00:01Z",
+        ComposeStatus.FINISHED, manifest="e" * 64,
+    )  # fmt: skip
+    assert "branch" not in old.to_json() and old.branch is None and not old.off_branch
+    assert load_record(old.note(), "x") == old  # an old note keeps its bytes and reads back
+    for branch in ("main", ""):
+        record = replace(old, branch=branch)
+        assert record.to_json()["branch"] == branch
+        again = load_record(record.note(), "x")
+        assert again == record and again.note() == record.note()
+        assert again.off_branch == (branch == "")
+    with pytest.raises(InvalidInput):
+        load_record(old.note().replace(b'"manifest"', b'"branch":7,"manifest"'), "x")

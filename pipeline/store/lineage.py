@@ -398,6 +398,11 @@ class Lineage:
                 found[pointer.node] = (pointer.legacy, pointer.compose_id)
         return {node: cid for node, (_, cid) in sorted(found.items())}
 
+    def made_from(self, commit: str) -> list[Record]:
+        """Every compose made from a definitions commit (a full hash: the commit its tag points
+        at), whatever its status and branch, oldest first by finish time, then compose ID."""
+        return [load_record(text.encode("utf-8"), commit) for text in self._index_ready().records_at(commit)]
+
     def history_of(self, nodes: Collection[str]) -> list[Record]:
         """Every compose of these nodes, oldest first by finish time, then compose ID."""
         return [

@@ -12,12 +12,14 @@ request pipelines) in their child pipelines, whose CI_PIPELINE_SOURCE is `parent
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pipeline.core import branches, definitions, graph
+from pipeline import cli
+from pipeline.core import branches, definitions, gate, graph
 from pipeline.core.branches import DEFAULT_BRANCHES, Pipeline, decide, default_branch, names
 from pipeline.core.config import Release
 from pipeline.core.errors import InvalidInput
@@ -29,6 +31,9 @@ from pipeline.run import run
 from pipeline.store.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
 from tests.test_executor import Setup, Writer
+from tests.test_gate import Gated
+from tests.test_gate import gated as gated  # the fixture
+from tests.test_pending import GTK, require_openqa
 
 A, B = "a" * 40, "b" * 40
 NAMES = ("main", "release/42")
@@ -277,3 +282,35 @@ def test_the_record_says_which_branch_and_a_record_from_before_says_nothing() ->
         assert again.off_branch == (branch == "")
     with pytest.raises(InvalidInput):
         load_record(old.note().replace(b'"manifest"', b'"branch":7,"manifest"'), "x")
+
+
+def test_a_pending_compose_of_a_side_branch_promoted_moves_no_latest_good_until_a_branch_reuses_it(
+    gated: Gated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`factory gate ID --promote` of a compose made off the release's branches records it
+    FINISHED and leaves latest good alone while its commit is on none of them."""
+    assert gated.run(gate.Policy()).status == RunStatus.FINISHED
+    before = gated.lineage.latest()
+    git(gated.root, "checkout", "-q", "-b", "scratch")
+    policy = require_openqa(gated)  # committed on scratch
+    gated.branch = ""
+    [pending] = [r.compose_id for r in gated.run(policy).results if r.status == "PENDING"]
+    assert gated.lineage.get(pending).off_branch
+    root = str(gated.root)
+    assert (
+        cli.main(["check", "record", pending, "openqa.install", "--outcome", "PASSED", "--repo", root]) == 0
+    )
+    capsys.readouterr()
+    assert cli.main(["gate", pending, "--promote", "--repo", root, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["status"], answer["promoted"], answer["latest_good"], answer["off_branch"]) == (
+        "FINISHED", True, False, True,
+    )  # fmt: skip
+    assert gated.lineage.latest() == before
+    # Merged (a fast-forward): main's run reuses the compose by its key and makes it latest good.
+    git(gated.root, "checkout", "-q", "master")
+    git(gated.root, "merge", "-q", "--ff-only", "scratch")
+    gated.branch = "master"
+    result = gated.run(policy)
+    assert {r.node: r.status for r in result.results}[GTK] == "SKIPPED"
+    assert gated.lineage.latest()[GTK] == pending

@@ -3,7 +3,7 @@ read here; the decision is `pipeline.core.branches.decide` (its docstring holds 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pipeline.core import branches
 from pipeline.core.config import Release
@@ -26,3 +26,10 @@ def on_release_branch(
         if any(gitrepo.is_ancestor(repo, commit, tip) for tip in gitrepo.branch_tips(repo, name))
     }
     return branches.decide(commit, names, containing, pipeline)
+
+
+def off_release_branches(
+    repo: gitrepo.Repository, commits: Iterable[str], release: Release, env: Mapping[str, str]
+) -> set[str]:
+    """The commits among `commits` that are on none of `release`'s branches now."""
+    return {c for c in set(commits) if not on_release_branch(repo, c, release, env).moves_latest}

@@ -403,6 +403,11 @@ class Lineage:
         at), whatever its status and branch, oldest first by finish time, then compose ID."""
         return [load_record(text.encode("utf-8"), commit) for text in self._index_ready().records_at(commit)]
 
+    def off_branch(self) -> dict[str, str]:
+        """Compose ID -> commit of every compose made off its release's branches (`Record.branch`
+        is ""): a scratch branch's, a merge request's."""
+        return dict(self._index_ready().off_branch())
+
     def history_of(self, nodes: Collection[str]) -> list[Record]:
         """Every compose of these nodes, oldest first by finish time, then compose ID."""
         return [

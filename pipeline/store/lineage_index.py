@@ -233,6 +233,14 @@ class LineageIndex:
         )
         return [str(text) for (text,) in rows]
 
+    def off_branch(self) -> list[tuple[str, str]]:
+        """(compose ID, commit) of every compose made off its release's branches (its record's
+        `branch` is "")."""
+        rows = self.db.execute(
+            "SELECT compose_id, \"commit\" FROM composes WHERE json_extract(json, '$.branch') = ''"
+        )
+        return [(str(cid), str(commit)) for cid, commit in rows]
+
     def briefs(self) -> list[tuple[str, str, str, str, str, str | None]]:
         """(compose ID, node, status, finished, input digest, pins as JSON for a build) of every
         compose, oldest first: read by SQLite, no note parsed."""

@@ -13,12 +13,13 @@ request pipelines) in their child pipelines, whose CI_PIPELINE_SOURCE is `parent
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pipeline import cli
+from pipeline import cli, example
 from pipeline.core import branches, definitions, gate, graph
 from pipeline.core.branches import DEFAULT_BRANCHES, Pipeline, decide, default_branch, names
 from pipeline.core.config import Release
@@ -29,7 +30,7 @@ from pipeline.engine.release_branch import on_release_branch
 from pipeline.git.repo import open_repo
 from pipeline.run import run
 from pipeline.store.lineage import Lineage
-from tests.conftest import commit_tree, example_tree, sources
+from tests.conftest import ROOT, commit_tree, example_tree, sources
 from tests.test_executor import Setup, Writer
 from tests.test_gate import Gated
 from tests.test_gate import gated as gated  # the fixture
@@ -314,3 +315,83 @@ def test_a_pending_compose_of_a_side_branch_promoted_moves_no_latest_good_until_
     result = gated.run(policy)
     assert {r.node: r.status for r in result.results}[GTK] == "SKIPPED"
     assert gated.lineage.latest()[GTK] == pending
+
+
+# -- the issue's day, with the real composers and the CLI -------------------------------------------
+
+_STAMP = re.compile(rb'Made [0-9T:-]+Z|"made": ?"[^"]*"')
+
+
+def site_files(where: Path) -> dict[str, bytes]:
+    """Every file of a built site, its build time taken out (the only thing a rebuild changes)."""
+    return {
+        str(p.relative_to(where)): _STAMP.sub(b"", p.read_bytes()) for p in where.rglob("*") if p.is_file()
+    }
+
+
+def say(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out
+
+
+def test_composing_a_side_branch_leaves_mains_latest_status_release_and_site_as_they_were(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22's day: a profile added on a scratch branch and composed; back on the release's
+    branch (here `master`: this repository has no `main`), nothing the release reads changed;
+    the side branch's composes are in lineage, marked; merged, they become latest good."""
+    root = tmp_path / "dist"
+    commit_tree(root, example_tree(), "Example definitions\n")
+    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    repo = ("--repo", str(root))
+    assert say(capsys, "compose", "repo:Server", *repo, "--type", "test")[0] == 0
+    latest = say(capsys, "latest", *repo, "--json")
+    server = json.loads(latest[1])["repo:Server"]
+    released = say(capsys, "release", server, "--to", str(tmp_path / "releases"), "--unsigned", *repo)
+    assert released[0] == 0 and f"released {server} to " in released[1]
+    status = say(capsys, "status", *repo)
+    assert f"released {server} to " in status[1]
+    assert say(capsys, "site", str(tmp_path / "site-before"), *repo)[0] == 0
+
+    git(root, "checkout", "-q", "-b", "scratch")
+    side = commit_tree(root, with_ssl_profile(), "scratch: add an ssl profile\n")
+    code, out = say(capsys, "compose", "repo:Server", *repo, "--type", "test")
+    assert code == 0
+    assert "latest good did not move: HEAD is on none of the release's branches (master, release/42)" in out
+    git(root, "checkout", "-q", "master")
+
+    assert say(capsys, "latest", *repo, "--json") == latest
+    assert say(capsys, "status", *repo) == status
+    assert say(capsys, "site", str(tmp_path / "site-after"), *repo)[0] == 0
+    assert site_files(tmp_path / "site-after") == site_files(tmp_path / "site-before")
+    code, out = say(capsys, "latest", "repo:Server", *repo)
+    assert (code, out.split()) == (0, ["repo:Server", server])  # what the mirror job releases
+    again = say(capsys, "release", server, "--to", str(tmp_path / "releases"), "--unsigned", *repo)
+    assert again[0] == 0 and (tmp_path / "releases" / "latest").resolve().name == server
+
+    # What exists for the side commit: its composes, in lineage, marked off-branch.
+    code, out = say(capsys, "latest", "--rev", "scratch", *repo)
+    made = {line.split()[0]: line.split()[1] for line in out.splitlines()}
+    assert code == 0 and sorted(made) == ["module:httpd:2.4", "repo:Server"]
+    assert all(line.endswith("[off-branch]") for line in out.splitlines())
+    assert made["repo:Server"] != server
+    code, out = say(capsys, "lineage", made["repo:Server"], *repo)
+    assert f"commit    {side}" in out
+    assert "branch    none of the release's branches (off-branch): composing it moved no latest good" in out
+    record = json.loads(say(capsys, "lineage", made["module:httpd:2.4"], *repo, "--json")[1])
+    assert (record["branch"], record["commit"]) == ("", side)
+    assert json.loads(say(capsys, "lineage", server, *repo, "--json")[1])["branch"] == "master"
+    code, out = say(capsys, "latest", "--rev", "master", "repo:Server", *repo)
+    assert out.split() == ["repo:Server", server, "[latest", "good]"]
+
+    # Merged: composing master reuses the side branch's composes (same keys) as latest good.
+    git(root, "merge", "-q", "--ff-only", "scratch")
+    code, out = say(capsys, "compose", "repo:Server", *repo, "--type", "test", "--json")
+    assert code == 0 and {n["status"] for n in json.loads(out)["nodes"]} == {"SKIPPED"}
+    assert json.loads(out)["branch"] == "master"
+    moved = json.loads(say(capsys, "latest", *repo, "--json")[1])
+    assert {n: moved[n] for n in made} == made
+    code, out = say(capsys, "latest", "--rev", "HEAD", "repo:Server", *repo)
+    assert out.split()[1:] == [made["repo:Server"], "[latest", "good,", "off-branch]"]

@@ -12,7 +12,9 @@ Every compose is recorded in the definitions repository, readable offline with g
 - `refs/composes/latest/<release>/<node_ref>`: the tag object of a node's latest good compose
   in one release (factory.yaml's `release.version`, e.g. `42`), so the composes of two
   releases (main and `release/42`) never replace each other. Only a FINISHED compose can be
-  promoted; a FAILED one never is. Repositories made before releases had their own namespace
+  promoted; a FAILED one never is. The executor promotes only the composes of a commit on one
+  of the release's branches (`pipeline.core.branches`): a scratch branch's are recorded, marked
+  off-branch in their note, and move no latest-good ref. Repositories made before releases had their own namespace
   hold `refs/composes/latest/<node_ref>`: such a ref is read as the latest good of the
   release its compose ID names (`FL-42-...`: 42) until a compose of that release is promoted
   under the new name; it is never written again;

@@ -26,7 +26,9 @@ from pipeline.core.config import Release
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import OutputFile, Record, load_record, outputs_digest
 from pipeline.core.states import ComposeStatus, RunStatus
+from pipeline.engine.compose import compose
 from pipeline.engine.release_branch import on_release_branch
+from pipeline.engine.workspace import Workspace
 from pipeline.git.repo import open_repo
 from pipeline.run import run
 from pipeline.store.lineage import Lineage
@@ -395,3 +397,23 @@ def test_composing_a_side_branch_leaves_mains_latest_status_release_and_site_as_
     assert {n: moved[n] for n in made} == made
     code, out = say(capsys, "latest", "--rev", "HEAD", "repo:Server", *repo)
     assert out.split()[1:] == [made["repo:Server"], "[latest", "good,", "off-branch]"]
+
+
+def test_a_merge_request_pipeline_composes_but_moves_no_latest_good(tmp_path: Path) -> None:
+    """The compose use-case in a job of a merge request pipeline's child pipeline, composing
+    the release branch's own tip: recorded, not latest good; the push pipeline's job then
+    reuses it by its key and makes it latest good."""
+    root = tmp_path / "dist"
+    head = commit_tree(root, example_tree(), "Example definitions\n")
+    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    node = "build:bash@78022c3d"
+    mr = {"CI_COMMIT_SHA": head, "CI_MERGE_REQUEST_IID": "12", "CI_PIPELINE_SOURCE": "parent_pipeline"}
+    composed = compose(Workspace.open(root), nodes=[node], compose_type="ci", env=mr)
+    assert composed.finished and not composed.on_branch.moves_latest
+    assert composed.to_json()["branch"] == "" and "merge request pipeline !12" in composed.on_branch.why
+    [made] = [r.compose_id for r in composed.run.results]
+    assert Lineage(root).latest() == {} and Lineage(root).get(made).off_branch
+    push = {"CI_COMMIT_SHA": head, "CI_COMMIT_BRANCH": "master", "CI_PIPELINE_SOURCE": "parent_pipeline"}
+    again = compose(Workspace.open(root), nodes=[node], compose_type="ci", env=push)
+    assert again.on_branch.branch == "master" and again.run.results[0].status == "SKIPPED"
+    assert Lineage(root).latest() == {node: made}

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.errors import InvalidInput
 from pipeline.core.states import ComposeStatus
+from pipeline.core.upstream import UpstreamRpm
 
 _T = TypeVar("_T")
 
@@ -197,6 +198,8 @@ class Record:
     promoted: str = ""
     manifest: str = ""
     branch: str | None = None
+    # A binary pin's compose: where each of its RPMs came from (`pipeline.core.upstream`).
+    upstream: tuple[UpstreamRpm, ...] = ()
 
     @property
     def off_branch(self) -> bool:
@@ -229,6 +232,7 @@ class Record:
             "manifest": self.manifest,
             # Absent in records made before it was recorded: they keep their bytes.
             **({"branch": self.branch} if self.branch is not None else {}),
+            **({"upstream": [u.to_json() for u in self.upstream]} if self.upstream else {}),
         }
 
     @classmethod
@@ -264,6 +268,10 @@ class Record:
             promoted=reader.optional("promoted", str),
             manifest=reader.field("manifest", str) if version >= 2 else "",
             branch=reader.field("branch", str) if "branch" in data else None,
+            upstream=tuple(
+                UpstreamRpm.from_json(item, f"record.upstream[{n}]")
+                for n, item in enumerate(reader.field("upstream", list) if "upstream" in data else [])
+            ),
         )
 
     def note(self) -> bytes:

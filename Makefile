@@ -12,6 +12,9 @@ DEB_PACKAGES := git rpm createrepo-c dnf ostree gir1.2-ostree-1.0 gir1.2-modulem
                 python3-gi python3-venv xorriso umoci skopeo gnupg rsync graphviz \
                 chromium
 # chromium: the browser tests of the overview site (tests/test_site_browser.py), run headless
+# Binary package sources (factory.yaml's `sources:`): librepo downloads, createrepo_c's Python API
+# reads primary.xml and reads and writes updateinfo.xml, rpm's bindings read headers.
+DEB_PACKAGES += python3-librepo python3-createrepo-c python3-rpm
 VENV := .venv
 PY := $(VENV)/bin/python
 FACTORY := $(VENV)/bin/factory

@@ -4,7 +4,7 @@
 readings by repomd.xml checksum: `tools.yumrepo`), with factory.yaml's baseurl or the
 `FACTORY_SOURCE_<NAME>_BASEURL` that overrides it. `locate` finds the RPMs a build brings for
 its arches, looking in the pin's source and then in what it inherits, and its source RPM in the
-first `source_baseurl` of that chain; `answers` is what validation asks of every source
+`source_baseurl` of the source holding it; `answers` is what validation asks of every source
 (`core.sources.availability_problems`). The binary composer downloads what `locate` finds; the
 engine resolves a binary pin's compose key with it (`engine.sources`).
 """
@@ -51,8 +51,8 @@ class Located:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """The RPMs a build brings (binary RPMs of its arches and noarch, and its source RPM when a
-    source of its chain has a `source_baseurl`); `no_source` says why there is no source RPM."""
+    """The RPMs a build brings (binary RPMs of its arches and noarch, and its source RPM when the
+    source holding it has a `source_baseurl`); `no_source` says why there is no source RPM."""
 
     build: str
     rpms: tuple[Located, ...]
@@ -76,6 +76,7 @@ class SourceReader:
 
     def __init__(self, config: Config, root: Path, env: Mapping[str, str]) -> None:
         self.sources = {s.name: effective(s, env) for s in config.sources}
+        self.configured = {s.name: s for s in config.sources}  # what records name
         self.root = root
         self.cache = root / yumrepo.CACHE
         self._read: dict[tuple[str, str], Repository | OperationFailed] = {}
@@ -99,7 +100,8 @@ class SourceReader:
                 where = yumrepo.Where(name, arch, source.srpm_url())
             else:
                 url = source.url(arch)
-                where = yumrepo.Where(name, arch, url, repo_json_url(url, source.baseurl))
+                shown = self.configured[name].url(arch)
+                where = yumrepo.Where(name, arch, url, repo_json_url(url, source.baseurl), shown)
             try:
                 known = yumrepo.read(where, root=self.root, cache=self.cache)
             except OperationFailed as exc:
@@ -121,14 +123,14 @@ class SourceReader:
                 return self._missing(build, arch, chain, failures)
             for item in located:
                 found.setdefault(item.package.nevra, item)
-        with_source = [n for n in chain if self.sources[n].source_baseurl]
-        if not with_source:
-            return Found(
-                build, tuple(found.values()), f"no source of {_chain_text(chain)} has a source_baseurl"
-            )
-        srpm = self._in_chain(build, SOURCE_ARCH, with_source, failures)
+        if not found:
+            return Found(build, ())
+        holder = next(iter(found.values())).state.source  # its source RPM comes from there
+        if not self.sources[holder].source_baseurl:
+            return Found(build, tuple(found.values()), f"source {holder} has no source_baseurl")
+        srpm = self._in_chain(build, SOURCE_ARCH, [holder], failures)
         if srpm is None:
-            return self._missing(build, SOURCE_ARCH, with_source, failures)
+            return self._missing(build, SOURCE_ARCH, [holder], failures)
         return Found(build, (*found.values(), *srpm))
 
     def _in_chain(
@@ -156,7 +158,7 @@ class SourceReader:
         if failures:
             return Missing(f"{build} is not in {where} for {arch}, and " + "; ".join(failures), False)
         if arch == SOURCE_ARCH:
-            return Missing(f"{srpm_of_build(build)} is in no source_baseurl of {where}", True)
+            return Missing(f"{srpm_of_build(build)} is not in the source_baseurl of {where}", True)
         return Missing(f"no RPM of {where} for {arch} comes from {srpm_of_build(build)}", True)
 
     def answers(self, arches: Sequence[str]) -> dict[str, Answer]:

@@ -226,6 +226,10 @@ def availability_problems(
         if not all(answers[s].answered for s in chain if s in answers):
             continue
         missing = [a for a in pin.arches if not any((a, pin.build) in answers[s].holds for s in chain)]
+        if not missing and pin.arches:  # its source RPM from where it is, when that has them
+            holder = next(s for s in chain if (pin.arches[0], pin.build) in answers[s].holds)
+            if sources[holder].source_baseurl and (SOURCE_ARCH, pin.build) not in answers[holder].holds:
+                missing = [SOURCE_ARCH]
         if not missing:
             continue
         where = _chain_text(chain)
@@ -257,7 +261,7 @@ def _missing_text(arches: Sequence[str]) -> str:
     binary = [a for a in arches if a != SOURCE_ARCH]
     parts = [f"no RPM for {', '.join(binary)} has that sourcerpm"] if binary else []
     if SOURCE_ARCH in arches:
-        parts.append("its source RPM is in no source_baseurl")
+        parts.append("its source RPM is not in the source_baseurl of the source holding it")
     return "; ".join(parts)
 
 

@@ -20,7 +20,6 @@ from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import Diagnostic
 from pipeline.core.graph import Node
 from pipeline.core.model import Definitions
-from pipeline.core.packages import SOURCE_ARCH
 from pipeline.core.records import Record
 from pipeline.core.sources import Problem, availability_problems, release_arches
 from pipeline.engine.workspace import WORKTREE, Workspace
@@ -62,11 +61,7 @@ def check(
     `has_file` says whether a path is in the definitions tree (a source's gpgkey)."""
     arches = release_arches(v.arches for v in defs.live_variants().values())
     live = list(defs.live_modules().values())
-    pins = []
-    for pin in consistency.binary_pins(live, arches):
-        chain = reader.chain([pin.source]) if pin.source in reader.sources else ()
-        wants_source = any(reader.sources[n].source_baseurl for n in chain)
-        pins.append(replace(pin, arches=(*pin.arches, SOURCE_ARCH)) if wants_source else pin)
+    pins = consistency.binary_pins(live, arches)
     named = {s.name: s for s in defs.config.sources}
     errors, warnings = availability_problems(named, defs.config.path, pins, reader.answers(arches), stored)
     for source in defs.config.sources:

@@ -65,13 +65,15 @@ def librepo_url(url: str, root: Path) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """A repository to read: the source and arch it is for, its URL as factory.yaml names it,
-    and where Koji's repo.json would be (None: not a Koji layout)."""
+    """A repository to read: the source and arch it is for, the URL it is read from, where Koji's
+    repo.json would be (None: not a Koji layout), and its URL as factory.yaml names it (`shown`,
+    what records keep; "" when it is the one read)."""
 
     source: str
     arch: str
     url: str
     repo_json: str | None = None
+    shown: str = ""
 
 
 def read(where: Where, *, root: Path, cache: Path) -> Repository:
@@ -88,7 +90,7 @@ def read(where: Where, *, root: Path, cache: Path) -> Repository:
             _store(cache, digest, known)
     revision, packages, notes = known
     koji = _koji(where, root) if where.repo_json else None
-    state = RepoState(where.source, where.arch, where.url, revision, digest, koji)
+    state = RepoState(where.source, where.arch, where.shown or where.url, revision, digest, koji)
     return Repository(state, packages, notes)
 
 

@@ -126,3 +126,16 @@ def test_only_the_gitlab_forge_and_the_oci_store_speak_http() -> None:
         if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests", "oras"}
     ]
     assert users == ["bot/forge_gitlab.py", "store/artifacts_oci.py"]
+
+
+def test_the_rpm_libraries_are_reached_through_their_adapters() -> None:
+    """librepo, createrepo_c's and rpm's Python bindings each have their tool adapters."""
+    users = {
+        library: sorted(str(p.relative_to(PACKAGE)) for p in modules() if library in imports(p))
+        for library in ("librepo", "createrepo_c", "rpm")
+    }
+    assert users == {
+        "librepo": ["tools/yumrepo.py"],
+        "createrepo_c": ["tools/updateinfo.py", "tools/yumrepo.py"],
+        "rpm": ["tools/rpmlib.py"],
+    }

@@ -30,8 +30,6 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import createrepo_c
-
 from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import link
 from pipeline.compose.sources import Found, Located, SourceReader, pin_sources
@@ -55,7 +53,7 @@ class BinaryComposer:
 
     def tools(self) -> Mapping[str, str]:
         """createrepo_c's library (it writes updateinfo.xml), with its version."""
-        return {"createrepo_c-python": str(createrepo_c.VERSION)}
+        return {"createrepo_c-python": updateinfo.version()}
 
     def upstream(self, job: Job) -> tuple[UpstreamRpm, ...]:
         """Where each RPM of a finished compose came from (what its lineage note records)."""

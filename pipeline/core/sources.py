@@ -181,8 +181,8 @@ def pin_problems(pins: Iterable[PinRef], sources: Collection[str]) -> Iterator[P
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What reading one source told validation: `holds` (arch, NVR) of every build it holds when
-    it answered; else why not, `broken` for an answer with broken metadata (an error), not for
-    one that never came (a warning)."""
+    it answered; else why not (`problem`, naming the source), `broken` for an answer with broken
+    metadata (an error), not for one that never came (a warning)."""
 
     source: str
     holds: frozenset[tuple[str, str]] = frozenset()
@@ -214,8 +214,7 @@ def availability_problems(
             config_path,
             ("sources", name, "baseurl"),
             "broken-source" if answer.broken else "unreachable-source",
-            f"source {name}: {answer.problem}"
-            + ("" if answer.broken else ": the builds pinned from it are not checked"),
+            answer.problem + ("" if answer.broken else ": the builds pinned from it are not checked"),
         )
         (errors if answer.broken else warnings).append(problem)
     inherits = {n: s.inherits for n, s in sources.items()}

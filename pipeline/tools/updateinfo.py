@@ -137,3 +137,8 @@ def _time(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.strftime(TIME)
     return ""
+
+
+def version() -> str:
+    """The version of createrepo_c's library, e.g. `0.17.3`."""
+    return str(cr.VERSION)

@@ -250,3 +250,36 @@ def test_a_build_its_source_dropped_composes_again_from_the_store_on_a_fresh_clo
     finally:
         upstream.updates.regen([upstream.builds[world.HELLO]], [up.Advisory(
             world.SECURITY, "security", "Important", (world.CVE,), upstream.builds[world.HELLO].rpms)], with_src=False)  # fmt: skip
+
+
+def test_a_release_signs_them_with_the_release_key_and_lineage_keeps_the_upstream_key(
+    dist: Path, upstream: world.Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    composed(capsys, dist)
+    release = up.make_key(tmp_path / "release-gnupg", "Test Linux release <release@example.invalid>", "ed25519")
+    try:
+        lineage = Lineage(dist, "42")
+        code, _, err = factory(
+            capsys, "release", lineage.latest()["repo:Base"], "--to", str(tmp_path / "released"),
+            "--gnupghome", str(release.home), "--key", release.fingerprint, "--repo", str(dist),
+        )  # fmt: skip
+        assert code == 0, err
+    finally:
+        up.kill_agent(release)
+    released = next((tmp_path / "released" / "latest").rglob("hello-1.0-2.fc42.x86_64.rpm"))
+
+    def checked(key: up.Key) -> subprocess.CompletedProcess[str]:
+        db = tmp_path / f"db-{key.fingerprint[-8:]}"
+        db.mkdir(exist_ok=True)
+        subprocess.run(["rpm", "--dbpath", str(db), "--import", str(key.public)], check=True, capture_output=True)
+        return subprocess.run(["rpm", "--dbpath", str(db), "-K", str(released)], capture_output=True, text=True, check=False)
+
+    assert checked(release).returncode == 0 and "signatures OK" in checked(release).stdout
+    assert checked(upstream.key).returncode != 0  # the upstream signature was replaced
+    # The lineage of the binary pin keeps the key Koji signed it with.
+    hello = lineage.latest()[HELLO_NODE]
+    assert {u.key for u in lineage.get(hello).upstream} == {upstream.key.short_id}
+    code, out, _ = factory(capsys, "lineage", hello, "--repo", str(dist))
+    assert code == 0
+    assert f"hello-0:1.0-2.fc42.x86_64  source f42-updates  key {upstream.key.short_id}" in out
+    assert f"Koji tag f42-updates repo {upstream.updates.ids[-1]}" in out

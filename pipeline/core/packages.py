@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipeline.core.advisories import Advisory
 
@@ -23,10 +24,12 @@ DEBUG_SUFFIXES = ("-debuginfo", "-debugsource")
 SOURCE_ARCH = "src"  # the arch of a source repository (`source_baseurl`) and of its packages
 
 
-@dataclass(frozen=True, slots=True)
-class Package:
+class Package(NamedTuple):
     """One package of a repository's primary.xml: its NEVRA, its build's source RPM (empty for a
-    source RPM), where it lies (`location`, relative to the repository), its sha256 and size."""
+    source RPM), where it lies (`location`, relative to the repository), its sha256 and size.
+
+    A named tuple, not a dataclass: a Fedora repository lists tens of thousands, and reading
+    one is measured against createrepo_c's own parser (bench/source_scale.py)."""
 
     name: str
     epoch: int

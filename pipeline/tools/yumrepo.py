@@ -140,10 +140,11 @@ def _parse(
         raise SourceBroken(f"{_label(where)}: {where.url} lists no primary metadata in repomd.xml")
     packages: list[Package] = []
     kinds: set[str] = set()
+    add = packages.append
 
     def take(p: Any) -> bool:
         kinds.add(p.checksum_type)
-        packages.append(
+        add(
             Package(
                 p.name,
                 int(p.epoch or 0),
@@ -153,7 +154,7 @@ def _parse(
                 p.rpm_sourcerpm or "",
                 p.location_href,
                 p.pkgId,
-                int(p.size_package or 0),
+                p.size_package or 0,
             )
         )
         return True
@@ -173,7 +174,6 @@ def _parse(
             notes = updateinfo.read(Path(found["updateinfo"]))
         except OperationFailed as exc:
             raise SourceBroken(f"{_label(where)}: {where.url}: {exc.message}") from exc
-    packages.sort(key=lambda p: p.location)
     return revision, tuple(packages), notes
 
 
@@ -211,7 +211,7 @@ def _cached(cache: Path, digest: str) -> _Reading | None:
         data = json.loads((cache / f"{digest}.json").read_bytes())
         if data["format"] != CACHE_FORMAT:
             return None
-        packages = tuple(Package(*row) for row in data["packages"])
+        packages = tuple(Package._make(row) for row in data["packages"])
         notes = tuple(advisories.from_json(a) for a in data["advisories"])
         return str(data["revision"]), packages, notes
     except (OSError, ValueError, KeyError, TypeError):
@@ -223,16 +223,15 @@ def _store(cache: Path, digest: str, reading: _Reading) -> None:
     data = {
         "format": CACHE_FORMAT,
         "revision": revision,
-        "packages": [
-            [p.name, p.epoch, p.version, p.release, p.arch, p.sourcerpm, p.location, p.sha256, p.size]
-            for p in packages
-        ],
+        "packages": packages,  # named tuples: JSON arrays, in field order
         "advisories": [advisories.to_json(a) for a in notes],
     }
     cache.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=cache, prefix=f".{digest}.")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(data, out, separators=(",", ":"))
+        out.write(
+            json.dumps(data, separators=(",", ":"))
+        )  # one call: json's C encoder, not its streaming one
     os.replace(temporary, cache / f"{digest}.json")
 
 

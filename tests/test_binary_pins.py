@@ -183,6 +183,23 @@ def test_the_lineage_note_records_each_rpm_its_source_key_and_repository_state(
     assert "koji" not in extra
     assert str(upstream.extras) not in json.dumps(notes[EXTRA_NODE])
     assert notes[HELLO_NODE]["pins"] == []  # no dist-git commit went into it
+    # The status of the module and of the component name the binary pin node.
+    for asked in ("base", "hello"):
+        code, out, _ = factory(capsys, "status", asked, "--repo", str(dist))
+        assert code == 0 and f"{HELLO_NODE}  current" in out, out
+
+
+def test_validate_reads_a_sources_primary_xml_once_per_repomd_checksum(
+    dist: Path, upstream: world.Upstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    primary = "/repos/f42-updates/latest/x86_64/repodata/"
+    for _ in range(2):
+        before = list(upstream.served.paths(200))
+        assert factory(capsys, "validate", "--repo", str(dist))[0] == 0
+        asked = upstream.served.paths(200)[len(before) :]
+        assert f"{primary}repomd.xml" in asked
+        reads = [p for p in asked if p.startswith(primary) and p.endswith("-primary.xml.gz")]
+        assert len(reads) == (1 if _ == 0 else 0), asked
 
 
 def test_the_same_build_from_another_source_plans_and_composes_nothing(
@@ -256,7 +273,9 @@ def test_a_release_signs_them_with_the_release_key_and_lineage_keeps_the_upstrea
     dist: Path, upstream: world.Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     composed(capsys, dist)
-    release = up.make_key(tmp_path / "release-gnupg", "Test Linux release <release@example.invalid>", "ed25519")
+    release = up.make_key(
+        tmp_path / "release-gnupg", "Test Linux release <release@example.invalid>", "ed25519"
+    )
     try:
         lineage = Lineage(dist, "42")
         code, _, err = factory(
@@ -271,8 +290,12 @@ def test_a_release_signs_them_with_the_release_key_and_lineage_keeps_the_upstrea
     def checked(key: up.Key) -> subprocess.CompletedProcess[str]:
         db = tmp_path / f"db-{key.fingerprint[-8:]}"
         db.mkdir(exist_ok=True)
-        subprocess.run(["rpm", "--dbpath", str(db), "--import", str(key.public)], check=True, capture_output=True)
-        return subprocess.run(["rpm", "--dbpath", str(db), "-K", str(released)], capture_output=True, text=True, check=False)
+        subprocess.run(
+            ["rpm", "--dbpath", str(db), "--import", str(key.public)], check=True, capture_output=True
+        )
+        return subprocess.run(
+            ["rpm", "--dbpath", str(db), "-K", str(released)], capture_output=True, text=True, check=False
+        )
 
     assert checked(release).returncode == 0 and "signatures OK" in checked(release).stdout
     assert checked(upstream.key).returncode != 0  # the upstream signature was replaced

@@ -114,9 +114,9 @@ class Decision:
 
 def variant_of(node: str) -> str | None:
     """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
-    AtomicHost; None for builds and modules."""
+    AtomicHost; None for builds, binary pins and modules."""
     kind, _, rest = node.partition(":")
-    if kind in ("build", "module") or not rest:
+    if kind in ("build", "binary", "module") or not rest:
         return None
     return rest.split("/", 1)[0]
 

@@ -59,7 +59,10 @@ def parser() -> argparse.ArgumentParser:
         return p
 
     p = command(
-        "validate", "definitions:cmd_validate", "Check the definitions against the schemas and each other."
+        "validate",
+        "definitions:cmd_validate",
+        "Check the definitions against the schemas and each other, the pins against dist-git and the "
+        "binary pins against their sources (factory.yaml's sources:) and the artifact store.",
     )
     p.add_argument("--rev", help="validate this commit straight from Git objects (default: the working tree)")
 

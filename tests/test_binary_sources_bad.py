@@ -160,6 +160,14 @@ def test_a_source_that_does_not_answer_is_a_warning_and_an_unknown_one_an_error(
     assert code == 0
     assert "factory.yaml:9:14: warning[unreachable-source]: source up (x86_64): " in err
     assert "cannot be reached" in err and "the builds pinned from it are not checked" in err
+    # A path that is not there (an NFS mount not mounted here) does not answer either.
+    commit_tree(root, definitions(str(tmp_path / "not-mounted") + "/{arch}", gpgkey=None), "a path\n")
+    code, _, err = run(capsys, "validate", "--repo", str(root))
+    assert (
+        code == 0
+        and "warning[unreachable-source]: source up (x86_64): " in err
+        and "does not exist here" in err
+    )
     commit_tree(root, definitions("/nowhere/{arch}", gpgkey=None, source="upstream"), "typo\n")
     code, _, err = run(capsys, "validate", "--repo", str(root))
     assert code == 2
@@ -232,7 +240,15 @@ def test_with_a_gpgkey_an_unsigned_or_wrongly_signed_rpm_fails(
     code, out, _ = run(capsys, "compose", "--repo", str(root), "--json")
     assert code == 0, out
     lineage = Lineage(root, "42")
-    assert {u.key for u in lineage.get(lineage.latest()[NODE]).upstream} == {good.short_id}
+    first = lineage.latest()[NODE]
+    assert {u.key for u in lineage.get(first).upstream} == {good.short_id}
+    # Signed again (new bytes, the same build): its key changes, it composes again.
+    up.resign([source / "x86_64" / rpms[0].name], good)
+    shutil.rmtree(source / "x86_64" / "repodata")
+    up.make_repo(source / "x86_64", [])
+    code, out, _ = run(capsys, "compose", "--repo", str(root), "--json")
+    assert code == 0 and {n["node"]: n["status"] for n in json.loads(out)["nodes"]}[NODE] == "COMPOSED"
+    assert Lineage(root, "42").latest()[NODE] != first
 
 
 def assert_nothing_finished(root: Path) -> None:

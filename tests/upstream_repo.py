@@ -80,6 +80,14 @@ def sign(rpms: Iterable[Path], key: Key) -> None:
     )  # fmt: skip
 
 
+def resign(rpms: Iterable[Path], key: Key) -> None:
+    """Drop the files' signatures and sign them again: new bytes for the same build (rpmsign skips
+    a package that already carries a signature of that key)."""
+    paths = list(rpms)
+    subprocess.run(["rpmsign", "--delsign", *map(str, paths)], check=True, capture_output=True)
+    sign(paths, key)
+
+
 @dataclass(frozen=True)
 class Built:
     """The RPM files of one build: binary RPMs and the source RPM."""

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.core import advisories, definitions, graph, packages, sources
+from pipeline.core.batches import Limits, batches
 from pipeline.core.errors import InvalidDefinitions
 from pipeline.core.packages import KojiRepo, Package, Repository, RepoState
+from pipeline.core.plan import plan
 from pipeline.core.records import Record
 from pipeline.core.states import ComposeStatus
 from pipeline.core.upstream import UpstreamRpm, read_upstream, upstream_json
@@ -171,6 +173,14 @@ def test_the_source_of_a_build_is_in_no_digest_its_arches_are() -> None:
     assert changed == {"binary:glibc-2.41-11.fc42", "module:base:f42", "repo:V"}
 
 
+def test_a_binary_pin_is_composed_in_its_modules_ci_job_as_a_build_is() -> None:
+    g = graph.build(definitions.load(source_files(tree())))
+    made = {b.name: b.nodes for b in batches(plan(graph.Graph({}, {}), g), g, Limits())}
+    assert made["compose module:base:f42"] == (
+        "binary:glibc-2.41-11.fc42", "build:bash@78022c3d", "module:base:f42",
+    )  # fmt: skip
+
+
 def test_a_compose_id_holds_an_nvr_with_characters_it_cannot() -> None:
     g = graph.build(
         definitions.load(
@@ -230,6 +240,22 @@ def test_the_newest_build_of_each_package_by_rpms_own_version_order() -> None:
     ]
     newest = packages.newest_builds(held, rpmlib.label_compare)
     assert {n: b.nvr for n, b in newest.items()} == {"glibc": "glibc-2.41-11.fc42", "bash": "bash-5.2-1.fc42"}
+
+
+def test_a_sources_newest_builds_with_the_advisories_naming_them() -> None:
+    x86 = Repository(STATE, (
+        package("glibc", "x86_64", "glibc-2.41-9.fc42.src.rpm", "0:2.41-9.fc42"),
+        package("glibc", "x86_64", "glibc-2.41-11.fc42.src.rpm", "0:2.41-11.fc42"),
+    ), (advisory("FEDORA-1", "bugfix", "", "glibc-0:2.41-11.fc42.x86_64"),))  # fmt: skip
+    arm = Repository(STATE, (
+        package("glibc", "aarch64", "glibc-2.41-11.fc42.src.rpm", "0:2.41-11.fc42"),
+        package("bash", "aarch64", "bash-5.2-1.fc42.src.rpm", "0:5.2-1.fc42"),
+    ), (advisory("FEDORA-2", "security", "Important", "glibc-0:2.41-11.fc42.aarch64"),))  # fmt: skip
+    held = packages.newest_with_advisories([x86, arm], rpmlib.label_compare)
+    assert [(h.build.nvr, [a.id for a in h.advisories]) for h in held] == [
+        ("bash-5.2-1.fc42", []),
+        ("glibc-2.41-11.fc42", ["FEDORA-2", "FEDORA-1"]),
+    ]
 
 
 def test_inheritance_looks_a_build_up_depth_first_each_source_once() -> None:

@@ -31,7 +31,7 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.graph import Graph, Node
 from pipeline.core.plan import Plan
 
-BUILD, MODULE = "build", "module"
+BUILD, BINARY, MODULE = "build", "binary", "module"
 JOB_PREFIX = "compose "
 
 
@@ -100,7 +100,7 @@ def batches(plan: Plan, graph: Graph, limits: Limits) -> list[Batch]:
     alone: list[str] = []
     for node_id, node in nodes.items():
         modules = sorted(c for c in consumers.get(node_id, ()) if nodes[c].kind == MODULE)
-        if node.kind == BUILD and modules:
+        if node.kind in (BUILD, BINARY) and modules:  # a binary pin goes with its module, as a build
             builds.setdefault(modules[0], []).append(node_id)
         else:
             alone.append(node_id)

@@ -8,8 +8,9 @@ arch and `noarch`, without debuginfo and debugsource packages (Fedora ships thos
 debug repositories; factory composes none) and without multilib RPMs of another arch (the i686
 RPMs of an x86_64 repository).
 
-`newest_builds` and `advisories.naming_build` are what the history of a source records: the
-newest build of every package it holds, and the advisories naming it.
+`newest_with_advisories` is what the history of a source records: the newest build of every
+package it holds (rpm's version order, given as `compare`: `tools.rpmlib.label_compare`), and
+the advisories naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipeline.core.advisories import Advisory
+from pipeline.core.advisories import Advisory, naming_build
 
 DEBUG_SUFFIXES = ("-debuginfo", "-debugsource")
 SOURCE_ARCH = "src"  # the arch of a source repository (`source_baseurl`) and of its packages
@@ -190,6 +191,24 @@ def newest_builds(packages: Iterable[Package], compare: Compare) -> dict[str, Bu
         if known is None or compare(build.evr, known.evr) > 0:
             newest[build.name] = build
     return newest
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The newest build of one package in a source, and the advisories naming it (security
+    first, most severe first): what the history of a source records per package."""
+
+    build: Build
+    advisories: tuple[Advisory, ...]
+
+
+def newest_with_advisories(repositories: Iterable[Repository], compare: Compare) -> tuple[Held, ...]:
+    """The newest build of every package a source holds (over its repositories of every arch),
+    each with the advisories of those repositories that name one of its RPMs; by package name."""
+    held = list(repositories)
+    newest = newest_builds((p for r in held for p in r.packages), compare)
+    notes: dict[str, Advisory] = {a.id: a for r in held for a in r.advisories}
+    return tuple(Held(build, naming_build(notes.values(), build.srpm)) for _, build in sorted(newest.items()))
 
 
 def lookup_order(names: Sequence[str], inherits: Mapping[str, Sequence[str]]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ at compose time a failed node naming the RPM, the source and the reason, and not
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -259,3 +260,28 @@ def assert_nothing_finished(root: Path) -> None:
     assert failed and {r.status for r in failed} == {"FAILED"}
     store = open_store("file:.factory/store", root=root, env={})
     assert not any(store.has(r.compose_id) for r in failed)
+
+
+def test_a_reading_is_cached_by_repomd_checksum_and_one_unused_for_a_week_forgotten(
+    tmp_path: Path, built: up.Built
+) -> None:
+    from pipeline.tools import yumrepo
+
+    source = repository(tmp_path, list(built.rpms))
+    where, cache = yumrepo.Where("up", "x86_64", (source / "x86_64").as_uri()), tmp_path / "cache"
+    first = yumrepo.read(where, root=tmp_path, cache=cache)
+    (reading,) = cache.glob("*.json")
+    assert reading.stem == first.state.repomd_sha256
+    stale = cache / ("0" * 64 + ".json")
+    stale.write_text("{}")
+    os.utime(stale, (0, 0))
+    assert yumrepo.read(where, root=tmp_path, cache=cache) == first  # from the cache
+    shutil.rmtree(source / "x86_64" / "repodata")
+    up.make_repo(source / "x86_64", [], [up.Advisory("FEDORA-1", "bugfix", "", (), (built.rpms[0],))])
+    moved = yumrepo.read(where, root=tmp_path, cache=cache)
+    assert moved.state.repomd_sha256 != first.state.repomd_sha256 and [a.id for a in moved.advisories] == [
+        "FEDORA-1"
+    ]
+    assert sorted(p.stem for p in cache.glob("*.json")) == sorted(
+        [first.state.repomd_sha256, moved.state.repomd_sha256]
+    )

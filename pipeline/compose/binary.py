@@ -128,10 +128,11 @@ def _download(job: Job, reader: SourceReader, downloads: list[tuple[Located, Pat
     with tempfile.TemporaryDirectory(prefix="factory-download-", dir=job.workdir.parent) as scratch:
         staged = {d: Path(scratch) / d.package.filename for d, _ in downloads}
         targets = [
-            yumrepo.Download(reader.source(d.state.source).url(d.state.arch) if d.state.arch != "src"
-                             else reader.source(d.state.source).srpm_url(), d.package.location, d.package.sha256, path)
+            yumrepo.Download(
+                reader.read_url(d.state.source, d.state.arch), d.package.location, d.package.sha256, path
+            )
             for d, path in staged.items()
-        ]  # fmt: skip
+        ]
         failed = yumrepo.download(targets, job.source_root)
         for d, path in staged.items():
             if path in failed:

@@ -85,6 +85,11 @@ class SourceReader:
     def source(self, name: str) -> Source:
         return self.sources[name]
 
+    def read_url(self, name: str, arch: str) -> str:
+        """The URL a source's repository of arch (`src`: its source RPMs) is read from in this run."""
+        source = self.sources[name]
+        return source.srpm_url() if arch == SOURCE_ARCH else source.url(arch)
+
     def chain(self, names: Sequence[str]) -> tuple[str, ...]:
         """The sources a build of these sources is looked up in (with what they inherit)."""
         return lookup_order(names, {n: s.inherits for n, s in self.sources.items()})
@@ -95,13 +100,12 @@ class SourceReader:
         with self._lock:
             known = self._read.get(key)
         if known is None:
-            source = self.sources[name]
+            url = self.read_url(name, arch)
             if arch == SOURCE_ARCH:
-                where = yumrepo.Where(name, arch, source.srpm_url())
+                where = yumrepo.Where(name, arch, url)
             else:
-                url = source.url(arch)
-                shown = self.configured[name].url(arch)
-                where = yumrepo.Where(name, arch, url, repo_json_url(url, source.baseurl), shown)
+                repo_json = repo_json_url(url, self.sources[name].baseurl)
+                where = yumrepo.Where(name, arch, url, repo_json, self.configured[name].url(arch))
             try:
                 known = yumrepo.read(where, root=self.root, cache=self.cache)
             except OperationFailed as exc:

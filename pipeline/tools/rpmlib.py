@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ _SIGNATURE = (
     "{%|SIGGPG?{%{SIGGPG:pgpsig}}:{%|SIGPGP?{%{SIGPGP:pgpsig}}:{}|}|}|}|"
 )
 _KEY_ID = re.compile(r"Key ID ([0-9a-f]{16})")
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +49,12 @@ class Header:
 
 def header(path: Path) -> Header:
     """The header of an RPM file; OperationFailed when it is no RPM."""
-    ts = rpm.TransactionSet()
-    ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     fd = os.open(path, os.O_RDONLY)
     try:
-        found = ts.hdrFromFdno(fd)
+        with _LOCK:  # librpm keeps process-wide state: composes read headers from worker threads
+            ts = rpm.TransactionSet()
+            ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+            found = ts.hdrFromFdno(fd)
     except rpm.error as exc:
         raise OperationFailed(f"{path.name} is no RPM rpm can read: {exc}", code="bad-rpm") from exc
     finally:

@@ -3,7 +3,8 @@ repository of one arch, read into a `core.packages.Repository`, and its packages
 
 Reading a repository asks for its repomd.xml first; its sha256 names the cached reading
 (`.factory/cache/sources/<sha256>.json`: the packages of primary.xml and the advisories of
-updateinfo.xml, parsed once), so a repository that did not change is never parsed twice. Only
+updateinfo.xml, parsed once), so a repository that did not change is never parsed twice. A
+reading no run used for a week is removed when another is written. Only
 when the cache has no reading are primary.xml and updateinfo.xml fetched (librepo checks them
 against the checksums repomd.xml lists) and parsed (`cr.xml_parse_primary`, `cr.UpdateInfo`).
 
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from pipeline.tools import updateinfo
 
 CACHE = Path(".factory") / "cache" / "sources"  # relative to the definitions repository
 CACHE_FORMAT = 1
+KEEP_SECONDS = 7 * 24 * 3600  # a reading no run used for a week is removed
 TIMEOUT = 30  # seconds to connect
 UNREACHABLE = frozenset({librepo.LRE_CURL, librepo.LRE_CURLM, librepo.LRE_TEMPORARYERR})
 
@@ -207,8 +210,10 @@ _Reading = tuple[str, tuple[Package, ...], tuple[advisories.Advisory, ...]]
 
 
 def _cached(cache: Path, digest: str) -> _Reading | None:
+    path = cache / f"{digest}.json"
     try:
-        data = json.loads((cache / f"{digest}.json").read_bytes())
+        data = json.loads(path.read_bytes())
+        os.utime(path)  # in use: kept by _prune
         if data["format"] != CACHE_FORMAT:
             return None
         packages = tuple(Package._make(row) for row in data["packages"])
@@ -233,6 +238,16 @@ def _store(cache: Path, digest: str, reading: _Reading) -> None:
             json.dumps(data, separators=(",", ":"))
         )  # one call: json's C encoder, not its streaming one
     os.replace(temporary, cache / f"{digest}.json")
+    _prune(cache)
+
+
+def _prune(cache: Path) -> None:
+    """Forget the readings no run has used for KEEP_SECONDS (a repository that moved on)."""
+    oldest = time.time() - KEEP_SECONDS
+    for path in cache.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < oldest:
+                path.unlink()
 
 
 # -- packages --------------------------------------------------------------------------------------

@@ -45,9 +45,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> up.Built:
 
 
 def definitions(
-    baseurl: str, *, gpgkey: Path | None, build: str = BUILD, source: str = "up"
+    baseurl: str, *, gpgkey: Path | None, build: str = BUILD, source: str = "up", key_url: str = ""
 ) -> dict[str, bytes]:
     signing = "    gpgkey: keys/up.asc\n" if gpgkey is not None else "    allow_unsigned: true\n"
+    if key_url:
+        signing = f"    gpgkey: {key_url}\n"
     tree = {
         "factory.yaml": (
             "document: factory-config\nversion: 1\n"
@@ -284,4 +286,41 @@ def test_a_reading_is_cached_by_repomd_checksum_and_one_unused_for_a_week_forgot
     ]
     assert sorted(p.stem for p in cache.glob("*.json")) == sorted(
         [first.state.repomd_sha256, moved.state.repomd_sha256]
+    )
+
+
+def test_a_gpgkey_named_by_url_is_downloaded_and_one_missing_from_the_repository_is_an_error(
+    tmp_path: Path, built: up.Built, keys: tuple[up.Key, up.Key], capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, other = keys
+    rpms = [tmp_path / p.name for p in built.rpms]
+    for path, original in zip(rpms, built.rpms, strict=True):
+        shutil.copy2(original, path)
+    up.sign(rpms, good)
+    source = repository(tmp_path, rpms)
+    (tmp_path / "keys").mkdir()
+    shutil.copy2(good.public, tmp_path / "keys" / "good.asc")
+    shutil.copy2(other.public, tmp_path / "keys" / "other.asc")
+    root = tmp_path / "dist"
+    with serve(tmp_path / "keys") as served:
+        commit_tree(
+            root, definitions(str(source) + "/{arch}", gpgkey=None, key_url=f"{served.url}/other.asc"), "d\n"
+        )
+        code, out, _ = run(capsys, "compose", "--repo", str(root), "--json")
+        nodes = {n["node"]: n for n in json.loads(out)["nodes"]}
+        assert code == 1 and "it is signed by another key" in nodes[NODE]["message"]
+        commit_tree(
+            root, definitions(str(source) + "/{arch}", gpgkey=None, key_url=f"{served.url}/good.asc"), "d\n"
+        )
+        code, out, _ = run(capsys, "compose", "--repo", str(root), "--json")
+        assert code == 0, out
+        assert served.paths(200).count("/good.asc") == 1
+    files = definitions(str(source) + "/{arch}", gpgkey=good.public)
+    del files["keys/up.asc"]
+    commit_tree(root, files, "the key forgotten\n")
+    code, _, err = run(capsys, "validate", "--repo", str(root))
+    assert code == 2
+    assert (
+        "factory.yaml:10:13: error[missing-gpgkey]: source up: its gpgkey keys/up.asc is not in this repository"
+        in err
     )

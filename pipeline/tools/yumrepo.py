@@ -299,7 +299,7 @@ def download(targets: Sequence[Download], root: Path) -> dict[Path, str]:
 
 def fetch_file(url: str, dest: Path, root: Path) -> None:
     """Download one file (a key named by URL) with librepo; SourceUnreachable when it cannot."""
-    with dest.open("wb") as out:
+    with dest.open("w+b") as out:  # librepo fdopen()s it for reading and writing
         try:
             librepo.download_url(librepo_url(url, root), out.fileno(), _handle(url))
         except (librepo.LibrepoException, OSError) as exc:

@@ -306,3 +306,14 @@ def test_a_release_signs_them_with_the_release_key_and_lineage_keeps_the_upstrea
     assert code == 0
     assert f"hello-0:1.0-2.fc42.x86_64  source f42-updates  key {upstream.key.short_id}" in out
     assert f"Koji tag f42-updates repo {upstream.updates.ids[-1]}" in out
+
+
+def test_when_a_source_does_not_answer_its_pins_keep_their_composes(
+    dist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    composed(capsys, dist)
+    monkeypatch.setenv(world.EXTRAS_VARIABLE, str(tmp_path / "unmounted") + "/{arch}/")
+    code, _, err = factory(capsys, "validate", "--repo", str(dist))
+    assert code == 0 and "warning[unreachable-source]: source extras (x86_64): " in err
+    # Its key comes from the latest good compose's lineage: nothing to compose.
+    assert {n["status"] for n in composed(capsys, dist).values()} == {"SKIPPED"}

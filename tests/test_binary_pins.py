@@ -217,6 +217,13 @@ def test_the_same_build_from_another_source_plans_and_composes_nothing(
     )
     assert code == 0 and json.loads(out)["tiers"] == []
     assert {n["status"] for n in composed(capsys, dist).values()} == {"SKIPPED"}
+    # CI's check finds every node composed, binary pins keyed by the RPMs their composes took.
+    code, out, _ = factory(
+        capsys, "ci", "check", "--base", "none", "--repo", str(dist), "--no-pull", "--json"
+    )
+    report = json.loads(out)
+    assert code == 0 and report["ok"], report
+    assert {n["node"] for n in report["nodes"]} >= {HELLO_NODE, TOOLS_NODE, EXTRA_NODE}
 
 
 def test_a_build_its_source_dropped_composes_again_from_the_store_on_a_fresh_clone(

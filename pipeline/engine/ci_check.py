@@ -29,7 +29,7 @@ from pipeline.core.errors import FactoryError
 from pipeline.core.graph import Graph
 from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
-from pipeline.engine import runtime_keys
+from pipeline.engine import runtime_keys, sources
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.engine.transfer import Transfer, open_transfer
 from pipeline.store.lineage import Lineage
@@ -143,6 +143,8 @@ def _check(
             why = "is not composed" if bad[0] in stale else "has no good compose"
             yield NodeCheck(node_id, STALE, message=f"input {bad[0]} {why}")
             continue
+        if node.kind == "binary" and node_id in latest:  # keyed by the RPMs its latest good took
+            node = sources.with_recorded_rpms(node, record(latest[node_id]))
         inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
         repo = runtime_keys.variant_repo(node)
         if transfer is not None and repo is not None:  # a fresh runner: the repo's metadata, as the executor

@@ -34,13 +34,20 @@ def resolve(node: Node, defs: Definitions, reader: SourceReader, previous: Recor
     build, arches = str(definition["build"]), [str(a) for a in definition["arches"]]
     located = reader.locate(build, pin_sources(defs, build), arches)
     if isinstance(located, Found):
-        rpms = located.key()
-    elif previous is not None and previous.upstream:
+        return _with(node, located.key())
+    if previous is not None and previous.upstream:
         log.warning("%s: %s: taken from the artifact store (%s)", node.id, located.why, previous.compose_id)
-        rpms = sorted([u.nevra, u.sha256] for u in previous.upstream)
-    else:
-        return f"{located.why}; the artifact store has no compose of {node.id}"
-    return replace(node, definition_json=canonical_json({**definition, "rpms": rpms}))
+        return with_recorded_rpms(node, previous)
+    return f"{located.why}; the artifact store has no compose of {node.id}"
+
+
+def with_recorded_rpms(node: Node, record: Record) -> Node:
+    """A binary pin node resolved to the RPMs a compose of it took (its lineage record's)."""
+    return _with(node, sorted([u.nevra, u.sha256] for u in record.upstream))
+
+
+def _with(node: Node, rpms: list[list[str]]) -> Node:
+    return replace(node, definition_json=canonical_json({**node.definition, "rpms": rpms}))
 
 
 def stored_builds(latest: Mapping[str, str], has_manifest: Collection[str]) -> set[str]:

@@ -3,6 +3,7 @@ and the rules the schema cannot check."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import cli
+from pipeline import cli, example
 from pipeline.core.batches import Batch, Limits, batches
 from pipeline.core.definitions import load
 from pipeline.core.errors import OperationFailed
@@ -19,7 +20,7 @@ from pipeline.core.graph import Graph, build
 from pipeline.core.plan import Plan, plan
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as limits_of
-from tests.conftest import commit_tree, example_tree, sources
+from tests.conftest import ROOT, commit_tree, example_tree, sources
 from tests.gitlab_ci_tools import schema_errors
 
 DATA = Path(__file__).parent / "data" / "ci"
@@ -197,8 +198,8 @@ def test_jobs_keep_logs_only_and_download_nothing_their_inputs_come_from_the_sto
         "expire_in": "1 week",
         "when": "always",
     }
-    container = jobs(files["part-003.yml"])["compose container:Cloud/base"]
-    assert container["needs"] == [{"job": "compose repo:Cloud", "artifacts": False}]
+    iso = jobs(files["part-003.yml"])["compose iso:Server/dvd"]
+    assert iso["needs"] == [{"job": "compose repo:Server", "artifacts": False}]
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert schema_errors(sorted(tmp_path.iterdir())) == ""
@@ -238,7 +239,7 @@ def _set(path: list[str], value: object) -> object:
     return change
 
 
-REPO = "compose repo:Cloud"
+REPO = "compose repo:Server"
 TRIGGER = "compose part 2 of 4"
 BAD: list[tuple[str, object, str]] = [
     (
@@ -246,7 +247,7 @@ BAD: list[tuple[str, object, str]] = [
         _set(["compose container:Cloud/base", "needs"], ["compose nowhere"]),
         "not a job of the file",
     ),
-    ("part-003.yml", _set(["compose repo:Cloud", "needs"], ["compose container:Cloud/base"]), "cycle"),
+    ("part-003.yml", _set([REPO, "needs"], ["compose iso:Server/dvd"]), "cycle"),
     ("part-003.yml", _set([REPO, "needs"], [REPO]), "cycle"),
     ("part-003.yml", _set([REPO, "extends"], ".nothing"), "extends '.nothing'"),
     (
@@ -268,7 +269,13 @@ BAD: list[tuple[str, object, str]] = [
         "part-004.yml",
         _set(
             ["compose deeper"],
-            {"trigger": {"include": [{"artifact": "pipelines/child.yml", "job": "compose iso:Server/dvd"}]}},
+            {
+                "trigger": {
+                    "include": [
+                        {"artifact": "pipelines/child.yml", "job": "compose iso:AtomicHost/installer"}
+                    ]
+                }
+            },
         ),
         "levels deep",
     ),
@@ -279,18 +286,21 @@ def test_a_failed_part_stops_only_the_jobs_over_its_nodes() -> None:
     files = _split()
     triggers = jobs(files[ci.CHILD])
     first, later = (
-        ["compose part 1 of 4", "compose part 2 of 4"],
-        ["compose part 3 of 4", "compose part 4 of 4"],
+        ["compose part 1 of 4"],
+        ["compose part 2 of 4", "compose part 3 of 4", "compose part 4 of 4"],
     )
     assert all("when" not in triggers[t] and triggers[t]["needs"] == [ci.FILES_JOB] for t in first)
     assert all(triggers[t]["when"] == "always" for t in later)  # run after a failed part too...
     assert all(triggers[t]["trigger"]["strategy"] == "depend" for t in first + later)  # ...once it ended
     # ...where every job over another part's nodes first checks that they are composed
-    for name in ("part-003.yml", "part-004.yml"):
+    for name in ("part-002.yml", "part-003.yml", "part-004.yml"):
         data = yaml.safe_load(files[name])
         assert data[ci.CHECKED]["script"][1] == '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES}'
     assert jobs(files["part-003.yml"])["compose repo:Server"]["extends"] == ci.CHECKED
-    assert jobs(files["part-003.yml"])["compose container:Cloud/base"]["extends"] == ci.TEMPLATE
+    assert jobs(files["part-003.yml"])["compose iso:Server/dvd"]["extends"] == ci.TEMPLATE
+    # python3 requires base-runtime, composed by part 1; the installer needs python3 in its part
+    assert jobs(files["part-002.yml"])["compose module:python3:3.12"]["extends"] == ci.CHECKED
+    assert jobs(files["part-002.yml"])["compose module:installer:f42"]["extends"] == ci.TEMPLATE
 
 
 def test_a_coordinator_needs_room_for_a_trigger_job_per_part() -> None:
@@ -311,10 +321,11 @@ def test_the_checks_refuse_what_gitlab_refuses(name: str, change: object, expect
 def test_the_checks_count_needs_jobs_and_bytes() -> None:
     files = _split()
     found = limits_of.problems(files, Limits(max_jobs=4, max_needs=2), ci.CHILD)
-    assert found == [  # the coordinator: the files job and four triggers; no compose job needs 3
+    assert found == [  # the coordinator: the files job and four triggers; one repo needs 3 modules
         "child.yml: 5 jobs, more than 4",
-        "child.yml: job 'compose part 3 of 4' has 3 needs, more than 2",
         "part-001.yml: 5 jobs, more than 4",
+        "part-002.yml: 5 jobs, more than 4",
+        "part-002.yml: job 'compose repo:AtomicHost' has 3 needs, more than 2",
         "part-003.yml: 5 jobs, more than 4",
     ]
     big = {
@@ -426,9 +437,33 @@ def test_ci_check_of_inputs_fails_naming_what_is_not_composed(
     assert out.startswith("inputs of container:Cloud/base repo:Cloud at HEAD: 2 nodes, 2 not composed")
     assert "module:base-runtime:f42" in out and "module:httpd:2.4" in out
     assert "  repo:Cloud " not in out  # one of the job's own nodes, not an input
+    # a module's job waits for the modules it requires (GNOME: GTK, and base-runtime through it)
+    assert cli.main([*check, "--inputs-of", "module:gnome:47", "build:gnome-shell@67f39e87"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("inputs of build:gnome-shell@67f39e87 module:gnome:47 at HEAD: 2 nodes, 2 not")
+    assert "  module:gtk:3 " in out and "  module:base-runtime:f42 " in out
     assert cli.main([*check, "--inputs-of", "repo:Nowhere"]) == 2
     assert cli.main(check) == 2
     assert cli.main([*check, "--base", "none", "--inputs-of", "repo:Cloud"]) == 2
+
+
+def test_ci_check_names_the_required_module_a_module_not_composed_waited_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_tree(tmp_path, example_tree(), "Example\n")
+    example.materialize(ROOT / "examples" / "distgit", tmp_path / ".factory" / "distgit")
+    gnome_shell = "build:gnome-shell@67f39e87"
+    assert cli.main(["compose", "--repo", str(tmp_path), "--type", "ci", gnome_shell]) == 0
+    capsys.readouterr()
+    assert cli.main(["ci", "check", "--repo", str(tmp_path), "--no-pull", "--base", "none", "--json"]) == 1
+    report = {n["node"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert report[gnome_shell]["status"] == "OK"
+    assert report["module:gtk:3"]["message"] == "input build:glib2@8a994f55 is not composed"
+    assert report["module:gnome:47"]["message"] == (
+        "no finished compose of it at head; required modules not composed: module:base-runtime:f42, module:gtk:3"
+    )
+    order = list(report)
+    assert order.index("module:gtk:3") < order.index("module:gnome:47")
 
 
 def test_post_plan_skips_outside_gitlab(

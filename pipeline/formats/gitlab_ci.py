@@ -20,7 +20,10 @@ compose module:NAME:STREAM --type ci`: compose makes what the module needs, with
 pool), or shards of a big module's builds and then the module, or one other node. Its `needs:`
 are the jobs of its planned inputs in the same pipeline: a module needs its shards (at most 50),
 a variant's repo needs its modules' jobs, an image its repo and the image it is layered on. Inputs
-that are not planned are unchanged: their latest good compose is in lineage already.
+that are not planned are unchanged: their latest good compose is in lineage already. A module's
+job also needs the jobs of the planned modules it buildrequires or requires (its repoclosure
+check reads their latest good: without the edge GitLab starts every module job at once, and the
+first push's GNOME fails against a GTK not composed yet); an ordering only, no digest changes.
 
 Why needs stay <= 50: a job whose inputs would take more than 50 needs in a pipeline goes to a
 later pipeline, where it needs none of them: that whole pipeline comes after the pipelines holding

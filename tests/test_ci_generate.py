@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pipeline import cli, example
+from pipeline import __version__, cli, example
 from pipeline.core.batches import Batch, Limits, batches
 from pipeline.core.definitions import load
 from pipeline.core.errors import OperationFailed
@@ -118,7 +119,12 @@ def test_jobs_compose_every_planned_node_once_after_what_it_needs(which: str, ma
             if job_name.startswith(ci.JOB_PREFIX) and "trigger" not in job:
                 seen[job_name] = name
                 batch = made[job_name]
-                assert job["variables"] == {"FACTORY_NODES": " ".join(batch.targets)}
+                builds = [n for n in batch.nodes if n not in batch.targets]
+                assert job["variables"]["FACTORY_NODES"] == " ".join(batch.targets)
+                if job["extends"] == ci.CHECKED and builds:  # what its check leaves out
+                    assert job["variables"]["FACTORY_BUILDS"] == " ".join(builds)
+                else:
+                    assert "FACTORY_BUILDS" not in job["variables"]
                 # needs: the batches of its planned inputs that are in its own file
                 assert job["needs"] == [
                     {"job": i, "artifacts": False} for i in batch.inputs if i in jobs(text)
@@ -203,6 +209,52 @@ def test_jobs_keep_logs_only_and_download_nothing_their_inputs_come_from_the_sto
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert schema_errors(sorted(tmp_path.iterdir())) == ""
+
+
+INSTALLS = ("apt-get", "apt ", "make venv", "pip install", "dnf install", "npm ")
+
+
+def _installs(job: Mapping[str, Any]) -> list[str]:
+    lines = [*job.get("before_script", []), *job.get("script", [])]
+    return [line for line in lines if any(word in line for word in INSTALLS)]
+
+
+def test_every_job_runs_in_the_runner_image_and_installs_nothing() -> None:
+    assert (
+        ci.DEFAULT_IMAGE
+        == f"${{CI_REGISTRY_IMAGE}}/runner:{__version__}"
+        == f"${{CI_REGISTRY_IMAGE}}/runner:{version('factory')}"
+    )
+    for case, files in {**golden_cases(), "empty": texts(_empty())}.items():
+        for name, text in files.items():
+            data = yaml.safe_load(text)
+            # the default in the file itself: triggers forward no YAML variables to it
+            assert data["variables"] == {"FACTORY_IMAGE": ci.DEFAULT_IMAGE}, (case, name)
+            for job_name, job in jobs(text).items():
+                if "trigger" in job:
+                    assert job["trigger"]["forward"] == {"pipeline_variables": True, "yaml_variables": False}
+                    continue
+                image = job.get("image") or data["default"]["image"]
+                assert image == "${FACTORY_IMAGE}", (case, name, job_name)
+            for job_name, job in data.items():
+                if isinstance(job, dict) and ("script" in job or "before_script" in job):
+                    assert _installs(job) == [], (case, name, job_name)
+    # the parent pipeline: the same default, and only factory's own test job installs anything
+    parent = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    assert parent["variables"] == {"FACTORY_IMAGE": ci.DEFAULT_IMAGE}
+    assert parent["default"]["image"] == "${FACTORY_IMAGE}"
+    assert parent["compose"]["trigger"]["forward"] == {"pipeline_variables": True, "yaml_variables": False}
+    for job_name, job in parent.items():
+        if not isinstance(job, dict) or job_name in ("default", "variables", "test"):
+            continue
+        assert job.get("image", "${FACTORY_IMAGE}") == "${FACTORY_IMAGE}", job_name
+        assert _installs(job) == [], job_name
+    assert parent["test"]["image"] == "debian:12" and _installs(parent["test"])
+
+
+def _empty() -> dict[str, ci.PipelineFile]:
+    graph = graph_of(example_tree())
+    return ci.pipeline_files(plan(graph, graph), graph, base=HEAD, head=HEAD)
 
 
 def test_every_generated_file_is_valid_for_gitlab(tmp_path: Path) -> None:
@@ -295,12 +347,20 @@ def test_a_failed_part_stops_only_the_jobs_over_its_nodes() -> None:
     # ...where every job over another part's nodes first checks that they are composed
     for name in ("part-002.yml", "part-003.yml", "part-004.yml"):
         data = yaml.safe_load(files[name])
-        assert data[ci.CHECKED]["script"][1] == '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES}'
+        check = '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES} ${FACTORY_BUILDS:-}'
+        assert data[ci.CHECKED]["script"][1] == check
     assert jobs(files["part-003.yml"])["compose repo:Server"]["extends"] == ci.CHECKED
     assert jobs(files["part-003.yml"])["compose iso:Server/dvd"]["extends"] == ci.TEMPLATE
-    # python3 requires base-runtime, composed by part 1; the installer needs python3 in its part
-    assert jobs(files["part-002.yml"])["compose module:python3:3.12"]["extends"] == ci.CHECKED
+    # python3 requires base-runtime, composed by part 1: its check leaves out the builds its job
+    # composes; the installer needs python3 in its part
+    python3 = jobs(files["part-002.yml"])["compose module:python3:3.12"]
+    assert python3["extends"] == ci.CHECKED
+    assert python3["variables"] == {
+        "FACTORY_NODES": "module:python3:3.12",
+        "FACTORY_BUILDS": "build:python3-requests@289c064e build:python3-urllib3@20907f58 build:python3@720dc08b",
+    }
     assert jobs(files["part-002.yml"])["compose module:installer:f42"]["extends"] == ci.TEMPLATE
+    assert "FACTORY_BUILDS" not in jobs(files["part-001.yml"])["compose module:gtk:3"]["variables"]
 
 
 def test_a_coordinator_needs_room_for_a_trigger_job_per_part() -> None:

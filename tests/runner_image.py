@@ -69,12 +69,15 @@ def build(layout: Path) -> RunnerImage:
 
 
 def unpack(image: RunnerImage, root: Path) -> Path:
-    subprocess.run(
+    """The image's root file system at `root` (a directory that does not exist yet)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
         ["umoci", "raw", "unpack", "--image", image.reference, str(root)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert done.returncode == 0, f"umoci raw unpack failed: {done.stderr}"
     return root
 
 

@@ -14,6 +14,13 @@ docker-registry on 127.0.0.1 (tests/registry.py). After the child pipeline, the 
 (a) the first push of the example distribution composes every node; (b) the openssl backport
 bump after it composes exactly the planned nodes, fetching the outputs of the unchanged ones it
 reads from the store. The test prints what (b) fetched, and its ratio to all outputs' bytes.
+The parent's jobs are `.gitlab-ci.yml`'s own `generate` and `check`.
+
+Where jobs run: with this checkout's venv (FACTORY names its CLI, PATH is this machine's), and
+again in the runner image (`make runner-image`, built once per session; skipped where it cannot
+be built, i.e. not as root): its root file system unpacked, every job under chroot with an empty
+environment but the job's variables, the image's PATH and its `factory` (the jobs' default), and
+only the runners' directory of this machine mounted (tests/runner_image.py).
 
 Why this test passed the first push while every generated module job had `needs: []` (issue 20):
 it ran the jobs one at a time, each ready wave in name order, so `compose module:gnome:47` ran
@@ -36,7 +43,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +54,7 @@ from pipeline import example
 from pipeline.store.artifacts import open_store
 from pipeline.store.lineage import Lineage
 from tests import registry as oci_registry
+from tests import runner_image as images
 from tests.conftest import ROOT
 from tests.gitlab_server import GitLabServer
 
@@ -57,6 +65,7 @@ CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"  # in the example dist-git 
 FETCHED = re.compile(r"store: fetched (\d+) files \((\d+) bytes\)")
 COMPOSED = re.compile(r"^(?:FINISHED|FINISHED_INCOMPLETE|DOOMED): (\d+) composed", re.MULTILINE)
 OSTREE_JOB = "compose ostree:AtomicHost/host"
+VENV_FACTORY = str(Path(sys.executable).parent / "factory")
 SEED_VARIABLE = "FACTORY_TEST_RUNNER_SEED"  # replays an order of jobs (printed by every run)
 WORKERS_VARIABLE = "FACTORY_TEST_RUNNER_WORKERS"  # jobs at once (default 2)
 
@@ -93,6 +102,7 @@ class Runners:
     machines: int = 0
     seed: int = field(default_factory=lambda: runner_seed())
     workers: int = field(default_factory=lambda: int(os.environ.get(WORKERS_VARIABLE, "2")))
+    root: Path | None = None  # the runner image's root file system: jobs run in it (chroot)
 
     def machine(self, name: str) -> tuple[Path, dict[str, str]]:
         """A fresh runner: a clone of the remote at main, its own HOME; the job's base variables."""
@@ -102,10 +112,10 @@ class Runners:
         home.mkdir(parents=True)
         git(self.top, "clone", "-q", str(self.remote), str(where / "build"))
         env = {
-            "PATH": os.environ["PATH"],
+            # in the image: its PATH, and its `factory` (the jobs' default); else this venv's
+            **({"PATH": os.environ["PATH"], "FACTORY": VENV_FACTORY} if self.root is None else {}),
             "HOME": str(home),
             "LANG": "C.UTF-8",
-            "FACTORY": str(Path(sys.executable).parent / "factory"),
             "FACTORY_STORE": self.store,
             "CI": "true",
             "GIT_AUTHOR_NAME": "runner",
@@ -116,30 +126,23 @@ class Runners:
         return where / "build", env
 
     def push(self, before: str) -> Ran:
-        """The pipeline of a push: generate, the child pipeline job by job, then check."""
+        """The pipeline of a push: .gitlab-ci.yml's `generate`, the child pipeline job by job,
+        then its `check`."""
         head = git(self.work, "rev-parse", "HEAD").strip()
         ran = Ran()
-        clone, env = self.machine("generate")
-        run_script(
-            clone,
-            env,
-            ['"${FACTORY}" ci generate --base "$BEFORE" --head "$HEAD" --out pipelines'],
-            {"BEFORE": before, "HEAD": head},
-            "generate",
-            ran,
-        )
-        child = yaml.safe_load((clone / "pipelines" / "child.yml").read_text())
+        variables = {"CI_COMMIT_BEFORE_SHA": before, "CI_COMMIT_SHA": head, "CI_PIPELINE_SOURCE": "push"}
+        self.run_parent_job("generate", variables, ran)
+        child = yaml.safe_load((ran.clones["generate"] / "pipelines" / "child.yml").read_text())
         self.run_jobs(resolved_jobs(child), head, ran)
-        clone, env = self.machine("check")
-        run_script(
-            clone,
-            env,
-            ['"${FACTORY}" ci check --base "$BEFORE" --head "$HEAD" --remote origin'],
-            {"BEFORE": before, "HEAD": head},
-            "check",
-            ran,
-        )
+        self.run_parent_job("check", variables, ran)
         return ran
+
+    def run_parent_job(self, name: str, variables: Mapping[str, str], ran: Ran) -> None:
+        """A job of .gitlab-ci.yml, on a fresh runner."""
+        job = gitlab_job(name)
+        clone, env = self.machine(name)
+        script = [*job["before_script"], *job["script"]]
+        run_script(clone, env, script, {**variables, "CI_JOB_NAME": name}, name, ran, self.root)
 
     def run_jobs(self, jobs: Mapping[str, Mapping[str, Any]], head: str, ran: Ran) -> None:
         """Run a pipeline's jobs as GitLab does: any job whose needs all succeeded may start (one
@@ -160,7 +163,7 @@ class Runners:
                     clone, env = self.machine(name)
                     variables = {**job.get("variables", {}), "CI_COMMIT_SHA": head, "CI_JOB_NAME": name}
                     script = [*job.get("before_script", []), *job["script"]]
-                    running[pool.submit(execute, clone, env, script, variables)] = (name, clone)
+                    running[pool.submit(execute, clone, env, script, variables, self.root)] = (name, clone)
                     ran.started.append(name)
                 assert running, "the needs of the generated jobs form a cycle"
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -178,13 +181,23 @@ def runner_seed() -> int:
 
 
 def execute(
-    clone: Path, env: Mapping[str, str], script: list[str], variables: Mapping[str, Any]
+    clone: Path,
+    env: Mapping[str, str],
+    script: list[str],
+    variables: Mapping[str, Any],
+    root: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a job's script lines as GitLab's shell does (`set -eo pipefail`)."""
+    """Run a job's script lines as GitLab's shell does (`set -eo pipefail`): here, or in the
+    runner image's root (chroot, nothing of this machine but the runners' directory)."""
+    text = "set -eo pipefail\n" + "\n".join(script)
+    environment = {**env, **{k: str(v) for k, v in variables.items()}}
+    if root is not None:
+        top = clone.parent.parent.parent  # TOP/runners/NNN-name/build
+        return images.in_root(root, text, cwd=str(clone), env=environment, binds=[top])
     return subprocess.run(
-        ["bash", "-c", "set -eo pipefail\n" + "\n".join(script)],
+        ["bash", "-c", text],
         cwd=clone,
-        env={**env, **{k: str(v) for k, v in variables.items()}},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=900,
@@ -193,10 +206,16 @@ def execute(
 
 
 def run_script(
-    clone: Path, env: Mapping[str, str], script: list[str], variables: Mapping[str, Any], name: str, ran: Ran
+    clone: Path,
+    env: Mapping[str, str],
+    script: list[str],
+    variables: Mapping[str, Any],
+    name: str,
+    ran: Ran,
+    root: Path | None = None,
 ) -> None:
     """Run a job's script lines; fail the test if it fails."""
-    record(execute(clone, env, script, variables), name, clone, ran)
+    record(execute(clone, env, script, variables, root), name, clone, ran)
 
 
 def record(done: subprocess.CompletedProcess[str], name: str, clone: Path, ran: Ran, why: str = "") -> None:
@@ -239,7 +258,7 @@ def made_at(runners: Runners, head: str) -> int:
     """How many nodes' latest good composes were made from the definitions commit head."""
     clone, env = runners.machine("count-made")
     subprocess.run(
-        [env["FACTORY"], "lineage", "pull", "--remote", "origin"],
+        [VENV_FACTORY, "lineage", "pull", "--remote", "origin"],
         cwd=clone,
         env=env,
         check=True,
@@ -265,7 +284,7 @@ def all_output_bytes(runners: Runners) -> tuple[int, int]:
     """Files and bytes of every node's latest good compose (read from a fresh clone's lineage)."""
     clone, env = runners.machine("count")
     subprocess.run(
-        [env["FACTORY"], "lineage", "pull", "--remote", "origin"],
+        [VENV_FACTORY, "lineage", "pull", "--remote", "origin"],
         cwd=clone,
         env=env,
         check=True,
@@ -329,6 +348,23 @@ def test_fresh_runners_sharing_only_git_distgit_and_a_directory_pass_the_first_p
     tmp_path: Path,
 ) -> None:
     first_push_then_bump(make_runners(tmp_path, f"file://{tmp_path / 'store'}"))
+
+
+def test_the_same_with_every_job_in_the_runner_image(
+    tmp_path: Path, registry: oci_registry.Registry, runner_image: images.RunnerImage
+) -> None:
+    root = image_root(runner_image, tmp_path / "image")
+    (tmp_path / "world").mkdir()
+    runners = make_runners(tmp_path / "world", f"oci://{registry.address}/factory-image-test")
+    first_push_then_bump(replace(runners, root=root))
+
+
+def image_root(image: images.RunnerImage, where: Path) -> Path:
+    """The image's root file system, where `factory` is the image's own."""
+    root = images.unpack(image, where / "rootfs")
+    done = images.in_root(root, "command -v factory && factory --version")
+    assert done.returncode == 0 and done.stdout.startswith("/usr/local/bin/factory\n"), done.stderr
+    return root
 
 
 def first_push_then_bump(runners: Runners) -> None:

@@ -37,14 +37,17 @@ SITE := .factory/site
 
 .PHONY: demo demo-key demo-registry test deps venv lint typecheck pytest bench clean
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# $(call install,PACKAGES): install those of the Debian packages that are not installed yet
+install = missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+deps:
+	@$(call install,$(DEB_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml | deps
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
@@ -196,7 +199,11 @@ space := $(subst ,, )
 
 .PHONY: runner-image runner-image-push print-%
 
-runner-image: venv
+# What building the image needs, and no more (not the venv, not TEST_PACKAGES but mmdebstrap).
+RUNNER_BUILD_PACKAGES := mmdebstrap umoci skopeo git python3-venv
+
+runner-image:
+	@$(call install,$(RUNNER_BUILD_PACKAGES))
 	@set -e; work=$$(mktemp -d /tmp/factory-runner-image.XXXXXX); trap 'rm -rf "$$work"' EXIT; \
 	mkdir -p $(RUNNER_CACHE)/debs $(RUNNER_CACHE)/wheels "$$work/src" "$$work/wheels"; \
 	epoch=$$(git log -1 --format=%ct); created=$$(date -u -d @$$epoch +%Y-%m-%dT%H:%M:%SZ); \
@@ -204,7 +211,8 @@ runner-image: venv
 	echo "== factory $(VERSION) ($$revision) and its Python dependencies as wheels"; \
 	git ls-files -z --cached --others --exclude-standard --deduplicate \
 	  | tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$$work/src"; \
-	$(PY) -m pip wheel -q --disable-pip-version-check --find-links $(RUNNER_CACHE)/wheels \
+	/usr/bin/python3 -m venv "$$work/pip"; \
+	"$$work/pip/bin/python" -m pip wheel -q --disable-pip-version-check --find-links $(RUNNER_CACHE)/wheels \
 	  --wheel-dir "$$work/wheels" "$$work/src"; \
 	find "$$work/wheels" -name '*.whl' ! -name 'factory-*' -exec cp -n {} $(RUNNER_CACHE)/wheels/ \; ; \
 	echo "== the root file system: Debian $(RUNNER_SUITE) with $(COMPOSE_PACKAGES)"; \

@@ -16,7 +16,9 @@ Edges: a build or a binary pin feeds the modules that pin it; a module feeds the
 that ships it (selected, or required by a selected module); a variant's repo feeds its image
 outputs, and an output feeds the outputs layered on it (`from:`). Module dependencies are not
 edges: a module's repo holds only its own builds, so a rebuilt base-runtime does not rebuild
-python3.
+python3. They are *requirements* instead (`Graph.requirements`): a module's checks read the
+latest good of the modules it requires, so whatever composes a module composes it after the
+modules it buildrequires or requires, without them in its digest.
 """
 
 from __future__ import annotations
@@ -100,6 +102,56 @@ class Graph:
                 seen.add(node)
                 todo.extend(self.nodes[node].inputs)
         return seen
+
+    def requirements(self, node_id: str) -> tuple[str, ...]:
+        """The module nodes a module node buildrequires or requires, directly (those of this
+        graph: a retired module has none); nothing for other kinds. An ordering, not an input."""
+        node = self.nodes[node_id]
+        if node.kind != "module":
+            return ()
+        definition = node.definition
+        found = {
+            module_id(f"{name}:{stream}")
+            for field in ("buildrequires", "requires")
+            for name, stream in definition.get(field, {}).items()
+        }
+        return tuple(sorted(f for f in found if f in self.nodes))
+
+    def required(self, seeds: Iterable[str]) -> set[str]:
+        """Every module node the seeds' modules buildrequire or require, transitively (through
+        every module of the graph), without the seeds themselves."""
+        chosen = set(seeds)
+        seen: set[str] = set()
+        todo = [r for s in chosen if s in self.nodes for r in self.requirements(s)]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(self.requirements(node))
+        return seen - chosen
+
+    def in_order(self, subset: Iterable[str]) -> list[str]:
+        """A subset with every node after its inputs and the modules it (build)requires that are
+        in the subset, by `order` where that leaves a choice."""
+        chosen = sorted(set(subset), key=self.order)
+        before = {n: [*self.nodes[n].inputs, *self.requirements(n)] for n in chosen}
+        placed: set[str] = set()
+        ordered: list[str] = []
+        for start in chosen:  # depth first, iteratively: requirement chains may be long
+            stack = [(start, iter(sorted((b for b in before[start] if b in before), key=self.order)))]
+            while stack:
+                node, pending = stack[-1]
+                if node in placed:
+                    stack.pop()
+                    continue
+                nxt = next((b for b in pending if b not in placed), None)
+                if nxt is None:
+                    placed.add(node)
+                    ordered.append(node)
+                    stack.pop()
+                else:
+                    stack.append((nxt, iter(sorted((b for b in before[nxt] if b in before), key=self.order))))
+        return ordered
 
     def tiers(self, subset: Iterable[str]) -> list[list[str]]:
         """Topological levels of a subset: a node's tier is one past its deepest input in it."""

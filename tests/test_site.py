@@ -19,7 +19,7 @@ from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
 from pipeline.core.overview import detail
 from pipeline.core.states import CheckState
 from pipeline.core.status import Status, compute
-from pipeline.formats import site, status_json
+from pipeline.formats import site, site_style, status_json
 from tests.conftest import ROOT
 from tests.test_status import FIXED, GRAPH, Lineage, _passing, broken_gtk, facts, graph_of
 
@@ -35,6 +35,11 @@ def failing_status() -> Status:
     checks = {r.compose_id: _passing(r) for r in lineage.records}
     checks[lineage.records[-1].compose_id] = [
         CheckRun("repoclosure", CheckState.FAILED, "gtk3 requires glib2", "t", "t")
+    ]
+    server = next(r for r in reversed(lineage.records) if r.node == "repo:Server")
+    checks[server.compose_id] = [  # an install check that found nothing to install
+        CheckRun("install", CheckState.NOT_APPLICABLE, "nothing to install", "t", "t"),
+        CheckRun("repoclosure", CheckState.PASSED, "", "t", "t"),
     ]
     return compute(
         facts(
@@ -194,6 +199,17 @@ def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str
     component = next(c for c in group["components"] if c["component"] == "openssl")
     f42 = next(p for p in component["pins"] if p["branch"] == "f42")
     assert f42["waiting"] and f42["bumps"] == ["1"] and f42["head"]["commit"] == FIXED
+
+
+def test_a_check_that_did_not_apply_shows_as_such_and_satisfies_the_gate(pages: dict[str, str]) -> None:
+    twin = json.loads(pages["nodes/repo~Server.json"])
+    newest = twin["history"][0]
+    install = next(c for c in newest["gate"]["required"] if c["check"] == "install")
+    assert (install["state"], install["satisfied"]) == ("NOT_APPLICABLE", True)
+    assert newest["gate"]["state"] == "passed"
+    page = pages["nodes/repo~Server.html"]
+    assert '<span class="state s-not-applicable">not-applicable</span>' in page
+    assert ".s-not-applicable{" in site_style.STYLE or ",.s-not-applicable" in site_style.STYLE
 
 
 def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> None:

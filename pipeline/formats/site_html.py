@@ -93,7 +93,9 @@ def stamp_html(stamp: Stamp, twin: str) -> str:
 
 
 def state(value: str) -> str:
-    return f'<span class="state s-{e(value)}">{e(value)}</span>'
+    """A state's name beside its colour: `not-applicable` for a check's NOT_APPLICABLE."""
+    name = value.lower().replace("_", "-")
+    return f'<span class="state s-{e(name)}">{e(name)}</span>'
 
 
 def node_link(node: str, link: Link, *, anchor: str = "") -> str:

@@ -6,15 +6,17 @@ example distribution composed once, then gtk broken and failing, a bump merge re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from pipeline.build.local import log_location
 from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
 from pipeline.core.overview import detail
 from pipeline.core.states import CheckState
@@ -210,6 +212,34 @@ def test_a_check_that_did_not_apply_shows_as_such_and_satisfies_the_gate(pages: 
     page = pages["nodes/repo~Server.html"]
     assert '<span class="state s-not-applicable">not-applicable</span>' in page
     assert ".s-not-applicable{" in site_style.STYLE or ",.s-not-applicable" in site_style.STYLE
+
+
+def test_a_failed_builds_log_is_a_link_a_reader_opens() -> None:
+    """The message of a failed build names its log where it is kept (the CI job's artifacts,
+    `pipeline.build.local.log_location`): the pages link it, and name no path of a machine."""
+    job = "https://gitlab.example/dist/factory/-/jobs/4711"
+    build = next(n for n in GRAPH.nodes if n.startswith("build:openssl@"))
+    runner = Path("/builds/dist/factory")  # where a runner clones the project (CI_PROJECT_DIR)
+    log = runner / ".factory/output/builds/abc/build.log"
+    where = log_location(log, runner / ".factory/output", {"CI_JOB_URL": job, "CI_PROJECT_DIR": str(runner)})
+    assert where == f"{job}/artifacts/file/.factory/output/builds/abc/build.log"
+    lineage = Lineage()
+    lineage.compose(GRAPH)
+    failed = lineage.compose(GRAPH, [build], fail=[build])[build]
+    text = f"rpmbuild of openssl at 795545287474 failed (log: {where}):\nerror: Bad exit status"
+    lineage.records[-1] = dataclasses.replace(failed, message=text)
+    pages = dict(site.pages(compute(facts(lineage)), MADE))
+    link = f'(log: <a href="{where}">{where}</a>):'
+    assert link in pages["index.html"]  # the failures, first on the overview
+    assert link in pages["builds/base-runtime~f42.html"]
+    assert not [p for p, t in pages.items() if str(runner) in t]
+    # Outside CI, or a log the job does not keep: its place in the output directory.
+    assert log_location(log, runner / ".factory/output", {}) == "builds/abc/build.log in the output directory"
+    elsewhere = {"CI_JOB_URL": job, "CI_PROJECT_DIR": "/builds/other"}
+    assert (
+        log_location(log, runner / ".factory/output", elsewhere)
+        == "builds/abc/build.log in the output directory"
+    )
 
 
 def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -258,7 +258,8 @@ class GitLabServer:
 
     def rate_limit(self, user: str) -> tuple[bool, dict[str, str]]:
         """Count one request of user against the throttle: whether it is over the limit, and the
-        headers GitLab sends (the 429 ones too when it is)."""
+        headers GitLab sends (the 429 ones too when it is): "Response headers" of
+        https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/."""
         with self._lock:
             throttle = self._throttle
             if throttle is None:
@@ -518,6 +519,7 @@ class GitLabServer:
 
     @staticmethod
     def _page(items: list[JSON], params: JSON, page_url: str) -> Reply:
+        """Offset pagination: https://docs.gitlab.com/api/rest/#pagination."""
         per_page = max(1, min(int(params.get("per_page", 20)), 100))
         page = max(1, int(params.get("page", 1)))
         pages = max(1, -(-len(items) // per_page))
@@ -544,6 +546,8 @@ class GitLabServer:
         for key, name in (("source_branch", source), ("target_branch", target)):
             if name not in project.branches:
                 raise ApiError(400, {key: [f'"{name}" does not exist']})
+        # One open merge request per source branch; a second is a conflict (409: "A conflicting
+        # resource already exists", https://docs.gitlab.com/api/rest/troubleshooting/#status-codes).
         for mr in project.merge_requests.values():
             if mr["source_branch"] == source and mr["state"] == "opened":
                 raise ApiError(
@@ -698,7 +702,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(status, payload, {**limits, **headers}, method)
 
     def _authenticate(self, gl: GitLabServer, method: str, path: str) -> str | None:
-        """Who the request is (a token's user), or None after answering it as GitLab would."""
+        """Who the request is (a token's user), or None after answering it as GitLab would:
+        https://docs.gitlab.com/api/rest/authentication/ (an invalid token is a 401),
+        https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-access (where a job token
+        counts), https://docs.gitlab.com/api/rest/troubleshooting/#status-codes (401, 404)."""
         private, job = self.headers.get("PRIVATE-TOKEN"), self.headers.get("JOB-TOKEN")
         if private:
             if private != gl.token:

@@ -177,6 +177,13 @@ def extract(iso: Path, path: str, dest: Path) -> Path:
 
 def verify(release: Path, tmp: Path) -> dict[SignatureKind, int]:
     """Check every signature RELEASE.json claims with the field's client; how many of each kind."""
+    try:
+        return _verify(release, tmp)
+    finally:  # the GnuPG home that knows only the published key
+        run("gpgconf", "--homedir", str(tmp / "verify-gnupg"), "--kill", "all")
+
+
+def _verify(release: Path, tmp: Path) -> dict[SignatureKind, int]:
     data = manifest(release)
     signatures = signatures_of(release)
     assert signatures and data["unsigned"] is False

@@ -15,6 +15,7 @@ from pipeline.core import bump, deps
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidDefinitions, InvalidInput
+from pipeline.core.names import unknown
 from pipeline.engine.workspace import WORKTREE, Workspace
 from pipeline.formats import render
 from pipeline.git import cli as gitcli
@@ -134,6 +135,8 @@ def cmd_deps(args: argparse.Namespace) -> int:
     defs = ws.load(args.rev, check_distgit=False)
     ws.save()
     uid = deps.find_variant(defs, args.module) if args.module.startswith("variant:") else None
+    if args.module.startswith("variant:") and uid is None:
+        raise unknown("variant", args.module, [f"variant:{v}" for v in defs.variants])
     if uid is not None:
         variant = defs.variants[uid]
         items = deps.shipped(defs, uid)

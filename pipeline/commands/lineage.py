@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import known
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
+from pipeline.core.names import unknown
 from pipeline.core.records import Record
 from pipeline.core.states import ComposeStatus, ReleaseStatus
 from pipeline.engine.workspace import Workspace
@@ -212,9 +214,21 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 def latest(args: argparse.Namespace) -> int:
     if args.rev:
         return _latest_at(args)
-    found = Lineage(Workspace.open(args.repo).root, args.release).latest(args.node)
+    ws = Workspace.open(args.repo)
+    lineage = Lineage(ws.root, args.release)
+    if args.release is not None and args.release not in (releases := known.releases(ws, lineage)):
+        raise unknown("release", args.release, releases)
+    try:
+        found = lineage.latest(args.node)
+    except InvalidInput as exc:  # not even a node id: say which nodes are near it
+        if exc.code != "invalid-node":
+            raise
+        found = {}
     if args.node and args.node not in found:
-        raise InvalidInput(f"{args.node} has no good compose", code="no-latest-good")
+        known.require_node(ws, lineage, args.node)
+        raise InvalidInput(
+            f"{args.node} has no good compose in release {lineage.release}", code="no-latest-good"
+        )
     if args.json:
         out_json(found)
         return 0

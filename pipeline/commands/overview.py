@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 from pipeline.commands.output import out, out_json
-from pipeline.core.errors import InvalidInput
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
-    from pipeline.core.overview import answers, component, resolve, shown
+    from pipeline.core.overview import answers, component, resolve, shown, unknown_query
     from pipeline.core.status import compute
     from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
@@ -23,11 +22,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     facts = recorded(ws, whole=False)  # briefs: reading 24,000 records whole costs seconds
     query = resolve(facts, args.query)
     if query is None:
-        raise InvalidInput(
-            f"no node, module or component named {args.query!r}",
-            hint="a node id (`factory graph`), a module (NAME or NAME:STREAM) or a component",
-            code="unknown-name",
-        )
+        raise unknown_query(facts, args.query)
     # Views only of what the answer shows, from their records read whole; the other nodes'
     # briefs decide what those are blocked by and wait for.
     nodes = shown(facts, query)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Definitions, Module
+from pipeline.core.names import unknown
 
 
 def closure(selected: Iterable[str], index: dict[str, Module]) -> list[str]:
@@ -45,8 +46,13 @@ def find_module(defs: Definitions, name: str) -> str:
     if len(streams) == 1:
         return streams[0]
     if streams:
-        raise InvalidInput(f"module {name} has several streams", hint="name one: " + ", ".join(streams))
-    raise InvalidInput(f"no module {name!r}", hint="modules: " + ", ".join(sorted(defs.modules)))
+        raise InvalidInput(
+            f"module {name} has several streams",
+            hint="name one: " + ", ".join(streams),
+            code="ambiguous-module",
+        )
+    forms = {nsid: (nsid.split(":", 1)[0],) for nsid in defs.modules}  # httpd for httpd:2.4
+    raise unknown("module", name, defs.modules, forms=forms, listing="`factory graph` lists the modules")
 
 
 def dependencies(defs: Definitions, nsid: str) -> list[Dependency]:

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.core.errors import InvalidInput
 from pipeline.core.facts import (
     BranchHead,
     BumpRequest,
@@ -18,7 +19,8 @@ from pipeline.core.facts import (
     MirrorFact,
     ReleaseFact,
 )
-from pipeline.core.graph import binary_id, build_id
+from pipeline.core.graph import KINDS_IN_ORDER, binary_id, build_id
+from pipeline.core.names import nearest, unknown
 from pipeline.core.records import Record
 from pipeline.core.states import GateState, NodeState
 from pipeline.core.status import GateView, NodeView, Status, gate_view, stable_order
@@ -413,6 +415,29 @@ def resolve(facts: Facts, text: str | None) -> Query | None:
         chosen = builds | {c for b in builds for c in graph.consumers.get(b, ()) if c.startswith("module:")}
         return Query("component", tuple(n for n in order if n in chosen), (text,))
     return None
+
+
+QUERY_HINT = "a node id (`factory graph`), a module (NAME or NAME:STREAM) or a component"
+
+
+def unknown_query(facts: Facts, text: str) -> InvalidInput:
+    """The error for a query that names nothing (`resolve` gave None): `unknown-node` for a
+    `kind:NAME`, `unknown-module` for a `NAME:STREAM`; a bare name could be any of the three,
+    so the kind of the nearest name decides (`unknown-name` when no name is near)."""
+    kinds: dict[str, str] = {node: "node" for node in facts.graph.digests}
+    kinds.update((r.node, "node") for r in facts.records)
+    kinds.update((b.node, "node") for b in facts.briefs)
+    kinds.update((nsid, "module") for nsid in facts.defs.modules)
+    kinds.update((m.name, "module") for m in facts.defs.modules.values())
+    kinds.update((p.component, "component") for m in facts.defs.modules.values() for p in m.components)
+    head, sep, _ = text.partition(":")
+    if sep and head in KINDS_IN_ORDER:
+        pool = [n for n, kind in kinds.items() if kind == "node"]
+        return unknown("node", text, pool, listing="`factory graph` lists the nodes")
+    if sep:
+        return unknown("module", text, [n for n, kind in kinds.items() if kind == "module"])
+    near = nearest(text, kinds)
+    return unknown(kinds[near[0]] if near else "name", text, kinds if near else [], listing=QUERY_HINT)
 
 
 def shown(facts: Facts, query: Query) -> set[str]:

@@ -18,8 +18,8 @@ from pipeline.compose.registry import checks, composers
 from pipeline.compose.sources import SourceReader
 from pipeline.core import plan as planner
 from pipeline.core.branches import OnBranch
-from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Definitions
+from pipeline.core.names import unknown
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
@@ -91,17 +91,15 @@ def compose(
     checked and gated by the policies of HEAD. Latest good moves only when HEAD is on one of
     its release's branches (`pipeline.core.branches`; `env` holds GitLab's variables)."""
     if compose_type not in COMPOSE_TYPES:
-        raise InvalidInput(
-            f"unknown compose type {compose_type!r}", hint="types: " + ", ".join(COMPOSE_TYPES)
-        )
+        raise unknown("compose-type", compose_type, COMPOSE_TYPES)
     commit = gitrepo.resolve(ws.repo, "HEAD")
     defs = ws.load("HEAD")
     graph = ws.graph("HEAD")
     ws.save()
-    unknown = [n for n in nodes if n not in graph.nodes]
-    if unknown:
-        raise InvalidInput(
-            f"no node {unknown[0]!r}", hint="`factory graph` lists the nodes", code="unknown-node"
+    missing = [n for n in nodes if n not in graph.nodes]
+    if missing:
+        raise unknown(
+            "node", missing[0], list(graph.nodes), where=" at HEAD", listing="`factory graph` lists the nodes"
         )
     if nodes:
         wanted = set(nodes)

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.facts import ComposeBrief
+from pipeline.core.names import unknown
 from pipeline.core.records import (
     LATEST,
     Record,
@@ -75,6 +76,8 @@ TAGS = "refs/tags/compose/"
 IDS = "refs/composes/ids/"
 RETIRED = "refs/composes/retired/"  # + <release>/<node_ref>: the latest good of a retired node
 MAX_RESPIN = 10_000
+COMPOSE_ID_CUTOFF = 0.9  # compose IDs share most of their text: only a near one is suggested
+COMPOSES_LISTED = "`factory latest` lists the latest good composes, `git tag -l 'compose/*'` all of them"
 _PREFIX_RE = re.compile(r"[0-9a-f]{7,64}")
 _TAG_SUMMARY = re.compile(r"Compose (?P<cid>\S+): (?P<node>\S+) \S+")
 
@@ -333,9 +336,7 @@ class Lineage:
         """The hex id of a compose's tag object; InvalidInput when the compose has no tag."""
         tag = ref_target(self.repo, TAGS + compose_id)
         if tag is None:
-            raise InvalidInput(
-                f"no compose {compose_id!r} (no tag {TAGS}{compose_id})", code="unknown-compose"
-            )
+            raise self._unknown(compose_id)
         return tag
 
     def reserved_unfinished(self) -> list[str]:
@@ -350,7 +351,7 @@ class Lineage:
         """
         index = self._index_ready()
         if index.record_json(compose_id) is None:
-            raise InvalidInput(f"no lineage for compose {compose_id!r}", code="unknown-compose")
+            raise self._unknown(compose_id)
         found: list[tuple[int, Record]] = []
         seen: set[str] = set()
         todo = [(0, compose_id)]
@@ -484,8 +485,13 @@ class Lineage:
         tag = ref_target(self.repo, TAGS + cid)
         blob = None if tag is None else notes.read_note(self.repo, NOTES_REF, tag)
         if tag is None or blob is None:
-            raise InvalidInput(f"no lineage for compose {cid!r}", code="unknown-compose")
+            raise self._unknown(cid)
         return tag, load_record(blob, cid)
+
+    def _unknown(self, cid: str) -> InvalidInput:
+        """InvalidInput(code="unknown-compose") naming the compose IDs nearest to cid."""
+        ids = [n.removeprefix(TAGS) for n in refs.names(self.repo, TAGS)]
+        return unknown("compose", cid, ids, cutoff=COMPOSE_ID_CUTOFF, listing=COMPOSES_LISTED)
 
     def _index_ready(self) -> LineageIndex:
         """The SQLite index, brought up to date with the notes."""

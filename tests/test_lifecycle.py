@@ -38,14 +38,17 @@ def test_targets_name_module_streams_and_variants() -> None:
     defs = load()
     assert lifecycle.parse_target("module:gtk:3", defs) == Target("module", "gtk:3")
     assert lifecycle.parse_target("variant:Workstation", defs).id == "variant:Workstation"
-    for bad, hint in (
-        ("module:gtk:4", "modules: "),
-        ("variant:Desktop", "variants: "),
-        ("gtk", "module:NAME"),
+    for bad, code, hint in (
+        ("module:gtk:4", "unknown-module", "did you mean module:gtk:3?"),
+        ("module:nothing:1", "unknown-module", "modules: module:base-runtime:f42, "),
+        ("variant:Workstaton", "unknown-variant", "did you mean variant:Workstation?"),
+        ("variant:Desktop", "unknown-variant", "variants: "),
+        ("xyzzy", "unknown-target", "module:NAME"),
+        ("gtk", "unknown-target", "did you mean module:gtk:3?"),
     ):
         with pytest.raises(InvalidInput) as caught:
             lifecycle.parse_target(bad, defs)
-        assert caught.value.code == "unknown-target" and hint in caught.value.hint
+        assert caught.value.code == code and hint in caught.value.hint
 
 
 def test_a_date_that_has_come_retires_a_later_one_schedules() -> None:

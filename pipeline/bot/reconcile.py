@@ -23,6 +23,7 @@ from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Module, Pin
+from pipeline.core.names import unknown
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
@@ -118,7 +119,11 @@ def reconcile(
     facts: list[BranchFact] = []
     current = graphs.build(defs)
     rebuilds: list[Rebuild] = []
-    for (name, branch), tracked in sorted(_tracked(defs, component).items()):
+    followed = _tracked(defs, component)
+    if component is not None and not followed:
+        components = {p.component for m in defs.modules.values() for p in m.components}
+        raise unknown("component", component, components, where=f" (no module pins it at {target})")
+    for (name, branch), tracked in sorted(followed.items()):
         url = defs.config.distgit_for(tracked[0][1])
         head = sources.head(url, branch)
         if head is None:

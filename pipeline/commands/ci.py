@@ -6,12 +6,14 @@ import argparse
 import os
 from pathlib import Path
 
+from pipeline.commands import files
 from pipeline.commands.output import out, out_json
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.batches import Limits
 from pipeline.core.config import Config, ForgeConfig
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.names import unknown
 from pipeline.engine.workspace import Workspace
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as gitlab_limits
@@ -122,9 +124,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.inputs_of is not None:
         graph = ws.graph(args.head)
         ws.save()
-        unknown = [n for n in args.inputs_of if n not in graph.nodes]
-        if unknown:
-            raise InvalidInput(f"no node {unknown[0]!r} at {args.head}", code="unknown-node")
+        missing = [n for n in args.inputs_of if n not in graph.nodes]
+        if missing:
+            raise unknown("node", missing[0], list(graph.nodes), where=f" at {args.head}")
         batch = set(args.inputs_of)
         # what the job would wait for in one pipeline: its inputs and its modules' requirements
         inputs = ({i for n in batch for i in graph.nodes[n].inputs} | graph.required(batch)) - batch
@@ -154,7 +156,7 @@ def cmd_post_plan(args: argparse.Namespace) -> int:
     """Post (or update) the plan as one note on a merge request; skip outside GitLab."""
     from pipeline.bot.forges import gitlab_forge
 
-    body = Path(args.file).read_text(encoding="utf-8")
+    body = files.read_bytes(args.file, "plan file").decode("utf-8", errors="replace")
     url = os.environ.get("CI_SERVER_URL", "")
     if not url or os.environ.get("GITLAB_CI") != "true":  # gitlab-ci-local sets GITLAB_CI=false
         out("not in GitLab CI (no CI_SERVER_URL, or GITLAB_CI is not true): the plan is not posted")

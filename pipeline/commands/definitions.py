@@ -99,8 +99,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     current = graphs.build(defs)
     modules = bump.pinning(defs, args.component, args.branch)
     if not modules:
-        follows = f" following {args.branch}" if args.branch else ""
-        raise InvalidInput(f"no module pins {args.component}{follows}", code="unknown-component")
+        raise _unknown_pin(defs, args.component, args.branch)
     head = _branch_head(ws, defs, args.component, args.branch)
     if head is not None and args.branch is not None:
         result = planner.plan(current, graphs.build(bump.bump(defs, args.component, args.branch, head)))
@@ -113,6 +112,15 @@ def cmd_impact(args: argparse.Namespace) -> int:
     else:
         _out(render.plan_text(result, title))
     return EXIT_OK
+
+
+def _unknown_pin(defs: Any, component: str, branch: str | None) -> InvalidInput:
+    """No module pins the component (unknown-component), or none on that branch (unknown-branch)."""
+    pins = [p for m in defs.modules.values() for p in m.components]
+    branches = sorted({p.branch for p in pins if p.component == component})
+    if not branches:
+        return unknown("component", component, {p.component for p in pins}, where=" (no module pins it)")
+    return unknown("branch", branch or "", branches, where=f" of {component} that a module follows")
 
 
 def _branch_head(ws: Workspace, defs: Any, component: str, branch: str | None) -> str | None:

@@ -6,11 +6,13 @@ import argparse
 import os
 from collections import Counter
 
+from pipeline.commands import files
 from pipeline.commands.output import out, out_json
 from pipeline.engine.transfer import store_url
 from pipeline.engine.workspace import Workspace
 from pipeline.release import gc
 from pipeline.store.artifacts import open_store, shown_url
+from pipeline.store.artifacts_file import FileStore
 from pipeline.store.lineage import Lineage
 
 
@@ -20,6 +22,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     # The store composes write to, unless others are named: the same rule as `factory compose`.
     urls = args.store or [store_url(ws.config().store, os.environ)]
     stores = [open_store(url, root=ws.root, env=os.environ) for url in urls]
+    for url, store in zip(args.store, stores, strict=False):  # a store named that is not there
+        if isinstance(store, FileStore):
+            files.existing_directory(store.directory, f"artifact store {shown_url(url)}:")
     report = gc.collect(
         ws,
         Lineage(ws.root),

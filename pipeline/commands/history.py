@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from typing import TYPE_CHECKING
 
 from pipeline.commands.output import out, out_json
-from pipeline.core.errors import InvalidInput
+from pipeline.core.errors import FactoryError, InvalidInput
+from pipeline.core.names import unknown
+
+if TYPE_CHECKING:
+    from pipeline.engine.workspace import Workspace
+    from pipeline.store.history import BranchHistory
 
 
 def record(args: argparse.Namespace) -> int:
@@ -29,7 +36,8 @@ def record(args: argparse.Namespace) -> int:
         }
     )
     if args.component is not None and not tracked:
-        raise InvalidInput(f"no module pins {args.component}", code="unknown-component")
+        pinned = {p.component for m in defs.modules.values() for p in m.components}
+        raise unknown("component", args.component, pinned, where=" (no module pins it)")
     recorded, problems = [], []
     for component, branch, url in tracked:
         head = sources.head(url, branch)
@@ -55,9 +63,12 @@ def show(args: argparse.Namespace) -> int:
     from pipeline.engine.workspace import Workspace
     from pipeline.store.history import BranchHistory, iso, parse_time
 
-    history = BranchHistory(Workspace.open(args.repo).repo)
+    ws = Workspace.open(args.repo)
+    history = BranchHistory(ws.repo)
     if args.all:
         found = history.log(args.component, args.branch)
+        if not found:
+            _require_known(ws, history, args.component, args.branch)
         if args.json:
             out_json([o.to_json() for o in found])
         else:
@@ -67,6 +78,7 @@ def show(args: argparse.Namespace) -> int:
     when = parse_time(args.at) if args.at else int(time.time())
     seen = history.at(args.component, args.branch, when)
     if seen is None:
+        _require_known(ws, history, args.component, args.branch)
         raise InvalidInput(
             f"no recorded head of {args.component} ({args.branch}) at or before {iso(when)}",
             hint="`factory history record` records the current heads",
@@ -77,3 +89,18 @@ def show(args: argparse.Namespace) -> int:
     else:
         out(f"{seen.head}  (observed {iso(seen.observed)})")
     return 0
+
+
+def _require_known(ws: Workspace, history: BranchHistory, component: str, branch: str) -> None:
+    """unknown-component unless a pin at HEAD or the branch history names the component,
+    unknown-branch unless one names that branch of it: a typo is told apart from a branch
+    that has no head recorded yet (or at that time)."""
+    known = set(history.tracked())
+    with contextlib.suppress(FactoryError):  # no HEAD, or definitions that do not validate
+        defs = ws.load("HEAD", check_distgit=False)
+        known |= {(p.component, p.branch) for m in defs.modules.values() for p in m.components}
+    branches = sorted(b for c, b in known if c == component)
+    if not branches:
+        raise unknown("component", component, {c for c, _ in known})
+    if branch not in branches:
+        raise unknown("branch", branch, branches, where=f" of {component} (pinned or recorded)")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.commands import files as named_files
 from pipeline.commands.output import out as _out
 from pipeline.commands.output import out_json as _json
 from pipeline.core import definitions
@@ -43,7 +44,7 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
     existing = _modules_at(ws.root, dest)
     documents = []
     for name in args.files:
-        text = _read(Path(name)).decode("utf-8", errors="replace")
+        text = named_files.read_bytes(name, "modulemd file").decode("utf-8", errors="replace")
         documents.extend(libmodulemd.read(name, text, name=args.name, stream=args.stream))
     known: dict[str, frozenset[str]] = {}
     for module in existing.values():
@@ -66,14 +67,15 @@ def cmd_import_pungi(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     config = ws.config(WORKTREE)
     dest = Path(args.out) if args.out else ws.root
-    variants_file, comps_file = Path(args.variants), Path(args.comps)
+    variants_file = named_files.existing_file(args.variants, "variants file")
+    comps_file = named_files.existing_file(args.comps, "comps file")
     errors = xmllint.validate(_dtd(args.dtd), variants_file)
     if errors:
         raise InvalidInput(
             f"{variants_file} does not follow Pungi's DTD:\n" + "\n".join(errors), code="invalid-variants-xml"
         )
-    variants = pungi.read_variants(str(variants_file), _read(variants_file))
-    comps = pungi.read_comps(str(comps_file), _read(comps_file))
+    variants = pungi.read_variants(str(variants_file), named_files.read_bytes(variants_file, "variants file"))
+    comps = pungi.read_comps(str(comps_file), named_files.read_bytes(comps_file, "comps file"))
     context = from_pungi.Context(
         release=config.release.version,
         stream=args.stream or config.release.version,
@@ -141,7 +143,7 @@ def _destination_files(root: Path, dest: Path, new: Mapping[str, str]) -> list[S
     from pipeline.git import repo as gitrepo
 
     files = {f.path: f for f in gitrepo.worktree_files(dest) if f.path != definitions.CONFIG_PATH}
-    config = _read(root / definitions.CONFIG_PATH)
+    config = named_files.read_bytes(root / definitions.CONFIG_PATH, "configuration")
     files[definitions.CONFIG_PATH] = _source(definitions.CONFIG_PATH, config)
     for path, text in new.items():
         files[path] = _source(path, text.encode("utf-8"))
@@ -201,13 +203,6 @@ def _write_file(target: Path, text: str) -> None:
     os.replace(temporary, target)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="unreadable-file") from exc
-
-
 def _eol(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -220,7 +215,7 @@ def _eol(value: str | None) -> dt.date | None:
 def _dtd(given: str | None) -> Path:
     """Pungi's DTD: the one given, Pungi's installed one, or the copy shipped with factory."""
     if given:
-        return Path(given)
+        return named_files.existing_file(given, "DTD")
     if INSTALLED_DTD.is_file():
         return INSTALLED_DTD
     return Path(str(definitions.SCHEMAS / "pungi-variants.dtd"))

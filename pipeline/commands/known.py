@@ -35,6 +35,15 @@ def require_node(ws: Workspace, lineage: Lineage, node: str, *, where: str = "")
         raise unknown("node", node, candidates, where=where, listing=NODES_LISTED)
 
 
+def components(ws: Workspace, lineage: Lineage) -> set[str]:
+    """Every component a module pins at HEAD and every component lineage holds a build of."""
+    found = {component for b in lineage.briefs() for component, _ in b.pins}
+    with contextlib.suppress(FactoryError):
+        defs = ws.load("HEAD", check_distgit=False)
+        found |= {p.component for m in defs.modules.values() for p in m.components}
+    return found
+
+
 def compose_ids(lineage: Lineage) -> list[str]:
     """The compose ID of every compose lineage holds."""
     return [cid for cid, _ in _briefs(lineage)]

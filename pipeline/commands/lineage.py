@@ -163,6 +163,8 @@ def why(args: argparse.Namespace) -> int:
     if args.json:
         out_json(found)
         return 0
+    if not found and component not in (components := known.components(ws, lineage)):
+        raise unknown("component", component, components)
     if not found:
         out(f"no compose was made with {component} at {commit}")
         return 0

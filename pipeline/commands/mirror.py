@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import files, known
 from pipeline.commands.output import out, out_json
+from pipeline.core.records import is_compose_id
 from pipeline.engine.workspace import Workspace
 from pipeline.release import mirror, publications
 from pipeline.store.lineage import Lineage
@@ -14,8 +16,14 @@ from pipeline.tools import rsync
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Find the release (a compose ID, or a node's live release), push it, record it."""
-    lineage = Lineage(Workspace.open(args.repo).root)
-    release = publications.choose(lineage, args.what, Path(args.source).resolve() if args.source else None)
+    ws = Workspace.open(args.repo)
+    lineage = Lineage(ws.root)
+    if is_compose_id(args.what):
+        lineage.get(args.what)  # unknown-compose, with the nearest compose IDs
+    else:
+        known.require_node(ws, lineage, args.what)
+    source = files.existing_directory(args.source, "release directory").resolve() if args.source else None
+    release = publications.choose(lineage, args.what, source)
     dest = args.to if rsync.is_remote(args.to) else str(Path(args.to).resolve())
     synced = mirror.publish(release, dest, grace=args.grace)
     publications.record(lineage, release, synced)

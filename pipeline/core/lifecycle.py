@@ -22,6 +22,7 @@ from pipeline.core import graph as graphs
 from pipeline.core.deps import closure
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Definitions, Module, Variant
+from pipeline.core.names import did_you_mean, unknown
 
 MODULE, VARIANT = "module", "variant"
 
@@ -68,12 +69,14 @@ def parse_target(text: str, defs: Definitions) -> Target:
     if kind == VARIANT and name in defs.variants:
         return Target(VARIANT, name)
     if kind == MODULE:
-        hint = "modules: " + ", ".join(sorted(defs.modules))
-    elif kind == VARIANT:
-        hint = "variants: " + ", ".join(sorted(defs.variants))
-    else:
-        hint = "name a module stream as module:NAME:STREAM or a variant as variant:UID"
-    raise InvalidInput(f"no {text!r} to retire", hint=hint, code="unknown-target")
+        raise unknown(MODULE, text, [f"module:{nsid}" for nsid in defs.modules], where=" to retire")
+    if kind == VARIANT:
+        raise unknown(VARIANT, text, [f"variant:{uid}" for uid in defs.variants], where=" to retire")
+    hint = "name a module stream as module:NAME:STREAM or a variant as variant:UID"
+    near = did_you_mean(
+        text, [*(f"module:{n}" for n in defs.modules), *(f"variant:{u}" for u in defs.variants)]
+    )
+    raise InvalidInput(f"no {text!r} to retire", hint=near or hint, code="unknown-target")
 
 
 def definition(defs: Definitions, target: Target) -> Module | Variant:

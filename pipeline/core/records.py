@@ -92,6 +92,15 @@ def parse_compose_id(cid: str) -> ComposeIdParts:
     )
 
 
+def is_compose_id(text: str) -> bool:
+    """Whether text is a compose ID (`parse_compose_id` takes it)."""
+    try:
+        parse_compose_id(text)
+    except InvalidInput:
+        return False
+    return True
+
+
 def _is_date(text: str) -> bool:
     try:
         dt.datetime.strptime(text, "%Y%m%d")

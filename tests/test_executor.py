@@ -45,7 +45,7 @@ class Writer:
     def compose(self, job: Job) -> list[OutputFile]:
         self.ran.append(job.node.id)
         if job.node.id in self.failing:
-            raise OperationFailed(f"{job.node.id} broke")
+            raise OperationFailed(f"{job.node.id} broke", code="test-broke")
         # read the inputs' files, as a real composer does (on a fresh runner: fetched ones)
         consumed = sorted(
             hashlib.sha256(job.input_path(o).read_bytes()).hexdigest()

@@ -195,7 +195,7 @@ def test_bad_token_is_a_401_forge_error_without_the_token(
     assert error.status == 401
     assert error.message.startswith("GitLab refused the token (401)")
     assert "FACTORY_GITLAB_TOKEN" in error.message
-    assert error.code == "forge-error" and error.exit_code == 1
+    assert error.code == "gitlab-unauthorized" and error.exit_code == 1
     assert "401 Unauthorized" in error.body
     for text in (error.message, error.body, error.hint, str(error), repr(error), caplog.text):
         assert wrong not in text

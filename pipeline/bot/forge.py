@@ -74,8 +74,10 @@ class MergeRequest:
 class ForgeError(OperationFailed):
     """The forge refused or failed; keeps the HTTP status and body when there is one."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: str = "", hint: str = "") -> None:
-        super().__init__(message, hint=hint, code="forge-error")
+    def __init__(
+        self, message: str, *, code: str, status: int | None = None, body: str = "", hint: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint, code=code)
         self.status = status
         self.body = body
 

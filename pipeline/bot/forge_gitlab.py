@@ -209,19 +209,26 @@ class GitLabCalls:
         if status == 401:
             message = f"GitLab refused the token (401) while {what}: check {TOKEN_VARIABLE}"
             hint = "The token must be valid, unexpired and have the api scope."
+            code = "gitlab-unauthorized"
         elif status == 403:
             message = f"GitLab denied access (403) while {what}: {detail}"
             hint = f"The token needs at least Developer access to {self._path}."
+            code = "gitlab-forbidden"
         elif status is not None:
             message = f"GitLab answered {status} while {what}: {detail}"
+            code = "gitlab-http-error"
         elif isinstance(exc, requests.Timeout):
             message = f"GitLab did not answer within {self._gl.timeout}s while {what}"
+            code = "gitlab-timeout"
         elif isinstance(exc, requests.ConnectionError):
             message = f"could not reach GitLab at {self._gl.url} while {what}: {type(exc).__name__}"
+            code = "gitlab-unreachable"
         else:
             message = f"GitLab request failed while {what}: {type(exc).__name__}: {exc}"
+            code = "gitlab-request-failed"
         return ForgeError(
             self._redact(message),
+            code=code,
             status=status,
             body=self._redact(body)[:_BODY_LIMIT],
             hint=hint,
@@ -269,6 +276,7 @@ class GitLabForge(GitLabCalls):
             raise ForgeError(
                 f"cannot move merge request !{mr.id} from branch {mr.source_branch} to {spec.source_branch}",
                 hint="GitLab cannot change a merge request's source branch; close it and open another.",
+                code="mr-source-branch",
             )
         project = self._project()
         self._write_branch(project, spec)
@@ -309,6 +317,7 @@ class GitLabForge(GitLabCalls):
                     raise
                 raise ForgeError(
                     self._redact(f"GitLab has no project {self._path!r} at {self._gl.url} (404)"),
+                    code="unknown-project",
                     status=404,
                     body=exc.body,
                     hint="Check the project path (group/name) and that the token can see the project.",
@@ -457,6 +466,7 @@ def gitlab_forge(
         raise ForgeError(
             f"no GitLab token: set {TOKEN_VARIABLE}",
             hint="Use a project access token with the api scope.",
+            code="no-gitlab-token",
         )
     client = Client(url, private_token=token, timeout=timeout, retry_transient_errors=False)
     return GitLabForge(
@@ -520,7 +530,9 @@ class GitLabDistGit(GitLabCalls):
     def _path_of(self, url: str) -> str:
         path = self.project_path(url)
         if path is None:
-            raise ForgeError(f"{url} is not a project of the GitLab at {self._gl.url}")
+            raise ForgeError(
+                f"{url} is not a project of the GitLab at {self._gl.url}", code="foreign-project"
+            )
         return path
 
 
@@ -535,7 +547,7 @@ def gitlab_distgit(
 ) -> GitLabDistGit:
     """The dist-git projects of the GitLab at url, written with `token` (PRIVATE-TOKEN)."""
     if not token:
-        raise ForgeError("no GitLab token: set FACTORY_GITLAB_TOKEN")
+        raise ForgeError("no GitLab token: set FACTORY_GITLAB_TOKEN", code="no-gitlab-token")
     client = Client(url, private_token=token, timeout=timeout, retry_transient_errors=False)
     return GitLabDistGit(client, "dist-git", secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
 

@@ -61,7 +61,9 @@ class LocalForge:
 
         def change(record: dict[str, Any]) -> dict[str, Any]:
             if record["state"] != OPENED:
-                raise ForgeError(f"merge request !{mr.id} is {record['state']}: it cannot be updated")
+                raise ForgeError(
+                    f"merge request !{mr.id} is {record['state']}: it cannot be updated", code="mr-not-open"
+                )
             return {**_record(mr.id, spec, OPENED, commit), "notes": record.get("notes", [])}
 
         record = self._change(mr.id, change, f"Update merge request !{mr.id}")
@@ -94,7 +96,7 @@ class LocalForge:
 
         def change(record: dict[str, Any]) -> dict[str, Any]:
             if record["state"] != OPENED:
-                raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open")
+                raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open", code="mr-not-open")
             return {**record, "state": CLOSED}
 
         return _merge_request(self._change(mr_id, change, f"Close merge request !{mr_id}"))
@@ -104,31 +106,37 @@ class LocalForge:
         it merged. Refuses conflicts, and a dirty working tree when the target is checked out."""
         record = self._read(mr_id)[1]
         if record["state"] != OPENED:
-            raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open")
+            raise ForgeError(f"merge request !{mr_id} is {record['state']}, not open", code="mr-not-open")
         target_ref = f"refs/heads/{record['target']}"
         checked_out = gitrepo.checked_out_branch(self.repo) == record["target"]
         if checked_out and not gitrepo.worktree_clean(self.repo):
             raise ForgeError(
                 f"the working tree of {record['target']} has uncommitted changes",
                 hint="commit or stash them, then merge again",
+                code="uncommitted-changes",
             )
 
         def merge_into(target: str | None) -> str:
             if target is None:
-                raise ForgeError(f"the target branch {record['target']} does not exist")
+                raise ForgeError(
+                    f"the target branch {record['target']} does not exist", code="unknown-branch"
+                )
             message = f"Merge {record['source']} (!{mr_id})\n\n{record['title']}\n"
             merged = gitrepo.merge_commit(self.repo, target, record["commit"], message, int(self.clock()))
             if merged is None:
                 raise ForgeError(
                     f"merge request !{mr_id} conflicts with {record['target']}",
                     hint="rerun `factory bot reconcile` after the branch moves again, or bump by hand",
+                    code="merge-conflict",
                 )
             return merged
 
         try:
             merged = refs.update_ref(self.repo, target_ref, merge_into)
         except refs.Contention as exc:
-            raise ForgeError(f"{record['target']} kept moving: merge abandoned") from exc
+            raise ForgeError(
+                f"{record['target']} kept moving: merge abandoned", code="branch-contention"
+            ) from exc
         assert merged is not None
         if checked_out:
             gitrepo.checkout_commit(self.repo, merged)
@@ -139,7 +147,7 @@ class LocalForge:
         """Create branch `name` at the head of branch `start` unless it exists: True if made."""
         head = gitrepo.ref_target(self.repo, f"refs/heads/{start}")
         if head is None:
-            raise ForgeError(f"the branch {start} does not exist")
+            raise ForgeError(f"the branch {start} does not exist", code="unknown-branch")
         return refs.create_if_absent(self.repo, f"refs/heads/{name}", head) is True
 
     # -- records ---------------------------------------------------------------------------------------
@@ -181,14 +189,14 @@ class LocalForge:
         try:
             refs.update_ref(self.repo, PREFIX + mr_id, write)
         except refs.Contention as exc:
-            raise ForgeError(f"merge request !{mr_id} keeps changing: gave up") from exc
+            raise ForgeError(f"merge request !{mr_id} keeps changing: gave up", code="mr-contention") from exc
         return changed[0]
 
     def _source_commit(self, spec: MergeRequestSpec) -> str:
         """A commit with the spec's files on top of the target branch."""
         target = f"refs/heads/{spec.target_branch}"
         if gitrepo.ref_target(self.repo, target) is None:
-            raise ForgeError(f"the target branch {spec.target_branch} does not exist")
+            raise ForgeError(f"the target branch {spec.target_branch} does not exist", code="unknown-branch")
         files = {path: text.encode("utf-8") for path, text in spec.files.items()}
         message = spec.commit_message or spec.title + "\n"
         return gitrepo.commit_files(self.repo, target, files, message, int(self.clock()), spec.removed)

@@ -118,7 +118,7 @@ def _load_repo(sack: Any, name: str, path: Path, hawkey: Any) -> None:
     try:
         root = ET.parse(repomd).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise CheckError(f"cannot read {repomd}: {exc}") from exc
+        raise CheckError(f"cannot read {repomd}: {exc}", code="unreadable-repomd") from exc
     # The C class: hawkey.Repo only adds a deprecation warning (dnf.repo.Repo needs a dnf.Base),
     # and switches every DeprecationWarning of the process to "always" while at it.
     repo = hawkey._hawkey.Repo(name)
@@ -217,7 +217,9 @@ def required_composes(job: Job) -> list[tuple[InputCompose, list[OutputFile]]]:
                 continue
             module_compose = latest.get(f"module:{nsid}")
             if module_compose is None:
-                raise CheckError(f"required module {nsid} has no good compose and no good builds")
+                raise CheckError(
+                    f"required module {nsid} has no good compose and no good builds", code="missing-input"
+                )
             outputs = lineage.get(module_compose).outputs
             found.append((InputCompose(f"module:{nsid}", module_compose, outputs), list(outputs)))
         return found

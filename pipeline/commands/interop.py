@@ -123,7 +123,8 @@ def cmd_export_pungi(args: argparse.Namespace) -> int:
         for path in staged.values():
             path.unlink()
         raise OperationFailed(
-            "the exported variants.xml does not follow Pungi's DTD (a bug):\n" + "\n".join(errors)
+            "the exported variants.xml does not follow Pungi's DTD (a bug):\n" + "\n".join(errors),
+            code="bug-variants-xml",
         )
     for name, path in staged.items():
         os.replace(path, dest / name)

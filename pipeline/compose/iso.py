@@ -126,7 +126,9 @@ def _stage_installer(
     ostree.init(repo)
     commits = [c for c in layered.commits if c.arch == arch]
     if not commits:
-        raise OperationFailed(f"{job.node.id}: the ostree compose it is layered on has no {arch} commit")
+        raise OperationFailed(
+            f"{job.node.id}: the ostree compose it is layered on has no {arch} commit", code="missing-input"
+        )
     for commit in commits:
         ostree.pull_local(repo, source, commit.commit, commit.ref)
     for lock in (repo / ".lock", repo / "tmp"):  # ostree's own scratch: not content
@@ -151,7 +153,7 @@ def _stage_installer(
 def _file_of(tree: Path, nevra: str) -> str:
     name = rpm_filename(nevra)
     if not (tree / "Packages" / name).is_file():
-        raise OperationFailed(f"{nevra} is not in {tree}")
+        raise OperationFailed(f"{nevra} is not in {tree}", code="foreign-package")
     return name
 
 

@@ -183,7 +183,9 @@ def variant_tree(job: Job, variant_uid: str, arch: str) -> Path:
     """The `os/` directory of the variant repo compose among the job's inputs, for arch."""
     made = job.inputs.get(repo_id(variant_uid))
     if made is None:
-        raise OperationFailed(f"{job.node.id}: no compose of {repo_id(variant_uid)} among its inputs")
+        raise OperationFailed(
+            f"{job.node.id}: no compose of {repo_id(variant_uid)} among its inputs", code="missing-input"
+        )
     suffix = f"/compose/{os_path(variant_uid, arch)}/repodata/repomd.xml"
     repomd = next((o for o in made.outputs if o.path.endswith(suffix)), None)
     if repomd is None:

@@ -43,7 +43,8 @@ def composers() -> dict[str, Composer]:
     for name, plugin in _load(ARTIFACTS):
         if getattr(plugin, "kind", None) != name:
             raise OperationFailed(
-                f"plugin {name} of {ARTIFACTS} says its kind is {getattr(plugin, 'kind', None)!r}"
+                f"plugin {name} of {ARTIFACTS} says its kind is {getattr(plugin, 'kind', None)!r}",
+                code="plugin-kind",
             )
         if not isinstance(getattr(plugin, "format", None), int):
             raise OperationFailed(

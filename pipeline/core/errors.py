@@ -30,11 +30,15 @@ class Diagnostic:
 
 
 class FactoryError(Exception):
-    """Base of every error factory reports to a user."""
+    """Base of every error factory reports to a user.
+
+    `code` is required: every raise names its own kebab-case rule (`unknown-node`,
+    `missing-file`), which is what a user searches for and a script tells apart; there is no
+    generic code (tests/test_error_codes.py reads every raise site)."""
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str = "", code: str = "error") -> None:
+    def __init__(self, message: str, *, code: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -99,7 +99,10 @@ def read_variants(path: str, raw: bytes) -> tuple[PungiVariant, ...]:
     """The top-level variants of a variants.xml (validate it against Pungi's DTD first)."""
     root = xmltree.parse(path, raw)
     if root.tag != "variants":
-        raise InvalidInput(f"{path}:{root.line}: the root element is <{root.tag}>, not <variants>")
+        raise InvalidInput(
+            f"{path}:{root.line}: the root element is <{root.tag}>, not <variants>",
+            code="invalid-variants-xml",
+        )
     return tuple(_variant(path, v) for v in root.findall("variant"))
 
 
@@ -115,7 +118,9 @@ def _variant(path: str, node: xmltree.Element) -> PungiVariant:
             try:
                 loaded = json.loads(data)
             except ValueError as exc:
-                raise InvalidInput(f"{path}:{line}: <?{EXTENSION}?> is not JSON: {exc}") from exc
+                raise InvalidInput(
+                    f"{path}:{line}: <?{EXTENSION}?> is not JSON: {exc}", code="invalid-variants-xml"
+                ) from exc
             extension, extension_line = loaded if isinstance(loaded, dict) else None, line
     return PungiVariant(
         id=node.attrib.get("id", ""),
@@ -167,7 +172,9 @@ def read_comps(path: str, raw: bytes) -> Comps:
     """The groups of a comps.xml, and the other entries it holds (by id)."""
     root = xmltree.parse(path, raw)
     if root.tag != "comps":
-        raise InvalidInput(f"{path}:{root.line}: the root element is <{root.tag}>, not <comps>")
+        raise InvalidInput(
+            f"{path}:{root.line}: the root element is <{root.tag}>, not <comps>", code="invalid-comps-xml"
+        )
     groups = []
     for node in root.findall("group"):
         packages = node.find("packagelist")

@@ -189,7 +189,9 @@ def _described(package: Any, hawkey: Any) -> tuple[str, str]:
     kind, value = package.chksum
     name = hawkey.chksum_name(kind)
     if name != "sha256":
-        raise OperationFailed(f"{package.location}: the repository gives a {name} checksum, not sha256")
+        raise OperationFailed(
+            f"{package.location}: the repository gives a {name} checksum, not sha256", code="not-sha256"
+        )
     nevra = f"{package.name}-{package.epoch}:{package.version}-{package.release}.{package.arch}"
     return nevra, bytes(value).hex()
 

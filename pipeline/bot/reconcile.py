@@ -122,7 +122,7 @@ def reconcile(
     followed = _tracked(defs, component)
     if component is not None and not followed:
         components = {p.component for m in defs.modules.values() for p in m.components}
-        raise unknown("component", component, components, where=f" (no module pins it at {target})")
+        raise unknown("component", component, components, where=" (no module pins it)")
     for (name, branch), tracked in sorted(followed.items()):
         url = defs.config.distgit_for(tracked[0][1])
         head = sources.head(url, branch)

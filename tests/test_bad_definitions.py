@@ -181,13 +181,51 @@ def test_every_error_is_reported_at_once() -> None:
 
 
 def test_a_syntax_error_shows_the_line_with_a_caret_under_the_column() -> None:
-    tree = apply_edits(example_tree(), [replace("variants/Server.yaml", "eol: 2027", "eol: [2027")])
+    tree = apply_edits(
+        example_tree(), [replace("variants/Server.yaml", "  - module: httpd", "\t- module: httpd")]
+    )
     [diagnostic] = diagnostics_of(tree)
     assert diagnostic.code == "yaml-syntax"
     source, caret = diagnostic.excerpt.splitlines()
-    assert source == "    " + tree["variants/Server.yaml"].decode().splitlines()[diagnostic.line - 1]
+    assert source == "    " + tree["variants/Server.yaml"].decode().splitlines()[
+        diagnostic.line - 1
+    ].expandtabs(1)
     assert caret == " " * (4 + diagnostic.col - 1) + "^"
     assert diagnostic.render().splitlines()[1:] == [source, caret]
+
+
+def test_a_syntax_error_keeps_yamls_two_marks_and_stands_at_the_mistake() -> None:
+    """PyYAML's context mark (the simple key, line 22) and problem mark (line 23) are both shown;
+    the diagnostic stands on line 22, where the colon is missing (issue 22)."""
+    edit = replace(
+        "modules/httpd/2.4.yaml", "      branch: f42\n    mod_ssl:", "      branch f42\n    mod_ssl:"
+    )
+    [diagnostic] = diagnostics_of(apply_edits(example_tree(), [edit]))
+    assert diagnostic.render().splitlines() == [
+        "modules/httpd/2.4.yaml:22:7: error[yaml-syntax]: while scanning a simple key: could not find expected ':'",
+        "    22 |       branch f42",
+        "       |       ^ while scanning a simple key",
+        "    23 |     mod_ssl:",
+        "       |     ^ could not find expected ':'",
+    ]
+
+
+def test_a_syntax_error_in_an_enclosing_block_stands_at_the_problem() -> None:
+    """ "while parsing a block mapping" only says what encloses the problem: the diagnostic
+    stands where the problem is, the block's first line is shown above it, the lines between
+    left out."""
+    edit = replace("variants/Server.yaml", "  - module: python3:3.12\n", " - module: python3:3.12\n")
+    [diagnostic] = diagnostics_of(apply_edits(example_tree(), [edit]))
+    lines = diagnostic.render().splitlines()
+    assert lines[0].startswith(
+        "variants/Server.yaml:12:2: error[yaml-syntax]: while parsing a block mapping: "
+    )
+    assert lines[1:4] == [
+        "     2 | document: factory-variant",
+        "       | ^ while parsing a block mapping",
+        "       ...",
+    ]
+    assert lines[4] == "    12 |  - module: python3:3.12"
 
 
 def test_a_schema_error_points_at_the_offending_value() -> None:
@@ -261,6 +299,29 @@ def test_cli_reports_every_error_of_the_working_tree(
     assert err.endswith("factory: 2 errors in the definitions\n")
 
 
+def test_cli_reports_schema_and_cross_check_errors_of_one_file_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A variant with a bad eol and an unknown stream, beside a module missing a colon: one run
+    says all three (the variant's unknown stream used to wait for its eol to be fixed)."""
+    commit_tree(tmp_path, example_tree(), "Example definitions\n")
+    edits = [
+        replace("variants/Server.yaml", "eol: 2027-10-31", "eol: 2027-13-31"),
+        replace("variants/Server.yaml", "module: httpd:2.4", "module: httpd:2.5"),
+        replace("modules/python3/3.12.yaml", "license: MIT", "license MIT"),
+    ]
+    write_tree(tmp_path, apply_edits(example_tree(), edits))
+    status, out, err = run_cli(["validate", "--repo", str(tmp_path)], capsys)
+    assert (status, out) == (cli.EXIT_INVALID, "")
+    assert error_lines(err) == [
+        ("modules/python3/3.12.yaml", 9, 1, "yaml-syntax"),
+        ("variants/Server.yaml", 7, 6, "schema-format"),
+        ("variants/Server.yaml", 14, 13, "unknown-stream"),
+    ]
+    assert "module httpd has no stream '2.5' (streams: 2.4)" in err
+    assert err.endswith("factory: 3 errors in the definitions\n")
+
+
 def test_cli_rev_validates_the_commit_not_the_working_tree(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -281,7 +342,7 @@ def test_cli_rev_validates_the_commit_not_the_working_tree(
     status, out, err = run_cli(["validate", "--repo", str(tmp_path), "--rev", "HEAD"], capsys)
     assert status == cli.EXIT_INVALID
     assert "Traceback" not in err
-    assert error_lines(err) == [("variants/Cloud.yaml", 9, 8, "yaml-syntax")]
+    assert error_lines(err) == [("variants/Cloud.yaml", 8, 9, "yaml-syntax")]  # the unclosed [
 
     status, out, err = run_cli(["validate", "--repo", str(tmp_path), "--rev", "HEAD~1"], capsys)
     assert (status, error_lines(err)) == (cli.EXIT_OK, [])

@@ -86,10 +86,32 @@ def test_excerpt_puts_a_caret_under_the_column() -> None:
     assert yamlsource.excerpt("a: 1\n", 3, 1) == ""
 
 
-def test_a_syntax_error_has_its_place_and_excerpt() -> None:
+def test_a_syntax_error_has_its_place_and_both_of_yamls_marks() -> None:
+    """The bracket never closed (line 2) is where the diagnostic stands; YAML notices on line 3."""
     diagnostic = refuse("a: 1\nb: [1, 2\nc: 3\n")
-    assert (diagnostic.code, diagnostic.line, diagnostic.col) == ("yaml-syntax", 3, 2)
-    assert diagnostic.excerpt == "    c: 3\n     ^"
+    assert (diagnostic.code, diagnostic.line, diagnostic.col) == ("yaml-syntax", 2, 4)
+    assert diagnostic.message == "while parsing a flow sequence: did not find expected ',' or ']'"
+    assert diagnostic.excerpt == (
+        "    2 | b: [1, 2\n"
+        "      |    ^ while parsing a flow sequence\n"
+        "    3 | c: 3\n"
+        "      |  ^ did not find expected ',' or ']'"
+    )
+
+
+def test_a_syntax_error_with_one_mark_has_one_caret() -> None:
+    diagnostic = refuse("a:\n\t- 1\n")
+    assert (diagnostic.line, diagnostic.col) == (2, 1)
+    assert diagnostic.excerpt == "     - 1\n    ^"
+
+
+def test_a_tab_after_a_plain_scalar_stands_at_the_tab() -> None:
+    """The plain scalar (line 1) is only what YAML was reading; the tab on line 2 is the mistake."""
+    diagnostic = refuse("a: 1\n\tb: 2\n")
+    assert (diagnostic.line, diagnostic.col) == (2, 1)
+    assert (
+        diagnostic.message == "while scanning a plain scalar: found a tab character that violates indentation"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ arrives through the `BranchLookup` protocol.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,14 +51,21 @@ def check(
     branches: BranchLookup | None = None,
     kinds: Collection[str] = tuple(LAYERING),
     broken: Collection[str] = (),
+    unsure: Mapping[str, Collection[str]] = {},
 ) -> list[Problem]:
     """Every cross-file problem of a definitions tree.
 
     `kinds` are the artifact kinds that have a composer (plugins add theirs); layering rules
     are known for the built-in ones, and a plugin kind may be layered on any output.
     `broken` are the name:stream of module files that failed to load (their errors are
-    reported already): references to them are not errors again.
+    reported already): references to them are not errors again. `unsure` names, per file, the
+    top-level fields the schema refused (`definitions.salvage` stood in for them): every check
+    that reads one of them is skipped, the others run.
     """
+
+    def doubt(path: str, *fields: str) -> bool:
+        return any(f in unsure.get(path, ()) for f in fields)
+
     index: dict[str, Module] = {}
     problems: list[Problem] = []
     for module in modules:
@@ -81,10 +88,10 @@ def check(
         name, _, stream = nsid.partition(":")
         streams.setdefault(name, set()).add(stream)
     for module in modules:
-        problems.extend(_module_references(module, index, streams))
+        problems.extend(_module_references(module, index, streams, doubt))
     problems.extend(_cycles(index))
     for variant in variants:
-        problems.extend(_variant_problems(variant, index, streams, kinds))
+        problems.extend(_variant_problems(variant, index, streams, kinds, doubt))
     if config is not None:
         problems.extend(_source_problems(config, modules))
     if config is not None and branches is not None:
@@ -142,8 +149,11 @@ def _unknown(name: str, stream: str, streams: dict[str, set[str]]) -> tuple[str,
     return None
 
 
+Doubt = Callable[..., bool]  # doubt(path, *fields): whether the schema refused one of them
+
+
 def _module_references(
-    module: Module, index: dict[str, Module], streams: dict[str, set[str]]
+    module: Module, index: dict[str, Module], streams: dict[str, set[str]], doubt: Doubt
 ) -> Iterator[Problem]:
     for field, deps in (("buildrequires", module.buildrequires), ("requires", module.requires)):
         for name, stream in deps:
@@ -153,6 +163,8 @@ def _module_references(
                 yield Problem(module.path, where, bad[0], f"{field}: {bad[1]}", at_key=True)
             elif f"{name}:{stream}" not in index:
                 continue  # its file failed to load: reported there
+            elif doubt(module.path, "retired") or doubt(index[f"{name}:{stream}"].path, "retired"):
+                continue
             elif index[f"{name}:{stream}"].retired and not module.retired:
                 yield Problem(
                     module.path,
@@ -164,7 +176,9 @@ def _module_references(
                 )
             elif field == "requires" and not module.retired:
                 required = index[f"{name}:{stream}"]
-                if module.eol > required.eol:
+                if module.eol > required.eol and not (
+                    doubt(module.path, "eol") or doubt(required.path, "eol")
+                ):
                     yield Problem(
                         module.path,
                         where,
@@ -175,7 +189,7 @@ def _module_references(
                     )
     shipped = {pin.component for pin in module.components} | {b.component for b in module.binaries}
     shipped |= set(module.api)
-    for profile in module.profiles:
+    for profile in () if doubt(module.path, "components", "api") else module.profiles:
         for i, rpm in enumerate(profile.rpms):
             if rpm not in shipped:
                 yield Problem(
@@ -229,11 +243,15 @@ def _cycles(index: dict[str, Module]) -> Iterator[Problem]:
 
 
 def _variant_problems(
-    variant: Variant, index: dict[str, Module], streams: dict[str, set[str]], kinds: Collection[str]
+    variant: Variant,
+    index: dict[str, Module],
+    streams: dict[str, set[str]],
+    kinds: Collection[str],
+    doubt: Doubt,
 ) -> Iterator[Problem]:
     path = variant.path
     chosen: dict[str, int] = {}
-    unsure = False
+    unsure = doubt(path, "modules")  # what it ships is not known for sure
     for i, selection in enumerate(variant.modules):
         where = ("modules", i, "module")
         name, stream = selection.module.split(":", 1)
@@ -251,7 +269,12 @@ def _variant_problems(
             unsure = True  # its file failed to load (reported there): what it ships is unknown
             continue
         module = index[selection.module]
-        if module.retired and not variant.retired:
+        if (
+            module.retired
+            and not variant.retired
+            and not doubt(path, "retired")
+            and not doubt(module.path, "retired")
+        ):
             yield Problem(
                 path,
                 where,
@@ -259,7 +282,7 @@ def _variant_problems(
                 f"{selection.module} is retired (past its End Of Life, EOL {module.eol}): "
                 f"{variant.uid} cannot ship it; retire {variant.uid} or drop the module",
             )
-        for j, profile in enumerate(selection.profiles):
+        for j, profile in enumerate(() if doubt(module.path, "profiles") else selection.profiles):
             if module.profile(profile) is None:
                 known = ", ".join(p.name for p in module.profiles) or "none"
                 yield Problem(
@@ -271,10 +294,13 @@ def _variant_problems(
     # Only the accepted selections: a refused one (unknown, conflicting) is reported already.
     selected = [variant.modules[i].module for i in chosen.values()]
     shipped = closure(selected, index)
+    # A stood-in dependency list may leave out what it ships; stood-in components, what it holds.
+    unsure = unsure or any(doubt(index[n].path, "dependencies", "components", "api") for n in shipped)
     owner: dict[str, str] = {}
     for nsid in shipped:
         module = index[nsid]
-        if variant.eol > module.eol and not variant.retired:
+        sure = not any(doubt(p, "eol", "retired") for p in (path, module.path))
+        if variant.eol > module.eol and not variant.retired and sure:
             through = next((s for s in selected if s != nsid and nsid in closure([s], index)), None)
             how = "" if nsid in selected or through is None else f" (required by {through})"
             yield Problem(

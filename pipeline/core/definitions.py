@@ -94,10 +94,18 @@ def load(
     missing = [f for f in sources if (f.path, f.blob_id) not in cache]
     for source, result in zip(missing, parse_many([(f.path, f.read()) for f in missing]), strict=True):
         cache[(source.path, source.blob_id)] = result
+    broken: set[str] = set()
+    unsure: dict[str, frozenset[str]] = {}
     for source in sources:
         by_path[source.path] = source
         parsed, found = cache[(source.path, source.blob_id)]
         diagnostics.extend(found)
+        if parsed is None and found and all(d.code.startswith("schema-") for d in found):
+            salvaged = salvage(source.path, source.read())  # cross-check what the schema took
+            if salvaged is not None:
+                parsed, unsure[source.path] = salvaged
+        if parsed is None:
+            broken.update(_nsids_of(source.path))
         if isinstance(parsed, Config):
             config = parsed
         elif isinstance(parsed, Module):
@@ -106,8 +114,7 @@ def load(
             variants.append(parsed)
     if CONFIG_PATH not in by_path:
         diagnostics.append(MISSING_CONFIG)
-    broken = {nsid for f in sources if cache[(f.path, f.blob_id)][0] is None for nsid in _nsids_of(f.path)}
-    problems = consistency.check(config, modules, variants, branches, kinds, broken)
+    problems = consistency.check(config, modules, variants, branches, kinds, broken, unsure)
     diagnostics.extend(_locate(problems, by_path))
     if diagnostics or config is None:
         raise InvalidDefinitions(diagnostics)
@@ -201,6 +208,59 @@ def parse_file(path: str, raw: bytes) -> tuple[Parsed, tuple[Diagnostic, ...]]:
     if problems:
         return None, problems
     return _typed(kind, path, raw, document.data)
+
+
+# A file the schema refused is still cross-checked when what it is (its kind, format and
+# identity) was not refused: each refused top-level field is stood in for (or left out, when
+# it is optional), and the cross-checks skip what reads a field stood in for.
+_IDENTITY = {"module": {"document", "version", "name", "stream"}, "variant": {"document", "version", "uid"}}
+_STAND_INS: dict[str, dict[str, Any]] = {
+    "module": {
+        "summary": "",
+        "description": "",
+        "license": "",
+        "eol": "9999-12-31",
+        "components": {"rpms": {}},
+    },
+    "variant": {"name": "", "release": "", "eol": "9999-12-31", "arches": [], "modules": [], "outputs": []},
+}
+
+
+def salvage(path: str, raw: bytes) -> tuple[Module | Variant, frozenset[str]] | None:
+    """What can be cross-checked of a module or variant file that parses but that the schema
+    refused: its typed value with every refused top-level field stood in for, and the names of
+    those fields. None when its kind, format or identity was refused (or it is factory.yaml):
+    then nothing of it can be trusted, and what refers to it is skipped (`broken`)."""
+    from pipeline.core import yamlsource
+
+    kind = _kind_of(path)
+    document = yamlsource.parse(path, raw, positions=False)
+    if kind not in _STAND_INS or isinstance(document, Diagnostic) or not isinstance(document.data, dict):
+        return None
+    data = dict(document.data)
+    refused: set[str] = set()
+    for error in validator(kind).iter_errors(data):
+        where = list(error.absolute_path)
+        if where:
+            refused.add(str(where[0]))
+        elif error.validator == "required":
+            refused.update(str(f) for f in _schema(kind).get("required", ()) if f not in data)
+        elif error.validator not in ("additionalProperties", "propertyNames"):
+            return None  # a rule of the whole file: nothing to blame one field for
+    if refused & _IDENTITY[kind]:
+        return None
+    known = _schema(kind).get("properties", {})
+    data = {k: v for k, v in data.items() if k in known and k not in refused}
+    data.update({k: v for k, v in _STAND_INS[kind].items() if k in refused})
+    try:
+        typed: Module | Variant = _module(data, path) if kind == "module" else _variant(data, path)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if isinstance(typed, Module) and _path_mismatch(path, typed):
+        return None
+    if isinstance(typed, Variant) and FsPath(path).stem != typed.uid:
+        return None
+    return typed, frozenset(refused)
 
 
 def _typed(kind: str, path: str, raw: bytes, data: Any) -> tuple[Parsed, tuple[Diagnostic, ...]]:

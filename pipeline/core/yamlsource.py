@@ -68,6 +68,57 @@ def excerpt(text: str, line: int, col: int) -> str:
     return f"    {source}\n    {' ' * (max(col, 1) - 1)}^"
 
 
+# Contexts whose mark is where the user's mistake starts (the simple key that lacks its colon,
+# the quote or bracket never closed); in the others (a block mapping, the document, a plain
+# scalar running into a tab on the next line) the context is only what encloses the problem,
+# and the problem's mark is the place to look.
+_CULPRIT_CONTEXTS = ("while scanning a simple key", "while scanning a quoted scalar", "while parsing a flow")
+
+
+def _syntax_error(path: str, text: str, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    """A YAML error with both of PyYAML's marks: the context (`while scanning a simple key`,
+    line 22) and the problem (`could not find expected ':'`, line 23), each line shown with
+    its caret. The diagnostic stands at the mark that names the mistake."""
+    marks = [
+        (m.line + 1, m.column + 1, label)
+        for m, label in ((exc.context_mark, exc.context), (exc.problem_mark, exc.problem))
+        if m is not None and label
+    ]
+    if not marks:
+        return Diagnostic(path, 1, 1, "yaml-syntax", str(exc).splitlines()[0] or "invalid YAML")
+    context, problem = exc.context or "", exc.problem or ""
+    culprit = marks[0] if context.startswith(_CULPRIT_CONTEXTS) else marks[-1]
+    message = f"{context}: {problem}" if context and problem else (problem or context)
+    if len(marks) == 2 and marks[0][:2] == marks[1][:2]:
+        marks = marks[1:]  # one place: one caret
+    shown = excerpt(text, *marks[0][:2]) if len(marks) == 1 else excerpts(text, marks)
+    return Diagnostic(path, culprit[0], culprit[1], "yaml-syntax", message, shown)
+
+
+def excerpts(text: str, marks: list[tuple[int, int, str]]) -> str:
+    """Several source lines, numbered, each with a caret under its column and what is there:
+
+    22 |       branch f42
+       |       ^ while scanning a simple key
+    23 |     mod_ssl:
+       |     ^ could not find expected ':'
+    """
+    lines = text.splitlines()
+    width = len(str(max(line for line, _, _ in marks)))
+    out: list[str] = []
+    previous = 0
+    for line, col, label in sorted(marks):
+        if not 1 <= line <= len(lines):
+            continue
+        if previous and line > previous + 1:
+            out.append(f"    {' ' * width} ...")
+        source = lines[line - 1].expandtabs(1)
+        out.append(f"    {line:>{width}} | {source}")
+        out.append(f"    {' ' * width} | {' ' * (max(col, 1) - 1)}^ {label}")
+        previous = line
+    return "\n".join(out)
+
+
 class _Refused(Exception):
     def __init__(self, mark: yaml.Mark | _CMark | None, code: str, message: str) -> None:
         super().__init__(message)
@@ -95,10 +146,7 @@ def parse(path: str, raw: bytes, *, positions: bool = True) -> Document | Diagno
         builder = _Builder(loader)
         data = None if node is None else builder.build(node, (), 0)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        return Diagnostic(path, line, col, "yaml-syntax", problem, excerpt(text, line, col))
+        return _syntax_error(path, text, exc)
     except yaml.YAMLError as exc:
         return Diagnostic(path, 1, 1, "yaml-syntax", str(exc).splitlines()[0])
     except _Refused as exc:

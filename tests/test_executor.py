@@ -67,7 +67,13 @@ class Setup:
     branch: str = "master"  # the release's branch the commit composed is on ("": none)
 
     def run(
-        self, targets: set[str] | None = None, *, output: Path | None = None, transfer: Transfer | None = None
+        self,
+        targets: set[str] | None = None,
+        *,
+        output: Path | None = None,
+        transfer: Transfer | None = None,
+        compose_type: str = "test",
+        run: str = "",
     ) -> executor.RunResult:
         commit = pygit2.Repository(str(self.root)).head.target
         ctx = executor.Context(
@@ -76,9 +82,10 @@ class Setup:
             commit_time=1767225600,
             source_root=self.root,
             output_dir=output or self.root / "out",
-            compose_type="test",
+            compose_type=compose_type,
             date="20261121",
             branch=self.branch,
+            run=run,
         )
         plugins: dict[str, Composer] = dict(self.composers)
         chosen = set(self.graph.nodes) if targets is None else targets
@@ -168,6 +175,26 @@ def test_changed_outputs_propagate(setup: Setup) -> None:
     ran = setup.ran()
     assert "module:gtk:3" in ran and "repo:Workstation" in ran
     assert "module:httpd:2.4" not in ran and "repo:Cloud" not in ran
+
+
+def test_a_production_run_composes_again_under_production_ids_but_reuses_the_builds(setup: Setup) -> None:
+    """Every run composes within a second here: the production composes finish in the same
+    second as the test ones of the same keys, and stay latest good all the same."""
+    setup.run(run="FL-42-20261121.t.0")
+    setup.ran()
+    production = setup.run(compose_type="production", run="FL-42-20261121.0")
+    composed = {r.node: r.compose_id for r in production.results if r.status == "COMPOSED"}
+    skipped = {r.node for r in production.results if r.status == "SKIPPED"}
+    assert skipped == {n for n in setup.graph.nodes if n.startswith("build:")}
+    kinds = {"module", "repo"}  # the kinds this setup has composers for
+    assert set(composed) == {n for n, node in setup.graph.nodes.items() if node.kind in kinds}
+    assert composed["repo:Server"] == "FL-42-Server-20261121.0"
+    assert all(setup.lineage.get(c).run == "FL-42-20261121.0" for c in composed.values())
+    assert setup.ran() == sorted(composed)
+    again = setup.run(run="FL-42-20261121.t.1")  # the production composes have every key
+    assert again.count("SKIPPED") == 36 and setup.ran() == []
+    assert {n: c for n, c in setup.lineage.latest().items() if n in composed} == composed
+    assert setup.run(compose_type="production").count("SKIPPED") == 36
 
 
 def test_compose_ids_follow_productmd(setup: Setup) -> None:

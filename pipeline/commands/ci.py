@@ -10,6 +10,7 @@ from pipeline.commands import files
 from pipeline.commands.output import out, out_json
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
+from pipeline.core import runs
 from pipeline.core.batches import Limits
 from pipeline.core.config import Config, ForgeConfig
 from pipeline.core.errors import InvalidInput, OperationFailed
@@ -47,6 +48,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     limits = Limits(max_jobs=max_jobs)
     target = Path(args.out) if args.out else None
     directory = _artifact_directory(ws.root, target) if target else ci.DIRECTORY
+    release = ws.config(str(head_id)).release
     files = ci.pipeline_files(
         result,
         head,
@@ -55,6 +57,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         limits=limits,
         directory=directory,
         title=f"plan {base} -> {args.head}",
+        run=runs.from_env(os.environ, release.short, release.version, ci.COMPOSE_TYPE) or "",
     )
     texts = {name: f.text() for name, f in files.items()}
     problems = gitlab_limits.problems(texts, limits, ci.CHILD)

@@ -59,6 +59,7 @@ def show(composed: Composed, *, as_json: bool) -> int:
     else:
         counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in NodeStatus if result.count(s))
         out(f"{result.status}: {counts or 'nothing to do'} in {result.seconds:.1f}s")
+        out(f"run {composed.run_id}: `factory lineage {composed.run_id}` lists the composes it made")
         out(composed.moved.summary())
         if not composed.on_branch.moves_latest:
             out(

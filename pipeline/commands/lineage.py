@@ -10,11 +10,14 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.names import unknown
 from pipeline.core.records import Record
+from pipeline.core.runs import is_run_id, parse_run_id
 from pipeline.core.states import ComposeStatus, ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.store import collected
-from pipeline.store.lineage import Lineage
+from pipeline.store.lineage import COMPOSE_ID_CUTOFF, Lineage
+
+RUNS_LISTED = "`factory lineage COMPOSE_ID` names the run that made a compose"
 
 
 def _lineage(args: argparse.Namespace) -> Lineage:
@@ -25,6 +28,8 @@ def show(args: argparse.Namespace) -> int:
     if args.compose_id in ("push", "pull"):  # `factory lineage push|pull`: no compose ID is a verb
         return _sync(args)
     lineage = _lineage(args)
+    if is_run_id(args.compose_id):
+        return _run(lineage, args.compose_id, as_json=args.json)
     record = lineage.get(args.compose_id)
     if args.tree:
         tree = lineage.tree(args.compose_id)
@@ -55,6 +60,39 @@ def show(args: argparse.Namespace) -> int:
             out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
         else:
             out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
+    return 0
+
+
+def _run(lineage: Lineage, run: str, *, as_json: bool) -> int:
+    """`factory lineage RUN-ID`: every compose the run made, oldest first."""
+    from pipeline.store import runs as reserved
+
+    made = lineage.of_run(run)
+    commits = sorted({r.commit for r in made} | {c for c in [reserved.commit_of(lineage.repo, run)] if c})
+    if not made and not commits:
+        known = {*lineage.runs(), *reserved.reserved(lineage.repo)}
+        raise unknown("run", run, known, cutoff=COMPOSE_ID_CUTOFF, listing=RUNS_LISTED)
+    parts = parse_run_id(run)
+    if as_json:
+        out_json(
+            {
+                "run": run,
+                "type": parts.type_,
+                "date": parts.date,
+                "commits": commits,
+                "composes": [
+                    {"compose_id": r.compose_id, "node": r.node, "status": r.status, "finished": r.finished}
+                    for r in made
+                ],
+            }
+        )
+        return 0
+    out(f"run       {run}  ({parts.type_}, {parts.date[:4]}-{parts.date[4:6]}-{parts.date[6:]})")
+    out(f"commit    {', '.join(commits)}")
+    width = max((len(r.compose_id) for r in made), default=0)
+    out(f"composes  {len(made)} made" + ("" if made else ": every node was unchanged or did not compose"))
+    for r in made:
+        out(f"  {r.compose_id:{width}}  {r.node}  {r.status}")
     return 0
 
 
@@ -100,6 +138,7 @@ def _describe(record: Record) -> str:
         f"status    {record.status}" + (f": {record.message}" if record.message else ""),
         f"commit    {record.commit}",
         *_branch_line(record),
+        *([f"run       {record.run}"] if record.run else []),
         f"digest    {record.input_digest}",
         f"time      {record.started} .. {record.finished}"
         + (f", promoted {record.promoted}" if record.promoted else ""),

@@ -6,13 +6,19 @@ import argparse
 import datetime as dt
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.commands.output import out, out_json
+from pipeline.core.runs import is_run_id
+
+if TYPE_CHECKING:
+    from pipeline.core.records import Record
+    from pipeline.engine.workspace import Workspace
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
-    from pipeline.core.overview import answers, component, resolve, shown, unknown_query
+    from pipeline.core.overview import answers, component, resolve, run_query, shown, unknown_query
     from pipeline.core.status import compute
     from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
@@ -20,7 +26,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(args.repo)
     facts = recorded(ws, whole=False)  # briefs: reading 24,000 records whole costs seconds
-    query = resolve(facts, args.query)
+    made = _run(ws, args.query) if args.query and is_run_id(args.query) else None
+    query = resolve(facts, args.query) if made is None else run_query(facts, [r.node for r in made])
     if query is None:
         raise unknown_query(facts, args.query)
     # Views only of what the answer shows, from their records read whole; the other nodes'
@@ -43,9 +50,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                     {"node": a.node, "underway": a.underway, "complete": a.complete, "mirrors": a.mirrors}
                     for a in asked
                 ],
+                **({"run": _run_json(args.query, made)} if made is not None else {}),
             }
         )
         return 0
+    if made is not None:
+        out(f"run {args.query}: {len(made)} composes made" + (":" if made else ""))
+        out("\n".join(f"  {r.compose_id}  {r.node}  {r.status}" for r in made))
     for a in asked:
         out(f"{a.node}")
         out(f"  a fresh build underway? {a.underway}")
@@ -82,3 +93,28 @@ def cmd_site(args: argparse.Namespace) -> int:
     out(f"{len(status.order)} nodes, {written.files} files, {written.bytes} bytes in {seconds:.1f}s")
     out(f"open {index}")
     return 0
+
+
+def _run(ws: Workspace, run: str) -> list[Record]:
+    """The composes a run made, as `factory lineage RUN-ID` lists them; unknown-run if none and
+    the run was not reserved here."""
+    from pipeline.core.names import unknown
+    from pipeline.store import runs
+    from pipeline.store.lineage import COMPOSE_ID_CUTOFF, Lineage
+
+    lineage = Lineage(ws.root)
+    try:
+        made = lineage.of_run(run)
+        if not made and runs.commit_of(lineage.repo, run) is None:
+            known = {*lineage.runs(), *runs.reserved(lineage.repo)}
+            raise unknown("run", run, known, cutoff=COMPOSE_ID_CUTOFF)
+    finally:
+        lineage.close()
+    return made
+
+
+def _run_json(run: str, made: list[Record]) -> dict[str, object]:
+    return {
+        "id": run,
+        "composes": [{"compose_id": r.compose_id, "node": r.node, "status": r.status} for r in made],
+    }

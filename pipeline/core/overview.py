@@ -380,9 +380,15 @@ def eol_calendar(status: Status) -> list[EolEntry]:
 class Query:
     """What a query names: a node, a module (its streams), a component, or everything."""
 
-    kind: str  # node, module, component or all
+    kind: str  # node, module, component, run or all
     nodes: tuple[str, ...]  # in the stable order
     components: tuple[str, ...] = ()
+
+
+def run_query(facts: Facts, made: Sequence[str]) -> Query:
+    """A run ID names the nodes of the composes the run made (`Lineage.of_run`)."""
+    wanted = set(made)
+    return Query("run", tuple(n for n in stable_order(facts) if n in wanted))
 
 
 def resolve(facts: Facts, text: str | None) -> Query | None:

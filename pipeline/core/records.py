@@ -24,7 +24,9 @@ _T = TypeVar("_T")
 # The statuses a compose can be recorded with: PENDING is composed, waiting for check results.
 ENDED = (ComposeStatus.FINISHED, ComposeStatus.FAILED, ComposeStatus.PENDING)
 
+# productmd's compose types and their letters in a compose ID: production has none.
 COMPOSE_TYPES = {"nightly": "n", "test": "t", "ci": "ci", "production": ""}
+PRODUCTION = "production"
 RECORD_FORMAT = 2  # 2: the manifest of the compose's files in the artifact store
 READ_FORMATS = (1, 2)  # notes written by older factories stay readable (format 1: no manifest)
 LATEST = "refs/composes/latest/"  # + node_ref(node): the tag of the node's latest good compose
@@ -66,7 +68,10 @@ class ComposeIdParts(NamedTuple):
 def compose_id(short: str, version: str, name: str, date: str, type_: str, respin: int) -> str:
     """The productmd-style compose ID: `FL-42-base-runtime-f42-20261121.n.0`, `FL-42-Server-20261121.0`.
 
-    `type_` is a key of COMPOSE_TYPES; production composes have no type part.
+    productmd's compose ID of the release (`ComposeInfo.create_compose_id`: `FL-42-20261121.n.0`,
+    what `pipeline.core.runs` names a run by) with the node's name after the version; `type_` is
+    a key of COMPOSE_TYPES; production composes have no type part. The respin counts per node,
+    date and type.
     """
     if type_ not in COMPOSE_TYPES:
         raise InvalidInput(f"unknown compose type {type_!r}", code="invalid-compose-id")
@@ -184,8 +189,10 @@ class Record:
     it was composed; "" when none did: a compose off the release's branches (a scratch branch,
     a merge request), which moved no latest-good ref when it was made (a later compose of one
     of the branches with the same key may reuse it, and that makes it latest good); None in
-    notes written before factory recorded it (the key is absent). `finish` checks a record
-    before writing it; a draft may be incomplete.
+    notes written before factory recorded it (the key is absent). `run` is the run ID of the
+    `factory compose` run (or CI pipeline) that made it (`pipeline.core.runs`); "" in notes
+    written before runs had IDs (the key is absent). `finish` checks a record before writing
+    it; a draft may be incomplete.
     """
 
     compose_id: str
@@ -209,6 +216,7 @@ class Record:
     branch: str | None = None
     # A binary pin's compose: where each of its RPMs came from (`pipeline.core.upstream`).
     upstream: tuple[UpstreamRpm, ...] = ()
+    run: str = ""
 
     @property
     def off_branch(self) -> bool:
@@ -242,6 +250,7 @@ class Record:
             # Absent in records made before it was recorded: they keep their bytes.
             **({"branch": self.branch} if self.branch is not None else {}),
             **({"upstream": [u.to_json() for u in self.upstream]} if self.upstream else {}),
+            **({"run": self.run} if self.run else {}),
         }
 
     @classmethod
@@ -281,6 +290,7 @@ class Record:
                 UpstreamRpm.from_json(item, f"record.upstream[{n}]")
                 for n, item in enumerate(reader.field("upstream", list) if "upstream" in data else [])
             ),
+            run=reader.optional("run", str),
         )
 
     def note(self) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.compose.registry import checks, composers
 from pipeline.compose.sources import SourceReader
 from pipeline.core import plan as planner
+from pipeline.core import runs
 from pipeline.core.branches import OnBranch
 from pipeline.core.model import Definitions
 from pipeline.core.names import unknown
@@ -29,6 +30,7 @@ from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
 from pipeline.store.lineage import Lineage
+from pipeline.store.runs import reserve as reserve_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Composed:
     not_composable: tuple[str, ...]  # nodes asked for whose kind has no composer (yet)
     moved: Moved  # what went to and came from the artifact store
     on_branch: OnBranch
+    run_id: str = ""  # the one name of the run's composes (`pipeline.core.runs`)
 
     @property
     def finished(self) -> bool:
@@ -49,6 +52,7 @@ class Composed:
     def to_json(self) -> dict[str, Any]:
         """The run as `factory compose --json` prints it."""
         return {
+            "run": self.run_id,
             "status": self.run.status,
             "seconds": round(self.run.seconds, 3),
             "nodes": [
@@ -89,7 +93,10 @@ def compose(
     """Compose the committed HEAD (never uncommitted changes): `nodes` and what they need, else
     what changed `since` a revision and what that needs, else every node. Every compose is
     checked and gated by the policies of HEAD. Latest good moves only when HEAD is on one of
-    its release's branches (`pipeline.core.branches`; `env` holds GitLab's variables)."""
+    its release's branches (`pipeline.core.branches`; `env` holds GitLab's variables). Every
+    compose made records the run's ID: `FACTORY_RUN`'s, a GitLab pipeline's, else one reserved
+    here (`pipeline.core.runs`). A production run reuses only production composes (builds
+    excepted: packages are shared by every type), so what it ships has production IDs."""
     if compose_type not in COMPOSE_TYPES:
         raise unknown("compose-type", compose_type, COMPOSE_TYPES)
     commit = gitrepo.resolve(ws.repo, "HEAD")
@@ -112,6 +119,11 @@ def compose(
     waiting = tuple(sorted(n for n in wanted if graph.nodes[n].kind not in registry))
     output_dir = Path(defs.config.output.dir)
     on_branch = on_release_branch(ws.repo, str(commit.id), defs.config.release, env)
+    date = clock().strftime("%Y%m%d")
+    release = defs.config.release
+    run_id = runs.from_env(env, release.short, release.version, compose_type) or reserve_run(
+        ws.repo, release.short, release.version, date, compose_type, str(commit.id)
+    )
     ctx = executor.Context(
         defs=defs,
         commit=str(commit.id),
@@ -119,10 +131,11 @@ def compose(
         source_root=ws.root,
         output_dir=output_dir if output_dir.is_absolute() else ws.root / output_dir,
         compose_type=compose_type,
-        date=clock().strftime("%Y%m%d"),
+        date=date,
         branch=on_branch.branch,
         resolve_head=_head_resolver(defs, ws.root),
         sources=SourceReader(defs.config, ws.root, os.environ) if defs.config.sources else None,
+        run=run_id,
     )
     policy = ws.policy(str(commit.id))  # gate by the policies of the commit composed
     transfer = open_transfer(defs.config.store, root=ws.root, output_dir=ctx.output_dir, env=os.environ)
@@ -138,7 +151,7 @@ def compose(
         policy=policy,
         transfer=transfer,
     )
-    return Composed(result, waiting, transfer.moved, on_branch)
+    return Composed(result, waiting, transfer.moved, on_branch, run_id)
 
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:

@@ -15,7 +15,9 @@ The rule, in order:
    digests of its inputs' latest good composes, or for an image's variant repo the digest of
    what it consumes of it, resolved by the executor: `pipeline.engine.runtime_keys`) with a
    finished compose means skip, promoting that compose to latest good when it is not already
-   (a revert reuses the earlier compose); a PENDING compose (composed, its gate waiting for
+   (a revert reuses the earlier compose); the latest good compose is the one reused when it
+   has the key, else the newest; a production run reuses only production composes, but for
+   builds (`Known.composed` answers so); a PENDING compose (composed, its gate waiting for
    results) with the key means wait: it is not composed again, and it blocks what is made from
    it until `factory gate ID --promote`;
 6. otherwise compose, with that key and those inputs.

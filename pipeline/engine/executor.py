@@ -51,7 +51,7 @@ from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
 from pipeline.core.model import Definitions
-from pipeline.core.records import OutputFile, Record
+from pipeline.core.records import PRODUCTION, OutputFile, Record, parse_compose_id
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
 from pipeline.core.upstream import UpstreamRpm
@@ -118,6 +118,7 @@ class Context:
     resolve_head: Callable[[str, str], str | None] | None = None
     # The binary package sources, for binary pins (their RPMs' checksums are their compose key).
     sources: SourceReader | None = None
+    run: str = ""  # the run ID every compose of the run records (`pipeline.core.runs`)
 
 
 def compose_name(node: Node) -> str:
@@ -280,7 +281,21 @@ class _State:
         return self._records[compose_id]
 
     def composed(self, node: str, key: str) -> Record | None:
-        return self.lineage.find_by_key(node, key, (ComposeStatus.FINISHED, ComposeStatus.PENDING))
+        """A compose with the key: the latest good one when it has it (two composes of one key
+        may finish in the same second: the latest good stays), else the newest. In a production
+        run only a production one, but for a build (packages are shared by every type, as a
+        production compose takes them from Koji)."""
+        wanted = (
+            (PRODUCTION,) if self._ctx.compose_type == PRODUCTION and not node.startswith("build:") else None
+        )
+        latest = self.latest(node)
+        if latest is not None and (wanted is None or parse_compose_id(latest).type_ in wanted):
+            record = self.record(latest)
+            if record.key == key:
+                return record
+        return self.lineage.find_by_key(
+            node, key, (ComposeStatus.FINISHED, ComposeStatus.PENDING), types=wanted
+        )
 
     def head(self, component: str, branch: str) -> str | None:
         return self._resolve_head(component, branch) if self._resolve_head else None
@@ -386,6 +401,7 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
         finished="",
         status=ComposeStatus.RUNNING,
         branch=ctx.branch,
+        run=ctx.run,
     )
     return job, draft
 

@@ -18,6 +18,8 @@
                                             pinning them), one row each: <module>.html#<name>
     graph.html  graph.json  graph/*.svg     the artifact graph, states as colours
     eol.html  eol.json                      the EOL calendar of modules and variants
+    runs.html  runs.json                    the newest runs (`runs.html#<run-id>`), each with the
+                                            composes it made
     style.css
 
 Every name in a path is made of node ids and the like by `slug`, which keeps letters, digits
@@ -45,7 +47,7 @@ from pipeline.core.overview import (
 )
 from pipeline.core.states import NodeState
 from pipeline.core.status import NodeView, Status
-from pipeline.formats import graph_svg, site_builds, site_html, site_style, status_json
+from pipeline.formats import graph_svg, site_builds, site_html, site_runs, site_style, status_json
 from pipeline.formats.site_html import Stamp
 
 PAGE_ROWS = 500  # nodes in one page of a list
@@ -197,6 +199,11 @@ def pages(status: Status, made: str) -> Iterator[tuple[str, str]]:
     body = site_html.eol(entries, top)
     yield "eol.html", site_html.page("EOL calendar", body, root="", twin="eol.json", stamp=stamp)
     yield "eol.json", _json(status_json.eol_page(entries, json_stamp))
+
+    runs = site_runs.run_views(facts.records)
+    body = site_runs.html(runs, links, lambda page: page)
+    yield site_runs.PAGE, site_html.page("Runs", body, root="", twin="runs.json", stamp=stamp)
+    yield "runs.json", _json(site_runs.json_page(runs, links, json_stamp))
 
     yield from _graph(status, views, links, stamp, json_stamp)
 

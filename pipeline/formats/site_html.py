@@ -72,6 +72,7 @@ def page(title: str, body: str, *, root: str, twin: str, stamp: Stamp) -> str:
             ("components/index.html", "Components"),
             ("graph.html", "Graph"),
             ("eol.html", "EOL calendar"),
+            ("runs.html", "Runs"),
         )
     )
     return (
@@ -438,6 +439,7 @@ def compose(view: ComposeView, link: Link, component_link: Callable[[str], str])
     head = (
         f'<article class="compose" id="{e(r.compose_id)}"><h3>{e(r.compose_id)}{marks} {state(r.status.lower())}</h3>'
         f"<p>{e(r.started)} to {e(r.finished)}, from definitions commit <code>{e(r.commit[:SHORT])}</code>"
+        + (f', run <a href="../runs.html#{e(r.run)}">{e(r.run)}</a>' if r.run else "")
         + (f"<br>{message(r.message)}" if r.message else "")
         + "</p>"
     )

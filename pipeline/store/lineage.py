@@ -401,6 +401,14 @@ class Lineage:
                 found[pointer.node] = (pointer.legacy, pointer.compose_id)
         return {node: cid for node, (_, cid) in sorted(found.items())}
 
+    def of_run(self, run: str) -> list[Record]:
+        """Every compose a run made (`Record.run`), oldest first by finish time, then compose ID."""
+        return [load_record(text.encode("utf-8"), run) for text in self._index_ready().records_of_run(run)]
+
+    def runs(self) -> list[str]:
+        """Every run ID the lineage notes name, sorted."""
+        return self._index_ready().runs()
+
     def made_from(self, commit: str) -> list[Record]:
         """Every compose made from a definitions commit (a full hash: the commit its tag points
         at), whatever its status and branch, oldest first by finish time, then compose ID."""
@@ -426,13 +434,18 @@ class Lineage:
         ]
 
     def find_by_key(
-        self, node: str, key: str, statuses: Sequence[ComposeStatus] = (ComposeStatus.FINISHED,)
+        self,
+        node: str,
+        key: str,
+        statuses: Sequence[ComposeStatus] = (ComposeStatus.FINISHED,),
+        types: Collection[str] | None = None,
     ) -> Record | None:
         """The latest FINISHED compose of `node` with this runtime key, or None: the work is done.
 
         With more `statuses` (PENDING: composed, waiting for check results), a compose of the
-        first status that has one wins."""
-        text = self._index_ready().find_by_key(node, key, [str(s) for s in statuses])
+        first status that has one wins; with `types`, only a compose of those compose types."""
+        keep = None if types is None else (lambda cid: parse_compose_id(cid).type_ in types)
+        text = self._index_ready().find_by_key(node, key, [str(s) for s in statuses], keep)
         return None if text is None else load_record(text.encode("utf-8"), node)
 
     # -- helpers -----------------------------------------------------------------------------------

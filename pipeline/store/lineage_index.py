@@ -17,7 +17,7 @@ import itertools
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,21 @@ class LineageIndex:
             )
         return [str(text) for (text,) in rows]
 
+    def records_of_run(self, run: str) -> list[str]:
+        """The notes of every compose a run made (its note's `run`), oldest first."""
+        rows = self.db.execute(
+            "SELECT json FROM composes WHERE json_extract(json, '$.run') = ? ORDER BY finished, compose_id",
+            (run,),
+        )
+        return [str(text) for (text,) in rows]
+
+    def runs(self) -> list[str]:
+        """Every run ID a compose's note names, sorted."""
+        rows = self.db.execute(
+            "SELECT DISTINCT json_extract(json, '$.run') FROM composes WHERE json_extract(json, '$.run') IS NOT NULL"
+        )
+        return sorted(str(run) for (run,) in rows)
+
     def records_at(self, commit: str) -> list[str]:
         """The notes of every compose made from a definitions commit (full hash), oldest first."""
         rows = self.db.execute(
@@ -271,17 +286,25 @@ class LineageIndex:
             ).fetchall()
         return [str(text) for _, _, text in sorted(found)]
 
-    def find_by_key(self, node: str, key: str, statuses: Sequence[str] = ("FINISHED",)) -> str | None:
+    def find_by_key(
+        self,
+        node: str,
+        key: str,
+        statuses: Sequence[str] = ("FINISHED",),
+        keep: Callable[[str], bool] | None = None,
+    ) -> str | None:
         """The note of the latest compose of node with this key and the first of `statuses` that
         has one whose files were not collected (`refs/notes/gc`: reusing it would consume files
-        that are gone), or None."""
+        that are gone), or None; with `keep`, only a compose whose ID it keeps."""
         for status in statuses:
             rows = self.db.execute(
-                "SELECT json, tag FROM composes WHERE node = ? AND key = ? AND status = ?"
+                "SELECT json, tag, compose_id FROM composes WHERE node = ? AND key = ? AND status = ?"
                 " ORDER BY finished DESC, compose_id DESC",
                 (node, key, status),
             )
-            for text, tag in rows:
+            for text, tag, cid in rows:
+                if keep is not None and not keep(str(cid)):
+                    continue
                 if notes.read_note(self.repo, COLLECTED_REF, str(tag)) is None:
                     return str(text)
         return None

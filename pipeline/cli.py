@@ -103,7 +103,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("nodes", nargs="*", metavar="NODE", help="compose these nodes (and what they need)")
     p.add_argument("--all", action="store_true", help="every node (the default when no NODE is given)")
     p.add_argument("--since", metavar="REV", help="only what changed since REV, and what that needs")
-    p.add_argument("--type", default="nightly", help="compose type: nightly, test, ci, production")
+    p.add_argument(
+        "--type",
+        default="nightly",
+        help="productmd's compose type, its letter in compose IDs: nightly (the default, .n.N), test (.t.N), "
+        "ci (.ci.N: what CI pipelines compose) or production (no letter: FL-42-Server-20261207.0); a "
+        "production run reuses only production composes (builds excepted), so it composes the rest again",
+    )
     p.add_argument("--workers", type=int, default=2, help="nodes composed at once (default: 2)")
     p.description = (
         "Compose what is out of date at the committed HEAD, tier by tier, recording lineage in Git "
@@ -113,15 +119,21 @@ def parser() -> argparse.ArgumentParser:
         "pipeline) each good compose becomes latest good. Any other commit composes all the same, "
         "its dependants consuming what it composed, but its composes are marked off-branch and "
         "move no latest good: `factory latest --rev HEAD` lists them. A later compose of a "
-        "release's branch with the same compose key reuses such a compose and makes it latest good."
+        "release's branch with the same compose key reuses such a compose and makes it latest good. "
+        "Every compose a run makes records the run's ID, productmd's compose ID of the release "
+        "(FL-42-20261207.n.0, production FL-42-20261207.0): FACTORY_RUN's (`factory ci generate` sets "
+        "it for every job of a pipeline), else a GitLab pipeline's (the date of CI_PIPELINE_CREATED_AT, "
+        "respin CI_PIPELINE_IID), else the next respin of the day and type, reserved here; "
+        "`factory lineage RUN_ID` lists the composes it made."
     )
 
     p = command(
         "lineage",
         "lineage:show",
-        "Show a compose's record; or `push`/`pull` the lineage refs to/from a Git remote.",
+        "Show a compose's record, or the composes a run made (a run ID); or `push`/`pull` the lineage "
+        "refs to/from a Git remote.",
     )
-    p.add_argument("compose_id", metavar="COMPOSE_ID|push|pull")
+    p.add_argument("compose_id", metavar="COMPOSE_ID|RUN_ID|push|pull")
     p.add_argument("--remote", default="origin", help="push/pull: the Git remote (default: origin)")
     p.add_argument("--tree", action="store_true", help="every input, transitively, down to dist-git commits")
 
@@ -513,8 +525,8 @@ def _overview_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument(
         "query",
         nargs="?",
-        metavar="NODE|MODULE|COMPONENT",
-        help="a node id, a module (NAME[:STREAM]) or a component",
+        metavar="NODE|MODULE|COMPONENT|RUN_ID",
+        help="a node id, a module (NAME[:STREAM]), a component, or a run ID (the nodes it composed)",
     )
     text = "Build the overview as a static web site (HTML, no JavaScript; a JSON twin for every page)."
     s = sub.add_parser("site", help=text, description=text)

@@ -580,3 +580,32 @@ def test_post_plan_upserts_one_note_through_the_gitlab_forge(
 
     assert forge.notes == {("12", PLAN_MARKER): "### plan v2\n"}
     assert "secret" not in capsys.readouterr().out
+
+
+def test_every_pipeline_file_carries_the_parent_pipelines_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generate job of pipeline 4711 names the run; the jobs of the child and part pipelines,
+    which have pipeline IDs of their own, get it as FACTORY_RUN; the coordinator, generating the
+    files again in its own pipeline (another CI_PIPELINE_IID, FACTORY_RUN from its file), writes
+    the same bytes."""
+    commit_tree(tmp_path, example_tree(), "Example\n")
+    monkeypatch.delenv("FACTORY_RUN", raising=False)
+    monkeypatch.setenv("CI_PIPELINE_IID", "4711")
+    monkeypatch.setenv("CI_PIPELINE_CREATED_AT", "2026-12-07T23:59:58Z")
+    out = tmp_path / "pipelines"
+    argv = ["ci", "generate", "--repo", str(tmp_path), "--base", "none", "--head", "HEAD", "--max-jobs", "5"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    first = {p.name: p.read_text() for p in out.iterdir()}
+    assert len(first) == 5
+    for name, text in first.items():
+        assert yaml.safe_load(text)["variables"] == {"FACTORY_RUN": "FL-42-20261207.ci.4711"}, name
+    assert limits_of.problems(first, Limits(max_jobs=5), ci.CHILD) == []
+    assert schema_errors(sorted(out.iterdir())) == ""
+    capsys.readouterr()
+    monkeypatch.setenv("CI_PIPELINE_IID", "4712")  # the coordinator's own pipeline
+    monkeypatch.setenv("FACTORY_RUN", "FL-42-20261207.ci.4711")  # from its file's variables
+    (command,) = yaml.safe_load(first["child.yml"])[ci.FILES_JOB]["script"]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(shlex.split(command)[1:]) == 0
+    assert {p.name: p.read_text() for p in out.iterdir()} == first

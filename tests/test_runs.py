@@ -108,6 +108,14 @@ def test_runs_reserved_here_count_respins_per_date_and_type(tmp_path: Path) -> N
     assert shown.stdout.strip() == commit
 
 
+def test_a_reservation_skips_the_runs_of_other_clones(tmp_path: Path) -> None:
+    """Run IDs that lineage notes pulled from a remote name are taken, though not reserved here."""
+    commit = commit_tree(tmp_path, example_tree(), "Example definitions\n")
+    taken = {"FL-42-20261207.n.0", "FL-42-20261207.n.1"}
+    made = runs.reserve(open_repo(tmp_path), "FL", "42", "20261207", "nightly", commit, taken)
+    assert made == "FL-42-20261207.n.2"
+
+
 def test_runs_reserved_at_once_never_share_an_id(tmp_path: Path) -> None:
     commit = commit_tree(tmp_path, example_tree(), "Example definitions\n")
     found: list[str] = []

@@ -166,6 +166,8 @@ def test_a_compose_id_one_respin_off_offers_the_compose_that_exists(
         ["lineage", typo],
         ["lineage", typo, "--tree"],
         ["gate", typo],
+        ["gate", typo, "--promote"],
+        ["sign", typo],
         ["release", typo, "--to", "releases", "--unsigned"],
         ["check", "record", typo, "install", "--outcome", "PASSED"],
         ["publish", typo, "--to", "mirror"],

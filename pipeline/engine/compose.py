@@ -121,8 +121,9 @@ def compose(
     on_branch = on_release_branch(ws.repo, str(commit.id), defs.config.release, env)
     date = clock().strftime("%Y%m%d")
     release = defs.config.release
+    lineage = Lineage(ws.root, release.version)  # latest good of the release composed
     run_id = runs.from_env(env, release.short, release.version, compose_type) or reserve_run(
-        ws.repo, release.short, release.version, date, compose_type, str(commit.id)
+        ws.repo, release.short, release.version, date, compose_type, str(commit.id), lineage.runs()
     )
     ctx = executor.Context(
         defs=defs,
@@ -143,7 +144,7 @@ def compose(
         graph,
         targets,
         registry,
-        Lineage(ws.root, defs.config.release.version),  # latest good of the release composed
+        lineage,
         ctx,
         workers=workers,
         reporter=reporter,

@@ -5,11 +5,14 @@ A run on one machine takes the next free respin of its day and type under the re
 compose takes its compose ID under `refs/composes/ids/`, so two runs at once never share an ID.
 The ref stays after the run, so a run that made nothing (every node unchanged) is still known to
 `factory lineage RUN-ID`. Like compose ID reservations the refs stay local: what travels is the
-run ID in the lineage note of every compose the run made. A GitLab pipeline reserves nothing: its
-run ID comes from the pipeline (`pipeline.core.runs.from_env`).
+run ID in the lineage note of every compose the run made, so a reservation also skips the run IDs
+the notes name (runs of other clones, pulled with `factory lineage pull`). A GitLab pipeline
+reserves nothing: its run ID comes from the pipeline (`pipeline.core.runs.from_env`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from pipeline.core.errors import OperationFailed
 from pipeline.core.runs import run_id
@@ -20,9 +23,19 @@ RUNS = "refs/composes/runs/"
 MAX_RESPIN = 10_000
 
 
-def reserve(repo: Repository, short: str, version: str, date: str, type_: str, commit: str) -> str:
-    """The next free run ID of the day and type (respin .0, .1, ...), reserved on `commit`."""
-    candidates = (RUNS + run_id(short, version, date, type_, respin) for respin in range(MAX_RESPIN))
+def reserve(
+    repo: Repository,
+    short: str,
+    version: str,
+    date: str,
+    type_: str,
+    commit: str,
+    taken: Collection[str] = (),
+) -> str:
+    """The next free run ID of the day and type (respin .0, .1, ...), reserved on `commit`;
+    `taken`: run IDs in use elsewhere (those the lineage notes pulled from a remote name)."""
+    ids = (run_id(short, version, date, type_, respin) for respin in range(MAX_RESPIN))
+    candidates = (RUNS + run for run in ids if run not in taken)
     try:
         found = refs.claim(repo, candidates, lambda _: commit)
     except refs.Contention as exc:

@@ -176,6 +176,7 @@ class GitLabCalls:
                     raise ForgeError(
                         f"{error.message}: its rate limit asks to wait {asked:.0f}s (Retry-After), "
                         f"longer than factory waits ({self._max_retry_after:.0f}s)",
+                        code="gitlab-rate-limited",
                         status=429,
                         body=error.body,
                         hint="run it again once GitLab's rate limit has reset",

@@ -599,7 +599,9 @@ def test_every_pipeline_file_carries_the_parent_pipelines_run(
     first = {p.name: p.read_text() for p in out.iterdir()}
     assert len(first) == 5
     for name, text in first.items():
-        assert yaml.safe_load(text)["variables"] == {"FACTORY_RUN": "FL-42-20261207.ci.4711"}, name
+        variables = yaml.safe_load(text)["variables"]
+        assert variables["FACTORY_RUN"] == "FL-42-20261207.ci.4711", name
+        assert variables[ci.IMAGE_VARIABLE] == ci.DEFAULT_IMAGE, name  # the file's own variables stay
     assert limits_of.problems(first, Limits(max_jobs=5), ci.CHILD) == []
     assert schema_errors(sorted(out.iterdir())) == ""
     capsys.readouterr()

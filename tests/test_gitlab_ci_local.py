@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import example
 from tests.conftest import ROOT
@@ -143,6 +144,14 @@ def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project
     assert len(latest) == 41
     for tag in tags:  # each made from the pushed commit
         assert git(project.remote, "rev-parse", f"{tag}^{{commit}}").strip() == head
+    # One run: the generate job's pipeline named it (FACTORY_RUN in child.yml), and the 17 jobs
+    # of the child pipeline, which has a pipeline IID of its own, composed under it.
+    run = yaml.safe_load(child)["variables"]["FACTORY_RUN"]
+    assert re.fullmatch(r"FL-42-\d{8}\.ci\.\d+", run)
+    runs = {
+        json.loads(git(project.remote, "notes", "--ref=refs/notes/lineage", "show", t))["run"] for t in tags
+    }
+    assert runs == {run}
     # The pages job pulled that lineage and published the overview: every node current.
     assert status(done.stdout, "pages") == "PASS"
     overview = json.loads(pages_file(project, "status.json"))

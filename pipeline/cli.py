@@ -313,6 +313,12 @@ def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="SECONDS",
         help="keep files a superseded publication needed this long (default: 3600)",
     )
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the URL DEST is served at: a container release's registries.d on the mirror names its "
+        "signatures there (without it, the mirror gets none)",
+    )
     p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler="mirror:cmd_publish")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import cli
 from pipeline.core.errors import InvalidInput
@@ -34,6 +35,7 @@ from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
 from tests import registry as registries
 from tests.conftest import commit_tree, example_tree
+from tests.http_files import serve
 from tests.test_checks_repo import gated_dist, output_dir
 from tests.test_sign_release import key
 
@@ -311,6 +313,45 @@ def test_a_container_is_named_by_digest_and_an_unsigned_image_is_refused(
     )  # fmt: skip
     assert refused.returncode != 0
     assert "A signature was required, but no signature exists" in refused.stderr
+
+
+def test_a_mirror_serves_its_own_registries_d_naming_its_url(
+    gated_dist: Path, released: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`publish --base-url`: the mirror's registries.d names the signatures where the mirror
+    serves them, and skopeo verifies the image with the mirror's files alone, over HTTP."""
+    release = released["container:Cloud/base"]
+    (pushed,) = [s for s in signatures_of(release) if s.kind == SignatureKind.CONTAINER]
+    repo = containers.repository_of(pushed.image)
+    mirrors = tmp_path / "mirrors"
+    argv = ["publish", release.name, "--repo", str(gated_dist)]
+    # Without the mirror's URL: no registries.d on the mirror (the release's names this
+    # machine's sigstore/), and a warning says so.
+    assert cli.main([*argv, "--to", str(mirrors / "unnamed")]) == 0
+    assert "warning[no-base-url]: the mirror got no containers/registries.d/cloud-base.yaml" in (
+        capsys.readouterr().err
+    )
+    assert not (mirrors / "unnamed" / "latest" / "containers" / "registries.d").exists()
+    assert (mirrors / "unnamed" / "latest" / "containers" / "policy.json").is_file()
+    with serve(mirrors) as served:
+        url = f"{served.url}/cloud-base"
+        assert cli.main([*argv, "--to", str(mirrors / "cloud-base"), "--base-url", url]) == 0
+        assert "warning" not in capsys.readouterr().err
+        on_mirror = mirrors / "cloud-base" / "latest" / "containers"
+        snippet = yaml.safe_load((on_mirror / "registries.d" / "cloud-base.yaml").read_text())
+        assert snippet == {"docker": {repo: {"lookaside": f"{url}/latest/sigstore"}}}
+        copied = run(
+            "skopeo", "--policy", str(on_mirror / "policy.json"), "--registries.d", str(on_mirror / "registries.d"),
+            "copy", "--src-tls-verify=false", "--remove-signatures", pushed.image, f"oci:{tmp_path / 'pulled'}:x",
+        )  # fmt: skip
+        assert copied.returncode == 0, copied.stderr
+        signature = "/cloud-base/latest/" + pushed.signature
+        assert signature in served.paths(200)  # the signature came from the mirror
+    # Nothing the mirror serves names a path of the machine that released it.
+    for path in (mirrors / "cloud-base").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            assert str(release.parent).encode() not in text and str(gated_dist).encode() not in text, path
 
 
 def test_the_installer_verifies_its_ostree_commit_with_the_key_on_the_image(

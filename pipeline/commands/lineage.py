@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
@@ -11,7 +10,7 @@ from pipeline.core.records import Record
 from pipeline.core.states import ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
-from pipeline.store import collected
+from pipeline.store import collected, paths
 from pipeline.store.lineage import Lineage
 
 
@@ -49,8 +48,9 @@ def show(args: argparse.Namespace) -> int:
     for c in gone:
         if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
             out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
-        else:
-            out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
+        else:  # the output directory, relative to the checkout when inside it: shown from here
+            where = paths.located(paths.checkout(lineage.repo), c.where)
+            out(f"files     gone: removed from {where} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
 
 
@@ -180,7 +180,7 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
     entries = note.get("releases", [])
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-            path = Path(str(entry.get("path", "")))
+            path = paths.located(paths.checkout(lineage.repo), str(entry.get("path", "")))
             if (path.parent / "latest").resolve() == path.resolve():
                 return True
     return False

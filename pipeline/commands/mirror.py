@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pipeline.commands.output import out, out_json
@@ -17,8 +18,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     lineage = Lineage(Workspace.open(args.repo).root)
     release = publications.choose(lineage, args.what, Path(args.source).resolve() if args.source else None)
     dest = args.to if rsync.is_remote(args.to) else str(Path(args.to).resolve())
-    synced = mirror.publish(release, dest, grace=args.grace)
+    synced = mirror.publish(release, dest, grace=args.grace, base_url=args.base_url or "")
     publications.record(lineage, release, synced)
+    if synced.unserved:
+        sys.stderr.write(
+            f"warning[no-base-url]: the mirror got no {', '.join(synced.unserved)}: the release's names "
+            "its signatures by a path of this machine; give --base-url URL (where the mirror is served) "
+            "to publish one naming the mirror's\n"
+        )
     if args.json:
         out_json({"compose_id": release.compose_id, "node": release.node, "release": str(release.path),
                   **synced.to_json()})  # fmt: skip

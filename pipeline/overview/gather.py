@@ -30,7 +30,7 @@ from pipeline.engine.executor import compose_name
 from pipeline.engine.workspace import Workspace
 from pipeline.git import cli as gitcli
 from pipeline.run import CommandFailed
-from pipeline.store import results
+from pipeline.store import paths, results
 from pipeline.store.history import BranchHistory, iso
 from pipeline.store.lineage import Lineage
 
@@ -147,11 +147,11 @@ def _releases(lineage: Lineage, compose_ids: list[str], root: Path) -> dict[str,
             if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
                 continue
             status = ReleaseStatus(entry["status"])
-            path = Path(str(entry.get("path", "")))
-            where = path if path.is_absolute() else root / path
+            path = str(entry.get("path", ""))
+            where = paths.located(root, path)
             live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
             fact = ReleaseFact(
-                status, str(path), str(entry.get("time", "")), str(entry.get("signed_by", "")), live
+                status, path, str(entry.get("time", "")), str(entry.get("signed_by", "")), live
             )
             found.setdefault(cid, []).append(fact)
     return found

@@ -39,7 +39,7 @@ from pipeline.git.repo import ref_target
 from pipeline.release import publications
 from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
 from pipeline.release.gc_store import StoreSwept, collect_store
-from pipeline.store import collected
+from pipeline.store import collected, paths
 from pipeline.store.artifacts import ArtifactStore
 from pipeline.store.lineage import NOTES_REF, RETIRED, Lineage
 
@@ -86,10 +86,11 @@ def collect(
     docstring)."""
     output_dir = _output_dir(ws, "HEAD")
     when = int(now if now is not None else dt.datetime.now(dt.UTC).timestamp())
+    root = paths.checkout(lineage.repo)
     gone_before = {
         cid
         for cid, entries in collected.every(lineage).items()
-        if any(e.where == str(output_dir) for e in entries)
+        if any(paths.located(root, e.where).resolve() == output_dir for e in entries)
     }
     dirs: dict[str, Path] = {}
     records = []
@@ -140,7 +141,8 @@ def collect(
             )
     result = tuple(by_id[r.compose_id] for r in doomed if r.compose_id in by_id)
     stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    marks = {r.compose_id: [collected.Collection(str(output_dir), stamp, r.bytes, r.paths)] for r in result}
+    where = paths.recorded(root, output_dir)  # relative to the checkout when inside it
+    marks = {r.compose_id: [collected.Collection(where, stamp, r.bytes, r.paths)] for r in result}
     swept: list[StoreSwept] = []
     for store in stores:
         gone = {

@@ -19,8 +19,9 @@ from pipeline.core.records import node_ref, parse_compose_id
 from pipeline.core.states import ReleaseStatus
 from pipeline.release.mirror import Release, Synced
 from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF
-from pipeline.store import results
+from pipeline.store import paths, results
 from pipeline.store.lineage import Lineage
+from pipeline.tools import rsync
 
 MIRRORS_REF = "refs/notes/mirrors"
 
@@ -28,12 +29,13 @@ MIRRORS_REF = "refs/notes/mirrors"
 def releases(lineage: Lineage) -> list[Release]:
     """Every release recorded whose directory is still complete, by compose ID and path."""
     found: dict[Path, Release] = {}
+    root = paths.checkout(lineage.repo)
     for compose_id, note in sorted(results.read_all(lineage, RELEASES_REF).items()):
         entries = note.get("releases")
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict) or entry.get("status") != ReleaseStatus.RELEASED:
                 continue
-            path = Path(str(entry.get("path", "")))
+            path = paths.located(root, str(entry.get("path", ""))).resolve()
             if path.is_absolute() and (path / MANIFEST).is_file() and path not in found:
                 found[path] = Release(compose_id, lineage.get(compose_id).node, path)
     return list(found.values())
@@ -73,10 +75,12 @@ def choose(lineage: Lineage, what: str, from_dir: Path | None = None) -> Release
 
 
 def record(lineage: Lineage, release: Release, synced: Synced) -> None:
-    """Add the publication to the compose's note in refs/notes/mirrors."""
+    """Add the publication to the compose's note in refs/notes/mirrors: a local mirror and the
+    release directory relative to the checkout when inside it (`pipeline.store.paths`)."""
+    root = paths.checkout(lineage.repo)
     entry = {
-        "mirror": synced.dest,
-        "release": str(release.path),
+        "mirror": synced.dest if rsync.is_remote(synced.dest) else paths.recorded(root, Path(synced.dest)),
+        "release": paths.recorded(root, release.path),
         "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": synced.files,
         "sent": synced.sent,

@@ -28,7 +28,8 @@ A compose whose gate fails is not published: it goes to the quarantine directory
 (`DIR/../quarantine/<compose-id>` by default), unsigned, with FAILURE.txt and failure.json
 naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
 Every release and quarantine is recorded as a note on the compose's tag in
-`refs/notes/releases`, with the same signature records as RELEASE.json.
+`refs/notes/releases`, with the same signature records as RELEASE.json, and its directory
+relative to the checkout when it is inside it (`pipeline.store.paths`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from pipeline.core.states import ReleaseStatus, Verdict
 from pipeline.release import ostree_history
 from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
+from pipeline.store import paths
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import update_notes
 from pipeline.tools import gpg, ostree
@@ -377,7 +379,8 @@ def _note(
     signed: dict[str, object],
     served: tuple[ostree_history.Served, ...] = (),
 ) -> None:
-    entry: dict[str, object] = {"status": status, "path": str(path), "time": _now(), **signed}
+    where = paths.recorded(paths.checkout(lineage.repo), path)  # never a path of this machine
+    entry: dict[str, object] = {"status": status, "path": where, "time": _now(), **signed}
     if served:  # each release of an OSTree compose adds a commit (a rollback too): say which
         entry["ostree"] = [s.to_json() for s in served]
 

@@ -44,6 +44,7 @@ from pipeline.core.states import ReleaseStatus
 from pipeline.engine.workspace import Workspace
 from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF, fsync_tree
 from pipeline.release.signer import Signer
+from pipeline.store import paths
 from pipeline.store.lineage import Lineage
 from pipeline.store.results import read_note, update_notes
 from pipeline.tools import ostree
@@ -118,8 +119,7 @@ def _release_dirs(ws: Workspace, lineage: Lineage, node: str) -> list[Path]:
         entries = note.get("releases", [])
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-                path = Path(str(entry.get("path", "")))
-                release_dir = (path if path.is_absolute() else ws.root / path).parent
+                release_dir = paths.located(ws.root, str(entry.get("path", ""))).parent
                 if release_dir.is_dir():
                     found.add(release_dir)
     return sorted(found)
@@ -142,13 +142,14 @@ def _move_releases(
         return moves
     where.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    root = paths.checkout(lineage.repo)
     for move in moves:
         _move(move)
     archived = {
         m.source.name: {
             "status": ReleaseStatus.ARCHIVED,
-            "path": str(m.target),
-            "from": str(m.source),
+            "path": paths.recorded(root, m.target),
+            "from": paths.recorded(root, m.source),
             "time": now,
         }
         for m in moves

@@ -57,12 +57,12 @@ from pipeline.core.graph import Graph
 from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus
 from pipeline.engine.executor import compose_name
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.records import checks as results
+from pipeline.records.history import BranchHistory
+from pipeline.records.lineage import Lineage
 from pipeline.release.publish import RELEASES_REF
-from pipeline.store import results
-from pipeline.store.history import BranchHistory
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 DATE = "20261121"
 BATCH = 2000

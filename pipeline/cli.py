@@ -18,7 +18,7 @@ from pipeline.core.errors import FactoryError, InvalidDefinitions
 from pipeline.core.states import MergeRequestState
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-WORKTREE = "worktree"  # the same name as pipeline.engine.workspace.WORKTREE, without importing it
+WORKTREE = "worktree"  # the same name as pipeline.workspace.WORKTREE, without importing it
 
 # A handler is named "module:function" in pipeline.commands and imported only when it runs, so
 # `factory --help` and the quick queries do not pay for the imports of the others.

@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 
 from pipeline import cli, example
+from pipeline.artifacts.store import open_store
 from pipeline.core.records import OutputFile, node_ref
 from pipeline.core.retention import Candidate, Reason, decide
 from pipeline.core.states import ComposeStatus
+from pipeline.records import collected
+from pipeline.records.lineage import Lineage
 from pipeline.release import gc as gc_module
 from pipeline.release import sign
 from pipeline.release.gc_store import collect_store
-from pipeline.store import collected
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg, ostree
 from tests import registry as oci_registry
 from tests.bumped_dist import FIXED, HOST, MODULE, SERVER, VULNERABLE

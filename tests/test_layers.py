@@ -7,8 +7,11 @@ too), so a lazy import cannot slip past. The layers, lowest first (ARCHITECTURE.
     formats                   pure writers of outside formats
     run                       the one place processes start
     git, tools                one door per outside thing
-    store, example            what is recorded and where
-    build, compose, checks    making and testing artifacts (plugins)
+    records, artifacts,       every Git record factory writes (one owner each); the artifact store;
+    graphcache, example       the graph cache; the example distribution
+    build, compose, checks,   making and testing artifacts (plugins); a revision's definitions,
+    workspace                 graphs, config and policy
+
     engine                    running composes
     release, bot, overview    gating, signing, publication; the bump bot; the status and site
     commands, cli             arguments and output
@@ -31,12 +34,15 @@ LAYERS: dict[str, int] = {
     "run": 2,
     "git": 3,
     "tools": 3,
-    "store": 4,
+    "records": 4,
+    "artifacts": 4,
+    "graphcache": 4,
     "example": 4,
     "build": 5,
     "compose": 5,
     "checks": 5,
     "interop": 5,  # pure conversions between factory's definitions and modulemd / Pungi's formats
+    "workspace": 5,  # reads the plugin registry (the kinds installed are part of its cache keys)
     "engine": 6,
     "release": 7,
     "bot": 7,
@@ -125,4 +131,4 @@ def test_only_the_gitlab_forge_and_the_oci_store_speak_http() -> None:
         for p in modules()
         if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests", "oras"}
     ]
-    assert users == ["bot/forge_gitlab.py", "store/artifacts_oci.py"]
+    assert users == ["artifacts/oci.py", "bot/forge_gitlab.py"]

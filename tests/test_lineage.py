@@ -40,8 +40,8 @@ from pipeline.git import refs as refs_module
 from pipeline.git.packed_refs import packed_names
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import Repository
+from pipeline.records.lineage import NOTES_REF, Lineage
 from pipeline.run import run
-from pipeline.store.lineage import NOTES_REF, Lineage
 from tests.conftest import commit_tree, example_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
@@ -870,7 +870,7 @@ def test_eight_processes_race_and_lose_nothing(defs: tuple[Path, str]) -> None:
 
 def test_notes_of_many_composes_are_read_at_once_as_one_by_one(defs: tuple[Path, str]) -> None:
     from pipeline.core.states import CheckState
-    from pipeline.store import results
+    from pipeline.records import checks as results
 
     path, commit = defs
     lineage = Lineage(path, "42")

@@ -28,10 +28,10 @@ from pipeline.core.records import OutputFile, Record, outputs_digest
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.core.states import ComposeStatus
 from pipeline.formats import checksum, containers
+from pipeline.records import checks as results
+from pipeline.records.lineage import Lineage
 from pipeline.release import publish, sign
 from pipeline.release.images import KEYRING
-from pipeline.store import results
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
 from tests import registry as registries
 from tests.conftest import commit_tree, example_tree

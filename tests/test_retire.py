@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 
 

@@ -28,8 +28,8 @@ import pytest
 import yaml
 
 from pipeline import example
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
+from pipeline.artifacts.store import open_store
+from pipeline.records.lineage import Lineage
 from tests import registry as oci_registry
 from tests.conftest import ROOT
 from tests.gitlab_server import GitLabServer

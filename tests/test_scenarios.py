@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.compose.registry import composers
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 from tests.registry import Registry
 from tests.registry import start as start_registry

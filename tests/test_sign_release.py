@@ -23,11 +23,11 @@ import pytest
 
 from pipeline import cli
 from pipeline.core.states import CheckState
+from pipeline.records import checks as testnotes
+from pipeline.records.lineage import Lineage
 from pipeline.release import publish as release
 from pipeline.release import sign
 from pipeline.run import CommandFailed
-from pipeline.store import results as testnotes
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg
 from tests.conftest import commit_tree
 from tests.test_checks_repo import gated_dist, gated_tree, output_dir

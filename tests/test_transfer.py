@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.artifacts.store import open_store
 from pipeline.compose.base import InputCompose, describe_file
 from pipeline.core.errors import OperationFailed
 from pipeline.engine.transfer import Transfer, open_transfer, reads, store_url
-from pipeline.store.artifacts import open_store
 from pipeline.tools import ostree
 
 CID = "FL-42-base-runtime-f42-20261121.ci.0"

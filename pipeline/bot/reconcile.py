@@ -23,10 +23,10 @@ from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Module, Pin
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
-from pipeline.store.history import BranchHistory, Observation
+from pipeline.records.history import BranchHistory, Observation
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ def _rebuild(
     the branch has moved past it, every compose built against that commit (`factory why`) that
     is still latest good of a node the definitions have is stale.
     """
-    from pipeline.store.lineage import Lineage
+    from pipeline.records.lineage import Lineage
 
     node = graphs.build_id(Pin(component, "", branch))
     lineage = Lineage(ws.root, release)

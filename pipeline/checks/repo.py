@@ -38,8 +38,8 @@ from pipeline.core.graph import build_id
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
+from pipeline.records.lineage import Lineage
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
 
 REPOMD = "repodata/repomd.xml"

@@ -12,10 +12,10 @@ from pipeline.core import plan as planner
 from pipeline.core.batches import Limits
 from pipeline.core.config import Config, ForgeConfig
 from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.engine.workspace import Workspace
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as gitlab_limits
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 NULL_SHA = "0" * 40  # CI_COMMIT_BEFORE_SHA of the first push of a branch
 PLAN_MARKER = "<!-- factory:plan -->"
@@ -115,7 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InvalidInput("give --base, or --inputs-of NODE...", code="ci-check-what")
     ws = Workspace.open(args.repo)
     if not args.no_pull:
-        from pipeline.store.remote import Remote
+        from pipeline.records.remote import Remote
 
         Remote(ws.root, args.remote).pull()
     if args.inputs_of is not None:

@@ -6,12 +6,12 @@ import argparse
 import os
 from collections import Counter
 
+from pipeline.artifacts.store import open_store, shown_url
 from pipeline.commands.output import out, out_json
 from pipeline.engine.transfer import store_url
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import gc
-from pipeline.store.artifacts import open_store, shown_url
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

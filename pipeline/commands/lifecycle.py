@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
-from pipeline.engine.workspace import Workspace
+from pipeline.workspace import Workspace
 
 if TYPE_CHECKING:
     from pipeline.release.signer import Signer

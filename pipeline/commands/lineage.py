@@ -8,10 +8,10 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record
 from pipeline.core.states import ReleaseStatus
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
-from pipeline.store import collected, paths
-from pipeline.store.lineage import Lineage
+from pipeline.records import collected, paths
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def _lineage(args: argparse.Namespace) -> Lineage:
@@ -56,7 +56,7 @@ def show(args: argparse.Namespace) -> int:
 
 def _checks(lineage: Lineage, record: Record) -> str:
     """The check results recorded for a compose (PENDING: required, no result yet)."""
-    from pipeline.store.results import read
+    from pipeline.records.checks import read
 
     found = read(lineage, record.compose_id)
     lines = ["checks" if found else "checks    none recorded"]
@@ -72,7 +72,7 @@ def _checks(lineage: Lineage, record: Record) -> str:
 
 def _sync(args: argparse.Namespace) -> int:
     """`factory lineage push|pull [--remote R]`: move the lineage refs to or from a Git remote."""
-    from pipeline.store.remote import Remote
+    from pipeline.records.remote import Remote
 
     action = args.compose_id
     remote = Remote(Workspace.open(args.repo).root, args.remote)
@@ -173,8 +173,8 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
     A compose released once and since replaced by a newer release is no longer live.
     """
+    from pipeline.records.checks import read_note
     from pipeline.release.publish import RELEASES_REF
-    from pipeline.store.results import read_note
 
     note = read_note(lineage, RELEASES_REF, compose_id) or {}
     entries = note.get("releases", [])

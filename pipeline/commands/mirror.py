@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from pipeline.commands.output import out, out_json
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import mirror, publications
-from pipeline.store.lineage import Lineage
 from pipeline.tools import rsync
+from pipeline.workspace import Workspace
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

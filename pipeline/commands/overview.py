@@ -15,9 +15,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
     from pipeline.core.overview import answers, component, resolve, shown
     from pipeline.core.status import compute
-    from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
     from pipeline.overview.gather import read_records, read_results, recorded
+    from pipeline.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     facts = recorded(ws, whole=False)  # briefs: reading 24,000 records whole costs seconds
@@ -67,10 +67,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_site(args: argparse.Namespace) -> int:
     """Build the static site into DIR (replacing a site made before) and print where it is."""
     from pipeline.core.status import compute
-    from pipeline.engine.workspace import Workspace
     from pipeline.formats import site
     from pipeline.overview.gather import gather
     from pipeline.overview.write import write_site
+    from pipeline.workspace import Workspace
 
     start = time.perf_counter()
     ws = Workspace.open(args.repo)

@@ -32,7 +32,7 @@ from pipeline.core.states import PlannedStatus
 from pipeline.engine import runtime_keys
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.engine.transfer import Transfer, open_transfer
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 
 OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE
 

@@ -22,10 +22,10 @@ from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
 from pipeline.engine.transfer import Moved, open_transfer
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,9 @@ from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatu
 from pipeline.engine import pending, runtime_keys
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
 from pipeline.engine.transfer import Transfer
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import TestResult, mark_running
-from pipeline.store.results import record as record_results
+from pipeline.records.checks import TestResult, mark_running
+from pipeline.records.checks import record as record_results
+from pipeline.records.lineage import Lineage
 
 log = logging.getLogger("factory.executor")
 

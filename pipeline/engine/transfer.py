@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.artifacts.store import ArtifactStore, FetchReport, Tally, open_store, shown_url
 from pipeline.checks.repo import CheckError, required_composes
 from pipeline.compose.base import InputCompose, Job
 from pipeline.core.errors import OperationFailed
 from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import ArtifactStore, FetchReport, Tally, open_store, shown_url
 
 STORE_VARIABLE = "FACTORY_STORE"  # the CI/CD variable that overrides factory.yaml's `store:`
 IMAGES = frozenset({"ostree", "container", "iso"})

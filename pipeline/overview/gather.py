@@ -1,6 +1,6 @@
 """Gathering the facts the status is computed from: a thin adapter over what is recorded.
 
-- the definitions, graph and policies of HEAD (`pipeline.engine.workspace`, `release.policies`);
+- the definitions, graph and policies of HEAD (`pipeline.workspace`, `release.policies`);
 - lineage: every compose, latest good, reserved IDs not finished (`Lineage.history`, `latest`,
   `reserved_unfinished`);
 - check results (`refs/notes/tests`) and releases (`refs/notes/releases`) of the composes a
@@ -27,12 +27,13 @@ from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, Mirror
 from pipeline.core.records import Record, parse_compose_id
 from pipeline.core.states import ReleaseStatus
 from pipeline.engine.executor import compose_name
-from pipeline.engine.workspace import Workspace
 from pipeline.git import cli as gitcli
+from pipeline.records import checks as results
+from pipeline.records import paths
+from pipeline.records.history import BranchHistory, iso
+from pipeline.records.lineage import Lineage
 from pipeline.run import CommandFailed
-from pipeline.store import paths, results
-from pipeline.store.history import BranchHistory, iso
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 BUMP_BRANCH = "factory/bump/"
 

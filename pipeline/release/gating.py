@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pipeline.core import gate
 from pipeline.core.records import Record
-from pipeline.engine.workspace import Workspace
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import read as read_results
+from pipeline.records.checks import read as read_results
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def decide(ws: Workspace, lineage: Lineage, record: Record, rev: str = "HEAD") -> gate.Decision:

@@ -10,14 +10,14 @@ retired node, live release, the `keep` newest of its node in its release, recent
   below the oldest commit a kept compose made, on every ref (`ostree prune --refs-only`
   with a depth per ref), with the objects only they use.
 Release directories are never touched: a release is a copy, and what is live stays live.
-An artifact store given in `stores` (`pipeline.store.artifacts`, opened by the caller: `factory
+An artifact store given in `stores` (`pipeline.artifacts.store`, opened by the caller: `factory
 gc --store URL`) is collected by the same rule, over every compose lineage knows
 (`pipeline.release.gc_store`): manifests deleted, unreferenced blobs swept.
 
 A file's bytes count as freed only when every hard link to it goes (the build store's RPMs are
 linked into the repos made of them). A directory is renamed out of sight (`.gc-<name>`) before
 it is removed, and what a killed run left is removed by the next. Each collected compose is
-marked in `refs/notes/gc` (`pipeline.store.collected`); its lineage stays. With `dry_run`,
+marked in `refs/notes/gc` (`pipeline.records.collected`); its lineage stays. With `dry_run`,
 nothing changes and the same report says what would be freed (an OSTree repository is pruned
 in a copy of hard links to measure it).
 """
@@ -31,17 +31,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.artifacts.store import ArtifactStore
 from pipeline.core import retention
 from pipeline.core.records import Record, load_record, parse_compose_id, utc_seconds
-from pipeline.engine.workspace import Workspace
 from pipeline.git import notes
 from pipeline.git.repo import ref_target
+from pipeline.records import collected, paths
+from pipeline.records.lineage import NOTES_REF, RETIRED, Lineage
 from pipeline.release import publications
 from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
 from pipeline.release.gc_store import StoreSwept, collect_store
-from pipeline.store import collected, paths
-from pipeline.store.artifacts import ArtifactStore
-from pipeline.store.lineage import NOTES_REF, RETIRED, Lineage
+from pipeline.workspace import Workspace
 
 DAY = 86400
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.records import node_ref, parse_compose_id
 from pipeline.core.states import ReleaseStatus
+from pipeline.records import checks as results
+from pipeline.records import paths
+from pipeline.records.lineage import Lineage
 from pipeline.release.mirror import Release, Synced
 from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF
-from pipeline.store import paths, results
-from pipeline.store.lineage import Lineage
 from pipeline.tools import rsync
 
 MIRRORS_REF = "refs/notes/mirrors"
@@ -76,7 +77,7 @@ def choose(lineage: Lineage, what: str, from_dir: Path | None = None) -> Release
 
 def record(lineage: Lineage, release: Release, synced: Synced) -> None:
     """Add the publication to the compose's note in refs/notes/mirrors: a local mirror and the
-    release directory relative to the checkout when inside it (`pipeline.store.paths`)."""
+    release directory relative to the checkout when inside it (`pipeline.records.paths`)."""
     root = paths.checkout(lineage.repo)
     entry = {
         "mirror": synced.dest if rsync.is_remote(synced.dest) else paths.recorded(root, Path(synced.dest)),

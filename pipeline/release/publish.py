@@ -29,7 +29,7 @@ A compose whose gate fails is not published: it goes to the quarantine directory
 naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
 Every release and quarantine is recorded as a note on the compose's tag in
 `refs/notes/releases`, with the same signature records as RELEASE.json, and its directory
-relative to the checkout when it is inside it (`pipeline.store.paths`).
+relative to the checkout when it is inside it (`pipeline.records.paths`).
 """
 
 from __future__ import annotations
@@ -52,12 +52,12 @@ from pipeline.core.gate import Decision
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
+from pipeline.records import paths
+from pipeline.records.checks import update_notes
+from pipeline.records.lineage import Lineage
 from pipeline.release import ostree_history
 from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
-from pipeline.store import paths
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import update_notes
 from pipeline.tools import gpg, ostree
 
 RELEASES_REF = "refs/notes/releases"

@@ -20,10 +20,10 @@ from pipeline.core import gate
 from pipeline.core.errors import OperationFailed
 from pipeline.core.records import Record
 from pipeline.engine.transfer import open_transfer
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import gating, sign
 from pipeline.release import publish as publisher
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,13 +41,13 @@ from pipeline.core import lifecycle
 from pipeline.core.errors import FactoryError, OperationFailed
 from pipeline.core.records import parse_compose_id
 from pipeline.core.states import ReleaseStatus
-from pipeline.engine.workspace import Workspace
+from pipeline.records import paths
+from pipeline.records.checks import read_note, update_notes
+from pipeline.records.lineage import Lineage
 from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF, fsync_tree
 from pipeline.release.signer import Signer
-from pipeline.store import paths
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import read_note, update_notes
 from pipeline.tools import ostree
+from pipeline.workspace import Workspace
 
 ARCHIVE = "archive"  # beside the release directories: DIR/../archive/<DIR name>/
 ARCHIVE_REFS = "archive/"  # the served OSTree repository keeps a retired ref under archive/<ref>

@@ -28,7 +28,7 @@ from pipeline.git.repo import Repository, ref_target
 log = logging.getLogger("factory.lineage")
 
 NOTES_REF = "refs/notes/lineage"
-COLLECTED_REF = "refs/notes/gc"  # composes whose files garbage collection removed (store/collected.py)
+COLLECTED_REF = "refs/notes/gc"  # composes whose files garbage collection removed (records/collected.py)
 SCHEMA = "1"
 REFRESH_ATTEMPTS = 20
 CHUNK = 2000

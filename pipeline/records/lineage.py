@@ -64,8 +64,8 @@ from pipeline.git.repo import (
     ref_target,
     tag_info,
 )
-from pipeline.store.lineage_index import NOTES_REF as NOTES_REF
-from pipeline.store.lineage_index import LineageIndex
+from pipeline.records.lineage_index import NOTES_REF as NOTES_REF
+from pipeline.records.lineage_index import LineageIndex
 
 log = logging.getLogger("factory.lineage")
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.store.lineage import Lineage
-from pipeline.store.lineage_index import COLLECTED_REF as COLLECTED_REF
-from pipeline.store.results import FORMAT, read_all, read_note, update_notes
+from pipeline.records.checks import FORMAT, read_all, read_note, update_notes
+from pipeline.records.lineage import Lineage
+from pipeline.records.lineage_index import COLLECTED_REF as COLLECTED_REF
 
 MANIFEST = "manifest"  # the paths of a Collection from an artifact store: its manifest was deleted
 

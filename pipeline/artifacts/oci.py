@@ -41,12 +41,9 @@ import oras.provider  # type: ignore[import-untyped]
 import oras.utils  # type: ignore[import-untyped]
 import requests
 
-from pipeline.core.canonical import canonical_json
-from pipeline.core.credentials import STORE, registry_credentials
-from pipeline.core.errors import OperationFailed
-from pipeline.core.manifest import Manifest, ManifestFile
-from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import (
+from pipeline.artifacts.blobs import CHUNK, BlobDir, DigestMismatch
+from pipeline.artifacts.oci_names import HASHED_TAG_RE, OciLocation, compose_for, tag_for
+from pipeline.artifacts.store import (
     FetchReport,
     Obtained,
     StoreReporter,
@@ -56,8 +53,11 @@ from pipeline.store.artifacts import (
     place_files,
     refuse_other_manifest,
 )
-from pipeline.store.blobs import CHUNK, BlobDir, DigestMismatch
-from pipeline.store.oci_names import HASHED_TAG_RE, OciLocation, compose_for, tag_for
+from pipeline.core.canonical import canonical_json
+from pipeline.core.credentials import STORE, registry_credentials
+from pipeline.core.errors import OperationFailed
+from pipeline.core.manifest import Manifest, ManifestFile
+from pipeline.core.records import OutputFile
 
 log = logging.getLogger("factory.store")
 

@@ -49,9 +49,9 @@ from pipeline.git import notes, refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import ref_target
+from pipeline.records.lineage import RETIRED, TAGS
+from pipeline.records.lineage import Lineage as _Lineage
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import RETIRED, TAGS
-from pipeline.store.lineage import Lineage as _Lineage
 
 log = logging.getLogger("factory.remote")
 

@@ -32,7 +32,7 @@ from pipeline.core.states import CheckState
 from pipeline.git import notes
 from pipeline.git.objects import GitObject
 from pipeline.git.repo import open_repo, ref_target
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 
 TESTS_REF = "refs/notes/tests"
 FORMAT = 1

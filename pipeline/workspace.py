@@ -29,7 +29,7 @@ from pipeline.core.graph import Graph, ModuleMemo
 from pipeline.core.graph import build as build_graph
 from pipeline.core.model import Definitions
 from pipeline.git import cli as gitcli
-from pipeline.store.graphcache import GraphCache, write_atomically
+from pipeline.graphcache import GraphCache, write_atomically
 
 if TYPE_CHECKING:
     from pipeline.git.repo import Repository

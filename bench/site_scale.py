@@ -61,7 +61,7 @@ from pipeline.git import repo as gitrepo
 from pipeline.records import checks as results
 from pipeline.records.history import BranchHistory
 from pipeline.records.lineage import Lineage
-from pipeline.release.publish import RELEASES_REF
+from pipeline.release.release_dir import RELEASES_REF
 from pipeline.workspace import Workspace
 
 DATE = "20261121"

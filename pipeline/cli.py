@@ -321,7 +321,7 @@ def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(handler="mirror:cmd_publish")
+    p.set_defaults(handler="publish:cmd_publish")
 
     text = "Remove compose outputs no latest good, live release or retention keeps; lineage stays."
     p = sub.add_parser("gc", help=text, description=text)

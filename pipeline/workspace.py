@@ -39,7 +39,7 @@ WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted
 
 @cache
 def _cache_version() -> str:
-    from pipeline.compose.registry import kind_names
+    from pipeline.plugins import kind_names
 
     schemas = definitions.schema_texts()
     # The artifact kinds installed decide what validates, so they are part of every cache key.
@@ -128,7 +128,7 @@ class Workspace:
         lookup = DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
-        from pipeline.compose.registry import kind_names
+        from pipeline.plugins import kind_names
 
         return definitions.load(
             files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel, kinds=kind_names()

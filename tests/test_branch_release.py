@@ -14,8 +14,8 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.bot import branching
+from pipeline.bot.forge_choice import DistGitBranches
 from pipeline.bot.forge_gitlab import gitlab_forge
-from pipeline.bot.forges import DistGitBranches
 from pipeline.core.config import ForgeConfig, ForgeKind, GitLabConfig
 from pipeline.records.lineage import Lineage
 from pipeline.workspace import Workspace

@@ -17,7 +17,7 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
-from pipeline.compose.registry import composers
+from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree, example_tree
 

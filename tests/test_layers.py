@@ -9,8 +9,8 @@ too), so a lazy import cannot slip past. The layers, lowest first (ARCHITECTURE.
     git, tools                one door per outside thing
     records, artifacts,       every Git record factory writes (one owner each); the artifact store;
     graphcache, example       the graph cache; the example distribution
-    build, compose, checks,   making and testing artifacts (plugins); a revision's definitions,
-    workspace                 graphs, config and policy
+    build, compose, checks,   making and testing artifacts (plugins), their registry; a
+    plugins, workspace        revision's definitions, graphs, config and policy
 
     engine                    running composes
     release, bot, overview    gating, signing, publication; the bump bot; the status and site
@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "compose": 5,
     "checks": 5,
     "interop": 5,  # pure conversions between factory's definitions and modulemd / Pungi's formats
+    "plugins": 5,  # the plugin registry: the composers and checks installed (entry points)
     "workspace": 5,  # reads the plugin registry (the kinds installed are part of its cache keys)
     "engine": 6,
     "release": 7,

@@ -32,7 +32,8 @@ from pipeline.core import mirror as plan
 from pipeline.core.errors import InvalidInput
 from pipeline.core.mirror import Publication, Stage
 from pipeline.records.lineage import Lineage
-from pipeline.release import mirror, publications
+from pipeline.release import publications
+from pipeline.release import publishing as mirror
 from pipeline.tools import gpg, ostree, rsync
 from tests.bumped_dist import HOST, SERVER, Bumped, bumped
 from tests.http_files import serve

@@ -30,8 +30,9 @@ from pipeline.core.states import ComposeStatus
 from pipeline.formats import checksum, containers
 from pipeline.records import checks as results
 from pipeline.records.lineage import Lineage
-from pipeline.release import publish, sign
-from pipeline.release.images import KEYRING
+from pipeline.release import release_dir as publish
+from pipeline.release import sign
+from pipeline.release.sign_images import KEYRING
 from pipeline.tools import dnf
 from tests import registry as registries
 from tests.conftest import commit_tree, example_tree

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.compose.registry import composers
+from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 from tests.registry import Registry

@@ -25,7 +25,7 @@ from pipeline import cli
 from pipeline.core.states import CheckState
 from pipeline.records import checks as testnotes
 from pipeline.records.lineage import Lineage
-from pipeline.release import publish as release
+from pipeline.release import release_dir as release
 from pipeline.release import sign
 from pipeline.run import CommandFailed
 from pipeline.tools import dnf, gpg

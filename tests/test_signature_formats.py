@@ -13,7 +13,7 @@ import yaml
 from pipeline.compose.iso import kickstart
 from pipeline.core.signatures import Signature, SignatureKind, counts, ordered
 from pipeline.formats import checksum, containers
-from pipeline.release.registry import image_of, tag_for
+from pipeline.release.container_registry import image_of, tag_for
 from pipeline.release.sign import signable
 from pipeline.tools import gpg, skopeo, xorriso
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pipeline import example
+from pipeline.bot.forge_choice import make_forge
 from pipeline.bot.forge_local import LocalForge
-from pipeline.bot.forges import make_forge
 from pipeline.bot.reconcile import reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
 from pipeline.git.repo import open_repo

@@ -14,7 +14,7 @@ from pathlib import Path
 import productmd.images  # type: ignore[import-untyped]
 
 from pipeline.compose.base import Job
-from pipeline.compose.images import IMAGES_JSON
+from pipeline.compose.images_json import IMAGES_JSON
 from pipeline.compose.iso import COMPOSE, volume_id
 from pipeline.compose.ostree import OstreeCompose, ostree_input, variant_output
 from pipeline.core.errors import FactoryError

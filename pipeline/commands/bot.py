@@ -17,7 +17,7 @@ log = logging.getLogger("factory.bot")
 
 
 def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Report:
-    from pipeline.bot.forges import make_forge
+    from pipeline.bot.forge_choice import make_forge
     from pipeline.bot.reconcile import default_target, reconcile
     from pipeline.workspace import Workspace
 

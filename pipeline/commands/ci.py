@@ -150,7 +150,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_post_plan(args: argparse.Namespace) -> int:
     """Post (or update) the plan as one note on a merge request; skip outside GitLab."""
-    from pipeline.bot.forges import gitlab_forge
+    from pipeline.bot.forge_choice import gitlab_forge
 
     body = Path(args.file).read_text(encoding="utf-8")
     url = os.environ.get("CI_SERVER_URL", "")

@@ -174,7 +174,7 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
     A compose released once and since replaced by a newer release is no longer live.
     """
     from pipeline.records.checks import read_note
-    from pipeline.release.publish import RELEASES_REF
+    from pipeline.release.release_dir import RELEASES_REF
 
     note = read_note(lineage, RELEASES_REF, compose_id) or {}
     entries = note.get("releases", [])

@@ -10,7 +10,7 @@ from pipeline.core.signatures import Signature, counts
 from pipeline.core.states import ComposeStatus, ReleaseStatus, Verdict
 from pipeline.records.lineage import Lineage
 from pipeline.release import gating, releasing
-from pipeline.release import publish as publisher
+from pipeline.release import release_dir as publisher
 from pipeline.release.promote import Promotion, promote
 from pipeline.workspace import Workspace
 

@@ -14,7 +14,7 @@ What goes on the image (staged in a scratch directory, hard links where files ex
   `ostree.ks` that deploys it with its signature verified (see `kickstart`), and
   options.packages (with their dependencies, resolved by dnf) under `Packages/` with repodata:
   an installer stub. The commits are signed, and the key put on the image, when it is
-  released (`pipeline.release.images`).
+  released (`pipeline.release.sign_images`).
 
 Reproducible: xorriso runs with SOURCE_DATE_EPOCH (every time in the image is pinned), the
 staged files are the same bytes for the same inputs (no ostree summary, which embeds the wall
@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.compose.base import Job, describe_tree
-from pipeline.compose.images import ImageFile, write_images_json
+from pipeline.compose.images_json import ImageFile, write_images_json
 from pipeline.compose.links import link
 from pipeline.compose.ostree import (
     OstreeCompose,

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.compose.base import InputCompose, tool_versions
-from pipeline.compose.registry import composers
 from pipeline.core.config import Config
 from pipeline.core.errors import FactoryError
 from pipeline.core.graph import Graph
@@ -32,6 +31,7 @@ from pipeline.core.states import PlannedStatus
 from pipeline.engine import runtime_keys
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.engine.transfer import Transfer, open_transfer
+from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
 
 OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.compose.registry import checks, composers
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Definitions
@@ -24,6 +23,7 @@ from pipeline.engine import executor
 from pipeline.engine.transfer import Moved, open_transfer
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
+from pipeline.plugins import checks, composers
 from pipeline.records.lineage import Lineage
 from pipeline.workspace import Workspace
 

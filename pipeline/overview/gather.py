@@ -139,7 +139,7 @@ def _newest(records: list[Record], focus: Collection[str] | None, history: int) 
 def _releases(lineage: Lineage, compose_ids: list[str], root: Path) -> dict[str, list[ReleaseFact]]:
     """The releases and quarantines recorded for composes; a release is live when its release
     directory's `latest` points at it now (a relative path is taken from the repository)."""
-    from pipeline.release.publish import RELEASES_REF
+    from pipeline.release.release_dir import RELEASES_REF
 
     found: dict[str, list[ReleaseFact]] = {}
     for cid, note in results.read_notes(lineage, RELEASES_REF, compose_ids).items():

@@ -1,6 +1,6 @@
 """Which release `factory publish` pushes, and the record of every push to a mirror.
 
-A release is found in `refs/notes/releases` (`pipeline.release.publish`): a compose ID names its
+A release is found in `refs/notes/releases` (`pipeline.release.release_dir`): a compose ID names its
 releases, a node the releases of its composes; of a node's, the live one (what its release
 directory's `latest` points at). A compose released into several directories needs `--from`.
 
@@ -20,8 +20,8 @@ from pipeline.core.states import ReleaseStatus
 from pipeline.records import checks as results
 from pipeline.records import paths
 from pipeline.records.lineage import Lineage
-from pipeline.release.mirror import Release, Synced
-from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF
+from pipeline.release.publishing import Release, Synced
+from pipeline.release.release_dir import LATEST, MANIFEST, RELEASES_REF
 from pipeline.tools import rsync
 
 MIRRORS_REF = "refs/notes/mirrors"

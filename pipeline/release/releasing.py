@@ -22,7 +22,7 @@ from pipeline.core.records import Record
 from pipeline.engine.transfer import open_transfer
 from pipeline.records.lineage import Lineage
 from pipeline.release import gating, sign
-from pipeline.release import publish as publisher
+from pipeline.release import release_dir as publisher
 from pipeline.workspace import Workspace
 
 

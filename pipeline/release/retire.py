@@ -44,7 +44,7 @@ from pipeline.core.states import ReleaseStatus
 from pipeline.records import paths
 from pipeline.records.checks import read_note, update_notes
 from pipeline.records.lineage import Lineage
-from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF, fsync_tree
+from pipeline.release.release_dir import LATEST, MANIFEST, RELEASES_REF, fsync_tree
 from pipeline.release.signer import Signer
 from pipeline.tools import ostree
 from pipeline.workspace import Workspace

@@ -37,8 +37,8 @@ from pipeline.core import mirror
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.mirror import Publication
+from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
-from pipeline.release import registry as registries
 from pipeline.tools import rsync
 
 DEFAULT_GRACE = 3600  # seconds a superseded publication's files stay on the mirror

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import productmd.images  # type: ignore[import-untyped]
 
-from pipeline.compose.images import IMAGES_JSON
+from pipeline.compose.images_json import IMAGES_JSON
 from pipeline.compose.iso import OSTREE_REPO, TRUSTED_KEYS
 from pipeline.core.errors import OperationFailed
 from pipeline.core.signatures import Signature, SignatureKind

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pipeline.commands.output import out, out_json
 from pipeline.records.lineage import Lineage
-from pipeline.release import mirror, publications
+from pipeline.release import publications
+from pipeline.release import publishing as mirror
 from pipeline.tools import rsync
 from pipeline.workspace import Workspace
 

@@ -19,7 +19,7 @@ copies, not the build store's hard links, because signing rewrites them (`pipeli
 
 RELEASE.json records exactly what was signed, by which key, and where each signature is (one
 record per signature, `pipeline.core.signatures`); a container compose is pushed to the
-registry and signed there while the release is staged (`pipeline.release.registry`), its
+registry and signed there while the release is staged (`pipeline.release.container_registry`), its
 signatures in the release's `sigstore/`. A release that would sign nothing is refused before
 anything is written, unless it is asked for unsigned (`--unsigned`); then RELEASE.json says
 `"unsigned": true` and lists no signature, and nothing is pushed to a registry.
@@ -55,8 +55,8 @@ from pipeline.core.states import ReleaseStatus, Verdict
 from pipeline.records import paths
 from pipeline.records.checks import update_notes
 from pipeline.records.lineage import Lineage
+from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
-from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
 from pipeline.tools import gpg, ostree
 

@@ -55,13 +55,13 @@ import plan_scale  # the generator of the Fedora-scale tree, beside this file
 
 from pipeline.core.graph import Graph
 from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
-from pipeline.core.states import CheckState, ComposeStatus
+from pipeline.core.states import CheckState, ComposeStatus, ReleaseStatus
 from pipeline.engine.executor import compose_name
 from pipeline.git import repo as gitrepo
 from pipeline.records import checks as results
+from pipeline.records import releases as release_notes
 from pipeline.records.history import BranchHistory
 from pipeline.records.lineage import Lineage
-from pipeline.release.release_dir import RELEASES_REF
 from pipeline.workspace import Workspace
 
 DATE = "20261121"
@@ -150,17 +150,17 @@ def synthesize(
         if checks
     }
     results.record(lineage, checked)
-    releases: dict[str, Any] = {}
+    releases: dict[str, list[release_notes.ReleaseEntry]] = {}
     for variant in dist.variants:
         record = synth.latest[f"repo:{variant.uid}"]
         where = root / "releases" / variant.uid / record.compose_id
         where.mkdir(parents=True)
         (where.parent / "latest").symlink_to(record.compose_id)
-        entry = {"status": "released", "path": str(where), "time": record.finished, "signed_by": "BENCH"}
-        releases[record.compose_id] = lambda cid, old, entry=entry: {
-            "format": 1, "compose_id": cid, "releases": [entry]
-        }  # fmt: skip
-    results.update_notes(lineage, RELEASES_REF, releases, "Releases")
+        path = release_notes.recorded_path(lineage, where)
+        releases[record.compose_id] = [
+            release_notes.ReleaseEntry(ReleaseStatus.RELEASED, path, record.finished, signed_by="BENCH")
+        ]
+    release_notes.append(lineage, releases)
     modules = sorted(n for n in graph.nodes if n.startswith("module:"))
     failing = rng.sample(modules[1:], 3)
     synth.finish(

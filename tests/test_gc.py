@@ -29,7 +29,6 @@ from pipeline.core.retention import Candidate, Reason, decide
 from pipeline.core.states import ComposeStatus
 from pipeline.records import collected
 from pipeline.records.lineage import Lineage
-from pipeline.release import gc as gc_module
 from pipeline.release import sign
 from pipeline.release.gc_store import collect_store
 from pipeline.tools import dnf, gpg, ostree
@@ -279,7 +278,7 @@ def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
     # Every compose is in an artifact store too (file://), written long enough ago to be swept.
     store_dir = tmp_path / "store"
     store = open_store(store_dir.as_uri(), root=dist.root, env={})
-    for record in gc_module._records(lineage):
+    for record in lineage.every():
         store.put(record.compose_id, dist.output, record.outputs)
     age(store_dir, 7200)
     dry = gc(dist.root, "--keep", "1", "--dry-run", "--store", store_dir.as_uri())
@@ -295,9 +294,7 @@ def test_gc_frees_what_nothing_keeps_and_every_live_release_still_verifies(
     assert report["freed"] == gone + swept == dry["freed"] and gone > 1000
     assert report["leftovers"] == 1000
     assert set(from_store["deleted"]) == collected_ids(report)  # the same rule: the same composes
-    assert set(store.composes()) == {r.compose_id for r in gc_module._records(lineage)} - collected_ids(
-        report
-    )
+    assert set(store.composes()) == {r.compose_id for r in lineage.every()} - collected_ids(report)
     for compose_id in latest.values():  # what is kept comes back whole from the store
         manifest = store.manifest(compose_id)
         assert manifest is not None

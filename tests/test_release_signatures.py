@@ -28,8 +28,9 @@ from pipeline.core.records import OutputFile, Record, outputs_digest
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.core.states import ComposeStatus
 from pipeline.formats import checksum, containers
-from pipeline.records import checks as results
+from pipeline.records import jsonnotes
 from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RELEASE_NOTES
 from pipeline.release import release_dir as publish
 from pipeline.release import sign
 from pipeline.release.sign_images import KEYRING
@@ -278,7 +279,7 @@ def test_every_signature_a_release_claims_verifies_with_the_fields_client(
 
 def test_the_release_note_lists_the_same_signatures(gated_dist: Path, released: dict[str, Path]) -> None:
     for node, release in released.items():
-        note = results.read_note(Lineage(gated_dist), publish.RELEASES_REF, release.name)
+        note = jsonnotes.read_note(Lineage(gated_dist), RELEASE_NOTES, release.name)
         assert note is not None, node
         entry = note["releases"][-1]  # type: ignore[index]
         assert entry["signatures"] == manifest(release)["signatures"], node
@@ -538,5 +539,5 @@ def test_a_release_that_signs_nothing_is_refused_unless_unsigned(
     data = manifest(to / cid)
     assert data["unsigned"] is True and data["signatures"] == [] and data["signed_by"] == ""
     assert not (to / cid / sign.PUBLIC_KEY).exists()
-    note = results.read_note(Lineage(root), publish.RELEASES_REF, cid)
+    note = jsonnotes.read_note(Lineage(root), RELEASE_NOTES, cid)
     assert note is not None and note["releases"][-1]["unsigned"] is True  # type: ignore[index]

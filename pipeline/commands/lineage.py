@@ -7,7 +7,6 @@ import argparse
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record
-from pipeline.core.states import ReleaseStatus
 from pipeline.git import repo as gitrepo
 from pipeline.records import collected, paths
 from pipeline.records.lineage import Lineage
@@ -46,11 +45,11 @@ def show(args: argparse.Namespace) -> int:
     out(_describe(record))
     out(_checks(lineage, record))
     for c in gone:
-        if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
+        directory = c.directory(paths.checkout(lineage.repo))  # where it is from here
+        if directory is None:  # from an artifact store: its blobs go with a sweep
             out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
-        else:  # the output directory, relative to the checkout when inside it: shown from here
-            where = paths.located(paths.checkout(lineage.repo), c.where)
-            out(f"files     gone: removed from {where} by gc at {c.time} ({c.bytes} bytes freed)")
+        else:
+            out(f"files     gone: removed from {directory} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
 
 
@@ -173,17 +172,9 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
     A compose released once and since replaced by a newer release is no longer live.
     """
-    from pipeline.records.checks import read_note
-    from pipeline.release.release_dir import RELEASES_REF
+    from pipeline.records import releases
 
-    note = read_note(lineage, RELEASES_REF, compose_id) or {}
-    entries = note.get("releases", [])
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-            path = paths.located(paths.checkout(lineage.repo), str(entry.get("path", "")))
-            if (path.parent / "latest").resolve() == path.resolve():
-                return True
-    return False
+    return releases.read(lineage, compose_id).live(releases.checkout(lineage))
 
 
 def latest(args: argparse.Namespace) -> int:

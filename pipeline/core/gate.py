@@ -19,12 +19,34 @@ from pipeline.core.states import CheckState, Verdict
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check's result on one compose (a check not yet run is PENDING, never FAILED)."""
+class CheckRecord:
+    """One check's result on one compose: what a check returns (check, state, message), and what
+    is recorded of it (`pipeline.records.checks`: when it ran, where an outside system shows
+    it). A check not yet run is PENDING, never FAILED."""
+
+    __test__ = False  # not a pytest class (its old name, TestResult, looked like one)
 
     check: str  # the check's name, e.g. "repoclosure"
     state: CheckState
     message: str = ""  # what failed, for people; empty when it passed
+    started: str = ""  # ISO 8601 UTC; empty: PENDING (or not recorded yet)
+    finished: str = ""  # empty: PENDING or RUNNING (or not recorded yet)
+    url: str = ""  # where an outside test system shows the run (openQA's job page)
+    origin: str = ""  # "": run by factory; "external": recorded by `factory check record`
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "state": self.state,
+            "message": self.message,
+            "started": self.started,
+            "finished": self.finished,
+            **({"url": self.url} if self.url else {}),
+            **({"origin": self.origin} if self.origin else {}),
+        }
+
+
+CheckResult = CheckRecord  # the name check plugins return it by (kept for plugins outside factory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +161,7 @@ def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Req
 
 
 def decide(
-    required: Sequence[Requirement], results: Sequence[CheckResult], waivers: Sequence[Waiver]
+    required: Sequence[Requirement], results: Sequence[CheckRecord], waivers: Sequence[Waiver]
 ) -> Decision:
     """The decision for one compose; of several results of one check the last counts."""
     latest = {r.check: r for r in results}
@@ -153,7 +175,7 @@ def decide(
     return Decision(verdict, outcomes)
 
 
-def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Waiver]) -> Outcome:
+def _outcome(req: Requirement, result: CheckRecord | None, waivers: Sequence[Waiver]) -> Outcome:
     if result is not None and result.state == CheckState.PASSED:
         return Outcome(req, CheckState.PASSED, True, result.message or "passed")
     waiver = next((w for w in waivers if w.covers(req.node, req.compose_id, req.check)), None)

@@ -369,7 +369,7 @@ def _conclude(
         )
     outputs = tuple(sorted(made, key=lambda o: o.path))
     required = gate.requirements(policy.rules, node.id, draft.compose_id)
-    decision = gate.decide(required, [t.result for t in tests], policy.waivers)
+    decision = gate.decide(required, tests, policy.waivers)
     if decision.verdict == Verdict.PENDING:
         message = pending.waiting_message(decision)
         waiting = replace(_replace(draft, outputs, ComposeStatus.PENDING, message), manifest=manifest)

@@ -18,18 +18,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import replace
-from pathlib import Path
 
 from pipeline.core import overview
 from pipeline.core.config import ForgeKind
 from pipeline.core.errors import InvalidInput
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
+from pipeline.core.facts import BranchHead, BumpRequest, Facts, MirrorFact, ReleaseFact
 from pipeline.core.records import Record, parse_compose_id
-from pipeline.core.states import ReleaseStatus
 from pipeline.engine.executor import compose_name
 from pipeline.git import cli as gitcli
-from pipeline.records import checks as results
-from pipeline.records import paths
+from pipeline.records import checks, mirrors
+from pipeline.records import releases as release_notes
 from pipeline.records.history import BranchHistory, iso
 from pipeline.records.lineage import Lineage
 from pipeline.run import CommandFailed
@@ -104,16 +102,13 @@ def read_results(
     wanted = _newest(list(facts.records), focus, history)
     lineage = Lineage(ws.root)
     try:
-        found = results.read_many(lineage, wanted)
-        releases = _releases(lineage, wanted, ws.root)
-        mirrors = _mirrors(lineage, wanted)
+        found = checks.read_many(lineage, wanted)
+        releases = _releases(lineage, wanted)
+        published = _mirrors(lineage, wanted)
     finally:
         lineage.close()
-    checks = {
-        cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in found.get(cid, ())]
-        for cid in wanted
-    }
-    return replace(facts, checks=checks, releases=releases, mirrors=mirrors)
+    by_compose = {cid: found.get(cid, []) for cid in wanted}
+    return replace(facts, checks=by_compose, releases=releases, mirrors=published)
 
 
 def head(ws: Workspace) -> tuple[str, str]:
@@ -136,26 +131,15 @@ def _newest(records: list[Record], focus: Collection[str] | None, history: int) 
     return [cid for ids in by_node.values() for cid in ids[-history:]]
 
 
-def _releases(lineage: Lineage, compose_ids: list[str], root: Path) -> dict[str, list[ReleaseFact]]:
-    """The releases and quarantines recorded for composes; a release is live when its release
-    directory's `latest` points at it now (a relative path is taken from the repository)."""
-    from pipeline.release.release_dir import RELEASES_REF
-
-    found: dict[str, list[ReleaseFact]] = {}
-    for cid, note in results.read_notes(lineage, RELEASES_REF, compose_ids).items():
-        entries = note.get("releases", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
-                continue
-            status = ReleaseStatus(entry["status"])
-            path = str(entry.get("path", ""))
-            where = paths.located(root, path)
-            live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
-            fact = ReleaseFact(
-                status, path, str(entry.get("time", "")), str(entry.get("signed_by", "")), live
-            )
-            found.setdefault(cid, []).append(fact)
-    return found
+def _releases(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[ReleaseFact]]:
+    """The releases and quarantines recorded for composes, and whether each is live now
+    (`pipeline.records.releases`)."""
+    root = release_notes.checkout(lineage)
+    return {
+        cid: [ReleaseFact(e.status, e.path, e.time, e.signed_by, e.live(root)) for e in note.entries]
+        for cid, note in release_notes.read_many(lineage, compose_ids).items()
+        if note.entries
+    }
 
 
 def _branches(ws: Workspace, followed: set[tuple[str, str]]) -> dict[tuple[str, str], BranchHead]:
@@ -183,12 +167,8 @@ def _bumps(ws: Workspace) -> list[BumpRequest]:
 
 def _mirrors(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[MirrorFact]]:
     """The publications to mirrors recorded for composes (`factory publish`), oldest first."""
-    from pipeline.release.publications import MIRRORS_REF
-
-    found: dict[str, list[MirrorFact]] = {}
-    for cid, note in results.read_notes(lineage, MIRRORS_REF, compose_ids).items():
-        entries = note.get("publications", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("mirror"):
-                found.setdefault(cid, []).append(MirrorFact(str(entry["mirror"]), str(entry.get("time", ""))))
-    return found
+    return {
+        cid: [MirrorFact(p.mirror, p.time) for p in found]
+        for cid, found in mirrors.read_many(lineage, compose_ids).items()
+        if found
+    }

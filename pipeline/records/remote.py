@@ -43,21 +43,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.core.errors import FactoryError, OperationFailed
-from pipeline.core.records import LATEST, utc_seconds
+from pipeline.core.records import utc_seconds
 from pipeline.git import cli as gitcli
 from pipeline.git import notes, refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import ref_target
-from pipeline.records.lineage import RETIRED, TAGS
 from pipeline.records.lineage import Lineage as _Lineage
+from pipeline.records.refs import HISTORY, LATEST, NOTES, RETIRED, SHARED, TAGS, TRACKING
 from pipeline.run import CommandFailed
 
 log = logging.getLogger("factory.remote")
 
-NOTES = "refs/notes/"
-HISTORY = "refs/history/"
-TRACKING = "refs/factory/remotes/"
 # Refs merged three-way, deletions included: (kind under the tracking prefix, local prefix).
 POINTERS = (("latest/", LATEST), ("retired/", RETIRED))
 PUSH_ATTEMPTS = 30
@@ -97,7 +94,7 @@ class Remote:
         """The remote's lineage: tags straight in (never clobbered, never pruned: a compose not
         pushed yet keeps its tag), the rest under tracking, pruned (a ref the remote deleted is
         no longer tracked)."""
-        self._git("fetch", "--no-tags", "--no-write-fetch-head", self.remote, f"refs/tags/compose/*:{TAGS}*")
+        self._git("fetch", "--no-tags", "--no-write-fetch-head", self.remote, f"{TAGS}*:{TAGS}*")
         self._git(
             "fetch",
             "--prune",
@@ -269,7 +266,7 @@ class Remote:
         None for a latest-good or retired ref the remote holds and we deleted (the merge just
         kept our deletion)."""
         ours: dict[str, str] = {}
-        for prefix in (TAGS, NOTES, LATEST, RETIRED, HISTORY):
+        for prefix in SHARED:
             ours.update(self._refs(prefix))
         updates: dict[str, str | None] = {n: v for n, v in ours.items() if remote.get(n) != v}
         for name in remote:

@@ -18,7 +18,7 @@ def decide(ws: Workspace, lineage: Lineage, record: Record, rev: str = "HEAD") -
     """The gate's decision on a compose, with the policies and waivers of `rev`."""
     policy = ws.policy(rev)
     required = gate.requirements(policy.rules, record.node, record.compose_id)
-    results = [r.result for r in read_results(lineage, record.compose_id)]
+    results = read_results(lineage, record.compose_id)
     return gate.decide(required, results, policy.waivers)
 
 

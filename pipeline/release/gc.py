@@ -33,11 +33,10 @@ from pathlib import Path
 
 from pipeline.artifacts.store import ArtifactStore
 from pipeline.core import retention
-from pipeline.core.records import Record, load_record, parse_compose_id, utc_seconds
-from pipeline.git import notes
-from pipeline.git.repo import ref_target
+from pipeline.core.records import Record, parse_compose_id, utc_seconds
 from pipeline.records import collected, paths
-from pipeline.records.lineage import NOTES_REF, RETIRED, Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RETIRED
 from pipeline.release import publications
 from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
 from pipeline.release.gc_store import StoreSwept, collect_store
@@ -90,11 +89,11 @@ def collect(
     gone_before = {
         cid
         for cid, entries in collected.every(lineage).items()
-        if any(paths.located(root, e.where).resolve() == output_dir for e in entries)
+        if any((d := e.directory(root)) is not None and d.resolve() == output_dir for e in entries)
     }
     dirs: dict[str, Path] = {}
     records = []
-    every = _records(lineage)
+    every = lineage.every()
     # Every release's latest good, not only HEAD's: a release/42 branch composes 42 apart.
     latest_good = {cid for nodes in lineage.latest_everywhere().values() for cid in nodes.values()}
     retired = {p.compose_id for p in lineage.pointers(RETIRED)}
@@ -141,8 +140,9 @@ def collect(
             )
     result = tuple(by_id[r.compose_id] for r in doomed if r.compose_id in by_id)
     stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    where = paths.recorded(root, output_dir)  # relative to the checkout when inside it
-    marks = {r.compose_id: [collected.Collection(where, stamp, r.bytes, r.paths)] for r in result}
+    marks = {
+        r.compose_id: [collected.in_directory(root, output_dir, stamp, r.bytes, r.paths)] for r in result
+    }
     swept: list[StoreSwept] = []
     for store in stores:
         gone = {
@@ -167,18 +167,6 @@ def collect(
 def _output_dir(ws: Workspace, rev: str) -> Path:
     path = Path(ws.config(rev).output.dir)
     return (path if path.is_absolute() else ws.root / path).resolve()
-
-
-def _records(lineage: Lineage) -> list[Record]:
-    """Every compose recorded, read from the lineage notes."""
-    head = ref_target(lineage.repo, NOTES_REF)
-    if head is None:
-        return []
-    found = [
-        load_record(notes.read_blob(lineage.repo, blob), tag)
-        for tag, blob in notes.all_notes(lineage.repo, head)
-    ]
-    return sorted(found, key=lambda r: r.compose_id)
 
 
 def _finished(record: Record) -> int:

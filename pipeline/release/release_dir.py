@@ -28,8 +28,8 @@ A compose whose gate fails is not published: it goes to the quarantine directory
 (`DIR/../quarantine/<compose-id>` by default), unsigned, with FAILURE.txt and failure.json
 naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
 Every release and quarantine is recorded as a note on the compose's tag in
-`refs/notes/releases`, with the same signature records as RELEASE.json, and its directory
-relative to the checkout when it is inside it (`pipeline.records.paths`).
+`refs/notes/releases` (`pipeline.records.releases`), with the same signature records as
+RELEASE.json, and its directory relative to the checkout when it is inside it.
 """
 
 from __future__ import annotations
@@ -52,17 +52,15 @@ from pipeline.core.gate import Decision
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
-from pipeline.records import paths
-from pipeline.records.checks import update_notes
+from pipeline.records import releases as release_notes
 from pipeline.records.lineage import Lineage
+from pipeline.records.releases import LATEST as LATEST
 from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
 from pipeline.tools import gpg, ostree
 
-RELEASES_REF = "refs/notes/releases"
 MANIFEST = "RELEASE.json"
-LATEST = "latest"
 STAGING, TRASH = ".staging-", ".trash-"
 
 
@@ -126,7 +124,7 @@ def release(
     if not decision.passed:
         where = quarantine or to.parent / "quarantine"
         path = _quarantine(record, decision, output_dir, where, owners)
-        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, _signed_fields("", ()))
+        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, "", ())
         return Published(ReleaseStatus.QUARANTINED, path)
     to.mkdir(parents=True, exist_ok=True)
     with _locked(to):
@@ -173,8 +171,7 @@ def _publish(
     written = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
     signatures = tuple(Signature.from_json(s) for s in written.get("signatures", ()))
     signed_by = str(written.get("signed_by", ""))
-    signed = _signed_fields(signed_by, signatures)
-    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed, served)
+    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed_by, signatures, served)
     return Published(ReleaseStatus.RELEASED, final, removed, signed_by, signatures, served)
 
 
@@ -376,23 +373,23 @@ def _note(
     compose_id: str,
     status: ReleaseStatus,
     path: Path,
-    signed: dict[str, object],
+    key: str,
+    signatures: tuple[Signature, ...],
     served: tuple[ostree_history.Served, ...] = (),
 ) -> None:
-    where = paths.recorded(paths.checkout(lineage.repo), path)  # never a path of this machine
-    entry: dict[str, object] = {"status": status, "path": where, "time": _now(), **signed}
-    if served:  # each release of an OSTree compose adds a commit (a rollback too): say which
-        entry["ostree"] = [s.to_json() for s in served]
-
-    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
-        earlier = old.get("releases", []) if old else []
-        return {
-            "format": 1,
-            "compose_id": cid,
-            "releases": [*(earlier if isinstance(earlier, list) else []), entry],
-        }
-
-    update_notes(lineage, RELEASES_REF, {compose_id: merge}, "Releases")
+    """Append the release (or quarantine) to the compose's note in refs/notes/releases, signed
+    as RELEASE.json says (`_signed_fields`)."""
+    entry = release_notes.ReleaseEntry(
+        status,
+        release_notes.recorded_path(lineage, path),  # never a path of this machine
+        _now(),
+        signed_by=key if signatures else "",
+        public_key=PUBLIC_KEY if signatures else "",
+        signatures=signatures,
+        unsigned=not signatures,
+        ostree=served,
+    )
+    release_notes.append(lineage, {compose_id: [entry]})
 
 
 def fsync_tree(root: Path) -> None:

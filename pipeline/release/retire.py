@@ -41,10 +41,9 @@ from pipeline.core import lifecycle
 from pipeline.core.errors import FactoryError, OperationFailed
 from pipeline.core.records import parse_compose_id
 from pipeline.core.states import ReleaseStatus
-from pipeline.records import paths
-from pipeline.records.checks import read_note, update_notes
+from pipeline.records import releases as release_notes
 from pipeline.records.lineage import Lineage
-from pipeline.release.release_dir import LATEST, MANIFEST, RELEASES_REF, fsync_tree
+from pipeline.release.release_dir import LATEST, MANIFEST, fsync_tree
 from pipeline.release.signer import Signer
 from pipeline.tools import ostree
 from pipeline.workspace import Workspace
@@ -99,7 +98,7 @@ def retire(
         for node in lifecycle.retired_nodes(defs):
             moved: list[Moved] = []
             archived_refs: list[tuple[Path, str]] = []
-            for release_dir in _release_dirs(ws, lineage, node):
+            for release_dir in _release_dirs(lineage, node):
                 moved += _move_releases(lineage, node, release_dir, archive, dry_run)
                 archived_refs += _archive_ostree(release_dir, signing, dry_run, moved)
             current = lineage.latest(node).get(node)
@@ -111,17 +110,15 @@ def retire(
         lineage.close()
 
 
-def _release_dirs(ws: Workspace, lineage: Lineage, node: str) -> list[Path]:
+def _release_dirs(lineage: Lineage, node: str) -> list[Path]:
     """Every release directory a compose of the node was released into, that exists here."""
+    root = release_notes.checkout(lineage)
     found: set[Path] = set()
     for record in lineage.history(node):
-        note = read_note(lineage, RELEASES_REF, record.compose_id) or {}
-        entries = note.get("releases", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-                release_dir = paths.located(ws.root, str(entry.get("path", ""))).parent
-                if release_dir.is_dir():
-                    found.add(release_dir)
+        for entry in release_notes.read(lineage, record.compose_id).released():
+            release_dir = entry.location(root).parent
+            if release_dir.is_dir():
+                found.add(release_dir)
     return sorted(found)
 
 
@@ -142,26 +139,21 @@ def _move_releases(
         return moves
     where.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    root = paths.checkout(lineage.repo)
     for move in moves:
         _move(move)
     archived = {
-        m.source.name: {
-            "status": ReleaseStatus.ARCHIVED,
-            "path": paths.recorded(root, m.target),
-            "from": paths.recorded(root, m.source),
-            "time": now,
-        }
+        m.source.name: [
+            release_notes.ReleaseEntry(
+                ReleaseStatus.ARCHIVED,
+                release_notes.recorded_path(lineage, m.target),
+                now,
+                moved_from=release_notes.recorded_path(lineage, m.source),
+            )
+        ]
         for m in moves
         if m.source.name != LATEST
     }
-
-    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
-        earlier = old.get("releases", []) if old else []
-        kept = earlier if isinstance(earlier, list) else []
-        return {"format": 1, "compose_id": cid, "releases": [*kept, archived[cid]]}
-
-    update_notes(lineage, RELEASES_REF, dict.fromkeys(archived, merge), "Archived releases")
+    release_notes.append(lineage, archived, "Archived releases")
     return moves
 
 

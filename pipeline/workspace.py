@@ -19,7 +19,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import __version__
+from pipeline import __version__, schemas
 from pipeline.core import definitions, policies
 from pipeline.core.canonical import digest
 from pipeline.core.config import Config
@@ -41,9 +41,8 @@ WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted
 def _cache_version() -> str:
     from pipeline.plugins import kind_names
 
-    schemas = definitions.schema_texts()
     # The artifact kinds installed decide what validates, so they are part of every cache key.
-    return digest({"factory": __version__, "schemas": schemas, "kinds": list(kind_names())})
+    return digest({"factory": __version__, "schemas": schemas.shipped(), "kinds": list(kind_names())})
 
 
 @dataclass

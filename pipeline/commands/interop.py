@@ -218,7 +218,9 @@ def _dtd(given: str | None) -> Path:
         return Path(given)
     if INSTALLED_DTD.is_file():
         return INSTALLED_DTD
-    return Path(str(definitions.SCHEMAS / "pungi-variants.dtd"))
+    from pipeline import schemas
+
+    return schemas.pungi_dtd()
 
 
 class _DistGitLookup:

@@ -497,6 +497,7 @@ def _constant(value: str) -> Callable[[str | None], str]:
 
 def release_at_head(repo: Repository) -> str:
     """The release HEAD's definitions compose: factory.yaml's `release.version` at HEAD."""
+    from pipeline import schemas  # noqa: F401  (gives the core its JSON Schemas)
     from pipeline.core.definitions import CONFIG_PATH, SourceFile, load_config
     from pipeline.git.repo import blob_id
 

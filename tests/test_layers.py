@@ -221,3 +221,15 @@ def test_only_the_gitlab_forge_and_the_oci_store_speak_http() -> None:
         if {m.split(".")[0] for m in imports(p)} & {"gitlab", "requests", "oras"}
     ]
     assert users == ["artifacts/oci.py", "bot/forge_gitlab.py"]
+
+
+def test_composers_do_not_import_checks() -> None:
+    """checks/ may read what composers make (their output formats); compose/ never imports
+    checks/: the `Job` both take is `pipeline.core.job`, and the registry of both is
+    `pipeline.plugins`."""
+    users = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if part_of(p) == "compose" and any(m.startswith("pipeline.checks") for m in imports(p))
+    )
+    assert users == []

@@ -22,6 +22,7 @@ from pipeline.core import bump
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import MODULE
 from pipeline.core.model import Definitions, Module, Pin
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
@@ -221,7 +222,7 @@ def _proposal(
         files[module.path] = yamledit.set_pin_refs(module.path, raw.decode("utf-8"), component, branch, head)
     bumped = bump.bump(defs, component, branch, head)
     plan = planner.plan(current, graphs.build(bumped))
-    affected = {n.id.removeprefix("module:") for n in plan.nodes if n.kind == "module"}
+    affected = {MODULE.name_of(n.id) for n in plan.nodes if n.kind == MODULE}
     facts = describe.Bump(
         component=component,
         branch=branch,

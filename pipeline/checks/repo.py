@@ -31,10 +31,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.checks import install_cache
-from pipeline.compose.base import InputCompose, Job
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import build_id
+from pipeline.core.job import InputCompose, Job
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState

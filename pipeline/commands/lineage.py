@@ -6,6 +6,7 @@ import argparse
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
+from pipeline.core.kinds import BUILD
 from pipeline.core.records import Record
 from pipeline.git import repo as gitrepo
 from pipeline.records import collected, paths
@@ -34,7 +35,7 @@ def show(args: argparse.Namespace) -> int:
                 out(f"{indent}{r.compose_id}  {r.node}  {r.status}{mark}")
                 for component, commit in r.pins:
                     out(f"{indent}    dist-git {component} @ {commit}")
-                if depth == 0 or r.node.startswith("build:"):
+                if depth == 0 or BUILD.of(r.node):
                     tools = ", ".join(f"{name} {version}" for name, version in r.tools)
                     out(f"{indent}    tools: {tools}")
         return 0

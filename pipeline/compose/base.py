@@ -1,6 +1,7 @@
 """The contract between the executor and the composers of each artifact kind.
 
-The executor hands a composer a `Job`: the node, its compose ID, the validated definitions,
+The executor hands a composer a `Job` (`pipeline.core.job`, the contract composers and checks
+share; importable from here too): the node, its compose ID, the validated definitions,
 the latest good compose of each input (with where its outputs are), and an empty work
 directory. The composer makes the artifact there with the real tools and returns the list of
 files it made. It never touches Git lineage and never decides whether to run. It writes only
@@ -15,40 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.core.graph import Node
-from pipeline.core.model import Definitions
+from pipeline.core.job import InputCompose as InputCompose
+from pipeline.core.job import Job as Job
 from pipeline.core.records import OutputFile
-
-
-@dataclass(frozen=True, slots=True)
-class InputCompose:
-    """The latest good compose of one input node."""
-
-    node: str
-    compose_id: str
-    outputs: tuple[OutputFile, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    node: Node
-    compose_id: str
-    defs: Definitions
-    inputs: Mapping[str, InputCompose]  # by node id
-    output_dir: Path  # factory.yaml's output.dir, absolute; OutputFile paths are relative to it
-    workdir: Path  # output_dir / "composes" / compose_id, created empty by the executor
-    source_root: Path  # the definitions repository (dist-git paths in factory.yaml are relative to it)
-    source_date_epoch: int  # for reproducible outputs: the time of the definitions commit
-    commit: str = ""  # the definitions commit composed from (for labels and metadata)
-    # The node's own latest good compose before this one: what a history continues (OSTree).
-    previous: InputCompose | None = None
-
-    def input_path(self, output: OutputFile) -> Path:
-        return self.output_dir / output.path
 
 
 class Composer(Protocol):

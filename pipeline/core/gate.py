@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.core.kinds import BUILD, MODULE, kind_of
 from pipeline.core.model import Definitions
 from pipeline.core.states import CheckState, Verdict
 
@@ -138,14 +139,14 @@ def variant_of(node: str) -> str | None:
     """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
     AtomicHost; None for builds and modules."""
     kind, _, rest = node.partition(":")
-    if kind in ("build", "module") or not rest:
+    if kind in (BUILD, MODULE) or not rest:
         return None
     return rest.split("/", 1)[0]
 
 
 def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Requirement, ...]:
     """The checks the rules require of one compose of node, each once (the first rule names it)."""
-    kind = node.partition(":")[0]
+    kind = kind_of(node)
     variant = variant_of(node)
     found: dict[str, Requirement] = {}
     for rule in rules:
@@ -193,9 +194,8 @@ def _outcome(req: Requirement, result: CheckRecord | None, waivers: Sequence[Wai
 def owners(defs: Definitions, node: str, messages: Iterable[str] = ()) -> tuple[str, ...]:
     """Who to tell when a compose of node fails: a module's maintainers; for a variant's node,
     the maintainers of its modules named in the failure messages, else of all its modules."""
-    kind, _, rest = node.partition(":")
-    if kind == "module":
-        module = defs.modules.get(rest)
+    if MODULE.of(node):
+        module = defs.modules.get(MODULE.name_of(node))
         return module.maintainers if module is not None else ()
     variant = defs.variants.get(variant_of(node) or "")
     if variant is None:

@@ -25,9 +25,10 @@ from typing import Any
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.deps import closure
+from pipeline.core.kinds import BUILD, BUILT_IN, MODULE, REPO, Kind
 from pipeline.core.model import Definitions, Module, Output, Pin, Variant
 
-KINDS_IN_ORDER = ("build", "module", "repo", "ostree", "container", "iso")
+KINDS_IN_ORDER = BUILT_IN
 
 
 def kind_rank(kind: str) -> int:
@@ -124,19 +125,19 @@ def _depth(graph: Graph, node_id: str) -> int:
 def build_id(pin: Pin) -> str:
     # A pin following its branch head has one build node per branch; the commit is resolved
     # when it composes (and is part of its compose key then).
-    return f"build:{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}"
+    return BUILD.node(f"{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}")
 
 
 def module_id(nsid: str) -> str:
-    return f"module:{nsid}"
+    return MODULE.node(nsid)
 
 
 def repo_id(variant: str) -> str:
-    return f"repo:{variant}"
+    return REPO.node(variant)
 
 
 def output_id(variant: str, output: Output) -> str:
-    return repo_id(variant) if output.kind == "repo" else f"{output.kind}:{variant}/{output.name}"
+    return repo_id(variant) if output.kind == REPO else Kind(output.kind).node(f"{variant}/{output.name}")
 
 
 ModuleMemo = dict[int, tuple[Module, str, list[Node]]]
@@ -171,7 +172,7 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
         repo_inputs = tuple(module_id(nsid) for nsid in shipped)
         by_name = {o.name: o for o in variant.outputs}
         for output in variant.outputs:
-            if output.kind == "repo":
+            if output.kind == REPO:
                 inputs = repo_inputs
             else:
                 layered = (output_id(variant.uid, by_name[n]) for n in output.layered_on if n in by_name)
@@ -268,6 +269,6 @@ def _output_definition(variant: Variant, output: Output, release: dict[str, str]
             "release": variant.release,
             "arches": list(variant.arches),
         },
-        "modules": {s.module: sorted(s.profiles) for s in variant.modules} if output.kind == "repo" else {},
+        "modules": {s.module: sorted(s.profiles) for s in variant.modules} if output.kind == REPO else {},
         "output": {"kind": output.kind, "name": output.name, "options": dict(output.options)},
     }

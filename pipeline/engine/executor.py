@@ -40,6 +40,7 @@ from pipeline.core import gate
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
+from pipeline.core.kinds import BUILD
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
@@ -313,9 +314,9 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
         release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
     )
     workdir = (
-        ctx.output_dir / "builds" / key if node.kind == "build" else ctx.output_dir / "composes" / compose_id
+        ctx.output_dir / "builds" / key if node.kind == BUILD else ctx.output_dir / "composes" / compose_id
     )
-    if node.kind != "build" and workdir.exists():
+    if node.kind != BUILD and workdir.exists():
         shutil.rmtree(workdir)  # left by a compose that was killed before it finished
     workdir.mkdir(parents=True, exist_ok=True)
     job = Job(

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from pipeline.core.credentials import REGISTRY, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import CONTAINER
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.formats import containers
 from pipeline.release.signer import Signer
@@ -45,7 +46,7 @@ from pipeline.tools import skopeo
 
 SIGSTORE = "sigstore"
 CONTAINERS = "containers"
-KIND = "container"
+KIND = CONTAINER
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
@@ -59,7 +60,7 @@ def tag_for(compose_id: str) -> str:
 
 def image_of(node: str) -> tuple[str, str]:
     """(variant uid, output name) of a `container:<Variant>/<name>` node."""
-    variant, _, name = node.removeprefix(f"{KIND}:").partition("/")
+    variant, _, name = KIND.name_of(node).partition("/")
     return variant, name
 
 
@@ -79,7 +80,7 @@ def push_images(
     `final` is where the release will be once renamed into place: the registries.d file the
     release carries points at its sigstore/ there.
     """
-    if not node.startswith(f"{KIND}:"):
+    if not KIND.of(node):
         return []
     variant, name = image_of(node)
     archives = sorted(tree.glob(f"compose/{variant}/*/images/{name}.tar"))
@@ -176,7 +177,7 @@ def mirror_snippets(release: Path, node: str, served_at: str) -> dict[str, str]:
     own (path in the release -> text): each names the lookaside as the mirror serves it,
     `<served_at>/sigstore`, `served_at` being the URL of the release's files on the mirror.
     Empty for a release that pushed no image."""
-    if not node.startswith(f"{KIND}:"):
+    if not KIND.of(node):
         return {}
     manifest = json.loads((release / "RELEASE.json").read_text(encoding="utf-8"))
     images = [

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pipeline.artifacts.store import ArtifactStore
 from pipeline.core import retention
+from pipeline.core.kinds import BUILD
 from pipeline.core.records import Record, parse_compose_id, utc_seconds
 from pipeline.records import collected, paths
 from pipeline.records.lineage import Lineage
@@ -176,7 +177,7 @@ def _finished(record: Record) -> int:
 def _homes(record: Record) -> set[str]:
     """The directories a compose owns, relative to the output directory."""
     homes = {f"composes/{record.compose_id}", f"signed/{record.compose_id}"}
-    if record.node.startswith("build:"):
+    if BUILD.of(record.node):
         homes.add(f"builds/{record.key}")
     for output in record.outputs:
         parts = output.path.split("/")

@@ -36,6 +36,7 @@ from pathlib import Path
 from pipeline.core import mirror
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import OSTREE
 from pipeline.core.mirror import Publication
 from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
@@ -56,7 +57,7 @@ class Release:
     def served_repo(self) -> Path | None:
         """The served OSTree repository of the release's target, for an `ostree:` node."""
         repo = ostree_history.served_repo(self.path.parent)
-        return repo if self.node.startswith("ostree:") and (repo / "config").is_file() else None
+        return repo if OSTREE.of(self.node) and (repo / "config").is_file() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from pipeline.compose.ostree import OSTREE_JSON, OstreeCompose
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.gate import Decision
+from pipeline.core.kinds import OSTREE
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
@@ -216,7 +217,7 @@ def _serve_ostree(
 ) -> tuple[ostree_history.Served, ...]:
     """Add an `ostree:` compose's commits to the served repository of `to`; () for other kinds."""
     found = next((o for o in record.outputs if o.path.endswith(f"/{OSTREE_JSON}")), None)
-    if found is None or not record.node.startswith("ostree:"):
+    if found is None or not OSTREE.of(record.node):
         return ()
     made = OstreeCompose.from_json((output_dir / found.path).read_text(encoding="utf-8"))
     ostree.init(output_dir / made.repo)  # objects fetched from the artifact store come without one

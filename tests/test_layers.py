@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "core": 0,
     "formats": 1,
     "run": 2,
+    "retry": 2,  # the one retry loop (bounded attempts, growing waits)
     "schemas": 2,  # reads the JSON Schemas shipped in the package and gives them to the core
     "git": 3,
     "tools": 3,

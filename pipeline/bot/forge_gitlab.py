@@ -28,6 +28,7 @@ import gitlab.exceptions as glexc
 import requests
 from gitlab.v4.objects import Project
 
+from pipeline import retry
 from pipeline.bot.forge import OPENED, ForgeError, MergeRequest, MergeRequestSpec, head_from_description
 
 log = logging.getLogger("factory.forge.gitlab")
@@ -115,19 +116,19 @@ class GitLabCalls:
 
     def _retrying(self, what: str, step: Callable[[], T]) -> T:
         """Run step; retry transient failures with backoff; translate every failure."""
-        for attempt in range(1, self._tries + 1):
+        backoff = retry.Backoff(first=self._backoff, most=self._max_backoff)
+        for attempt in retry.attempts(self._tries, backoff, sleep=self._sleep):
             try:
                 return step()
             except (glexc.GitlabError, requests.RequestException) as exc:
                 error = self._translate(what, exc)
-                if not _transient(exc) or attempt == self._tries:
+                if not _transient(exc) or attempt.last:
                     # not chained: the raw exception's body is unredacted and may echo the token
                     raise error from None
-                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
                 log.warning(
-                    "%s; retrying in %.2fs (attempt %d of %d)", error.message, delay, attempt, self._tries
-                )
-                self._sleep(delay)
+                    "%s; retrying in %.2fs (attempt %d of %d)",
+                    error.message, backoff.delay(attempt.number - 1), attempt.number, self._tries,
+                )  # fmt: skip
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _translate(self, what: str, exc: BaseException) -> ForgeError:

@@ -50,11 +50,9 @@ def tool_versions(composer: Composer) -> dict[str, str]:
 
 def describe_file(output_dir: Path, path: Path) -> OutputFile:
     """An OutputFile for a file under output_dir (streams the file for its sha256)."""
-    sha = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return OutputFile(path.relative_to(output_dir).as_posix(), path.stat().st_size, sha.hexdigest())
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return OutputFile(path.relative_to(output_dir).as_posix(), path.stat().st_size, sha256)
 
 
 def describe_tree(output_dir: Path, root: Path) -> list[OutputFile]:

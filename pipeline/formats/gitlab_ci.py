@@ -69,6 +69,7 @@ from pipeline.core.batches import JOB_PREFIX, Batch, Limits, Part, batches, job_
 from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Graph
 from pipeline.core.plan import Plan
+from pipeline.formats import libyaml
 from pipeline.formats.gitlab_ci_limits import parsed_bytes
 
 __all__ = ["JOB_PREFIX", "Limits", "job_name"]
@@ -100,7 +101,7 @@ COMPOSE = (
     '"${FACTORY}" lineage push --remote "${FACTORY_REMOTE}"',
     'test -z "${failed:-}"',
 )
-DUMPER: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+DUMPER = libyaml.DUMPER
 _RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_./-]")
 
 

@@ -237,7 +237,7 @@ class Lineage:
         compose ID moved, or None when it has no latest good here (retired already, or never
         composed). The retired ref is written before the latest-good refs are deleted (each only
         if it still holds what was read), so a crash in between loses nothing."""
-        for attempt in range(refs.ATTEMPTS):
+        for _ in refs.tries():
             current = self._pointers(self.release, node)
             if not current:
                 return None
@@ -247,7 +247,6 @@ class Lineage:
             )
             if all(refs.compare_and_delete(self.repo, p.name, p.tag) for p in current):
                 return chosen.compose_id
-            refs.backoff(attempt)
         raise refs.Contention(f"the latest good of {node} kept moving", code="lineage-contention")
 
     # -- reading -----------------------------------------------------------------------------------

@@ -35,13 +35,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import retry
 from pipeline.core.errors import FactoryError, OperationFailed
 from pipeline.core.records import utc_seconds
 from pipeline.git import cli as gitcli
@@ -58,6 +57,7 @@ log = logging.getLogger("factory.remote")
 # Refs merged three-way, deletions included: (kind under the tracking prefix, local prefix).
 POINTERS = (("latest/", LATEST), ("retired/", RETIRED))
 PUSH_ATTEMPTS = 30
+PUSH_BACKOFF = retry.Backoff(first=0.05, most=1.0, least=0.05, jitter=True)
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
@@ -235,8 +235,8 @@ class Remote:
         """Merge the remote's lineage in, then push ours; again from the fetch when refused."""
         result = SyncResult()
         last: CommandFailed | None = None
-        for attempt in range(attempts):
-            result.attempts = attempt + 1
+        for attempt in retry.attempts(attempts, PUSH_BACKOFF):
+            result.attempts = attempt.number
             result.fetched += self.pull().fetched
             remote = self._remote_refs()
             updates = self._updates(remote)
@@ -248,8 +248,7 @@ class Remote:
                 # A refused lease (another runner pushed after our fetch) is the usual cause, and
                 # `git push --quiet` may say nothing about it: fetch, merge and try again.
                 last = exc
-                log.info("push to %s refused (attempt %d); fetching again", self.remote, attempt + 1)
-                time.sleep(random.uniform(0.05, min(1.0, 0.05 * 2**attempt)))
+                log.info("push to %s refused (attempt %d); fetching again", self.remote, attempt.number)
                 continue
             self._remember_pushed(updates)
             result.pushed = sorted(updates)

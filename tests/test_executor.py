@@ -23,8 +23,8 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
-from pipeline.engine.transfer import Transfer
 from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer
 from tests.conftest import commit_tree, example_tree, sources
 
 

@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "checks": 5,
     "interop": 5,  # pure conversions between factory's definitions and modulemd / Pungi's formats
     "plugins": 5,  # the plugin registry: the composers and checks installed (entry points)
+    "transfer": 5,  # a compose's files to and from the artifact store (the executor's and release's)
     "workspace": 5,  # reads the plugin registry (the kinds installed are part of its cache keys)
     "engine": 6,
     "release": 7,

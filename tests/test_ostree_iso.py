@@ -29,9 +29,9 @@ from pipeline.core import definitions, graph
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
-from pipeline.engine.transfer import Transfer
 from pipeline.records.lineage import Lineage
 from pipeline.tools import ostree, xorriso
+from pipeline.transfer import Transfer
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 
 HOST, DVD, INSTALLER = "ostree:AtomicHost/host", "iso:Server/dvd", "iso:AtomicHost/installer"

@@ -8,9 +8,9 @@ from collections import Counter
 
 from pipeline.artifacts.store import open_store, shown_url
 from pipeline.commands.output import out, out_json
-from pipeline.engine.transfer import store_url
 from pipeline.records.lineage import Lineage
 from pipeline.release import gc
+from pipeline.transfer import store_url
 from pipeline.workspace import Workspace
 
 

@@ -30,9 +30,9 @@ from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
 from pipeline.engine import runtime_keys
 from pipeline.engine.decide import compose_key, content_digest
-from pipeline.engine.transfer import Transfer, open_transfer
 from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer, open_transfer
 
 OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE
 

@@ -20,11 +20,11 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
-from pipeline.engine.transfer import Moved, open_transfer
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
 from pipeline.plugins import checks, composers
 from pipeline.records.lineage import Lineage
+from pipeline.transfer import Moved, open_transfer
 from pipeline.workspace import Workspace
 
 

@@ -47,10 +47,10 @@ from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
 from pipeline.engine import pending, runtime_keys
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
-from pipeline.engine.transfer import Transfer
 from pipeline.records.checks import TestResult, mark_running
 from pipeline.records.checks import record as record_results
 from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer
 
 log = logging.getLogger("factory.executor")
 
@@ -130,7 +130,7 @@ def execute(
     Every compose is tested with the `checks` whose kinds include its node's, and gated by
     `policy` (none: nothing is required, every finished compose passes). With a `transfer`,
     a compose fetches the files it reads from the artifact store and is FINISHED only once
-    its own files are stored there (`pipeline.engine.transfer`).
+    its own files are stored there (`pipeline.transfer`).
     """
     reporter = reporter or Reporter()
     policy = policy or gate.Policy()

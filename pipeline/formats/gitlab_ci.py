@@ -50,7 +50,7 @@ which skips what lineage says is done) and pushes lineage back, also when the co
 failures stay auditable. Outputs never travel as job artifacts: a compose is FINISHED only once
 its files are in the artifact store (factory.yaml's `store:`, or the CI/CD variable
 FACTORY_STORE), and a job fetches from there exactly the files of its inputs' latest good
-composes it reads (pipeline.engine.transfer). So a job downloads no artifacts of its needs
+composes it reads (pipeline.transfer). So a job downloads no artifacts of its needs
 (`artifacts: false`: they only order it), keeps only its build logs (also of a failed job) for
 people to read, and a part of a split plan reads what an earlier part made like any other job.
 """

@@ -54,9 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import plan_scale  # the generator of the Fedora-scale tree, beside this file
 
 from pipeline.core.graph import Graph
-from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
+from pipeline.core.records import InputRef, OutputFile, Record, compose_name, outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, ReleaseStatus
-from pipeline.engine.executor import compose_name
 from pipeline.git import repo as gitrepo
 from pipeline.records import checks as results
 from pipeline.records import releases as release_notes
@@ -94,7 +93,7 @@ class Synth:
     ) -> Record:
         node = self.graph.nodes[node_id]
         self.serial += 1
-        cid = f"FL-42-{compose_name(node)}-{DATE}.n.{self.serial}"
+        cid = f"FL-42-{compose_name(node.id)}-{DATE}.n.{self.serial}"
         inputs = tuple(
             InputRef(i, self.latest[i].compose_id, self.latest[i].outputs_digest)
             for i in node.inputs
@@ -172,9 +171,7 @@ def synthesize(
     )
     running = []
     for node in rng.sample(modules, 2):
-        running.append(
-            lineage.reserve("FL", "42", compose_name(graph.nodes[node]), "20261122", "nightly", commit)
-        )
+        running.append(lineage.reserve("FL", "42", compose_name(node), "20261122", "nightly", commit))
     history = BranchHistory(gitrepo.open_repo(root))
     moved = rng.sample([(c, m) for m in dist.modules for c in m.refs], 100)
     for component, _ in moved:

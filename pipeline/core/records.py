@@ -61,6 +61,12 @@ class ComposeIdParts(NamedTuple):
     respin: int
 
 
+def compose_name(node_id: str) -> str:
+    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base."""
+    rest = node_id.split(":", 1)[1]
+    return rest.replace(":", "-").replace("@", "-").replace("/", "-")
+
+
 def compose_id(short: str, version: str, name: str, date: str, type_: str, respin: int) -> str:
     """The productmd-style compose ID: `FL-42-base-runtime-f42-20261121.n.0`, `FL-42-Server-20261121.0`.
 

@@ -42,7 +42,7 @@ from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
 from pipeline.core.kinds import BUILD
 from pipeline.core.model import Definitions
-from pipeline.core.records import OutputFile, Record
+from pipeline.core.records import OutputFile, Record, compose_name
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
 from pipeline.engine import pending, runtime_keys
@@ -103,12 +103,6 @@ class Context:
     date: str  # YYYYMMDD for compose IDs
     # The head of (component, branch) in dist-git, for pins that follow a branch without a ref.
     resolve_head: Callable[[str, str], str | None] | None = None
-
-
-def compose_name(node: Node) -> str:
-    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base."""
-    rest = node.id.split(":", 1)[1]
-    return rest.replace(":", "-").replace("@", "-").replace("/", "-")
 
 
 def execute(
@@ -311,7 +305,7 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
     node, key = decision.node, decision.key
     release = ctx.defs.config.release
     compose_id = state.lineage.reserve(
-        release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
+        release.short, release.version, compose_name(node.id), ctx.date, ctx.compose_type, ctx.commit
     )
     workdir = (
         ctx.output_dir / "builds" / key if node.kind == BUILD else ctx.output_dir / "composes" / compose_id

@@ -23,8 +23,7 @@ from pipeline.core import overview
 from pipeline.core.config import ForgeKind
 from pipeline.core.errors import InvalidInput
 from pipeline.core.facts import BranchHead, BumpRequest, Facts, MirrorFact, ReleaseFact
-from pipeline.core.records import Record, parse_compose_id
-from pipeline.engine.executor import compose_name
+from pipeline.core.records import Record, compose_name, parse_compose_id
 from pipeline.git import cli as gitcli
 from pipeline.records import checks, mirrors
 from pipeline.records import releases as release_notes
@@ -54,7 +53,7 @@ def recorded(ws: Workspace, whole: bool = True) -> Facts:
         records = lineage.history() if whole else []
         briefs = [] if whole else lineage.briefs()
         latest = lineage.latest_indexed()  # the refs read from their files, each tag from the index
-        names = {compose_name(node): node.id for node in graph.nodes.values()}
+        names = {compose_name(node.id): node.id for node in graph.nodes.values()}
         reserved = {}
         for cid in lineage.reserved_unfinished():
             node = names.get(parse_compose_id(cid).name)

@@ -181,6 +181,16 @@ def _compose_commands(sub: Sub) -> None:
     p.add_argument("--since", metavar="REV", help="only what changed since REV, and what that needs")
     p.add_argument("--type", default="nightly", help="compose type: nightly, test, ci, production")
     p.add_argument("--workers", type=int, default=2, help="nodes composed at once (default: 2)")
+    p.description = (
+        "Compose what is out of date at the committed HEAD, tier by tier, recording lineage in Git "
+        "(a tag and a note per compose). When HEAD is on one of the release's branches "
+        "(factory.yaml's release.branches; default: the repository's default branch and "
+        "release/<version>; in GitLab CI a push pipeline of one of them, never a merge request "
+        "pipeline) each good compose becomes latest good. Any other commit composes all the same, "
+        "its dependants consuming what it composed, but its composes are marked off-branch and "
+        "move no latest good: `factory latest --rev HEAD` lists them. A later compose of a "
+        "release's branch with the same compose key reuses such a compose and makes it latest good."
+    )
 
 
 def _lineage_commands(sub: Sub) -> None:
@@ -201,8 +211,23 @@ def _lineage_commands(sub: Sub) -> None:
     p.add_argument("pin", metavar="COMPONENT@COMMIT")
 
     p = _command(sub, "latest", "lineage:latest", "The latest good compose of every node (or of one).")
+    p.description = (
+        "The latest good compose of every node (or of one) in a release. Only a compose of a commit "
+        "on one of the release's branches (factory.yaml's release.branches; default: the "
+        "repository's default branch and release/<version>) becomes latest good: `status`, the "
+        "site, `release` and the mirror job read it. A compose of any other commit (a scratch "
+        "branch, a merge request) is in lineage, marked off-branch; --rev REV lists what was "
+        "composed from a commit."
+    )
     p.add_argument("node", nargs="?", metavar="NODE")
-    p.add_argument("--release", help="of this release (default: the one HEAD's factory.yaml composes)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--release", help="of this release (default: the one HEAD's factory.yaml composes)")
+    which.add_argument(
+        "--rev",
+        metavar="REV",
+        help="instead: the newest good compose of each node made from this commit (its compose tag "
+        "points at it), latest good or not; marked off-branch when made off the release's branches",
+    )
 
 
 def _ci_commands(sub: Sub) -> None:

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 EVERY_KEY = b"""\
 document: factory-config
 version: 1
-release: {name: Factory Linux, short: FL, version: "42", registry: "registry.gitlab.example/dist/factory", ostree: {keep: 4}}
+release: {name: Factory Linux, short: FL, version: "42", registry: "registry.gitlab.example/dist/factory", ostree: {keep: 4}, branches: ["{default}", "stable/{version}"]}
 dist: .fl42
 distgit: {url: "https://src.example/rpms/{component}.git"}
 output: {dir: /srv/factory/output}
@@ -56,6 +56,7 @@ def test_every_key_the_schema_allows_lands_in_a_typed_field() -> None:
     assert config.release.version == "42" and config.dist == ".fl42"
     assert config.release.registry == "registry.gitlab.example/dist/factory"
     assert config.release.ostree.keep == 4
+    assert config.release.branches == ("{default}", "stable/{version}")
     assert config.distgit.url == "https://src.example/rpms/{component}.git"
     assert config.output.dir == "/srv/factory/output"
     assert config.builder.kind is BuilderKind.LOCAL
@@ -80,6 +81,7 @@ def test_the_optional_parts_have_defaults() -> None:
     assert config.forge.kind is ForgeKind.LOCAL and config.forge.gitlab.url == ""
     assert config.signing.key == "" and config.builder.kind is BuilderKind.LOCAL
     assert config.release.ostree.keep == OSTREE_KEEP
+    assert config.release.branches == ("{default}", "release/{version}")
     assert config.store == "file:.factory/store" and config.ci.max_jobs == 500
 
 
@@ -153,3 +155,15 @@ def test_a_store_is_a_file_or_oci_url_and_max_jobs_a_number_of_jobs() -> None:
             line,
             "schema-pattern" if b"s3" in bad else "schema-minimum",
         )
+
+
+@pytest.mark.parametrize(
+    "branches",
+    ["[]", '["main", "main"]', '["{release}"]', '["release//{version}"]', '["-x"]', '["a b"]', '["x/"]'],
+)
+def test_release_branches_are_branch_names_with_default_and_version_only(branches: str) -> None:
+    """At least one, each once, a legal branch name in which `{` only opens a placeholder."""
+    with pytest.raises(InvalidDefinitions) as info:
+        config_of(EVERY_KEY.replace(b'["{default}", "stable/{version}"]', branches.encode()))
+    [diagnostic] = info.value.diagnostics
+    assert diagnostic.line == 3 and diagnostic.code.startswith("schema-")

@@ -64,6 +64,7 @@ class Setup:
     graph: graph.Graph
     lineage: Lineage
     composers: dict[str, Writer]
+    branch: str = "master"  # the release's branch the commit composed is on ("": none)
 
     def run(
         self, targets: set[str] | None = None, *, output: Path | None = None, transfer: Transfer | None = None
@@ -77,6 +78,7 @@ class Setup:
             output_dir=output or self.root / "out",
             compose_type="test",
             date="20261121",
+            branch=self.branch,
         )
         plugins: dict[str, Composer] = dict(self.composers)
         chosen = set(self.graph.nodes) if targets is None else targets

@@ -216,13 +216,14 @@ class Gated:
     lineage: Lineage
     composers: dict[str, Writer]
     checks: list[Verdicts]
+    branch: str = "master"  # the release's branch the commit composed is on ("": none)
 
     def run(self, policy: gate.Policy, extra: Sequence[object] = ()) -> executor.RunResult:
         tree = example_tree()
         defs = definitions.load(sources(tree))
         commit = pygit2.Repository(str(self.root)).head.target
         ctx = executor.Context(
-            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121"
+            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121", self.branch
         )
         plugins: dict[str, Composer] = dict(self.composers)
         g = graph.build(defs)

@@ -60,6 +60,11 @@ def show(composed: Composed, *, as_json: bool) -> int:
         counts = ", ".join(f"{result.count(s)} {s.lower()}" for s in NodeStatus if result.count(s))
         out(f"{result.status}: {counts or 'nothing to do'} in {result.seconds:.1f}s")
         out(composed.moved.summary())
+        if not composed.on_branch.moves_latest:
+            out(
+                f"latest good did not move: HEAD is {composed.on_branch.why}; this run's composes"
+                " are in lineage, marked so (`factory latest --rev HEAD` lists them)"
+            )
         if composed.not_composable:
             out(f"not composable yet (no composer for their kind): {', '.join(composed.not_composable)}")
         for r in result.results:

@@ -8,6 +8,7 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.kinds import BUILD
 from pipeline.core.records import Record
+from pipeline.core.states import ComposeStatus
 from pipeline.git import repo as gitrepo
 from pipeline.records import collected, paths
 from pipeline.records.lineage import Lineage
@@ -95,6 +96,7 @@ def _describe(record: Record) -> str:
         f"node      {record.node}",
         f"status    {record.status}" + (f": {record.message}" if record.message else ""),
         f"commit    {record.commit}",
+        *_branch_line(record),
         f"digest    {record.input_digest}",
         f"time      {record.started} .. {record.finished}"
         + (f", promoted {record.promoted}" if record.promoted else ""),
@@ -113,6 +115,15 @@ def _describe(record: Record) -> str:
         if len(record.outputs) > 20:
             lines.append(f"  ... {len(record.outputs) - 20} more (--json for all)")
     return "\n".join(lines)
+
+
+def _branch_line(record: Record) -> list[str]:
+    """Which of its release's branches the commit was on when composed (none in old records)."""
+    if record.branch is None:
+        return []
+    if record.off_branch:
+        return ["branch    none of the release's branches (off-branch): composing it moved no latest good"]
+    return [f"branch    {record.branch}"]
 
 
 def why(args: argparse.Namespace) -> int:
@@ -179,6 +190,8 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
 
 def latest(args: argparse.Namespace) -> int:
+    if args.rev:
+        return _latest_at(args)
     found = Lineage(Workspace.open(args.repo).root, args.release).latest(args.node)
     if args.node and args.node not in found:
         raise InvalidInput(f"{args.node} has no good compose", code="no-latest-good")
@@ -188,4 +201,35 @@ def latest(args: argparse.Namespace) -> int:
     width = max((len(n) for n in found), default=0)
     for node, compose_id in sorted(found.items()):
         out(f"{node:{width}}  {compose_id}")
+    return 0
+
+
+def _latest_at(args: argparse.Namespace) -> int:
+    """`factory latest --rev REV [NODE]`: the newest good compose of each node made from REV (the
+    composes whose tag points at that commit), latest good or not; marked `off-branch` when
+    made off the release's branches, `latest good` when it is its release's latest good."""
+    ws = Workspace.open(args.repo)
+    commit = gitrepo.resolve(ws.repo, args.rev).id
+    lineage = Lineage(ws.root)
+    try:
+        found: dict[str, Record] = {}
+        for record in lineage.made_from(commit):  # oldest first: the newest of a node wins
+            if record.status == ComposeStatus.FINISHED and args.node in (None, record.node):
+                found[record.node] = record
+        good = {
+            (node, cid) for latest in lineage.latest_everywhere().values() for node, cid in latest.items()
+        }
+    finally:
+        lineage.close()
+    if args.node and args.node not in found:
+        raise InvalidInput(
+            f"{args.node} has no good compose made from {args.rev} ({commit[:10]})", code="no-compose-at-rev"
+        )
+    if args.json:
+        out_json({node: r.compose_id for node, r in sorted(found.items())})
+        return 0
+    width = max((len(n) for n in found), default=0)
+    for node, record in sorted(found.items()):
+        marks = [m for m, on in (("latest good", (node, record.compose_id) in good), ("off-branch", record.off_branch)) if on]  # fmt: skip
+        out(f"{node:{width}}  {record.compose_id}" + (f"  [{', '.join(marks)}]" if marks else ""))
     return 0

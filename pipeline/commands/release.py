@@ -40,7 +40,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 **(
                     {}
                     if promotion is None
-                    else {"promoted": promotion.promoted, "latest_good": promotion.latest_good}
+                    else {
+                        "promoted": promotion.promoted,
+                        "latest_good": promotion.latest_good,
+                        "off_branch": promotion.off_branch,
+                    }
                 ),
                 "verdict": decision.verdict,
                 "requirements": [
@@ -69,11 +73,15 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def _promotion_text(promotion: Promotion) -> str:
     record, decision = promotion.record, promotion.decision
     if promotion.promoted:
-        where = (
-            f"latest good of {record.node}"
-            if promotion.latest_good
-            else f"not latest good: a newer compose of {record.node} is"
-        )
+        if promotion.latest_good:
+            where = f"latest good of {record.node}"
+        elif promotion.off_branch:
+            where = (
+                "not latest good: composed off the release's branches (a compose of one of them"
+                " with the same key reuses it and makes it latest good)"
+            )
+        else:
+            where = f"not latest good: a newer compose of {record.node} is"
         return f"promoted: {record.compose_id} is FINISHED ({record.promoted}), {where}"
     if record.status != ComposeStatus.PENDING:
         return f"nothing to promote: {record.compose_id} is {record.status}"

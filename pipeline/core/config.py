@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pipeline.core.branches import DEFAULT_BRANCHES
+
 if TYPE_CHECKING:
     from pipeline.core.model import Pin
 
@@ -44,13 +46,16 @@ class OstreeRetention:
 class Release:
     """The release composed: `Factory Linux`, short `FL`, version `42` (compose IDs use the last two),
     the registry its container images are released to (`HOST[:PORT][/NAMESPACE]`, "" for none),
-    and how its served OSTree repositories keep history."""
+    how its served OSTree repositories keep history, and the branches of the definitions
+    repository it composes from (`{default}`: the repository's default branch, `{version}`:
+    `version`; `pipeline.core.branches`): only their composes move its latest good."""
 
     name: str
     short: str
     version: str
     registry: str = ""
     ostree: OstreeRetention = field(default_factory=OstreeRetention)
+    branches: tuple[str, ...] = DEFAULT_BRANCHES
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,7 @@ class Config:
                 release["version"],
                 str(release.get("registry", "")),
                 OstreeRetention(int(release.get("ostree", {}).get("keep", OSTREE_KEEP))),
+                tuple(str(b) for b in release.get("branches", DEFAULT_BRANCHES)),
             ),
             dist=data["dist"],
             distgit=DistGitConfig(data["distgit"]["url"]),

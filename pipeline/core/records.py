@@ -174,8 +174,13 @@ class Record:
     commit) pairs it consumed directly (a build: its one pin; a module: all of its pins).
     Times are ISO 8601 UTC. `manifest` is the sha256 of the manifest of its files in the
     artifact store (`pipeline.core.manifest`), written once they are all there: a FINISHED
-    or PENDING compose names one, a FAILED one none ("" also in notes older than format 2). `finish`
-    checks a record before writing it; a draft may be incomplete.
+    or PENDING compose names one, a FAILED one none ("" also in notes older than format 2).
+    `branch` is the release's branch (factory.yaml's `release.branches`) that held `commit` when
+    it was composed; "" when none did: a compose off the release's branches (a scratch branch,
+    a merge request), which moved no latest-good ref when it was made (a later compose of one
+    of the branches with the same key may reuse it, and that makes it latest good); None in
+    notes written before factory recorded it (the key is absent). `finish` checks a record
+    before writing it; a draft may be incomplete.
     """
 
     compose_id: str
@@ -196,6 +201,12 @@ class Record:
     # note is rewritten once, with this time; the tag keeps the status it was finished with.
     promoted: str = ""
     manifest: str = ""
+    branch: str | None = None
+
+    @property
+    def off_branch(self) -> bool:
+        """Whether it was composed from a commit on none of its release's branches."""
+        return self.branch == ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON value of the note (write it with `canonical_json`)."""
@@ -221,6 +232,8 @@ class Record:
             # Only promoted records hold the key, so every other note keeps its bytes.
             **({"promoted": self.promoted} if self.promoted else {}),
             "manifest": self.manifest,
+            # Absent in records made before it was recorded: they keep their bytes.
+            **({"branch": self.branch} if self.branch is not None else {}),
         }
 
     @classmethod
@@ -255,6 +268,7 @@ class Record:
             message=reader.field("message", str),
             promoted=reader.optional("promoted", str),
             manifest=reader.field("manifest", str) if version >= 2 else "",
+            branch=reader.field("branch", str) if "branch" in data else None,
         )
 
     def note(self) -> bytes:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.core import plan as planner
+from pipeline.core.branches import OnBranch
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Definitions
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
+from pipeline.engine.release_branch import on_release_branch
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
 from pipeline.plugins import checks, composers
@@ -30,11 +32,13 @@ from pipeline.workspace import Workspace
 
 @dataclass(frozen=True, slots=True)
 class Composed:
-    """What one compose run did."""
+    """What one compose run did, and whether the commit composed is on one of its release's
+    branches (only then did latest good move)."""
 
     run: executor.RunResult
     not_composable: tuple[str, ...]  # nodes asked for whose kind has no composer (yet)
-    moved: Moved = field(default_factory=Moved)  # what went to and came from the artifact store
+    moved: Moved  # what went to and came from the artifact store
+    on_branch: OnBranch
 
     @property
     def finished(self) -> bool:
@@ -57,6 +61,8 @@ class Composed:
                 for r in self.run.results
             ],
             "not_composable_yet": list(self.not_composable),
+            "branch": self.on_branch.branch,  # "": off the release's branches, latest good unmoved
+            "release_branches": list(self.on_branch.names),
             "store": {
                 name: {"files": tally.files, "bytes": tally.bytes}
                 for name, tally in (
@@ -77,10 +83,12 @@ def compose(
     workers: int = 2,
     reporter: executor.Reporter | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    env: Mapping[str, str] = os.environ,
 ) -> Composed:
     """Compose the committed HEAD (never uncommitted changes): `nodes` and what they need, else
     what changed `since` a revision and what that needs, else every node. Every compose is
-    checked and gated by the policies of HEAD."""
+    checked and gated by the policies of HEAD. Latest good moves only when HEAD is on one of
+    its release's branches (`pipeline.core.branches`; `env` holds GitLab's variables)."""
     if compose_type not in COMPOSE_TYPES:
         raise InvalidInput(
             f"unknown compose type {compose_type!r}", hint="types: " + ", ".join(COMPOSE_TYPES)
@@ -104,6 +112,7 @@ def compose(
     targets = {n for n in graph.upstream(wanted) if graph.nodes[n].kind in registry}
     waiting = tuple(sorted(n for n in wanted if graph.nodes[n].kind not in registry))
     output_dir = Path(defs.config.output.dir)
+    on_branch = on_release_branch(ws.repo, str(commit.id), defs.config.release, env)
     ctx = executor.Context(
         defs=defs,
         commit=str(commit.id),
@@ -112,6 +121,7 @@ def compose(
         output_dir=output_dir if output_dir.is_absolute() else ws.root / output_dir,
         compose_type=compose_type,
         date=clock().strftime("%Y%m%d"),
+        branch=on_branch.branch,
         resolve_head=_head_resolver(defs, ws.root),
     )
     policy = ws.policy(str(commit.id))  # gate by the policies of the commit composed
@@ -128,7 +138,7 @@ def compose(
         policy=policy,
         transfer=transfer,
     )
-    return Composed(result, waiting, transfer.moved)
+    return Composed(result, waiting, transfer.moved, on_branch)
 
 
 def _head_resolver(defs: Definitions, root: Path) -> Callable[[str, str], str | None]:

@@ -21,6 +21,14 @@ previous latest good, and a re-run composes it again instead of skipping it by i
 whose gate is pending (a required check has no result, e.g. one factory does not run) is
 recorded PENDING (`pipeline.engine.pending`): its dependants are blocked too, and the next run
 waits for it instead of composing it again, until `factory gate ID --promote`.
+
+Off the release's branches: a run composing a commit on none of its release's branches
+(`Context.branch` is "": a scratch branch, a merge request) records its composes as any run
+does, each marked so (`Record.branch`), and moves no latest-good ref. The run keeps its own view
+of latest good, which starts as the release's and takes each compose the run makes or reuses,
+so its dependants consume what this commit composes, not the release's latest good. A later
+run of one of the release's branches whose key is the same reuses such a compose and makes it
+latest good then (the key decides the bytes).
 """
 
 from __future__ import annotations
@@ -101,6 +109,9 @@ class Context:
     output_dir: Path
     compose_type: str  # nightly, test, ci, production
     date: str  # YYYYMMDD for compose IDs
+    # The release's branch `commit` is on (`pipeline.core.branches`); "": none, so the run's
+    # composes move no latest-good ref (its own dependants still consume them).
+    branch: str
     # The head of (component, branch) in dist-git, for pins that follow a branch without a ref.
     resolve_head: Callable[[str, str], str | None] | None = None
 
@@ -228,12 +239,14 @@ def _test(check: Check, job: Job, outputs: list[OutputFile], repo: Path) -> Test
 
 
 class _State:
-    """What the run knows of lineage (latest good per node, the records read, kept current) and
-    of dist-git: the `Known` that decisions read, and the one place promotions are made."""
+    """What the run knows of lineage (latest good per node as this run sees it, the records
+    read, kept current) and of dist-git: the `Known` that decisions read, and the one place
+    promotions are made (off the release's branches, in the run's view only)."""
 
     def __init__(self, lineage: Lineage, ctx: Context, transfer: Transfer | None = None) -> None:
         self.lineage = lineage
         self._transfer = transfer
+        self._moves = bool(ctx.branch)
         self._latest = lineage.latest()
         self._records: dict[str, Record] = {}
         self._resolve_head = ctx.resolve_head
@@ -285,7 +298,10 @@ class _State:
         return InputCompose(node, record.compose_id, record.outputs)
 
     def promote(self, node: str, compose_id: str) -> None:
-        self.lineage.promote(node, compose_id)
+        """Make a compose the node's latest good: its latest-good ref too when the commit
+        composed is on one of the release's branches, else in this run's view only."""
+        if self._moves:
+            self.lineage.promote(node, compose_id)
         self._latest[node] = compose_id
 
 
@@ -339,6 +355,7 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
         started=_now(),
         finished="",
         status=ComposeStatus.RUNNING,
+        branch=ctx.branch,
     )
     return job, draft
 

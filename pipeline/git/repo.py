@@ -251,6 +251,34 @@ def refs(repo: Repository, prefix: str) -> dict[str, str]:
     return found
 
 
+def branch_tips(repo: Repository, branch: str) -> list[str]:
+    """The commits a branch points to here: `refs/heads/<branch>` and its remote-tracking copy
+    `refs/remotes/<remote>/<branch>` of every remote (what a CI runner's clone holds)."""
+    names = [f"refs/heads/{branch}", *(f"refs/remotes/{r.name}/{branch}" for r in repo.raw.remotes)]
+    found = []
+    for name in names:
+        ref = repo.raw.references.get(name)
+        if ref is not None and isinstance(ref.target, pygit2.Oid):
+            found.append(str(ref.target))
+    return found
+
+
+def local_branches(repo: Repository) -> list[str]:
+    """The names of the local branches (`refs/heads/*`)."""
+    return sorted(str(name) for name in repo.raw.branches.local)
+
+
+def remote_head(repo: Repository, remote: str = "origin") -> str | None:
+    """The branch `refs/remotes/<remote>/HEAD` names (the remote's default branch, as `git clone`
+    records it), or None when there is no such symbolic ref."""
+    ref = repo.raw.references.get(f"refs/remotes/{remote}/HEAD")
+    if ref is None or isinstance(ref.target, pygit2.Oid):
+        return None
+    prefix = f"refs/remotes/{remote}/"
+    target = str(ref.target)
+    return target.removeprefix(prefix) if target.startswith(prefix) else None
+
+
 def set_ref(repo: Repository, name: str, target: str) -> None:
     """Point a ref at target, whatever it held (only for refs one process owns: a local branch
     the forge moves, the remote-tracking copies of lineage refs)."""

@@ -2,7 +2,10 @@
 
 - the definitions, graph and policies of HEAD (`pipeline.workspace`, `release.policies`);
 - lineage: every compose, latest good, reserved IDs not finished (`Lineage.history`, `latest`,
-  `reserved_unfinished`);
+  `reserved_unfinished`), less the composes made off the release's branches (a scratch branch's,
+  a merge request's: `Record.branch` is "") whose commit is still on none of them and that are
+  no release's latest good: the overview is the release's, and a side branch's composes,
+  failed ones too, say nothing of it (`factory latest --rev` and `factory lineage` show them);
 - check results (`refs/notes/tests`) and releases (`refs/notes/releases`) of the composes a
   page shows (the newest `history` composes of each node asked about), and whether each
   release is live: what its release directory's `latest` points at now;
@@ -16,14 +19,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Collection
 from dataclasses import replace
 
 from pipeline.core import overview
-from pipeline.core.config import ForgeKind
+from pipeline.core.config import ForgeKind, Release
 from pipeline.core.errors import InvalidInput
 from pipeline.core.facts import BranchHead, BumpRequest, Facts, MirrorFact, ReleaseFact
 from pipeline.core.records import Record, compose_name, parse_compose_id
+from pipeline.engine.release_branch import off_release_branches
 from pipeline.git import cli as gitcli
 from pipeline.records import checks, mirrors
 from pipeline.records import releases as release_notes
@@ -50,8 +55,9 @@ def recorded(ws: Workspace, whole: bool = True) -> Facts:
     ws.save()  # the parse cache: the next run parses only the definition files that changed
     lineage = Lineage(ws.root, defs.config.release.version)
     try:
-        records = lineage.history() if whole else []
-        briefs = [] if whole else lineage.briefs()
+        hidden = _off_branch(ws, lineage, defs.config.release)
+        records = [r for r in lineage.history() if r.compose_id not in hidden] if whole else []
+        briefs = [] if whole else [b for b in lineage.briefs() if b.compose_id not in hidden]
         latest = lineage.latest_indexed()  # the refs read from their files, each tag from the index
         names = {compose_name(node.id): node.id for node in graph.nodes.values()}
         reserved = {}
@@ -86,7 +92,8 @@ def read_records(ws: Workspace, facts: Facts, nodes: Collection[str]) -> Facts:
     wanted = set(nodes)
     lineage = Lineage(ws.root)
     try:
-        records = lineage.history_of(wanted)
+        hidden = _off_branch(ws, lineage, facts.defs.config.release)
+        records = [r for r in lineage.history_of(wanted) if r.compose_id not in hidden]
     finally:
         lineage.close()
     briefs = tuple(b for b in facts.briefs if b.node not in wanted)
@@ -108,6 +115,19 @@ def read_results(
         lineage.close()
     by_compose = {cid: found.get(cid, []) for cid in wanted}
     return replace(facts, checks=by_compose, releases=releases, mirrors=published)
+
+
+def _off_branch(ws: Workspace, lineage: Lineage, release: Release) -> set[str]:
+    """The composes the overview leaves out: made off the release's branches, from a commit
+    still on none of them (a merge since puts it on one), and no release's latest good (a
+    compose of a release branch may have reused it by its key)."""
+    made = lineage.off_branch()
+    if not made:
+        return set()
+    good = {cid for latest in lineage.latest_everywhere().values() for cid in latest.values()}
+    candidates = {cid: commit for cid, commit in made.items() if cid not in good}
+    elsewhere = off_release_branches(ws.repo, candidates.values(), release, os.environ)
+    return {cid for cid, commit in candidates.items() if commit in elsewhere}
 
 
 def head(ws: Workspace) -> tuple[str, str]:

@@ -12,7 +12,9 @@ Every compose is recorded in the definitions repository, readable offline with g
 - `refs/composes/latest/<release>/<node_ref>`: the tag object of a node's latest good compose
   in one release (factory.yaml's `release.version`, e.g. `42`), so the composes of two
   releases (main and `release/42`) never replace each other. Only a FINISHED compose can be
-  promoted; a FAILED one never is. Repositories made before releases had their own namespace
+  promoted; a FAILED one never is. The executor promotes only the composes of a commit on one
+  of the release's branches (`pipeline.core.branches`): a scratch branch's are recorded, marked
+  off-branch in their note, and move no latest-good ref. Repositories made before releases had their own namespace
   hold `refs/composes/latest/<node_ref>`: such a ref is read as the latest good of the
   release its compose ID names (`FL-42-...`: 42) until a compose of that release is promoted
   under the new name; it is never written again;
@@ -393,6 +395,16 @@ class Lineage:
             if pointer.node not in found or found[pointer.node][0]:  # its release's own ref wins
                 found[pointer.node] = (pointer.legacy, pointer.compose_id)
         return {node: cid for node, (_, cid) in sorted(found.items())}
+
+    def made_from(self, commit: str) -> list[Record]:
+        """Every compose made from a definitions commit (a full hash: the commit its tag points
+        at), whatever its status and branch, oldest first by finish time, then compose ID."""
+        return [load_record(text.encode("utf-8"), commit) for text in self._index_ready().records_at(commit)]
+
+    def off_branch(self) -> dict[str, str]:
+        """Compose ID -> commit of every compose made off its release's branches (`Record.branch`
+        is ""): a scratch branch's, a merge request's."""
+        return dict(self._index_ready().off_branch())
 
     def history_of(self, nodes: Collection[str]) -> list[Record]:
         """Every compose of these nodes, oldest first by finish time, then compose ID."""

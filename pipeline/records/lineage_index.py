@@ -43,6 +43,7 @@ _TABLES = (
 _INDEXES = {  # dropped during a rebuild and made again after it: sorting beats random inserts
     "composes_tag": "composes(tag)",
     "composes_key": "composes(node, key, status)",
+    "composes_commit": 'composes("commit")',
     "pins_commit": 'pins(component, "commit")',
     "pins_compose": "pins(compose_id)",
     "inputs_input": "inputs(input_compose_id)",
@@ -224,6 +225,21 @@ class LineageIndex:
                 "SELECT json FROM composes WHERE node = ? ORDER BY finished, compose_id", (node,)
             )
         return [str(text) for (text,) in rows]
+
+    def records_at(self, commit: str) -> list[str]:
+        """The notes of every compose made from a definitions commit (full hash), oldest first."""
+        rows = self.db.execute(
+            'SELECT json FROM composes WHERE "commit" = ? ORDER BY finished, compose_id', (commit,)
+        )
+        return [str(text) for (text,) in rows]
+
+    def off_branch(self) -> list[tuple[str, str]]:
+        """(compose ID, commit) of every compose made off its release's branches (its record's
+        `branch` is "")."""
+        rows = self.db.execute(
+            "SELECT compose_id, \"commit\" FROM composes WHERE json_extract(json, '$.branch') = ''"
+        )
+        return [(str(cid), str(commit)) for cid, commit in rows]
 
     def briefs(self) -> list[tuple[str, str, str, str, str, str | None]]:
         """(compose ID, node, status, finished, input digest, pins as JSON for a build) of every

@@ -8,7 +8,10 @@ check results in `refs/notes/tests`:
 - pass: its lineage record is rewritten FINISHED with the promotion time and the gate's
   decision (`Lineage.finish_pending`: one notes commit "Promote <id>", the PENDING record stays
   in the notes history), and it becomes latest good of its release, unless a compose of the
-  node that finished later already is (an old compose never replaces a newer one);
+  node that finished later already is (an old compose never replaces a newer one), or it was
+  composed off the release's branches (`Record.branch` is "") and its commit is still on none
+  of them (`pipeline.core.branches`): a side branch's compose never moves latest good, and a
+  compose of one of the branches with the same key later reuses it and makes it latest good;
 - fail or still pending: nothing is written; the answer says which checks failed or are missing.
 
 A FINISHED compose is left as it is (promoting twice changes nothing); a FAILED one is refused:
@@ -18,6 +21,7 @@ it is composed again, never promoted.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from pipeline.core import gate
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record, parse_compose_id, utc_seconds
 from pipeline.core.states import ComposeStatus
+from pipeline.engine.release_branch import on_release_branch
 from pipeline.records.lineage import Lineage
 from pipeline.release import gating
 from pipeline.workspace import Workspace
@@ -33,12 +38,14 @@ from pipeline.workspace import Workspace
 @dataclass(frozen=True, slots=True)
 class Promotion:
     """What `promote` did: the gate's decision, the record after it, and whether latest good moved
-    (False with a pass: a newer compose of the node is latest good)."""
+    (False with a pass: a newer compose of the node is latest good, or it was composed off the
+    release's branches: `off_branch`)."""
 
     decision: gate.Decision
     record: Record
     promoted: bool
     latest_good: bool
+    off_branch: bool = False
 
 
 def promote(
@@ -60,12 +67,18 @@ def promote(
         if record.status == ComposeStatus.FINISHED or not decision.passed:
             return Promotion(decision, record, False, False)
         when = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        off = (
+            record.off_branch
+            and not on_release_branch(
+                ws.repo, record.commit, ws.config(record.commit).release, os.environ
+            ).moves_latest
+        )
         finished = lineage.finish_pending(compose_id, when, f"promoted: {decision.summary()}")
         latest = lineage.latest(record.node).get(record.node)
         newer = latest is not None and _finished(lineage.get(latest)) > _finished(finished)
-        if not newer:
+        if not newer and not off:
             lineage.promote(record.node, compose_id)
-        return Promotion(decision, finished, True, not newer)
+        return Promotion(decision, finished, True, not newer and not off, off)
     finally:
         lineage.close()
 

@@ -21,9 +21,9 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
-from pipeline.engine.release_branch import on_release_branch
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
+from pipeline.git.release_branch import on_release_branch
 from pipeline.plugins import checks, composers
 from pipeline.records.lineage import Lineage
 from pipeline.transfer import Moved, open_transfer

@@ -28,8 +28,8 @@ from pipeline.core.config import ForgeKind, Release
 from pipeline.core.errors import InvalidInput
 from pipeline.core.facts import BranchHead, BumpRequest, Facts, MirrorFact, ReleaseFact
 from pipeline.core.records import Record, compose_name, parse_compose_id
-from pipeline.engine.release_branch import off_release_branches
 from pipeline.git import cli as gitcli
+from pipeline.git.release_branch import off_release_branches
 from pipeline.records import checks, mirrors
 from pipeline.records import releases as release_notes
 from pipeline.records.history import BranchHistory, iso

@@ -29,7 +29,7 @@ from pipeline.core import gate
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record, parse_compose_id, utc_seconds
 from pipeline.core.states import ComposeStatus
-from pipeline.engine.release_branch import on_release_branch
+from pipeline.git.release_branch import on_release_branch
 from pipeline.records.lineage import Lineage
 from pipeline.release import gating
 from pipeline.workspace import Workspace

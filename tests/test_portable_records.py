@@ -19,10 +19,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.core.states import ReleaseStatus
+from pipeline.records import releases
+from pipeline.records.lineage import Lineage
 from tests.bumped_dist import SERVER, Bumped, bumped
+from tests.test_lineage import chain, defs
 from tests.test_sign_release import key
 
-__all__ = ["bumped", "key"]  # session fixtures, shared
+__all__ = ["bumped", "defs", "key"]  # fixtures, shared
 
 FACTORY_REFS = ("refs/notes/", "refs/tags/compose/", "refs/composes/", "refs/history/", "refs/factory/")
 RELEASES = ".factory/releases/repo-Server"
@@ -144,3 +148,32 @@ def test_a_runner_in_another_build_directory_finds_its_releases_in_the_pulled_no
     ok(two, "lineage", "push")
     assert machine_paths(two, one, two) == []
     assert machine_paths(remote, one, two) == []
+
+
+def test_notes_written_with_absolute_paths_still_read(defs: tuple[Path, str], tmp_path: Path) -> None:
+    """A release note written before the rule (its directory as an absolute path) reads as one
+    outside the checkout: found where it says, live by the same definition as a relative one."""
+    path, commit = defs
+    lineage = Lineage(path, "42")
+    _, _, repo = chain(lineage, commit)
+    inside, outside = path / ".factory" / "releases" / "repo", tmp_path / "elsewhere" / "repo"
+    for where in (inside, outside):
+        (where / repo.compose_id).mkdir(parents=True)
+        (where / "latest").symlink_to(repo.compose_id)
+    old = {"status": "released", "path": str(outside / repo.compose_id), "time": "2026-11-21T10:00:00Z"}
+    git(path, "notes", "--ref=releases", "add", "-m", json.dumps(
+        {"format": 1, "compose_id": repo.compose_id, "releases": [old]}), f"compose/{repo.compose_id}")  # fmt: skip
+    entry = releases.ReleaseEntry(
+        ReleaseStatus.RELEASED, releases.recorded_path(lineage, inside / repo.compose_id), "t"
+    )
+    releases.append(lineage, {repo.compose_id: [entry]})
+    note = releases.read(Lineage(path, "42"), repo.compose_id)
+    assert [(e.path, e.in_checkout) for e in note.entries] == [
+        (str(outside / repo.compose_id), False),  # as it was written
+        (f".factory/releases/repo/{repo.compose_id}", True),  # relative to the checkout
+    ]
+    root = releases.checkout(lineage)
+    assert [e.location(root) for e in note.entries] == [outside / repo.compose_id, path / entry.path]
+    assert [e.live(root) for e in note.entries] == [True, True]
+    (outside / "latest").unlink()
+    assert [e.live(root) for e in releases.read(lineage, repo.compose_id).entries] == [False, True]

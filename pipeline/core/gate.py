@@ -14,7 +14,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pipeline.core.kinds import BUILD, MODULE, kind_of
+from pipeline.core.kinds import MODULE, Kind, NodeId, kind_of
 from pipeline.core.model import Definitions
 from pipeline.core.states import CheckState, Verdict
 
@@ -138,10 +138,8 @@ class Decision:
 def variant_of(node: str) -> str | None:
     """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
     AtomicHost; None for builds and modules."""
-    kind, _, rest = node.partition(":")
-    if kind in (BUILD, MODULE) or not rest:
-        return None
-    return rest.split("/", 1)[0]
+    kind, _, name = node.partition(":")
+    return NodeId(Kind(kind), name).variant if name else None
 
 
 def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Requirement, ...]:

@@ -63,5 +63,11 @@ class NodeId:
             raise InvalidInput(f"not a node id: {text!r}", code="invalid-node")
         return cls(Kind(kind), name)
 
+    @property
+    def variant(self) -> str | None:
+        """The variant the node belongs to (`repo:Server`: Server, `ostree:AtomicHost/host`:
+        AtomicHost); None for builds and modules, which belong to none."""
+        return None if self.kind in (BUILD, MODULE) else self.name.split("/", 1)[0]
+
     def __str__(self) -> str:
         return self.kind.node(self.name)

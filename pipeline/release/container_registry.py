@@ -60,7 +60,7 @@ def tag_for(compose_id: str) -> str:
 
 def image_of(node: str) -> tuple[str, str]:
     """(variant uid, output name) of a `container:<Variant>/<name>` node."""
-    variant, _, name = KIND.name_of(node).partition("/")
+    variant, _, name = KIND.name_of(node).partition("/")  # container:<Variant>/<name>
     return variant, name
 
 

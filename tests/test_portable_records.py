@@ -111,7 +111,7 @@ def test_a_copied_checkout_releases_and_publishes_its_own_releases(
     assert json.loads(done.stdout)["compose_id"] == second
     (node,) = json.loads(ok(copy, "status", SERVER, "--json"))["nodes"]
     live = [(r["compose_id"], r["path"]) for r in node["released"] if r["live"]]
-    assert live == [(second, f"{RELEASES}/{second}")]  # the copy's own, by the one definition of live
+    assert live == [(second, str(copy / RELEASES / second))]  # the copy's own, by the one definition of live
     ok(copy, "gc", "--keep", "1")  # marks what it collected from the output directory
     gone = json.loads(ok(copy, "lineage", first, "--json"))["collected"]
     assert sorted(c["where"] for c in gone) == [".factory/output", "file:.factory/store"]

@@ -151,11 +151,15 @@ def _newest(records: list[Record], focus: Collection[str] | None, history: int) 
 
 
 def _releases(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[ReleaseFact]]:
-    """The releases and quarantines recorded for composes, and whether each is live now
-    (`pipeline.records.releases`)."""
+    """The releases and quarantines recorded for composes, each where it is on this machine (a
+    path the note records relative to the checkout, taken from this one), and whether each is
+    live now (`pipeline.records.releases`)."""
     root = release_notes.checkout(lineage)
     return {
-        cid: [ReleaseFact(e.status, e.path, e.time, e.signed_by, e.live(root)) for e in note.entries]
+        cid: [
+            ReleaseFact(e.status, str(e.location(root)), e.time, e.signed_by, e.live(root))
+            for e in note.entries
+        ]
         for cid, note in release_notes.read_many(lineage, compose_ids).items()
         if note.entries
     }

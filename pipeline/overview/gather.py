@@ -189,9 +189,11 @@ def _bumps(ws: Workspace) -> list[BumpRequest]:
 
 
 def _mirrors(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[MirrorFact]]:
-    """The publications to mirrors recorded for composes (`factory publish`), oldest first."""
+    """The publications to mirrors recorded for composes (`factory publish`), oldest first, each
+    mirror as this machine names it."""
+    root = release_notes.checkout(lineage)
     return {
-        cid: [MirrorFact(p.mirror, p.time) for p in found]
+        cid: [MirrorFact(p.where(root), p.time) for p in found]
         for cid, found in mirrors.read_many(lineage, compose_ids).items()
         if found
     }

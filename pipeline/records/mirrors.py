@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.records import jsonnotes, paths
 from pipeline.records.lineage import Lineage
 from pipeline.records.refs import MIRROR_NOTES
+from pipeline.tools import rsync
 
 KEY = "publications"
 
@@ -32,6 +33,11 @@ class PublicationRecord:
     files: int = 0
     sent: Mapping[str, int] = field(default_factory=dict)
     deleted: int = 0
+
+    def where(self, root: Path | None) -> str:
+        """The mirror as this machine names it: an rsync destination as recorded, a local
+        directory recorded relative to the checkout taken from the checkout `root`."""
+        return self.mirror if rsync.is_remote(self.mirror) else str(paths.located(root, self.mirror))
 
     def to_json(self) -> dict[str, object]:
         return {

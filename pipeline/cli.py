@@ -135,7 +135,8 @@ def _definitions_commands(sub: Sub) -> None:
         sub,
         "validate",
         "definitions:cmd_validate",
-        "Check the definitions against the schemas and each other.",
+        "Check the definitions against the schemas and each other, the pins against dist-git and the "
+        "binary pins against their sources (factory.yaml's sources:) and the artifact store.",
     )
     _add_rev(p, "validate this commit straight from Git objects (default: the working tree)")
 

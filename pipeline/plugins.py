@@ -34,7 +34,7 @@ def _load(group: str) -> list[tuple[str, Any]]:
 
 def kind_names() -> tuple[str, ...]:
     """The registered artifact kinds, without loading any plugin (for validation)."""
-    return tuple(sorted({e.name for e in entry_points(group=ARTIFACTS)} - {"build", "module"}))
+    return tuple(sorted({e.name for e in entry_points(group=ARTIFACTS)} - {"build", "binary", "module"}))
 
 
 def composers() -> dict[str, Composer]:

@@ -40,6 +40,8 @@ IMAGES = frozenset({"ostree", "container", "iso"})
 # Kinds whose compose continues the node's previous one, and the files of it that carry the history.
 HISTORY: Mapping[str, Callable[[str], bool]] = {
     "ostree": lambda path: path.endswith(("/ostree.json", ".commit", ".commitmeta")),
+    # A binary pin takes its RPMs from its previous compose when its source no longer holds them.
+    "binary": lambda path: True,
 }
 
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from pipeline import schemas  # noqa: F401  (the JSON Schemas the core validates with)
 from pipeline.core.definitions import SourceFile, is_definition
 from pipeline.git.repo import blob_id
+from tests import runner_image as runner_images
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +67,12 @@ def example_repo(tmp_path: Path) -> Path:
     """A real Git repository holding the example definitions in one commit."""
     commit_tree(tmp_path, example_tree(), "Example definitions\n")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def runner_image(tmp_path_factory: pytest.TempPathFactory) -> runner_images.RunnerImage:
+    """The runner image, built once per session by `make runner-image` (tests/runner_image.py)."""
+    why = runner_images.why_not()
+    if why:
+        pytest.skip(why)
+    return runner_images.build(tmp_path_factory.mktemp("runner-image") / "layout")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -11,15 +12,25 @@ from pipeline.core.definitions import load
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.graph import Graph, Node, build
 from pipeline.core.plan import plan
+from pipeline.formats import gitlab_ci as ci
 from tests.conftest import example_tree, sources
+from tests.gitlab_ci_tools import requirements_missed
 
 NOTHING = Graph({}, {})
 
 
-def graph(edges: Mapping[str, Sequence[str]]) -> Graph:
-    """A graph of the given nodes (kind from the id) and their inputs."""
+def graph(edges: Mapping[str, Sequence[str]], requires: Mapping[str, Sequence[str]] | None = None) -> Graph:
+    """A graph of the given nodes (kind from the id) and their inputs; `requires`: the module
+    streams (`name:stream`) a module node requires."""
+
+    def definition(node_id: str) -> str:
+        wanted = (requires or {}).get(node_id, ())
+        return json.dumps({"requires": dict(nsid.split(":") for nsid in wanted)})
+
     nodes = {
-        node_id: Node(node_id, node_id.split(":")[0], "{}", tuple(sorted(inputs)), f"digest of {node_id}")
+        node_id: Node(
+            node_id, node_id.split(":")[0], definition(node_id), tuple(sorted(inputs)), f"digest of {node_id}"
+        )
         for node_id, inputs in edges.items()
     }
     return Graph(nodes, {n: node.digest for n, node in nodes.items()})
@@ -34,8 +45,12 @@ def module(name: str, builds: int, *, first: int = 0) -> dict[str, list[str]]:
     return {**{b: [] for b in made}, f"module:{name}:1": made}
 
 
-def batched(edges: Mapping[str, Sequence[str]], limits: Limits | None = None) -> list[Batch]:
-    g = graph(edges)
+def batched(
+    edges: Mapping[str, Sequence[str]],
+    limits: Limits | None = None,
+    requires: Mapping[str, Sequence[str]] | None = None,
+) -> list[Batch]:
+    g = graph(edges, requires)
     return batches(plan(NOTHING, g), g, limits or Limits())
 
 
@@ -102,6 +117,43 @@ def test_a_build_shared_by_two_modules_goes_with_the_first_and_the_second_needs_
     ]
 
 
+def test_a_module_job_comes_after_the_planned_modules_it_requires_even_through_unplanned_ones() -> None:
+    edges = {**module("base", 1), **module("gtk", 1), **module("gnome", 1), **module("desktop", 1)}
+    requires = {
+        "module:gtk:1": ["base:1"],
+        "module:gnome:1": ["gtk:1", "base:1"],  # base: gtk's job comes after it already
+        "module:desktop:1": ["gnome:1"],
+    }
+    made = {b.name: b.inputs for b in batched(edges, requires=requires)}
+    assert made == {
+        "compose module:base:1": (),
+        "compose module:gtk:1": ("compose module:base:1",),
+        "compose module:gnome:1": ("compose module:gtk:1",),
+        "compose module:desktop:1": ("compose module:gnome:1",),
+    }
+    # gnome unchanged (not planned): desktop still waits for what gnome requires, and no digest moves
+    g = graph(edges, requires)
+    planned = plan(graph(module("gnome", 1), requires), g)
+    assert "module:gnome:1" not in {n.id for n in planned.nodes}
+    made = {b.name: b.inputs for b in batches(planned, g, Limits())}
+    assert made["compose module:desktop:1"] == ("compose module:gtk:1",)
+    assert g.digests == graph(edges).digests
+
+
+@pytest.mark.parametrize("max_jobs", [500, 8, 6, 5])
+def test_every_job_starts_after_the_jobs_of_the_planned_modules_its_modules_require(max_jobs: int) -> None:
+    g = graph_of(example_tree())
+    full = plan(NOTHING, g)
+    files = ci.pipeline_files(full, g, base="none", head="2" * 40, limits=Limits(max_jobs=max_jobs))
+    texts = {name: f.text() for name, f in files.items()}
+    assert requirements_missed(texts, g, {n.id for n in full.nodes}) == []
+    # the race of the first push: GNOME after GTK, the installer after python3
+    assert (
+        "compose module:gtk:3"
+        in {b.name: b for b in batches(full, g, Limits())}["compose module:gnome:47"].inputs
+    )
+
+
 def test_the_example_distribution_is_seventeen_jobs() -> None:
     g = graph_of(example_tree())
     made = batches(plan(NOTHING, g), g, Limits())
@@ -130,30 +182,34 @@ def test_parts_golden_example_at_five_jobs() -> None:
         [
             "compose module:base-runtime:f42",
             "compose module:container-runtime:stable",
-            "compose module:gnome:47",
             "compose module:gtk:3",
+            "compose module:gnome:47",  # after gtk, which it requires
             "compose module:httpd:2.4",
         ],
-        ["compose module:installer:f42", "compose module:ostree:2024", "compose module:python3:3.12"],
         [
+            "compose module:ostree:2024",
+            "compose module:python3:3.12",
+            "compose module:installer:f42",
             "compose repo:AtomicHost",
             "compose repo:Cloud",
+        ],
+        [
             "compose repo:Server",
             "compose repo:Workstation",
             "compose container:Cloud/base",
-        ],
-        [
             "compose iso:Server/dvd",
             "compose ostree:AtomicHost/host",
-            "compose container:Cloud/httpd",
-            "compose iso:AtomicHost/installer",
         ],
+        ["compose container:Cloud/httpd", "compose iso:AtomicHost/installer"],
     ]
-    assert [(p.after, p.wave) for p in parts] == [((), 0), ((), 0), ((0, 1), 1), ((2,), 2)]
-    # The repos consume modules of parts 1 and 2: they check their inputs; the base container
-    # needs its repo in its own part.
-    assert parts[2].outside() == {
-        f"compose repo:{v}" for v in ("AtomicHost", "Cloud", "Server", "Workstation")
+    assert [(p.after, p.wave) for p in parts] == [((), 0), ((0,), 1), ((1,), 2), ((2,), 3)]
+    # The modules of part 2 require base-runtime of part 1, the repos consume modules of earlier
+    # parts: they check their inputs; the installer needs python3 in its own part.
+    assert parts[1].outside() == {
+        "compose module:ostree:2024",
+        "compose module:python3:3.12",
+        "compose repo:AtomicHost",
+        "compose repo:Cloud",
     }
 
 

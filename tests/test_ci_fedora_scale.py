@@ -23,7 +23,7 @@ from pipeline.core.plan import Plan, plan
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as limits_of
 from tests.conftest import ROOT, sources
-from tests.gitlab_ci_tools import RUBY, ruby_parsed_bytes, schema_errors
+from tests.gitlab_ci_tools import RUBY, requirements_missed, ruby_parsed_bytes, schema_errors
 
 HEAD = "f" * 40
 
@@ -77,19 +77,23 @@ def test_the_full_plan_is_pipelines_gitlab_accepts(fedora: Fedora, tmp_path: Pat
     assert sorted(jobs) == sorted(b.name for b in made)  # every batch is a job, once
     assert max(len(limits_of.need_names(j)) for found in parts.values() for j in found.values()) <= 50
     assert all(len(found) <= 500 for found in parts.values())
-    # The modules' parts run at once; the repos and images come after all of them.
+    # Every module's job starts after the jobs of the modules it (build)requires, across parts too
+    assert requirements_missed(texts, fedora.head, set(composed)) == []
+    # The parts of modules that require none in other parts run at once; the others, and the
+    # repos and images, after the parts they need.
     coordinator = limits_of.jobs_of(yaml.safe_load(texts[ci.CHILD]))
     triggers = {name: job for name, job in coordinator.items() if "trigger" in job}
     assert len(triggers) == len(parts)
     modules = [n for n, found in parts.items() if all(j.split()[1].startswith("module:") for j in found)]
     later = [n for n in parts if n not in modules]
     assert modules and later
+    first = []
     for index, name in enumerate(sorted(parts), 1):
         needs = set(limits_of.need_names(triggers[ci.part_job(index, len(parts))]))
-        if name in modules:
-            assert needs == {ci.FILES_JOB}
-        else:
-            assert needs >= {ci.FILES_JOB} and len(needs) > 1
+        assert ci.FILES_JOB in needs
+        if needs == {ci.FILES_JOB}:
+            first.append(name)
+    assert first and set(first) <= set(modules)
 
 
 def test_a_one_pin_bump_is_one_small_pipeline(fedora: Fedora, tmp_path: Path) -> None:
@@ -100,6 +104,7 @@ def test_a_one_pin_bump_is_one_small_pipeline(fedora: Fedora, tmp_path: Path) ->
     assert limits_of.problems(texts, limits, ci.CHILD) == []
     assert schema_errors([tmp_path / ci.CHILD]) == ""
     found = limits_of.jobs_of(yaml.safe_load(texts[ci.CHILD]))
+    assert requirements_missed(texts, fedora.bumped, fedora.expected_bump) == []
     # the new build composes with its module: one job fewer than planned nodes
     assert len(found) == len(fedora.expected_bump) - 1
     module = next(n for n in fedora.expected_bump if n.startswith("module:"))

@@ -3,15 +3,17 @@ and the rules the schema cannot check."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pipeline import cli
+from pipeline import __version__, cli, example
 from pipeline.core.batches import Batch, Limits, batches
 from pipeline.core.definitions import load
 from pipeline.core.errors import OperationFailed
@@ -19,7 +21,7 @@ from pipeline.core.graph import Graph, build
 from pipeline.core.plan import Plan, plan
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as limits_of
-from tests.conftest import commit_tree, example_tree, sources
+from tests.conftest import ROOT, commit_tree, example_tree, sources
 from tests.gitlab_ci_tools import schema_errors
 
 DATA = Path(__file__).parent / "data" / "ci"
@@ -117,7 +119,12 @@ def test_jobs_compose_every_planned_node_once_after_what_it_needs(which: str, ma
             if job_name.startswith(ci.JOB_PREFIX) and "trigger" not in job:
                 seen[job_name] = name
                 batch = made[job_name]
-                assert job["variables"] == {"FACTORY_NODES": " ".join(batch.targets)}
+                builds = [n for n in batch.nodes if n not in batch.targets]
+                assert job["variables"]["FACTORY_NODES"] == " ".join(batch.targets)
+                if job["extends"] == ci.CHECKED and builds:  # what its check leaves out
+                    assert job["variables"]["FACTORY_BUILDS"] == " ".join(builds)
+                else:
+                    assert "FACTORY_BUILDS" not in job["variables"]
                 # needs: the batches of its planned inputs that are in its own file
                 assert job["needs"] == [
                     {"job": i, "artifacts": False} for i in batch.inputs if i in jobs(text)
@@ -197,11 +204,57 @@ def test_jobs_keep_logs_only_and_download_nothing_their_inputs_come_from_the_sto
         "expire_in": "1 week",
         "when": "always",
     }
-    container = jobs(files["part-003.yml"])["compose container:Cloud/base"]
-    assert container["needs"] == [{"job": "compose repo:Cloud", "artifacts": False}]
+    iso = jobs(files["part-003.yml"])["compose iso:Server/dvd"]
+    assert iso["needs"] == [{"job": "compose repo:Server", "artifacts": False}]
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert schema_errors(sorted(tmp_path.iterdir())) == ""
+
+
+INSTALLS = ("apt-get", "apt ", "make venv", "pip install", "dnf install", "npm ")
+
+
+def _installs(job: Mapping[str, Any]) -> list[str]:
+    lines = [*job.get("before_script", []), *job.get("script", [])]
+    return [line for line in lines if any(word in line for word in INSTALLS)]
+
+
+def test_every_job_runs_in_the_runner_image_and_installs_nothing() -> None:
+    assert (
+        ci.DEFAULT_IMAGE
+        == f"${{CI_REGISTRY_IMAGE}}/runner:{__version__}"
+        == f"${{CI_REGISTRY_IMAGE}}/runner:{version('factory')}"
+    )
+    for case, files in {**golden_cases(), "empty": texts(_empty())}.items():
+        for name, text in files.items():
+            data = yaml.safe_load(text)
+            # the default in the file itself: triggers forward no YAML variables to it
+            assert data["variables"] == {"FACTORY_IMAGE": ci.DEFAULT_IMAGE}, (case, name)
+            for job_name, job in jobs(text).items():
+                if "trigger" in job:
+                    assert job["trigger"]["forward"] == {"pipeline_variables": True, "yaml_variables": False}
+                    continue
+                image = job.get("image") or data["default"]["image"]
+                assert image == "${FACTORY_IMAGE}", (case, name, job_name)
+            for job_name, job in data.items():
+                if isinstance(job, dict) and ("script" in job or "before_script" in job):
+                    assert _installs(job) == [], (case, name, job_name)
+    # the parent pipeline: the same default, and only factory's own test job installs anything
+    parent = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    assert parent["variables"] == {"FACTORY_IMAGE": ci.DEFAULT_IMAGE}
+    assert parent["default"]["image"] == "${FACTORY_IMAGE}"
+    assert parent["compose"]["trigger"]["forward"] == {"pipeline_variables": True, "yaml_variables": False}
+    for job_name, job in parent.items():
+        if not isinstance(job, dict) or job_name in ("default", "variables", "test"):
+            continue
+        assert job.get("image", "${FACTORY_IMAGE}") == "${FACTORY_IMAGE}", job_name
+        assert _installs(job) == [], job_name
+    assert parent["test"]["image"] == "debian:12" and _installs(parent["test"])
+
+
+def _empty() -> dict[str, ci.PipelineFile]:
+    graph = graph_of(example_tree())
+    return ci.pipeline_files(plan(graph, graph), graph, base=HEAD, head=HEAD)
 
 
 def test_every_generated_file_is_valid_for_gitlab(tmp_path: Path) -> None:
@@ -238,7 +291,7 @@ def _set(path: list[str], value: object) -> object:
     return change
 
 
-REPO = "compose repo:Cloud"
+REPO = "compose repo:Server"
 TRIGGER = "compose part 2 of 4"
 BAD: list[tuple[str, object, str]] = [
     (
@@ -246,7 +299,7 @@ BAD: list[tuple[str, object, str]] = [
         _set(["compose container:Cloud/base", "needs"], ["compose nowhere"]),
         "not a job of the file",
     ),
-    ("part-003.yml", _set(["compose repo:Cloud", "needs"], ["compose container:Cloud/base"]), "cycle"),
+    ("part-003.yml", _set([REPO, "needs"], ["compose iso:Server/dvd"]), "cycle"),
     ("part-003.yml", _set([REPO, "needs"], [REPO]), "cycle"),
     ("part-003.yml", _set([REPO, "extends"], ".nothing"), "extends '.nothing'"),
     (
@@ -268,7 +321,13 @@ BAD: list[tuple[str, object, str]] = [
         "part-004.yml",
         _set(
             ["compose deeper"],
-            {"trigger": {"include": [{"artifact": "pipelines/child.yml", "job": "compose iso:Server/dvd"}]}},
+            {
+                "trigger": {
+                    "include": [
+                        {"artifact": "pipelines/child.yml", "job": "compose iso:AtomicHost/installer"}
+                    ]
+                }
+            },
         ),
         "levels deep",
     ),
@@ -279,18 +338,29 @@ def test_a_failed_part_stops_only_the_jobs_over_its_nodes() -> None:
     files = _split()
     triggers = jobs(files[ci.CHILD])
     first, later = (
-        ["compose part 1 of 4", "compose part 2 of 4"],
-        ["compose part 3 of 4", "compose part 4 of 4"],
+        ["compose part 1 of 4"],
+        ["compose part 2 of 4", "compose part 3 of 4", "compose part 4 of 4"],
     )
     assert all("when" not in triggers[t] and triggers[t]["needs"] == [ci.FILES_JOB] for t in first)
     assert all(triggers[t]["when"] == "always" for t in later)  # run after a failed part too...
     assert all(triggers[t]["trigger"]["strategy"] == "depend" for t in first + later)  # ...once it ended
     # ...where every job over another part's nodes first checks that they are composed
-    for name in ("part-003.yml", "part-004.yml"):
+    for name in ("part-002.yml", "part-003.yml", "part-004.yml"):
         data = yaml.safe_load(files[name])
-        assert data[ci.CHECKED]["script"][1] == '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES}'
+        check = '"${FACTORY}" ci check --no-pull --inputs-of ${FACTORY_NODES} ${FACTORY_BUILDS:-}'
+        assert data[ci.CHECKED]["script"][1] == check
     assert jobs(files["part-003.yml"])["compose repo:Server"]["extends"] == ci.CHECKED
-    assert jobs(files["part-003.yml"])["compose container:Cloud/base"]["extends"] == ci.TEMPLATE
+    assert jobs(files["part-003.yml"])["compose iso:Server/dvd"]["extends"] == ci.TEMPLATE
+    # python3 requires base-runtime, composed by part 1: its check leaves out the builds its job
+    # composes; the installer needs python3 in its part
+    python3 = jobs(files["part-002.yml"])["compose module:python3:3.12"]
+    assert python3["extends"] == ci.CHECKED
+    assert python3["variables"] == {
+        "FACTORY_NODES": "module:python3:3.12",
+        "FACTORY_BUILDS": "build:python3-requests@289c064e build:python3-urllib3@20907f58 build:python3@720dc08b",
+    }
+    assert jobs(files["part-002.yml"])["compose module:installer:f42"]["extends"] == ci.TEMPLATE
+    assert "FACTORY_BUILDS" not in jobs(files["part-001.yml"])["compose module:gtk:3"]["variables"]
 
 
 def test_a_coordinator_needs_room_for_a_trigger_job_per_part() -> None:
@@ -311,10 +381,11 @@ def test_the_checks_refuse_what_gitlab_refuses(name: str, change: object, expect
 def test_the_checks_count_needs_jobs_and_bytes() -> None:
     files = _split()
     found = limits_of.problems(files, Limits(max_jobs=4, max_needs=2), ci.CHILD)
-    assert found == [  # the coordinator: the files job and four triggers; no compose job needs 3
+    assert found == [  # the coordinator: the files job and four triggers; one repo needs 3 modules
         "child.yml: 5 jobs, more than 4",
-        "child.yml: job 'compose part 3 of 4' has 3 needs, more than 2",
         "part-001.yml: 5 jobs, more than 4",
+        "part-002.yml: 5 jobs, more than 4",
+        "part-002.yml: job 'compose repo:AtomicHost' has 3 needs, more than 2",
         "part-003.yml: 5 jobs, more than 4",
     ]
     big = {
@@ -426,9 +497,33 @@ def test_ci_check_of_inputs_fails_naming_what_is_not_composed(
     assert out.startswith("inputs of container:Cloud/base repo:Cloud at HEAD: 2 nodes, 2 not composed")
     assert "module:base-runtime:f42" in out and "module:httpd:2.4" in out
     assert "  repo:Cloud " not in out  # one of the job's own nodes, not an input
+    # a module's job waits for the modules it requires (GNOME: GTK, and base-runtime through it)
+    assert cli.main([*check, "--inputs-of", "module:gnome:47", "build:gnome-shell@67f39e87"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("inputs of build:gnome-shell@67f39e87 module:gnome:47 at HEAD: 2 nodes, 2 not")
+    assert "  module:gtk:3 " in out and "  module:base-runtime:f42 " in out
     assert cli.main([*check, "--inputs-of", "repo:Nowhere"]) == 2
     assert cli.main(check) == 2
     assert cli.main([*check, "--base", "none", "--inputs-of", "repo:Cloud"]) == 2
+
+
+def test_ci_check_names_the_required_module_a_module_not_composed_waited_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit_tree(tmp_path, example_tree(), "Example\n")
+    example.materialize(ROOT / "examples" / "distgit", tmp_path / ".factory" / "distgit")
+    gnome_shell = "build:gnome-shell@67f39e87"
+    assert cli.main(["compose", "--repo", str(tmp_path), "--type", "ci", gnome_shell]) == 0
+    capsys.readouterr()
+    assert cli.main(["ci", "check", "--repo", str(tmp_path), "--no-pull", "--base", "none", "--json"]) == 1
+    report = {n["node"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert report[gnome_shell]["status"] == "OK"
+    assert report["module:gtk:3"]["message"] == "input build:glib2@8a994f55 is not composed"
+    assert report["module:gnome:47"]["message"] == (
+        "no finished compose of it at head; required modules not composed: module:base-runtime:f42, module:gtk:3"
+    )
+    order = list(report)
+    assert order.index("module:gtk:3") < order.index("module:gnome:47")
 
 
 def test_post_plan_skips_outside_gitlab(

@@ -98,7 +98,7 @@ def make_project(top: Path, *, max_jobs: int | None = None) -> Project:
     example.materialize(ROOT / "examples" / "distgit", distgit)
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
-    for folder in ("modules", "variants"):
+    for folder in ("modules", "variants", "policies", "waivers"):  # the gate is the project's
         shutil.copytree(ROOT / folder, work / folder)
     pipeline = (ROOT / ".gitlab-ci.yml").read_text()
     config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")

@@ -235,3 +235,16 @@ def test_composers_do_not_import_checks() -> None:
         if part_of(p) == "compose" and any(m.startswith("pipeline.checks") for m in imports(p))
     )
     assert users == []
+
+
+def test_the_rpm_libraries_are_reached_through_their_adapters() -> None:
+    """librepo, createrepo_c's and rpm's Python bindings each have their tool adapters."""
+    users = {
+        library: sorted(str(p.relative_to(PACKAGE)) for p in modules() if library in imports(p))
+        for library in ("librepo", "createrepo_c", "rpm")
+    }
+    assert users == {
+        "librepo": ["tools/yumrepo.py"],
+        "createrepo_c": ["tools/updateinfo.py", "tools/yumrepo.py"],
+        "rpm": ["tools/rpmlib.py"],
+    }

@@ -1,26 +1,49 @@
 """The generated pipelines run as GitLab runners run them: every job on a fresh machine.
 
-`factory ci generate` writes the child pipeline; each of its jobs runs here in `needs:` order in
-a fresh clone of the Git remote (a bare repository), with its own HOME and `.factory/`, given no
-artifacts of its needs (the generated jobs ask for none) and only the CI/CD variables GitLab
-would give it, FACTORY_STORE among them. The jobs share nothing but the remote, dist-git and
-the artifact store: Debian's docker-registry on 127.0.0.1 (tests/registry.py). After the child
-pipeline, the parent's `check` job runs `factory ci check` on another fresh clone.
+`factory ci generate` writes the child pipeline; its jobs run here as GitLab runs them: every job
+whose `needs:` have all succeeded may start, and GitLab does not say in which order, so a job is
+picked at random among them (a seeded `random.Random`: the seed is printed, and
+FACTORY_TEST_RUNNER_SEED=N replays it) and up to two run at once (FACTORY_TEST_RUNNER_WORKERS;
+with 1 a seed gives the same order every time). Each runs in a fresh clone of the Git remote (a
+bare repository), with its own HOME and `.factory/`, given no artifacts of its needs (the
+generated jobs ask for none) and only the CI/CD variables GitLab would give it, FACTORY_STORE
+among them. The jobs share nothing but the remote, dist-git and the artifact store: Debian's
+docker-registry on 127.0.0.1 (tests/registry.py). After the child pipeline, the parent's
+`check` job runs `factory ci check` on another fresh clone.
 
 (a) the first push of the example distribution composes every node; (b) the openssl backport
 bump after it composes exactly the planned nodes, fetching the outputs of the unchanged ones it
 reads from the store. The test prints what (b) fetched, and its ratio to all outputs' bytes.
+The parent's jobs are `.gitlab-ci.yml`'s own `generate` and `check`.
+
+Where jobs run: with this checkout's venv (FACTORY names its CLI, PATH is this machine's), and
+again in the runner image (`make runner-image`, built once per session; skipped where it cannot
+be built, i.e. not as root): its root file system unpacked, every job under chroot with an empty
+environment but the job's variables, the image's PATH and its `factory` (the jobs' default), and
+only the runners' directory of this machine mounted (tests/runner_image.py).
+
+Why this test passed the first push while every generated module job had `needs: []` (issue 20):
+it ran the jobs one at a time, each ready wave in name order, so `compose module:gnome:47` ran
+before `compose module:gtk:3` and `compose module:installer:f42` before `compose
+module:python3:3.12`, exactly the two jobs that fail on GitLab; but the remote it made held
+`modules/`, `variants/` and `factory.yaml` only, no `policies/`, so the gate required no check:
+GNOME's repoclosure ended in ERROR ("required module gtk:3 has no good compose and no good
+builds") and GNOME became latest good all the same. The remote now holds the project's policies
+and waivers, so the gate is the one GitLab's jobs meet, and a module's job needs the jobs of the
+planned modules it buildrequires or requires (pipeline.core.batches).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +54,7 @@ from pipeline import example
 from pipeline.artifacts.store import open_store
 from pipeline.records.lineage import Lineage
 from tests import registry as oci_registry
+from tests import runner_image as images
 from tests.conftest import ROOT
 from tests.gitlab_server import GitLabServer
 
@@ -41,6 +65,9 @@ CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"  # in the example dist-git 
 FETCHED = re.compile(r"store: fetched (\d+) files \((\d+) bytes\)")
 COMPOSED = re.compile(r"^(?:FINISHED|FINISHED_INCOMPLETE|DOOMED): (\d+) composed", re.MULTILINE)
 OSTREE_JOB = "compose ostree:AtomicHost/host"
+VENV_FACTORY = str(Path(sys.executable).parent / "factory")
+SEED_VARIABLE = "FACTORY_TEST_RUNNER_SEED"  # replays an order of jobs (printed by every run)
+WORKERS_VARIABLE = "FACTORY_TEST_RUNNER_WORKERS"  # jobs at once (default 2)
 
 
 def git(cwd: Path, *argv: str) -> str:
@@ -55,6 +82,7 @@ class Ran:
     """One pipeline run: the jobs in the order they ran, and what each fetched from the store."""
 
     jobs: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # the child pipeline's jobs, as they started
     fetched_files: int = 0
     fetched_bytes: int = 0
     per_job: dict[str, int] = field(default_factory=dict)
@@ -72,6 +100,9 @@ class Runners:
     work: Path
     store: str
     machines: int = 0
+    seed: int = field(default_factory=lambda: runner_seed())
+    workers: int = field(default_factory=lambda: int(os.environ.get(WORKERS_VARIABLE, "2")))
+    root: Path | None = None  # the runner image's root file system: jobs run in it (chroot)
 
     def machine(self, name: str) -> tuple[Path, dict[str, str]]:
         """A fresh runner: a clone of the remote at main, its own HOME; the job's base variables."""
@@ -81,10 +112,10 @@ class Runners:
         home.mkdir(parents=True)
         git(self.top, "clone", "-q", str(self.remote), str(where / "build"))
         env = {
-            "PATH": os.environ["PATH"],
+            # in the image: its PATH, and its `factory` (the jobs' default); else this venv's
+            **({"PATH": os.environ["PATH"], "FACTORY": VENV_FACTORY} if self.root is None else {}),
             "HOME": str(home),
             "LANG": "C.UTF-8",
-            "FACTORY": str(Path(sys.executable).parent / "factory"),
             "FACTORY_STORE": self.store,
             "CI": "true",
             "GIT_AUTHOR_NAME": "runner",
@@ -95,51 +126,102 @@ class Runners:
         return where / "build", env
 
     def push(self, before: str) -> Ran:
-        """The pipeline of a push: generate, the child pipeline job by job, then check."""
+        """The pipeline of a push: .gitlab-ci.yml's `generate`, the child pipeline job by job,
+        then its `check`."""
         head = git(self.work, "rev-parse", "HEAD").strip()
         ran = Ran()
-        clone, env = self.machine("generate")
-        run_script(
-            clone,
-            env,
-            ['"${FACTORY}" ci generate --base "$BEFORE" --head "$HEAD" --out pipelines'],
-            {"BEFORE": before, "HEAD": head},
-            "generate",
-            ran,
-        )
-        child = yaml.safe_load((clone / "pipelines" / "child.yml").read_text())
-        for name, job in in_needs_order(child):
-            clone, env = self.machine(name)
-            variables = {**job.get("variables", {}), "CI_COMMIT_SHA": head, "CI_JOB_NAME": name}
-            script = [*job.get("before_script", []), *job["script"]]
-            run_script(clone, env, script, variables, name, ran)
-        clone, env = self.machine("check")
-        run_script(
-            clone,
-            env,
-            ['"${FACTORY}" ci check --base "$BEFORE" --head "$HEAD" --remote origin'],
-            {"BEFORE": before, "HEAD": head},
-            "check",
-            ran,
-        )
+        variables = {"CI_COMMIT_BEFORE_SHA": before, "CI_COMMIT_SHA": head, "CI_PIPELINE_SOURCE": "push"}
+        self.run_parent_job("generate", variables, ran)
+        child = yaml.safe_load((ran.clones["generate"] / "pipelines" / "child.yml").read_text())
+        self.run_jobs(resolved_jobs(child), head, ran)
+        self.run_parent_job("check", variables, ran)
         return ran
 
+    def run_parent_job(self, name: str, variables: Mapping[str, str], ran: Ran) -> None:
+        """A job of .gitlab-ci.yml, on a fresh runner."""
+        job = gitlab_job(name)
+        clone, env = self.machine(name)
+        script = [*job["before_script"], *job["script"]]
+        run_script(clone, env, script, {**variables, "CI_JOB_NAME": name}, name, ran, self.root)
 
-def run_script(
-    clone: Path, env: Mapping[str, str], script: list[str], variables: Mapping[str, Any], name: str, ran: Ran
-) -> None:
-    """Run a job's script lines as GitLab's shell does (`set -eo pipefail`); fail the test if it fails."""
-    done = subprocess.run(
-        ["bash", "-c", "set -eo pipefail\n" + "\n".join(script)],
+    def run_jobs(self, jobs: Mapping[str, Mapping[str, Any]], head: str, ran: Ran) -> None:
+        """Run a pipeline's jobs as GitLab does: any job whose needs all succeeded may start (one
+        picked at random among them), `workers` at a time, each on a fresh runner."""
+        rng = random.Random(self.seed)
+        print(
+            f"\nrunner order: seed {self.seed} ({SEED_VARIABLE}={self.seed} replays it), {self.workers} at once"
+        )
+        pending = dict(jobs)
+        done: set[str] = set()
+        running: dict[Future[subprocess.CompletedProcess[str]], tuple[str, Path]] = {}
+        with ThreadPoolExecutor(self.workers) as pool:
+            while pending or running:
+                ready = sorted(n for n, j in pending.items() if all(d["job"] in done for d in j["needs"]))
+                while ready and len(running) < self.workers:
+                    name = ready.pop(rng.randrange(len(ready)))
+                    job = pending.pop(name)
+                    clone, env = self.machine(name)
+                    variables = {**job.get("variables", {}), "CI_COMMIT_SHA": head, "CI_JOB_NAME": name}
+                    script = [*job.get("before_script", []), *job["script"]]
+                    running[pool.submit(execute, clone, env, script, variables, self.root)] = (name, clone)
+                    ran.started.append(name)
+                assert running, "the needs of the generated jobs form a cycle"
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f][0]):
+                    name, clone = running.pop(future)
+                    why = f"seed {self.seed}, jobs started in this order: {ran.started}"
+                    record(future.result(), name, clone, ran, why)
+                    done.add(name)
+
+
+def runner_seed() -> int:
+    """The seed of the order jobs start in: FACTORY_TEST_RUNNER_SEED, else a new one."""
+    given = os.environ.get(SEED_VARIABLE)
+    return int(given) if given else random.SystemRandom().randrange(2**32)
+
+
+def execute(
+    clone: Path,
+    env: Mapping[str, str],
+    script: list[str],
+    variables: Mapping[str, Any],
+    root: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a job's script lines as GitLab's shell does (`set -eo pipefail`): here, or in the
+    runner image's root (chroot, nothing of this machine but the runners' directory)."""
+    text = "set -eo pipefail\n" + "\n".join(script)
+    environment = {**env, **{k: str(v) for k, v in variables.items()}}
+    if root is not None:
+        top = clone.parent.parent.parent  # TOP/runners/NNN-name/build
+        return images.in_root(root, text, cwd=str(clone), env=environment, binds=[top])
+    return subprocess.run(
+        ["bash", "-c", text],
         cwd=clone,
-        env={**env, **{k: str(v) for k, v in variables.items()}},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
+
+
+def run_script(
+    clone: Path,
+    env: Mapping[str, str],
+    script: list[str],
+    variables: Mapping[str, Any],
+    name: str,
+    ran: Ran,
+    root: Path | None = None,
+) -> None:
+    """Run a job's script lines; fail the test if it fails."""
+    record(execute(clone, env, script, variables, root), name, clone, ran)
+
+
+def record(done: subprocess.CompletedProcess[str], name: str, clone: Path, ran: Ran, why: str = "") -> None:
+    """Note what a job did; fail the test if it failed."""
     output = done.stdout + done.stderr
-    assert done.returncode == 0, f"job {name!r} failed:\n{output[-6000:]}"
+    assert done.returncode == 0, f"job {name!r} failed ({why}):\n{output[-6000:]}"
     ran.jobs.append(name)
     ran.output[name] = output
     ran.clones[name] = clone
@@ -150,9 +232,9 @@ def run_script(
         ran.per_job[name] = ran.per_job.get(name, 0) + int(size)
 
 
-def in_needs_order(pipeline: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The jobs of a generated pipeline with their templates applied (`extends`), each after
-    its `needs:`; a file of several parts is not expected for the example."""
+def resolved_jobs(pipeline: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The jobs of a generated pipeline with their templates applied (`extends`); a file of
+    several parts is not expected for the example."""
     templates = {k: v for k, v in pipeline.items() if k.startswith(".")}
     jobs = {
         k: v
@@ -166,26 +248,17 @@ def in_needs_order(pipeline: Mapping[str, Any]) -> list[tuple[str, dict[str, Any
         merged = resolved(templates[base]) if isinstance(base, str) else {}
         return {**merged, **{k: v for k, v in job.items() if k != "extends"}}
 
-    ordered: list[tuple[str, dict[str, Any]]] = []
-    done: set[str] = set()
-    while len(done) < len(jobs):
-        ready = sorted(
-            n for n, j in jobs.items() if n not in done and all(d["job"] in done for d in j.get("needs", []))
-        )
-        assert ready, "the needs of the generated jobs form a cycle"
-        for n in ready:
-            job = resolved(jobs[n])
-            assert all(d.get("artifacts") is False for d in job.get("needs", [])), n
-            ordered.append((n, job))
-            done.add(n)
-    return ordered
+    found = {name: resolved(job) for name, job in jobs.items()}
+    for name, job in found.items():  # generated jobs always say what they need, and download nothing
+        assert "needs" in job and all(d.get("artifacts") is False for d in job["needs"]), name
+    return found
 
 
 def made_at(runners: Runners, head: str) -> int:
     """How many nodes' latest good composes were made from the definitions commit head."""
     clone, env = runners.machine("count-made")
     subprocess.run(
-        [env["FACTORY"], "lineage", "pull", "--remote", "origin"],
+        [VENV_FACTORY, "lineage", "pull", "--remote", "origin"],
         cwd=clone,
         env=env,
         check=True,
@@ -211,7 +284,7 @@ def all_output_bytes(runners: Runners) -> tuple[int, int]:
     """Files and bytes of every node's latest good compose (read from a fresh clone's lineage)."""
     clone, env = runners.machine("count")
     subprocess.run(
-        [env["FACTORY"], "lineage", "pull", "--remote", "origin"],
+        [VENV_FACTORY, "lineage", "pull", "--remote", "origin"],
         cwd=clone,
         env=env,
         check=True,
@@ -237,7 +310,7 @@ def make_runners(top: Path, store: str) -> Runners:
     example.materialize(ROOT / "examples" / "distgit", distgit)
     work.mkdir()
     git(work, "init", "-q", "-b", "main")
-    for folder in ("modules", "variants"):
+    for folder in ("modules", "variants", "policies", "waivers"):  # the gate is the project's
         shutil.copytree(ROOT / folder, work / folder)
     config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")
     (work / "factory.yaml").write_text(config)
@@ -275,6 +348,23 @@ def test_fresh_runners_sharing_only_git_distgit_and_a_directory_pass_the_first_p
     tmp_path: Path,
 ) -> None:
     first_push_then_bump(make_runners(tmp_path, f"file://{tmp_path / 'store'}"))
+
+
+def test_the_same_with_every_job_in_the_runner_image(
+    tmp_path: Path, registry: oci_registry.Registry, runner_image: images.RunnerImage
+) -> None:
+    root = image_root(runner_image, tmp_path / "image")
+    (tmp_path / "world").mkdir()
+    runners = make_runners(tmp_path / "world", f"oci://{registry.address}/factory-image-test")
+    first_push_then_bump(replace(runners, root=root))
+
+
+def image_root(image: images.RunnerImage, where: Path) -> Path:
+    """The image's root file system, where `factory` is the image's own."""
+    root = images.unpack(image, where / "rootfs")
+    done = images.in_root(root, "command -v factory && factory --version")
+    assert done.returncode == 0 and done.stdout.startswith("/usr/local/bin/factory\n"), done.stderr
+    return root
 
 
 def first_push_then_bump(runners: Runners) -> None:

@@ -107,7 +107,8 @@ def _write(target: Path, texts: dict[str, str]) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit 1 unless every planned node is composed at head: its latest good is up to date.
 
-    With --inputs-of NODE...: unless every input of those nodes that is not one of them is.
+    With --inputs-of NODE...: unless every input of those nodes that is not one of them is, and
+    every module their modules buildrequire or require (transitively).
     """
     from pipeline.engine import ci_check
 
@@ -125,7 +126,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if unknown:
             raise InvalidInput(f"no node {unknown[0]!r} at {args.head}", code="unknown-node")
         batch = set(args.inputs_of)
-        inputs = {i for n in batch for i in graph.nodes[n].inputs} - batch
+        # what the job would wait for in one pipeline: its inputs and its modules' requirements
+        inputs = ({i for n in batch for i in graph.nodes[n].inputs} | graph.required(batch)) - batch
         config = ws.config(args.head)
         report = ci_check.check(
             ws.root, graph, inputs, config.release.version, (_output_dir(ws, config), config)

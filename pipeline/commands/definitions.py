@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from dataclasses import replace
 from typing import Any
@@ -13,7 +14,7 @@ from pipeline.commands.output import out_json as _json
 from pipeline.core import bump, deps
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
-from pipeline.core.errors import InvalidInput
+from pipeline.core.errors import InvalidDefinitions, InvalidInput
 from pipeline.formats import render
 from pipeline.git import cli as gitcli
 from pipeline.tools import graphviz
@@ -36,6 +37,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     files = ws.files(rev)
     reached = definitions.eol_reached(files, defs, dt.datetime.now(dt.UTC).date())
     warnings = definitions.warnings(files, defs, DistGit(ws.root)) + reached
+    if defs.config.sources:  # what the binary package sources hold now
+        from pipeline.engine import sources
+
+        errors, found = sources.validate(ws, defs, rev, os.environ)
+        if errors:
+            if found:
+                sys.stderr.write("\n".join(w.render() for w in found) + "\n")
+            raise InvalidDefinitions(errors)
+        warnings = found + warnings
     shown = [w for w in warnings if w.code != "eol-reached"] + reached[:EOL_SHOWN]
     if len(reached) > EOL_SHOWN:  # one line for the rest: a Fedora-size tree may hold hundreds
         more = len(reached) - EOL_SHOWN

@@ -36,6 +36,8 @@ def show(args: argparse.Namespace) -> int:
                 out(f"{indent}{r.compose_id}  {r.node}  {r.status}{mark}")
                 for component, commit in r.pins:
                     out(f"{indent}    dist-git {component} @ {commit}")
+                for u in r.upstream:
+                    out(f"{indent}    source {u.source}: {u.nevra} (key {u.key})")
                 if depth == 0 or BUILD.of(r.node):
                     tools = ", ".join(f"{name} {version}" for name, version in r.tools)
                     out(f"{indent}    tools: {tools}")
@@ -108,6 +110,17 @@ def _describe(record: Record) -> str:
     if record.pins:
         lines.append("pins")
         lines.extend(f"  {component} @ {commit}" for component, commit in record.pins)
+    if record.upstream:
+        lines.append(
+            "upstream  (each RPM: where it came from, the key that signed it, the repository's state)"
+        )
+        for u in record.upstream:
+            koji = f", Koji tag {u.koji.tag} repo {u.koji.id} event {u.koji.event_id}" if u.koji else ""
+            via = f" (read through {u.via})" if u.via else ""
+            lines.append(f"  {u.nevra}  source {u.source}{via}  key {u.key}  sha256:{u.sha256[:16]}")
+            lines.append(
+                f"    {u.url}  repomd revision {u.repomd_revision} sha256:{u.repomd_sha256[:16]}{koji}"
+            )
     if record.outputs:
         total = sum(o.size for o in record.outputs)
         lines.append(f"outputs   {len(record.outputs)} files, {total} bytes")

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pipeline.core.job import InputCompose as InputCompose
 from pipeline.core.job import Job as Job
 from pipeline.core.records import OutputFile
+from pipeline.core.upstream import UpstreamRpm
 
 
 class Composer(Protocol):
@@ -39,6 +40,16 @@ class Composer(Protocol):
 
     def compose(self, job: Job) -> list[OutputFile]:
         """Make the artifact in job.workdir; return every file made (raise FactoryError on failure)."""
+        ...
+
+
+@runtime_checkable
+class Traced(Protocol):
+    """A composer that knows where the files of a compose came from (the binary composer): its
+    lineage record keeps it, per RPM (`core.upstream`)."""
+
+    def upstream(self, job: Job) -> tuple[UpstreamRpm, ...]:
+        """Where each RPM of the compose just made in job.workdir came from."""
         ...
 
 

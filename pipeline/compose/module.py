@@ -3,9 +3,12 @@
 Layout of the compose's work directory:
 
     repo/Packages/*.rpm       binary RPMs of the module's builds (hard links into the build store)
-    repo/repodata/            createrepo_c metadata, with modules.yaml (type `modules`)
+                              and of its binary pins (hard links into their composes)
+    repo/repodata/            createrepo_c metadata, with modules.yaml (type `modules`) and,
+                              when an advisory names one of its RPMs, updateinfo.xml
     source/Packages/*.src.rpm the source RPMs (hard links)
     modules.yaml              the module's modulemd v2 document, as added to repo/repodata
+    updateinfo.xml            the advisories its binary pins brought, cut to the NEVRAs it ships
 
 The repo holds only the module's own builds (dependencies on other modules are metadata), and
 two composes of the same inputs give byte-identical files, whatever the definitions commit or
@@ -20,13 +23,15 @@ from collections.abc import Mapping
 
 from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import built_at, input_rpms, link
+from pipeline.core import advisories
 from pipeline.core.records import OutputFile
 from pipeline.formats import modulemd
-from pipeline.tools import createrepo, rpm
+from pipeline.tools import createrepo, rpm, updateinfo
 
 REPO = "repo"
 SOURCE = "source"
 MODULES_YAML = "modules.yaml"
+UPDATEINFO = "updateinfo.xml"
 
 
 class ModuleComposer:
@@ -60,9 +65,22 @@ class ModuleComposer:
         )
         modules_yaml = job.workdir / MODULES_YAML
         modules_yaml.write_text(document, encoding="utf-8")
-        createrepo.make_repo(
-            job.workdir / REPO,
-            epoch,
-            [createrepo.Metadata(modules_yaml, "modules")],
-        )
+        extra = [createrepo.Metadata(modules_yaml, "modules")]
+        shipped = {r.header.nevra for r in rpms if not r.header.is_source}
+        notes = advisories.shipped_in(input_advisories(job), shipped)
+        if notes:
+            (job.workdir / UPDATEINFO).write_text(updateinfo.dump(notes), encoding="utf-8")
+            extra.append(createrepo.Metadata(job.workdir / UPDATEINFO, "updateinfo"))
+        createrepo.make_repo(job.workdir / REPO, epoch, extra)
         return describe_tree(job.output_dir, job.workdir)
+
+
+def input_advisories(job: Job) -> list[advisories.Advisory]:
+    """The advisories the job's inputs carry (their `updateinfo.xml`), inputs in order."""
+    return [
+        advisory
+        for i in sorted(job.inputs)
+        for o in job.inputs[i].outputs
+        if o.path.rsplit("/", 1)[-1] == UPDATEINFO
+        for advisory in updateinfo.read(job.input_path(o))
+    ]

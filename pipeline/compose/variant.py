@@ -4,8 +4,12 @@ Layout of the compose's work directory (`compose/` is what a release publishes):
 
     compose/<Variant>/<arch>/os/Packages/*.rpm   RPMs of all shipped modules for arch (noarch
                                                  RPMs under every arch), hard links
-    compose/<Variant>/<arch>/os/repodata/        createrepo_c, modules.yaml, comps.xml
+    compose/<Variant>/<arch>/os/repodata/        createrepo_c, modules.yaml, comps.xml, and
+                                                 updateinfo.xml when an advisory names an RPM
+                                                 of that arch's tree
     compose/<Variant>/source/tree/Packages/      the source RPMs, with their own repodata
+    compose/<Variant>/source/tree/MISSING-SOURCES  the source RPMs it lacks (builds taken from a
+                                                 source without `source_baseurl`), when any
     compose/metadata/composeinfo.json            productmd: compose, release, variant paths
     compose/metadata/rpms.json                   productmd: every RPM by variant, arch, SRPM
     modules.yaml, comps.xml                      the metadata added to each arch's repodata
@@ -13,7 +17,9 @@ Layout of the compose's work directory (`compose/` is what a release publishes):
 modules.yaml merges the modulemd of every shipped module compose, plus a modulemd-defaults
 document per module stream the variant selects (its profiles become the default profiles),
 so dnf offers those streams without `dnf module enable`. comps.xml has one group per
-selected (module, profile); the repo output's `comps: false` option leaves it out.
+selected (module, profile); the repo output's `comps: false` option leaves it out. Each arch's
+updateinfo.xml holds the advisories of the module composes (brought by binary pins) naming an
+RPM of that tree, their package lists cut to its NEVRAs.
 """
 
 from __future__ import annotations
@@ -27,16 +33,19 @@ import productmd.rpms  # type: ignore[import-untyped]
 
 from pipeline.compose.base import Job, describe_tree
 from pipeline.compose.links import InputRpm, built_at, input_rpms, link
+from pipeline.compose.module import UPDATEINFO, input_advisories
+from pipeline.core import advisories
 from pipeline.core.config import Release
 from pipeline.core.errors import InvalidInput
 from pipeline.core.model import Variant
 from pipeline.core.records import OutputFile
 from pipeline.formats import comps, modulemd
-from pipeline.tools import createrepo, rpm
+from pipeline.tools import createrepo, rpm, updateinfo
 
 COMPOSE = "compose"
 MODULES_YAML = "modules.yaml"
 COMPS_XML = "comps.xml"
+MISSING_SOURCES = "MISSING-SOURCES"
 
 
 class VariantRepoComposer:
@@ -70,20 +79,42 @@ class VariantRepoComposer:
         source_tree = root / source_path(variant.uid)
         sources = [r for r in rpms if r.header.is_source]
         _link_all(sources, source_tree / "Packages")
+        missing = sorted(
+            {r.header.sourcerpm for r in rpms if not r.header.is_source} - {s.path.name for s in sources}
+        )
+        if missing:
+            (source_tree / MISSING_SOURCES).write_text(missing_sources(missing), encoding="utf-8")
         createrepo.make_repo(source_tree, built_at(sources))
+        notes = input_advisories(job)
         for arch in variant.arches:
             tree = root / os_path(variant.uid, arch)
             binaries = _for_arch(rpms, arch)
             _link_all(binaries, tree / "Packages")
+            shipped = advisories.shipped_in(notes, {r.header.nevra for r in binaries})
+            mine = [*extra]
+            if shipped:
+                path = job.workdir / "updateinfo" / arch / UPDATEINFO
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(updateinfo.dump(shipped), encoding="utf-8")
+                mine.append(createrepo.Metadata(path, "updateinfo"))
             # The newest build time, not the compose's: the same packages and metadata give the
             # same os/ tree, which is all an image made from it consumes.
-            createrepo.make_repo(tree, built_at(binaries), extra)
+            createrepo.make_repo(tree, built_at(binaries), mine)
         metadata = root / "metadata"
         metadata.mkdir(parents=True, exist_ok=True)
         info = composeinfo(job.compose_id, job.defs.config.release, variant)
         info.dump(str(metadata / "composeinfo.json"))
         rpms_json(info, variant, rpms).dump(str(metadata / "rpms.json"))
         return describe_tree(job.output_dir, job.workdir)
+
+
+def missing_sources(srpms: list[str]) -> str:
+    """What a source tree says of the source RPMs it lacks."""
+    lines = "".join(f"  {name}\n" for name in srpms)
+    return (
+        "These source RPMs are not in this tree: their builds were taken from binary package sources\n"
+        "(factory.yaml's `sources:`) that have no source_baseurl.\n" + lines
+    )
 
 
 def wants_comps(job: Job) -> bool:

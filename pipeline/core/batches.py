@@ -13,6 +13,12 @@ several modules goes with the first of them by id). A module with more planned b
 `Limits.builds_per_job` gets shards of its builds (at most `max_needs` of them, so the module's
 batch may need them all) and a batch of its own after them. Every other node is a batch alone.
 
+What a batch comes after (its `inputs`): the batches holding its nodes' planned inputs, and for a
+module's batch also those of the planned modules it buildrequires or requires (`Graph.requirements`,
+through modules not planned; one implied by another left out): its checks read their latest good,
+so a module composed before them fails its gate on the first push. These order jobs only: no
+digest changes.
+
 How parts are formed: units are placed in dependency order, each into the first part, from the
 last part holding one of its inputs onwards, that keeps every limit: no more than `max_jobs`
 batches, no more than `max_needs` inputs of one batch in the same part, the bytes estimated for
@@ -31,7 +37,7 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.graph import Graph, Node
 from pipeline.core.plan import Plan
 
-BUILD, MODULE = "build", "module"
+BUILD, BINARY, MODULE = "build", "binary", "module"
 JOB_PREFIX = "compose "
 
 
@@ -64,7 +70,7 @@ class Batch:
     name: str  # the job: "compose module:gtk:3", "compose module:texlive:3 builds 2 of 9"
     nodes: tuple[str, ...]  # every planned node it composes, inputs first
     targets: tuple[str, ...]  # what `factory compose` is given
-    inputs: tuple[str, ...]  # the batches holding its planned inputs, by name
+    inputs: tuple[str, ...]  # the batches it comes after, by name: its planned inputs' and requirements'
     unit: str
 
 
@@ -100,7 +106,7 @@ def batches(plan: Plan, graph: Graph, limits: Limits) -> list[Batch]:
     alone: list[str] = []
     for node_id, node in nodes.items():
         modules = sorted(c for c in consumers.get(node_id, ()) if nodes[c].kind == MODULE)
-        if node.kind == BUILD and modules:
+        if node.kind in (BUILD, BINARY) and modules:  # a binary pin goes with its module, as a build
             builds.setdefault(modules[0], []).append(node_id)
         else:
             alone.append(node_id)
@@ -117,19 +123,61 @@ def batches(plan: Plan, graph: Graph, limits: Limits) -> list[Batch]:
             shaped.append((f"{job_name(node_id)} builds {n} of {len(chunks)}", chunk, chunk, node_id))
         shaped.append((job_name(node_id), (node_id,), (node_id,), node_id))
     home = {node_id: name for name, members, _, _ in shaped for node_id in members}
+    required = _Requirements(graph, {n for n, node in nodes.items() if node.kind == MODULE})
     made = [
-        Batch(name, members, targets, _inputs(name, members, nodes, home), unit)
+        Batch(name, members, targets, _inputs(name, members, nodes, home, required), unit)
         for name, members, targets, unit in shaped
     ]
     return _topological(made, lambda b: (min(position[t] for t in b.targets), b.name))
 
 
 def _inputs(
-    name: str, members: Iterable[str], nodes: Mapping[str, Node], home: Mapping[str, str]
+    name: str,
+    members: Iterable[str],
+    nodes: Mapping[str, Node],
+    home: Mapping[str, str],
+    required: _Requirements,
 ) -> tuple[str, ...]:
-    found = {home[i] for m in members for i in nodes[m].inputs if i in home}
+    found = {home[i] for m in members for i in (*nodes[m].inputs, *required.waits_for(m)) if i in home}
     found.discard(name)
     return tuple(sorted(found))
+
+
+class _Requirements:
+    """The planned modules a module's batch waits for: those it (build)requires, directly or
+    through modules not planned, less those another of them (build)requires (its batch waits
+    for them already)."""
+
+    def __init__(self, graph: Graph, planned: set[str]) -> None:
+        self._graph = graph
+        self._planned = planned
+        self._reach: dict[str, frozenset[str]] = {}
+        self._nearest: dict[str, frozenset[str]] = {}
+
+    def waits_for(self, node_id: str) -> tuple[str, ...]:
+        if node_id not in self._planned:
+            return ()
+        near = self._near(node_id)
+        implied = set().union(*(self._all(n) for n in near))
+        return tuple(sorted(near - implied))
+
+    def _near(self, node_id: str) -> frozenset[str]:
+        found: set[str] = set()
+        for r in self._graph.requirements(node_id):
+            if r in self._planned:
+                found.add(r)
+            else:
+                if r not in self._nearest:
+                    self._nearest[r] = self._near(r)
+                found |= self._nearest[r]
+        return frozenset(found)
+
+    def _all(self, node_id: str) -> frozenset[str]:
+        """Every module node_id (build)requires, transitively."""
+        if node_id not in self._reach:
+            direct = self._graph.requirements(node_id)
+            self._reach[node_id] = frozenset(direct).union(*(self._all(r) for r in direct))
+        return self._reach[node_id]
 
 
 def _topological(items: Sequence[Batch], key: Callable[[Batch], tuple[int, str]]) -> list[Batch]:
@@ -258,7 +306,7 @@ def _unit_order(ordered: Sequence[Batch], units: Mapping[str, list[Batch]]) -> l
             waiting[user] -= 1
             if waiting[user] == 0:
                 heapq.heappush(ready, (first[user], user))
-    if len(found) != len(units):  # a module's builds never consume another module's batch
+    if len(found) != len(units):  # module requirements are acyclic (core.consistency)
         raise OperationFailed("the CI batch units of the plan form a cycle", code="bug-batch-cycle")
     return found
 

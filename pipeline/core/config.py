@@ -1,5 +1,5 @@
 """factory.yaml as frozen, typed values: the release, where dist-git, outputs and the artifact store
-live, the builder, the forge, the signing key and CI's limits. No I/O.
+live, the builder, the forge, the signing key, CI's limits and the binary package sources. No I/O.
 
 Every key `schemas/factory.json` allows has a field here, and every field is used by something
 (a key nothing implements is not in the schema). `Config.from_raw` takes the loose data only
@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.branches import DEFAULT_BRANCHES
+from pipeline.core.sources import Source
 
 if TYPE_CHECKING:
     from pipeline.core.model import Pin
@@ -125,7 +126,14 @@ class Config:
     # variable FACTORY_STORE overrides it (pipeline.transfer).
     store: str = DEFAULT_STORE
     ci: CiConfig = field(default_factory=CiConfig)
+    # Binary package sources (`sources:`, sorted by name): the yum repositories binary pins
+    # take builds from.
+    sources: tuple[Source, ...] = ()
     path: str = field(default="factory.yaml", compare=False)
+
+    def source(self, name: str) -> Source | None:
+        """The binary package source of that name, or None."""
+        return next((s for s in self.sources if s.name == name), None)
 
     def distgit_for(self, pin: Pin) -> str:
         """Where the dist-git repository of a pin's component lives."""
@@ -159,5 +167,16 @@ class Config:
             signing=SigningConfig(str(signing.get("key", "")), str(signing.get("gnupghome", ""))),
             store=str(data.get("store", DEFAULT_STORE)),
             ci=CiConfig(int(ci.get("max_jobs", DEFAULT_MAX_JOBS))),
+            sources=tuple(
+                Source(
+                    name,
+                    str(raw["baseurl"]),
+                    str(raw.get("gpgkey", "")),
+                    bool(raw.get("allow_unsigned", False)),
+                    tuple(str(s) for s in raw.get("inherits", ())),
+                    str(raw.get("source_baseurl", "")),
+                )
+                for name, raw in sorted(data.get("sources", {}).items())
+            ),
             path=path,
         )

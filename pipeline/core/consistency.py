@@ -7,10 +7,11 @@ arrives through the `BranchLookup` protocol.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pipeline.core import sources
 from pipeline.core.config import Config
 from pipeline.core.deps import closure
 from pipeline.core.kinds import REPO
@@ -85,9 +86,52 @@ def check(
     problems.extend(_cycles(index))
     for variant in variants:
         problems.extend(_variant_problems(variant, index, streams, kinds))
+    if config is not None:
+        problems.extend(_source_problems(config, modules))
     if config is not None and branches is not None:
         problems.extend(_pins_in_distgit(config, modules, branches))
     return problems
+
+
+def binary_pins(modules: Iterable[Module], release: Sequence[str]) -> list[sources.PinRef]:
+    """Every binary pin of the modules where it is written, with its arches (the release's,
+    restricted by the pin's `arches:`)."""
+    return [
+        sources.PinRef(m.path, b.component, b.source, b.build, sources.pin_arches(b.arches, release))
+        for m in modules
+        for b in m.binaries
+    ]
+
+
+def from_sources(found: Iterable[sources.Problem]) -> list[Problem]:
+    """Problems of `core.sources` as cross-check problems (placed the same way)."""
+    return [Problem(p.path, p.where, p.code, p.message) for p in found]
+
+
+def _source_problems(config: Config, modules: list[Module]) -> list[Problem]:
+    """factory.yaml's sources on their own, and the binary pins naming them."""
+    named = {s.name: s for s in config.sources}
+    pins = binary_pins(modules, ())
+    found = from_sources(
+        [*sources.config_problems(named, config.path), *sources.pin_problems(pins, set(named))]
+    )
+    # One node per build: two modules taking one build for other arches would disagree on it.
+    first: dict[str, tuple[Module, tuple[str, ...]]] = {}
+    for module in sorted(modules, key=lambda m: m.path):
+        for b in module.binaries:
+            arches = tuple(sorted(b.arches))
+            seen = first.setdefault(b.build, (module, arches))
+            if seen[1] != arches:
+                found.append(
+                    Problem(
+                        module.path,
+                        ("components", "rpms", b.component, "build"),
+                        "conflicting-arches",
+                        f"{b.build} is pinned for arches {list(arches) or 'of the release'} here and for "
+                        f"{list(seen[1]) or 'the arches of the release'} in {seen[0].path}: one build, one set of arches",
+                    )
+                )
+    return found
 
 
 def _unknown(name: str, stream: str, streams: dict[str, set[str]]) -> tuple[str, str] | None:
@@ -130,7 +174,8 @@ def _module_references(
                         f"(EOL {required.eol}), which it requires",
                         at_key=True,
                     )
-    shipped = {pin.component for pin in module.components} | set(module.api)
+    shipped = {pin.component for pin in module.components} | {b.component for b in module.binaries}
+    shipped |= set(module.api)
     for profile in module.profiles:
         for i, rpm in enumerate(profile.rpms):
             if rpm not in shipped:
@@ -240,17 +285,17 @@ def _variant_problems(
                 f"{variant.uid} (EOL {variant.eol}) would ship {nsid}{how} past its EOL {module.eol}, "
                 f"{(variant.eol - module.eol).days} days before the variant's",
             )
-        for pin in module.components:
-            if pin.component in owner:
+        for component in [p.component for p in module.components] + [b.component for b in module.binaries]:
+            if component in owner:
                 yield Problem(
                     path,
                     ("modules",),
                     "duplicate-package",
-                    f"package {pin.component!r} is shipped by both {owner[pin.component]} and {nsid}",
+                    f"package {component!r} is shipped by both {owner[component]} and {nsid}",
                     at_key=True,
                 )
             else:
-                owner[pin.component] = nsid
+                owner[component] = nsid
     packages = set(owner)
     for nsid in shipped:
         packages.update(index[nsid].api)

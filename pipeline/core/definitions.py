@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from pipeline.core.config import Config
 from pipeline.core.errors import Diagnostic, InvalidDefinitions
 from pipeline.core.model import (
+    BinaryPin,
     Definitions,
     Module,
     ModuleSelection,
@@ -125,6 +126,17 @@ def warnings(
     ]
 
 
+def placed(
+    files: Iterable[SourceFile], problems: Iterable[consistency.Problem], severity: str = "error"
+) -> list[Diagnostic]:
+    """Problems found outside the loader (what binary package sources answered) as diagnostics
+    with their file, line and column, sorted."""
+    by_path = {f.path: f for f in files}
+    return [
+        replace(d, severity=severity) for d in sorted(_locate(problems, by_path), key=Diagnostic.sort_key)
+    ]
+
+
 def eol_reached(files: Iterable[SourceFile], defs: Definitions, today: dt.date) -> list[Diagnostic]:
     """A warning per module stream or variant whose EOL has come (on `today`, given by the
     caller: no clock here) and that is not retired yet, at its `eol:` line."""
@@ -193,6 +205,9 @@ def _typed(kind: str, path: str, raw: bytes, data: Any) -> tuple[Parsed, tuple[D
     if kind == "factory":
         return Config.from_raw(data, path), ()
     if kind == "module":
+        mixed = _mixed_pins(data)
+        if mixed:
+            return None, tuple(_place(path, raw, where, "mixed-pin", message) for where, message in mixed)
         module = _module(data, path)
         mismatch = _path_mismatch(path, module)
         if mismatch:
@@ -203,6 +218,26 @@ def _typed(kind: str, path: str, raw: bytes, data: Any) -> tuple[Parsed, tuple[D
         message = f"variant uid {variant.uid!r} does not match the file name {FsPath(path).name!r}"
         return None, (_place(path, raw, ("uid",), "path-mismatch", message),)
     return variant, ()
+
+
+DISTGIT_FIELDS = ("ref", "branch", "repository")
+
+
+def _mixed_pins(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """A binary pin (`source:`, `build:`) that also names dist-git fields: which one, and why."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for name, pin in sorted(data["components"]["rpms"].items()):
+        if "source" not in pin:
+            continue
+        for key in DISTGIT_FIELDS:
+            if key in pin:
+                message = (
+                    f"{name} is a binary pin (source {pin['source']}, build {pin['build']}): it has no "
+                    f"dist-git {key}; a component is either built from dist-git (branch, ref) or taken "
+                    "from a source (source, build)"
+                )
+                found.append((("components", "rpms", name, key), message))
+    return found
 
 
 def _place(path: str, raw: bytes, where: tuple[str, ...], code: str, message: str) -> Diagnostic:
@@ -377,6 +412,7 @@ def _date(value: str) -> dt.date:
 
 def _module(data: dict[str, Any], path: str) -> Module:
     deps = data.get("dependencies", {})
+    rpms = sorted(data["components"]["rpms"].items())
     pins = tuple(
         Pin(
             component=name,
@@ -387,7 +423,20 @@ def _module(data: dict[str, Any], path: str) -> Module:
             buildorder=pin.get("buildorder", 0),
             arches=tuple(pin.get("arches", ())),
         )
-        for name, pin in sorted(data["components"]["rpms"].items())
+        for name, pin in rpms
+        if "source" not in pin
+    )
+    binaries = tuple(
+        BinaryPin(
+            component=name,
+            source=pin["source"],
+            build=pin["build"],
+            rationale=pin.get("rationale", ""),
+            buildorder=pin.get("buildorder", 0),
+            arches=tuple(pin.get("arches", ())),
+        )
+        for name, pin in rpms
+        if "source" in pin
     )
     profiles = tuple(
         Profile(name, p.get("description", ""), tuple(p["rpms"]))
@@ -410,6 +459,7 @@ def _module(data: dict[str, Any], path: str) -> Module:
         ),
         maintainers=tuple(data.get("maintainers", ())),
         retired=bool(data.get("retired", False)),
+        binaries=binaries,
         path=path,
     )
 

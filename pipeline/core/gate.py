@@ -137,7 +137,7 @@ class Decision:
 
 def variant_of(node: str) -> str | None:
     """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
-    AtomicHost; None for builds and modules."""
+    AtomicHost; None for builds, binary pins and modules."""
     kind, _, name = node.partition(":")
     return NodeId(Kind(kind), name).variant if name else None
 

@@ -1,17 +1,24 @@
 """The artifact graph: definitions become nodes with input digests. Pure: no I/O.
 
 Terminology (ARCHITECTURE.md):
-- node: one step, `kind:name`: `build:openssl@1a2b3c4d`, `module:base-runtime:f42`,
-  `repo:Server`, `ostree:AtomicHost/host`, `container:Cloud/base`, `iso:Server/dvd`;
+- node: one step, `kind:name`: `build:openssl@1a2b3c4d`, `binary:glibc-2.41-11.fc42`,
+  `module:base-runtime:f42`, `repo:Server`, `ostree:AtomicHost/host`, `container:Cloud/base`,
+  `iso:Server/dvd`;
 - definition: the part of the definitions that a node's artifact is made from (JSON data);
 - input digest: sha256 of the canonical JSON of the node's id, definition and its inputs'
   digests; equal digest means nothing to do.
 
-Edges: a build feeds the modules that pin it; a module feeds the flat repo of every variant
+A binary pin (a build made elsewhere, taken from a source) is one `binary:<NVR>` node, named by
+the build alone: its definition is the build and the arches it is taken for, never the source it
+comes from, so the same build from another source (or a source renamed) plans nothing.
+
+Edges: a build or a binary pin feeds the modules that pin it; a module feeds the flat repo of every variant
 that ships it (selected, or required by a selected module); a variant's repo feeds its image
 outputs, and an output feeds the outputs layered on it (`from:`). Module dependencies are not
 edges: a module's repo holds only its own builds, so a rebuilt base-runtime does not rebuild
-python3.
+python3. They are *requirements* instead (`Graph.requirements`): a module's checks read the
+latest good of the modules it requires, so whatever composes a module composes it after the
+modules it buildrequires or requires, without them in its digest.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from typing import Any
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.deps import closure
-from pipeline.core.kinds import BUILD, BUILT_IN, MODULE, REPO, Kind
-from pipeline.core.model import Definitions, Module, Output, Pin, Variant
+from pipeline.core.kinds import BINARY, BUILD, BUILT_IN, MODULE, REPO, Kind, kind_of
+from pipeline.core.model import BinaryPin, Definitions, Module, Output, Pin, Variant
+from pipeline.core.sources import pin_arches, release_arches
 
 KINDS_IN_ORDER = BUILT_IN
 
@@ -96,6 +104,56 @@ class Graph:
                 todo.extend(self.nodes[node].inputs)
         return seen
 
+    def requirements(self, node_id: str) -> tuple[str, ...]:
+        """The module nodes a module node buildrequires or requires, directly (those of this
+        graph: a retired module has none); nothing for other kinds. An ordering, not an input."""
+        node = self.nodes[node_id]
+        if node.kind != MODULE:
+            return ()
+        definition = node.definition
+        found = {
+            module_id(f"{name}:{stream}")
+            for field in ("buildrequires", "requires")
+            for name, stream in definition.get(field, {}).items()
+        }
+        return tuple(sorted(f for f in found if f in self.nodes))
+
+    def required(self, seeds: Iterable[str]) -> set[str]:
+        """Every module node the seeds' modules buildrequire or require, transitively (through
+        every module of the graph), without the seeds themselves."""
+        chosen = set(seeds)
+        seen: set[str] = set()
+        todo = [r for s in chosen if s in self.nodes for r in self.requirements(s)]
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(self.requirements(node))
+        return seen - chosen
+
+    def in_order(self, subset: Iterable[str]) -> list[str]:
+        """A subset with every node after its inputs and the modules it (build)requires that are
+        in the subset, by `order` where that leaves a choice."""
+        chosen = sorted(set(subset), key=self.order)
+        before = {n: [*self.nodes[n].inputs, *self.requirements(n)] for n in chosen}
+        placed: set[str] = set()
+        ordered: list[str] = []
+        for start in chosen:  # depth first, iteratively: requirement chains may be long
+            stack = [(start, iter(sorted((b for b in before[start] if b in before), key=self.order)))]
+            while stack:
+                node, pending = stack[-1]
+                if node in placed:
+                    stack.pop()
+                    continue
+                nxt = next((b for b in pending if b not in placed), None)
+                if nxt is None:
+                    placed.add(node)
+                    ordered.append(node)
+                    stack.pop()
+                else:
+                    stack.append((nxt, iter(sorted((b for b in before[nxt] if b in before), key=self.order))))
+        return ordered
+
     def tiers(self, subset: Iterable[str]) -> list[list[str]]:
         """Topological levels of a subset: a node's tier is one past its deepest input in it."""
         chosen = set(subset)
@@ -118,7 +176,7 @@ def _depth(graph: Graph, node_id: str) -> int:
     node = graph.nodes[node_id]
     # A node id starts with its kind: no need to look the inputs up (a cached graph builds
     # a Node, definition and all, on every lookup).
-    same = [i for i in node.inputs if i.split(":", 1)[0] not in ("build", "module", "repo")]
+    same = [i for i in node.inputs if kind_of(i) not in (BUILD, BINARY, MODULE, REPO)]
     return 1 + max((_depth(graph, i) for i in same), default=0)
 
 
@@ -126,6 +184,11 @@ def build_id(pin: Pin) -> str:
     # A pin following its branch head has one build node per branch; the commit is resolved
     # when it composes (and is part of its compose key then).
     return BUILD.node(f"{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}")
+
+
+def binary_id(pin: BinaryPin) -> str:
+    """The node of a binary pin: `binary:<the build's NVR>`, whatever source it comes from."""
+    return BINARY.node(pin.build)
 
 
 def module_id(nsid: str) -> str:
@@ -140,7 +203,7 @@ def output_id(variant: str, output: Output) -> str:
     return repo_id(variant) if output.kind == REPO else Kind(output.kind).node(f"{variant}/{output.name}")
 
 
-ModuleMemo = dict[int, tuple[Module, str, list[Node]]]
+ModuleMemo = dict[int, tuple[Module, tuple[str, tuple[str, ...]], list[Node]]]
 
 
 def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
@@ -159,10 +222,14 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
     memo = {} if memo is None else memo
     known: dict[str, Node] = {}
     modules = defs.live_modules()
+    # What a module's nodes are made of besides the module: `dist` for its builds, the release's
+    # arches for its binary pins (a module without any does not depend on them).
+    arches = release_arches(v.arches for v in defs.live_variants().values())
     for module in modules.values():
+        made_of = (defs.config.dist, arches if module.binaries else ())
         entry = memo.get(id(module))
-        if entry is None or entry[0] is not module or entry[1] != defs.config.dist:
-            entry = (module, defs.config.dist, _module_nodes(module, defs.config.dist))
+        if entry is None or entry[0] is not module or entry[1] != made_of:
+            entry = (module, made_of, _module_nodes(module, defs.config.dist, arches))
             memo[id(module)] = entry
         for node in entry[2]:
             known.setdefault(node.id, node)
@@ -182,11 +249,14 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
     return _with_digests(pending, known)
 
 
-def _module_nodes(module: Module, dist: str) -> list[Node]:
+def _module_nodes(module: Module, dist: str, arches: tuple[str, ...]) -> list[Node]:
     pending = {
         build_id(pin): _Pending("build", _build_definition(pin, dist), (), module.path)
         for pin in module.components
     }
+    for binary in module.binaries:
+        definition = {"build": binary.build, "arches": list(pin_arches(binary.arches, arches))}
+        pending[binary_id(binary)] = _Pending("binary", definition, (), module.path)
     pending[module_id(module.nsid)] = _Pending(
         "module",
         _module_definition(module),
@@ -239,7 +309,7 @@ def _build_definition(pin: Pin, dist: str) -> dict[str, Any]:
 
 def _module_definition(module: Module) -> dict[str, Any]:
     # What ends up in the module's repo and modulemd; EOL, maintainers and rationale do not.
-    return {
+    definition: dict[str, Any] = {
         "name": module.name,
         "stream": module.stream,
         "summary": module.summary,
@@ -258,6 +328,14 @@ def _module_definition(module: Module) -> dict[str, Any]:
         "profiles": {p.name: {"description": p.description, "rpms": list(p.rpms)} for p in module.profiles},
         "api": sorted(module.api),
     }
+    # A binary pin by its build, never its source: the same build from elsewhere changes nothing.
+    for b in module.binaries:
+        definition["components"][b.component] = {
+            "build": b.build,
+            "buildorder": b.buildorder,
+            "arches": list(b.arches),
+        }
+    return definition
 
 
 def _output_definition(variant: Variant, output: Output, release: dict[str, str]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Node kinds and node ids as values: `Kind` and `NodeId`, instead of string prefixes.
 
-A node id is `kind:name`: `build:openssl@1a2b3c4d`, `module:base-runtime:f42` (a module's name
-holds its stream after a second colon), `repo:Server`, `ostree:AtomicHost/host`,
-`iso:AtomicHost/installer`, `container:Cloud/base`. The built-in kinds are the constants below;
-a plugin's kind (its entry point's name, `pipeline.plugins`) is any other `Kind`.
+A node id is `kind:name`: `build:openssl@1a2b3c4d`, `binary:glibc-2.41-11.fc42`,
+`module:base-runtime:f42` (a module's name holds its stream after a second colon), `repo:Server`,
+`ostree:AtomicHost/host`, `iso:AtomicHost/installer`, `container:Cloud/base`. The built-in kinds
+are the constants below; a plugin's kind (its entry point's name, `pipeline.plugins`) is any
+other `Kind`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ class Kind(str):
 
 
 BUILD = Kind("build")  # one component built at one pin
+BINARY = Kind("binary")  # a build made elsewhere, taken from a package source (binary pin)
 MODULE = Kind("module")  # a module stream's repository
 REPO = Kind("repo")  # a variant's repository
 OSTREE = Kind("ostree")  # an OSTree commit of a variant
 ISO = Kind("iso")  # an installer ISO (layered on an ostree node)
 CONTAINER = Kind("container")  # a container image
-BUILT_IN = (BUILD, MODULE, REPO, OSTREE, CONTAINER, ISO)  # in the order nodes sort by kind
+BUILT_IN = (BUILD, BINARY, MODULE, REPO, OSTREE, CONTAINER, ISO)  # in the order nodes sort by kind
 
 
 def kind_of(node_id: str) -> Kind:
@@ -66,8 +68,8 @@ class NodeId:
     @property
     def variant(self) -> str | None:
         """The variant the node belongs to (`repo:Server`: Server, `ostree:AtomicHost/host`:
-        AtomicHost); None for builds and modules, which belong to none."""
-        return None if self.kind in (BUILD, MODULE) else self.name.split("/", 1)[0]
+        AtomicHost); None for builds, binary pins and modules, which belong to none."""
+        return None if self.kind in (BUILD, BINARY, MODULE) else self.name.split("/", 1)[0]
 
     def __str__(self) -> str:
         return self.kind.node(self.name)

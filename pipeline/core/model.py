@@ -34,6 +34,20 @@ class Pin:
 
 
 @dataclass(frozen=True, slots=True)
+class BinaryPin:
+    """A module's reference to a build made elsewhere: a source RPM's NVR (`build`) in one of
+    factory.yaml's `sources` (a yum repository: a Koji tag's repo, a mirror). Its RPMs are
+    downloaded and checked, never built here."""
+
+    component: str
+    source: str
+    build: str
+    rationale: str = ""
+    buildorder: int = 0
+    arches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     name: str
     description: str
@@ -50,7 +64,7 @@ class Module:
     description: str
     license: str
     eol: dt.date
-    components: tuple[Pin, ...]
+    components: tuple[Pin, ...]  # dist-git pins, built by factory
     buildrequires: tuple[tuple[str, str], ...] = ()
     requires: tuple[tuple[str, str], ...] = ()
     profiles: tuple[Profile, ...] = ()
@@ -58,6 +72,7 @@ class Module:
     servicelevels: tuple[tuple[str, dt.date], ...] = ()
     maintainers: tuple[str, ...] = ()
     retired: bool = False  # `retired: true`: past its End Of Life, composed no more
+    binaries: tuple[BinaryPin, ...] = ()  # binary pins: builds made elsewhere, from a source
     path: str = field(default="", compare=False)
 
     @property

@@ -18,7 +18,7 @@ from pipeline.core.facts import (
     MirrorFact,
     ReleaseFact,
 )
-from pipeline.core.graph import build_id
+from pipeline.core.graph import binary_id, build_id
 from pipeline.core.records import Record
 from pipeline.core.states import GateState, NodeState
 from pipeline.core.status import GateView, NodeView, Status, gate_view, stable_order
@@ -408,6 +408,7 @@ def resolve(facts: Facts, text: str | None) -> Query | None:
     builds = {r.node for r in composes if r.node.startswith("build:") and r.pins and r.pins[0][0] == text}
     for module in facts.defs.modules.values():
         builds.update(build_id(p) for p in module.components if p.component == text)
+        builds.update(binary_id(b) for b in module.binaries if b.component == text)
     if builds:
         chosen = builds | {c for b in builds for c in graph.consumers.get(b, ()) if c.startswith("module:")}
         return Query("component", tuple(n for n in order if n in chosen), (text,))

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.errors import InvalidInput
 from pipeline.core.states import ComposeStatus
+from pipeline.core.upstream import UpstreamRpm
 
 _T = TypeVar("_T")
 
@@ -62,9 +63,10 @@ class ComposeIdParts(NamedTuple):
 
 
 def compose_name(node_id: str) -> str:
-    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base."""
+    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base,
+    glibc-2.41-11.fc42 (a character a compose ID cannot hold, such as an NVR's `~`, becomes `_`)."""
     rest = node_id.split(":", 1)[1]
-    return rest.replace(":", "-").replace("@", "-").replace("/", "-")
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", rest.replace(":", "-").replace("@", "-").replace("/", "-"))
 
 
 def compose_id(short: str, version: str, name: str, date: str, type_: str, respin: int) -> str:
@@ -202,6 +204,8 @@ class Record:
     promoted: str = ""
     manifest: str = ""
     branch: str | None = None
+    # A binary pin's compose: where each of its RPMs came from (`pipeline.core.upstream`).
+    upstream: tuple[UpstreamRpm, ...] = ()
 
     @property
     def off_branch(self) -> bool:
@@ -234,6 +238,7 @@ class Record:
             "manifest": self.manifest,
             # Absent in records made before it was recorded: they keep their bytes.
             **({"branch": self.branch} if self.branch is not None else {}),
+            **({"upstream": [u.to_json() for u in self.upstream]} if self.upstream else {}),
         }
 
     @classmethod
@@ -269,6 +274,10 @@ class Record:
             promoted=reader.optional("promoted", str),
             manifest=reader.field("manifest", str) if version >= 2 else "",
             branch=reader.field("branch", str) if "branch" in data else None,
+            upstream=tuple(
+                UpstreamRpm.from_json(item, f"record.upstream[{n}]")
+                for n, item in enumerate(reader.field("upstream", list) if "upstream" in data else [])
+            ),
         )
 
     def note(self) -> bytes:

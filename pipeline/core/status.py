@@ -550,7 +550,7 @@ def _owners(facts: Facts, n: str, failure: Record | None) -> tuple[str, ...]:
     """Who answers for a node: a module's maintainers; a build's, those of the modules pinning
     it; a variant's node, those of its modules (named in the failure when it failed)."""
     kind = facts.graph.nodes[n].kind
-    if kind == "build":
+    if kind in ("build", "binary"):
         modules = [c.partition(":")[2] for c in facts.graph.consumers.get(n, ()) if c.startswith("module:")]
         return tuple(dict.fromkeys(m for nsid in modules for m in facts.defs.modules[nsid].maintainers))
     messages = [failure.message] if failure is not None else []
@@ -564,7 +564,7 @@ def _eol(facts: Facts, n: str) -> dt.date | None:
     if kind == "module":
         module = facts.defs.modules.get(rest)
         return module.eol if module is not None else None
-    if kind == "build":
+    if kind in ("build", "binary"):
         eols = [
             facts.defs.modules[c.partition(":")[2]].eol
             for c in facts.graph.consumers.get(n, ())

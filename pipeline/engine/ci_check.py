@@ -11,6 +11,11 @@ failed, was never run (its input failed), or whose compose was not pushed.
 
 Kinds without a composer are reported and not held against the pipeline (`factory compose`
 leaves them too).
+
+It knows the generator's edges (pipeline.core.batches): nodes are checked inputs first and each
+module after the modules it buildrequires or requires, and a module not composed names those
+that are not composed either (its job waited for them). `--inputs-of` (a job over other
+pipelines' nodes) checks those modules as it checks inputs.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from pipeline.compose.base import InputCompose, tool_versions
 from pipeline.core.config import Config
 from pipeline.core.errors import FactoryError
 from pipeline.core.graph import Graph
+from pipeline.core.kinds import BINARY
 from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
-from pipeline.engine import runtime_keys
+from pipeline.engine import runtime_keys, sources
 from pipeline.engine.decide import compose_key, content_digest
 from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
@@ -104,7 +110,7 @@ def check(
             if images
             else None
         )
-        return CheckReport(tuple(_check(lineage, graph, sorted(planned, key=graph.order), images, transfer)))
+        return CheckReport(tuple(_check(lineage, graph, graph.in_order(planned), images, transfer)))
     finally:
         lineage.close()
 
@@ -116,8 +122,9 @@ def _check(
     images: tuple[Path, Config] | None,
     transfer: Transfer | None = None,
 ) -> Iterable[NodeCheck]:
-    """Each planned node in order, inputs first: a node over a stale input is stale too (the key
-    of its old compose would still match, computed from the input's old latest good)."""
+    """Each planned node in order, inputs and required modules first: a node over a stale input is
+    stale too (the key of its old compose would still match, computed from the input's old latest
+    good); a module not composed names the modules it requires that are not composed either."""
     registry = composers()
     resolver = runtime_keys.Resolver()
     tools: dict[str, dict[str, str]] = {}
@@ -143,6 +150,8 @@ def _check(
             why = "is not composed" if bad[0] in stale else "has no good compose"
             yield NodeCheck(node_id, STALE, message=f"input {bad[0]} {why}")
             continue
+        if node.kind == BINARY and node_id in latest:  # keyed by the RPMs its latest good took
+            node = sources.with_recorded_rpms(node, record(latest[node_id]))
         inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
         repo = runtime_keys.variant_repo(node)
         if transfer is not None and repo is not None:  # a fresh runner: the repo's metadata, as the executor
@@ -159,6 +168,9 @@ def _check(
             stale.add(node_id)
             were = latest.get(node_id)
             message = "no finished compose of it at head" + (f"; latest good is {were}" if were else "")
+            waited = [r for r in graph.requirements(node_id) if r in stale]
+            if waited:
+                message += "; required modules not composed: " + ", ".join(waited)
             yield NodeCheck(node_id, STALE, message=message)
         else:
             yield NodeCheck(node_id, OK, done.compose_id, f"made from {done.commit[:10]}")

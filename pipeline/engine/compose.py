@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.compose.sources import SourceReader
 from pipeline.core import plan as planner
 from pipeline.core.branches import OnBranch
 from pipeline.core.errors import InvalidInput
@@ -123,6 +124,7 @@ def compose(
         date=clock().strftime("%Y%m%d"),
         branch=on_branch.branch,
         resolve_head=_head_resolver(defs, ws.root),
+        sources=SourceReader(defs.config, ws.root, os.environ) if defs.config.sources else None,
     )
     policy = ws.policy(str(commit.id))  # gate by the policies of the commit composed
     transfer = open_transfer(defs.config.store, root=ws.root, output_dir=ctx.output_dir, env=os.environ)

@@ -43,17 +43,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.checks.base import Check
-from pipeline.compose.base import Composer, InputCompose, Job, tool_versions
+from pipeline.compose.base import Composer, InputCompose, Job, Traced, tool_versions
+from pipeline.compose.sources import SourceReader
 from pipeline.core import gate
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
-from pipeline.core.kinds import BUILD
+from pipeline.core.kinds import BINARY, BUILD
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile, Record, compose_name
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
-from pipeline.engine import pending, runtime_keys
+from pipeline.core.upstream import UpstreamRpm
+from pipeline.engine import pending, runtime_keys, sources
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
 from pipeline.records.checks import TestResult, mark_running
 from pipeline.records.checks import record as record_results
@@ -114,6 +116,8 @@ class Context:
     branch: str
     # The head of (component, branch) in dist-git, for pins that follow a branch without a ref.
     resolve_head: Callable[[str, str], str | None] | None = None
+    # The binary package sources, for binary pins (their RPMs' checksums are their compose key).
+    sources: SourceReader | None = None
 
 
 def execute(
@@ -157,7 +161,12 @@ def execute(
                 statuses = {i: results[i].status for i in node.inputs if i in results}
                 waiting = {i: results[i].message for i in statuses if statuses[i] == NodeStatus.PENDING}
                 consumed = state.consumed(node, statuses)
-                decision = decide(node, statuses, state, composable, tools, waiting, consumed)
+                resolved = state.binary(node)  # a binary pin: its RPMs' checksums, or why not
+                decision = (
+                    Fail(node.id, resolved)
+                    if isinstance(resolved, str)
+                    else decide(resolved, statuses, state, composable, tools, waiting, consumed)
+                )
                 decided = _act(decision, number, state, ctx)
                 if isinstance(decided, NodeResult):
                     results[node_id] = decided
@@ -196,7 +205,8 @@ def execute(
     return RunResult(_overall(ordered), ordered, clock() - start)
 
 
-_Made = tuple[list[OutputFile], list[TestResult], str]  # outputs, check results, manifest digest
+# outputs, check results, manifest digest, where a binary pin's RPMs came from
+_Made = tuple[list[OutputFile], list[TestResult], str, tuple[UpstreamRpm, ...]]
 
 
 def _compose(
@@ -216,10 +226,11 @@ def _compose(
     if transfer is not None:
         transfer.before(job)
     outputs = composer.compose(job)
+    upstream = composer.upstream(job) if isinstance(composer, Traced) else ()
     if transfer is not None:
         transfer.complete(job, outputs)
     tests = [_test(check, job, outputs, repo) for check in checks]
-    return outputs, tests, transfer.put(job.compose_id, outputs) if transfer is not None else ""
+    return outputs, tests, transfer.put(job.compose_id, outputs) if transfer is not None else "", upstream
 
 
 def _test(check: Check, job: Job, outputs: list[OutputFile], repo: Path) -> TestResult:
@@ -287,6 +298,18 @@ class _State:
                 return {}
         return runtime_keys.consumed(
             node, outputs, self._ctx.output_dir, self._ctx.defs.config, self._resolver
+        )
+
+    def binary(self, node: Node) -> Node | str:
+        """A binary pin node as composed now (its RPMs' checksums in its definition), or why it
+        cannot be (`engine.sources.resolve`); any other node as it is."""
+        if node.kind != BINARY:
+            return node
+        if self._ctx.sources is None:
+            return f"{node.id}: no binary package sources to take it from"
+        latest = self.latest(node.id)
+        return sources.resolve(
+            node, self._ctx.defs, self._ctx.sources, self.record(latest) if latest else None
         )
 
     def previous(self, node: str) -> InputCompose | None:
@@ -371,7 +394,7 @@ def _conclude(
 ) -> tuple[NodeResult, Record, list[TestResult]]:
     """The result, the final record and the check results of a compose that ended."""
     try:
-        made, tests, manifest = future.result()
+        made, tests, manifest, upstream = future.result()
     except FactoryError as exc:
         failed = _replace(draft, (), ComposeStatus.FAILED, exc.message)
         return (
@@ -384,7 +407,9 @@ def _conclude(
     decision = gate.decide(required, tests, policy.waivers)
     if decision.verdict == Verdict.PENDING:
         message = pending.waiting_message(decision)
-        waiting = replace(_replace(draft, outputs, ComposeStatus.PENDING, message), manifest=manifest)
+        waiting = replace(
+            _replace(draft, outputs, ComposeStatus.PENDING, message), manifest=manifest, upstream=upstream
+        )
         result = NodeResult(
             node.id, NodeStatus.PENDING, draft.compose_id, f"{draft.compose_id} {message}", seconds, tier
         )
@@ -393,7 +418,9 @@ def _conclude(
         message = gate_message(decision, ctx.defs, node.id)
         failed = _replace(draft, outputs, ComposeStatus.FAILED, message)
         return NodeResult(node.id, NodeStatus.FAILED, draft.compose_id, message, seconds, tier), failed, tests
-    record = replace(_replace(draft, outputs, ComposeStatus.FINISHED, ""), manifest=manifest)
+    record = replace(
+        _replace(draft, outputs, ComposeStatus.FINISHED, ""), manifest=manifest, upstream=upstream
+    )
     return NodeResult(node.id, NodeStatus.COMPOSED, record.compose_id, "", seconds, tier), record, tests
 
 

@@ -20,7 +20,10 @@ compose module:NAME:STREAM --type ci`: compose makes what the module needs, with
 pool), or shards of a big module's builds and then the module, or one other node. Its `needs:`
 are the jobs of its planned inputs in the same pipeline: a module needs its shards (at most 50),
 a variant's repo needs its modules' jobs, an image its repo and the image it is layered on. Inputs
-that are not planned are unchanged: their latest good compose is in lineage already.
+that are not planned are unchanged: their latest good compose is in lineage already. A module's
+job also needs the jobs of the planned modules it buildrequires or requires (its repoclosure
+check reads their latest good: without the edge GitLab starts every module job at once, and the
+first push's GNOME fails against a GTK not composed yet); an ordering only, no digest changes.
 
 Why needs stay <= 50: a job whose inputs would take more than 50 needs in a pipeline goes to a
 later pipeline, where it needs none of them: that whole pipeline comes after the pipelines holding
@@ -41,9 +44,11 @@ gitlab-ci-local also does not implement.
 How a failure stops only what depends on it: inside a pipeline, GitLab does not start a job
 whose needs failed. Across parts, trigger jobs after the first wave run `when: always`, so a
 failed part does not stop the parts that come after it; instead, a job with inputs in another
-part starts (template `.compose after earlier parts`) with `factory ci check --inputs-of NODES`:
-it fails, naming the input, unless every input of its nodes outside the job is composed at head
-(the executor's rule, as `factory ci check` holds it). Its dependants in its part then do not run.
+part starts (template `.compose after earlier parts`) with `factory ci check --inputs-of NODES`
+(its targets, and the builds a module's job composes itself, FACTORY_BUILDS): it fails, naming
+the input, unless every input of its nodes outside the job, and every module they (build)require,
+is composed at head (the executor's rule, as `factory ci check` holds it). Its dependants in its
+part then do not run.
 
 Every job pulls lineage from the remote, composes its batch (`factory compose NODES --type ci`,
 which skips what lineage says is done) and pushes lineage back, also when the compose failed, so
@@ -65,6 +70,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import __version__
 from pipeline.core.batches import JOB_PREFIX, Batch, Limits, Part, batches, job_name, partition
 from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Graph
@@ -83,19 +89,29 @@ FILES_STAGE = "pipeline files"
 TEMPLATE = ".compose"
 CHECKED = ".compose after earlier parts"
 NODES_VARIABLE = "FACTORY_NODES"
-IMAGE = "debian:12"  # as the parent pipeline; gitlab-ci-local --force-shell-executor ignores it
+# A module's job over other pipelines' nodes names the builds it composes itself, so its check
+# leaves them out of the inputs it holds to earlier parts (FACTORY_NODES holds only the module).
+BUILDS_VARIABLE = "FACTORY_BUILDS"
+# Every job runs in the runner image (`make runner-image`: factory, its Python dependencies and
+# the tools jobs run), so no job installs anything. FACTORY_IMAGE names it; each file sets the
+# default in its own top-level `variables:` (the lowest precedence: a project CI/CD variable, e.g.
+# the image pinned by digest, wins) and triggers forward no YAML variables (forwarded ones would
+# become trigger variables in the child and override the project's, gitlab-org/gitlab#282475).
+# `image:` is expanded by the runner, nested variables included
+# (https://docs.gitlab.com/ci/variables/where_variables_can_be_used/).
+IMAGE_VARIABLE = "FACTORY_IMAGE"
+IMAGE = "${FACTORY_IMAGE}"  # gitlab-ci-local --force-shell-executor ignores it
+DEFAULT_IMAGE = f"${{CI_REGISTRY_IMAGE}}/runner:{__version__}"  # what `make runner-image-push` pushes
+FORWARD = {"pipeline_variables": True, "yaml_variables": False}
 LOG_PATHS = (".factory/output/**/*.log",)
 RETRY_WHEN = ("runner_system_failure", "scheduler_failure", "stuck_or_timeout_failure")
-# Finds the factory CLI: the venv a test or a runner already has, else `make venv` (debian:12).
+# The factory CLI: the image's (on PATH), unless a project variable FACTORY names another.
 BEFORE_SCRIPT = (
     # Defaults in the script, not `variables:`, so a project variable FACTORY always wins.
-    'export FACTORY="${FACTORY:-.venv/bin/factory}" FACTORY_REMOTE="${FACTORY_REMOTE:-origin}"',
-    'test -x "${FACTORY}" || command -v make >/dev/null || '
-    "(apt-get update -qq && apt-get install -y -qq make >/dev/null)",
-    'test -x "${FACTORY}" || make venv',
+    'export FACTORY="${FACTORY:-factory}" FACTORY_REMOTE="${FACTORY_REMOTE:-origin}"',
 )
 PULL = '"${FACTORY}" lineage pull --remote "${FACTORY_REMOTE}"'
-CHECK_INPUTS = f'"${{FACTORY}}" ci check --no-pull --inputs-of ${{{NODES_VARIABLE}}}'
+CHECK_INPUTS = f'"${{FACTORY}}" ci check --no-pull --inputs-of ${{{NODES_VARIABLE}}} ${{{BUILDS_VARIABLE}:-}}'
 COMPOSE = (
     f'"${{FACTORY}}" compose ${{{NODES_VARIABLE}}} --type ci || failed=1',
     '"${FACTORY}" lineage push --remote "${FACTORY_REMOTE}"',
@@ -219,7 +235,12 @@ def _frame(*, checked: bool) -> dict[str, Any]:
 
 
 def _head() -> dict[str, Any]:
-    return {"stages": [STAGE], "default": _defaults(), "workflow": {"rules": [{"when": "always"}]}}
+    return {
+        "stages": [STAGE],
+        "variables": {IMAGE_VARIABLE: DEFAULT_IMAGE},
+        "default": _defaults(),
+        "workflow": {"rules": [{"when": "always"}]},
+    }
 
 
 def _defaults() -> dict[str, Any]:
@@ -241,14 +262,24 @@ def _compose_job(batch: Batch, needs: Sequence[str], *, checked: bool) -> dict[s
         "extends": CHECKED if checked else TEMPLATE,
         "needs": [{"job": n, "artifacts": False} for n in needs],  # inputs come from the store
         "resource_group": resource_group(batch.targets[0]),
-        "variables": {NODES_VARIABLE: " ".join(batch.targets)},
+        "variables": _variables(batch, checked=checked),
     }
 
 
+def _variables(batch: Batch, *, checked: bool) -> dict[str, str]:
+    found = {NODES_VARIABLE: " ".join(batch.targets)}
+    builds = [n for n in batch.nodes if n not in batch.targets]
+    if checked and builds:
+        found[BUILDS_VARIABLE] = " ".join(builds)
+    return found
+
+
 def _job_bytes(batch: Batch, needs: Sequence[str]) -> int:
-    """An upper bound of what a batch's job adds to its file as GitLab measures it (parsed)."""
+    """An upper bound of what a batch's job adds to its file as GitLab measures it (parsed): it
+    checks its inputs when some are not among its needs (they are in other files)."""
     top = 2 * 29  # the file's top-level mapping grows by about 29 bytes per entry, doubling
-    return top + parsed_bytes(batch.name) + parsed_bytes(_compose_job(batch, needs, checked=True))
+    checked = len(needs) < len(batch.inputs)
+    return top + parsed_bytes(batch.name) + parsed_bytes(_compose_job(batch, needs, checked=checked))
 
 
 def _coordinator(parts: Sequence[Part], limits: Limits, command: str, directory: str) -> dict[str, Any]:
@@ -270,7 +301,7 @@ def _coordinator(parts: Sequence[Part], limits: Limits, command: str, directory:
             "trigger": {
                 "include": [{"artifact": f"{directory}/{part_file(index)}", "job": FILES_JOB}],
                 "strategy": "depend",
-                "forward": {"pipeline_variables": True},
+                "forward": dict(FORWARD),
             },
         }
         needs = [FILES_JOB, *(part_job(d + 1, count) for d in part.after)]
@@ -281,6 +312,7 @@ def _coordinator(parts: Sequence[Part], limits: Limits, command: str, directory:
         jobs[part_job(index, count)] = job
     return {
         "stages": [FILES_STAGE, *(f"{STAGE} {w + 1}" for w in range(waves))],
+        "variables": {IMAGE_VARIABLE: DEFAULT_IMAGE},
         "workflow": {"rules": [{"when": "always"}]},
         **jobs,
     }

@@ -64,6 +64,13 @@ def module_document(module: Module, *, version: int, context: str, rpms: Sequenc
         if pin.arches:
             component["arches"] = sorted(pin.arches)
         components[pin.component] = component
+    for binary in module.binaries:  # built elsewhere: no dist-git ref; its build names it
+        made: dict[str, Any] = {"rationale": f"Component of the {module.nsid} module, build {binary.build}."}
+        if binary.buildorder:
+            made["buildorder"] = binary.buildorder
+        if binary.arches:
+            made["arches"] = sorted(binary.arches)
+        components[binary.component] = made
     data: dict[str, Any] = {
         "name": module.name,
         "stream": module.stream,

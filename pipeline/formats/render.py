@@ -107,6 +107,7 @@ def graph_text(graph: Graph) -> str:
 def graph_dot(graph: Graph) -> str:
     colors = {
         "build": "gray80",
+        "binary": "gray90",
         "module": "lightblue",
         "repo": "palegreen",
         "ostree": "khaki",

@@ -112,18 +112,7 @@ demo: venv demo-key demo-registry
 	  $(FACTORY) release $$id --to $(RELEASES)/$$(echo $$node | tr ':/' '--') \
 	    --gnupghome $(DEMO_GNUPG) --key $$(cat $(DEMO_GNUPG)/fingerprint) || exit 1; \
 	done
-	@echo "== verify as a user: the Cloud base image from the registry, under the release's signedBy policy"
-	@rel=$(RELEASES)/container-Cloud-base/latest; \
-	img=$$($(PY) -c 'import json,sys; print(next(s["image"] for s in json.load(open(sys.argv[1]))["signatures"] if s["kind"] == "container"))' $$rel/RELEASE.json); \
-	out=$$(mktemp -d); \
-	skopeo --policy $$rel/containers/policy.json --registries.d $$rel/containers/registries.d copy --quiet \
-	  --src-tls-verify=false --remove-signatures $$img oci:$$out/image:pulled && echo "  $$img: signed by the release key"; \
-	rm -rf $$out
-	@echo "== verify as a user: the installer ISO's CHECKSUM (gpg --verify, sha256sum -c)"
-	@home=$$(mktemp -d); rel=$$(realpath $(RELEASES)/iso-AtomicHost-installer/latest); \
-	gpg --homedir $$home -q --import $$rel/RPM-GPG-KEY-factory 2>/dev/null; \
-	cd $$rel/compose/AtomicHost/x86_64/iso && gpg --homedir $$home --verify *-CHECKSUM 2>&1 | grep 'Good signature' && \
-	sha256sum -c *-CHECKSUM 2>/dev/null; status=$$?; gpgconf --homedir $$home --kill gpg-agent; rm -rf $$home; exit $$status
+	scripts/verify-demo-release $(RELEASES)
 	@echo "== push each release to its mirror ($(MIRRORS)/...), in the order mirrors need"
 	@for node in $(DEMO_RELEASED); do \
 	  slug=$$(echo $$node | tr ':/' '--'); \

@@ -599,7 +599,7 @@ def _check_commands(sub: Sub) -> None:
     )
     p.add_argument("compose_id", metavar="COMPOSE_ID")
     p.add_argument("check", metavar="CHECK", help="the check's name, as policies require it")
-    p.add_argument("--outcome", required=True, choices=("PASSED", "FAILED", "ERROR"))
+    p.add_argument("--outcome", required=True, choices=("PASSED", "FAILED", "ERROR", "NOT_APPLICABLE"))
     p.add_argument("--url", help="where the run can be seen (an openQA job page)")
     p.add_argument("--note", default="", metavar="TEXT", help="what people should read about it")
 

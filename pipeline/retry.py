@@ -38,24 +38,33 @@ class Backoff:
         return random.uniform(min(self.least, longest), longest) if self.jitter else longest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attempt:
-    """One attempt: its number (from 1) and how many there are at most."""
+    """One attempt: its number (from 1), how many there are at most, and (when the one that
+    failed was told how long to wait, an HTTP Retry-After) the wait before the next."""
 
     number: int
     of: int
+    asked: float | None = None
 
     @property
     def last(self) -> bool:
         """Whether no attempt comes after this one."""
         return self.number >= self.of
 
+    def wait(self, seconds: float) -> None:
+        """Wait `seconds` before the next attempt instead of the backoff's delay."""
+        self.asked = seconds
+
 
 def attempts(
     count: int, backoff: Backoff, *, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[Attempt]:
-    """`count` attempts, waiting `backoff.delay(n)` before attempt n + 2."""
+    """`count` attempts, waiting `backoff.delay(n)` before attempt n + 2 (or what the attempt
+    before it asked for, `Attempt.wait`)."""
+    previous: Attempt | None = None
     for number in range(1, count + 1):
-        if number > 1:
-            sleep(backoff.delay(number - 2))
-        yield Attempt(number, count)
+        if previous is not None:
+            sleep(previous.asked if previous.asked is not None else backoff.delay(number - 2))
+        previous = Attempt(number, count)
+        yield previous

@@ -13,6 +13,9 @@ from pipeline import schemas  # noqa: F401  (the JSON Schemas the core validates
 from pipeline.core.definitions import SourceFile, is_definition
 from pipeline.git.repo import blob_id
 from tests import runner_image as runner_images
+from tests.gpg_agents import gpg_agents_of_the_test, gpg_agents_session
+
+__all__ = ["gpg_agents_of_the_test", "gpg_agents_session"]  # autouse: no test leaves a gpg-agent running
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,34 +1,68 @@
-"""A loopback GitLab: the REST v4 endpoints the GitLab forge uses, with in-memory state.
+"""A loopback GitLab: the REST v4 endpoints factory uses, with in-memory state.
 
 No GitLab server can run here, so tests speak real HTTP (through the real python-gitlab client)
-to this one. Shapes follow GitLab's API documentation for the fields python-gitlab and the forge
-read. Endpoints, under /api/v4/projects/:id (`:id` a number or the URL-encoded path):
+to this one. It answers as GitLab's documentation says, each rule with the page it comes from:
 
-    GET    /projects/:id
-    GET    /projects/:id/repository/branches/:branch
-    POST   /projects/:id/repository/branches                      (branch, ref)
-    GET    /projects/:id/repository/files/:file_path?ref=          (HEAD too)
-    POST   /projects/:id/repository/commits                       (branch, commit_message, actions,
-                                                                   start_branch, force)
-    GET    /projects/:id/merge_requests                           (source_branch, state, pagination)
-    POST   /projects/:id/merge_requests                           (409 on a second open one)
+- every endpoint's request and answer shapes (the fields python-gitlab and factory read), under
+  /api/v4/projects/:id, `:id` a number or the URL-encoded `group/name`
+  (https://docs.gitlab.com/api/rest/#namespaced-paths):
+
+    GET    /projects/:id                                https://docs.gitlab.com/api/projects/
+    GET    /projects/:id/repository/branches            https://docs.gitlab.com/api/branches/
+    GET    /projects/:id/repository/branches/:branch      (the same page)
+    POST   /projects/:id/repository/branches              (branch, ref; 400 when it exists)
+    GET    /projects/:id/repository/files/:file_path?ref=
+    HEAD   /projects/:id/repository/files/:file_path?ref=  https://docs.gitlab.com/api/repository_files/
+    GET    /projects/:id/repository/files/:file_path/raw?ref=
+    GET    /projects/:id/repository/commits/:sha        https://docs.gitlab.com/api/commits/
+    POST   /projects/:id/repository/commits               (branch, commit_message, actions,
+                                                          start_branch, force)
+    GET    /projects/:id/merge_requests                 https://docs.gitlab.com/api/merge_requests/
+    POST   /projects/:id/merge_requests                   (409 on a second open one from a source
+                                                          branch: "A conflicting resource already
+                                                          exists", the status codes below)
     GET    /projects/:id/merge_requests/:iid
-    PUT    /projects/:id/merge_requests/:iid
-    GET    /projects/:id/merge_requests/:iid/notes
+    PUT    /projects/:id/merge_requests/:iid              (title, description, labels,
+                                                          target_branch, state_event)
+    GET    /projects/:id/merge_requests/:iid/notes      https://docs.gitlab.com/api/notes/
+    GET    /projects/:id/merge_requests/:iid/notes/:note_id
     POST   /projects/:id/merge_requests/:iid/notes
     PUT    /projects/:id/merge_requests/:iid/notes/:note_id
 
-Requests need PRIVATE-TOKEN or JOB-TOKEN (else 401). Faults queued with `fail` apply, in order,
-to the next requests matching a method and a path pattern: answer a status, sleep past the
-client's timeout, or drop the connection, each optionally after carrying the request out
-("the create succeeded but its answer was lost"). Every request is recorded.
+- lists are paged (`page`, `per_page` at most 100, default 20; `X-Page`, `X-Per-Page`,
+  `X-Total`, `X-Total-Pages`, `X-Next-Page` and a `Link: <...>; rel="next"` header):
+  https://docs.gitlab.com/api/rest/#pagination;
+- a request is authenticated by a personal, project or group access token in `PRIVATE-TOKEN`
+  (https://docs.gitlab.com/api/rest/authentication/); a token that is not valid answers 401;
+- a CI/CD job token (`JOB-TOKEN`) authenticates only the endpoints listed under "Job token
+  access" in https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-access (of those served
+  here: listing branches, reading a commit, a raw file, merge requests and their notes, all GET;
+  `JOB_TOKEN_ENDPOINTS`). Anywhere else GitLab does not look at it, so the request is
+  anonymous, and the project is private: a write answers 401 ("The user isn't authenticated"),
+  a read 404 ("the user isn't authorized to access the resource"), as the status codes of
+  https://docs.gitlab.com/api/rest/troubleshooting/#status-codes say;
+- with `throttle(limit, period)`, the authenticated API rate limit of
+  https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/: every answer carries
+  `RateLimit-Limit`, `RateLimit-Name`, `RateLimit-Observed`, `RateLimit-Remaining` and
+  `RateLimit-Reset` ("Response headers"), and a request over the limit in the current period is
+  answered 429 with the plain-text body `Retry later`, `RateLimit-ResetTime` and `Retry-After`
+  (seconds until the quota is reset), before anything is carried out. The server keeps its own
+  clock for it, which only `advance` moves: a test gives factory `sleep=server.advance`, so a
+  client that retried before Retry-After would meet 429 again.
+
+Faults queued with `fail` apply, in order, to the next requests matching a method and a path
+pattern: answer a status, sleep past the client's timeout, or drop the connection, each
+optionally after carrying the request out ("the create succeeded but its answer was lost").
+Every request is recorded.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -42,6 +76,42 @@ JSON = dict[str, Any]
 Reply = tuple[int, Any, dict[str, str]]  # status, JSON payload (None: no body), extra headers
 
 USER = {"id": 1, "username": "factory-bot", "name": "Factory Bot", "state": "active"}
+
+# What a CI/CD job token may call, of what this server serves (method, path under
+# /projects/:id/): https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-access. The page
+# lists more (registries, packages, releases, deployments, environments, job artifacts,
+# pipeline triggers, tags), none of which factory calls.
+JOB_TOKEN_ENDPOINTS = (
+    ("GET", r"repository/branches"),
+    ("GET", r"repository/commits/[^/]+"),
+    ("GET", r"repository/commits/[^/]+/merge_requests"),
+    ("GET", r"repository/files/[^/]+/raw"),
+    ("GET", r"repository/tags"),
+    ("GET", r"merge_requests"),
+    ("GET", r"merge_requests/[^/]+"),
+    ("GET", r"merge_requests/[^/]+/notes"),
+    ("GET", r"merge_requests/[^/]+/notes/[^/]+"),
+)
+EPOCH = 1_800_000_000.0  # where the server's rate-limit clock starts (moved only by `advance`)
+
+
+def job_token_may(method: str, raw_path: str) -> bool:
+    """Whether GitLab takes a JOB-TOKEN for this request (anywhere else it is not looked at)."""
+    parts = raw_path.strip("/").split("/")
+    if parts[:3] != ["api", "v4", "projects"] or len(parts) < 5:
+        return False
+    rest = "/".join(parts[4:])
+    return any(method == m and re.fullmatch(pattern, rest) for m, pattern in JOB_TOKEN_ENDPOINTS)
+
+
+@dataclass
+class Throttle:
+    """The authenticated API rate limit: `limit` requests per user in each `period` seconds
+    (Rack::Attack's fixed windows)."""
+
+    limit: int
+    period: int
+    seen: dict[tuple[str, int], int] = field(default_factory=dict)  # (user, window) -> requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +179,10 @@ class GitLabServer:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._clock = 0
+        self.clock = EPOCH  # seconds, for the rate limit: moved by `advance` only
+        self.answered: list[int] = []  # the status of every answer, in order
+        self.throttled: list[str] = []  # the Retry-After of every 429 answered
+        self._throttle: Throttle | None = None
         self._ids = 100
         self.projects: dict[int, Project] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -166,9 +240,47 @@ class GitLabServer:
         times: int = 1,
     ) -> None:
         """Queue a fault for the next `times` requests matching method and path pattern."""
+        if kind == "status" and status == 429:
+            raise ValueError("a 429 comes from the rate limit, with its headers: use throttle()")
         fault = Fault(method.upper(), path, kind, status, seconds, perform, message)
         with self._lock:
             self._faults.extend([fault] * times)
+
+    def throttle(self, limit: int, period: int = 60) -> None:
+        """Turn on the authenticated API rate limit: `limit` requests per `period` seconds."""
+        with self._lock:
+            self._throttle = Throttle(limit, period)
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass on the server's clock (give it to factory as its `sleep`)."""
+        with self._lock:
+            self.clock += seconds
+
+    def rate_limit(self, user: str) -> tuple[bool, dict[str, str]]:
+        """Count one request of user against the throttle: whether it is over the limit, and the
+        headers GitLab sends (the 429 ones too when it is): "Response headers" of
+        https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/."""
+        with self._lock:
+            throttle = self._throttle
+            if throttle is None:
+                return False, {}
+            window = int(self.clock // throttle.period)
+            observed = throttle.seen.get((user, window), 0) + 1
+            throttle.seen[(user, window)] = observed
+            reset = (window + 1) * throttle.period
+            headers = {
+                "RateLimit-Limit": str(round(throttle.limit * 60 / throttle.period)),
+                "RateLimit-Name": "throttle_authenticated_api",
+                "RateLimit-Observed": str(observed),
+                "RateLimit-Remaining": str(max(0, throttle.limit - observed)),
+                "RateLimit-Reset": str(reset),
+            }
+            if observed <= throttle.limit:
+                return False, headers
+            headers["RateLimit-ResetTime"] = email.utils.formatdate(reset, usegmt=True)
+            headers["Retry-After"] = str(max(1, math.ceil(reset - self.clock)))
+            self.throttled.append(headers["Retry-After"])
+            return True, headers
 
     def count(self, method: str, path: str) -> int:
         """How many recorded requests match method and the path pattern."""
@@ -243,12 +355,25 @@ class GitLabServer:
         match (method, rest):
             case ("GET", []):
                 return 200, self._project_json(project), {}
+            case ("GET", ["repository", "branches"]):
+                branches = [self._branch_json(project, name) for name in sorted(project.branches)]
+                return self._page(branches, params, page_url)
             case ("GET", ["repository", "branches", name]):
                 return 200, self._branch_json(project, self._branch(project, name)), {}
             case ("POST", ["repository", "branches"]):
                 return 201, self._create_branch(project, params), {}
             case ("GET" | "HEAD", ["repository", "files", path]):
                 return self._file(project, path, str(params.get("ref", project.default_branch)), method)
+            case ("GET", ["repository", "files", path, "raw"]):
+                _, meta, headers = self._file(
+                    project, path, str(params.get("ref", project.default_branch)), "GET"
+                )
+                return 200, base64.b64decode(meta["content"]), headers
+            case ("GET", ["repository", "commits", sha]):
+                found = project.branches.get(sha, sha)
+                if found not in project.commits:
+                    raise ApiError(404, "404 Commit Not Found")
+                return 200, project.commits[found], {}
             case ("POST", ["repository", "commits"]):
                 return 201, self._create_commit(project, params), {}
             case ("GET", ["merge_requests"]):
@@ -267,6 +392,12 @@ class GitLabServer:
                 )
             case ("POST", ["merge_requests", iid, "notes"]):
                 return 201, self._create_note(project, iid, params), {}
+            case ("GET", ["merge_requests", iid, "notes", note_id]):
+                self._mr(project, iid)
+                note = next((n for n in project.notes.get(int(iid), []) if str(n["id"]) == note_id), None)
+                if note is None:
+                    raise ApiError(404, "404 Note Not Found")
+                return 200, dict(note), {}
             case ("PUT", ["merge_requests", iid, "notes", note_id]):
                 return 200, self._update_note(project, iid, note_id, params), {}
         raise ApiError(404, "404 Not Found")
@@ -388,6 +519,7 @@ class GitLabServer:
 
     @staticmethod
     def _page(items: list[JSON], params: JSON, page_url: str) -> Reply:
+        """Offset pagination: https://docs.gitlab.com/api/rest/#pagination."""
         per_page = max(1, min(int(params.get("per_page", 20)), 100))
         page = max(1, int(params.get("page", 1)))
         pages = max(1, -(-len(items) // per_page))
@@ -414,6 +546,8 @@ class GitLabServer:
         for key, name in (("source_branch", source), ("target_branch", target)):
             if name not in project.branches:
                 raise ApiError(400, {key: [f'"{name}" does not exist']})
+        # One open merge request per source branch; a second is a conflict (409: "A conflicting
+        # resource already exists", https://docs.gitlab.com/api/rest/troubleshooting/#status-codes).
         for mr in project.merge_requests.values():
             if mr["source_branch"] == source and mr["state"] == "opened":
                 raise ApiError(
@@ -547,9 +681,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         with gl._lock:
             gl.requests.append(Recorded(method, split.path, query, body, dict(self.headers.items())))
-        tokens = {self.headers.get("PRIVATE-TOKEN"), self.headers.get("JOB-TOKEN")} - {None, ""}
-        if not tokens & ({gl.token, gl.job_token} - {""}):
-            self._answer(401, {"message": "401 Unauthorized"}, {}, method)
+        user = self._authenticate(gl, method, split.path)
+        if user is None:
+            return
+        over, limits = gl.rate_limit(user)
+        if over:  # Rack::Attack answers before the request reaches GitLab: nothing is carried out
+            self._answer(429, b"Retry later\n", limits, method, "text/plain")
             return
         fault = gl.take_fault(method, split.path)
         if fault is not None and not fault.perform:
@@ -562,7 +699,31 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             self._fail(fault, method)
             return
-        self._answer(status, payload, headers, method)
+        self._answer(status, payload, {**limits, **headers}, method)
+
+    def _authenticate(self, gl: GitLabServer, method: str, path: str) -> str | None:
+        """Who the request is (a token's user), or None after answering it as GitLab would:
+        https://docs.gitlab.com/api/rest/authentication/ (an invalid token is a 401),
+        https://docs.gitlab.com/ci/jobs/ci_job_token/#job-token-access (where a job token
+        counts), https://docs.gitlab.com/api/rest/troubleshooting/#status-codes (401, 404)."""
+        private, job = self.headers.get("PRIVATE-TOKEN"), self.headers.get("JOB-TOKEN")
+        if private:
+            if private != gl.token:
+                self._answer(401, {"message": "401 Unauthorized"}, {}, method)
+                return None
+            return "token"
+        if job and job_token_may(method, path):
+            if job != gl.job_token:
+                self._answer(401, {"message": "401 Unauthorized"}, {}, method)
+                return None
+            return "job"
+        # Anonymous (no token, or a job token where GitLab does not take one): the project is
+        # private, so a write is not authenticated and a read finds nothing.
+        if method in ("GET", "HEAD"):
+            self._answer(404, {"message": "404 Project Not Found"}, {}, method)
+        else:
+            self._answer(401, {"message": "401 Unauthorized"}, {}, method)
+        return None
 
     def _fail(self, fault: Fault, method: str) -> None:
         if fault.kind == "sleep":
@@ -574,11 +735,19 @@ class _Handler(BaseHTTPRequestHandler):
             message = fault.message or f"{fault.status} {HTTPStatus(fault.status).phrase}"
             self._answer(fault.status, {"message": message}, {}, method)
 
-    def _answer(self, status: int, payload: Any, headers: dict[str, str], method: str) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
+    def _answer(
+        self, status: int, payload: Any, headers: dict[str, str], method: str, content_type: str = ""
+    ) -> None:
+        if isinstance(payload, bytes):  # a raw file, or the rate limit's plain text
+            data, content_type = payload, content_type or "text/plain; charset=utf-8"
+        else:
+            data = b"" if payload is None else json.dumps(payload).encode()
+        gl: GitLabServer = self.server.gitlab  # type: ignore[attr-defined]
+        with gl._lock:
+            gl.answered.append(status)
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type or "application/json")
             self.send_header("Content-Length", str(len(data)))
             for key, value in headers.items():
                 self.send_header(key, value)

@@ -7,6 +7,7 @@ The composed distribution is made once per session and shared with test_sign_rel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -185,6 +186,31 @@ def test_an_install_check_of_the_same_package_set_is_reused_and_says_from_which_
     path.write_text(json.dumps(entry))
     assert install_cache.lookup(gated_dist, key) is None
     path.unlink()
+
+
+def test_an_install_check_with_nothing_to_install_is_not_applicable_never_passed(gated_dist: Path) -> None:
+    """A variant whose selected profiles hold no package: dnf is not even asked, and the result
+    says the check did not apply (the gate decides what that means: tests/test_gate.py)."""
+    tree = gated_tree()
+    for module in ("modules/base-runtime/f42.yaml", "modules/httpd/2.4.yaml"):
+        tree[module] = tree[module].replace(b"profiles:\n", b"profiles:\n  empty:\n    rpms: []\n")
+    cloud = "variants/Cloud.yaml"
+    text = tree[cloud].decode()
+    selection = "  - module: base-runtime:f42\n    profiles: [minimal]\n  - module: httpd:2.4\n    profiles: [default]\n"
+    assert selection in text
+    tree[cloud] = text.replace(
+        selection, selection.replace("[minimal]", "[empty]").replace("[default]", "[empty]")
+    ).encode()
+    defs = definitions.load(sources(tree))
+    lineage = Lineage(gated_dist)
+    composed = lineage.latest()["repo:Cloud"]
+    job = job_for(gated_dist, "repo:Cloud", output_dir(gated_dist) / "composes" / composed)
+    job = dataclasses.replace(job, defs=defs)
+    result = InstallCheck().run(job, lineage.get(composed).outputs)
+    assert (result.state, result.message) == (
+        CheckState.NOT_APPLICABLE,
+        "no profile selects a package: nothing to install",
+    )
 
 
 def test_dnf_version_read_from_its_python_api_is_what_dnf_version_prints() -> None:

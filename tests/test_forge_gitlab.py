@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 
@@ -201,11 +202,57 @@ def test_bad_token_is_a_401_forge_error_without_the_token(
     assert len(server.requests) == 1 and sleeps == []  # a 4xx is not retried
 
 
-def test_job_token_is_sent_as_job_token(server: GitLabServer) -> None:
-    forge = gitlab_forge(server.url, PROJECT, "job-Sup3rS3cret", job_token=True, timeout=TIMEOUT)
-    assert forge.find(BRANCH) == []
-    assert server.requests[-1].headers.get("JOB-TOKEN") == "job-Sup3rS3cret"
-    assert "PRIVATE-TOKEN" not in server.requests[-1].headers
+def test_a_job_token_given_as_the_access_token_is_refused_at_the_first_request(
+    server: GitLabServer, sleeps: list[float]
+) -> None:
+    """FACTORY_GITLAB_TOKEN set to the job's CI_JOB_TOKEN: the forge sends only PRIVATE-TOKEN,
+    and GitLab takes no job token as an access token."""
+    forge = gitlab_forge(server.url, PROJECT, server.job_token, timeout=TIMEOUT, sleep=sleeps.append)
+    with pytest.raises(ForgeError) as caught:
+        forge.open(_spec())
+    assert caught.value.status == 401 and "FACTORY_GITLAB_TOKEN" in caught.value.message
+    assert [r.headers.get("PRIVATE-TOKEN") for r in server.requests] == [server.job_token]
+    assert all("JOB-TOKEN" not in r.headers for r in server.requests)
+    assert server.project().merge_requests == {} and sleeps == []
+
+
+def test_a_429_is_retried_after_its_retry_after_and_opens_one_merge_request(
+    server: GitLabServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitLab's rate limit: each 429 is waited out for exactly its Retry-After (the server's
+    clock moves only when factory sleeps), so no retry comes early and meets a second 429."""
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        server.advance(seconds)
+
+    # open() asks 8 things before it creates the merge request (project, merge requests,
+    # branch, branch create, two file HEADs, commit, merge requests again): the 9th, the create
+    # itself, is over the limit.
+    server.throttle(8, period=60)
+    server.advance(20)
+    forge = gitlab_forge(server.url, PROJECT, TOKEN, timeout=TIMEOUT, sleep=sleep)
+    with caplog.at_level(logging.WARNING):
+        mr = forge.open(_spec())
+    assert server.throttled == ["40"]  # the rest of the window it was refused in
+    assert waited == [40.0]
+    assert server.count("POST", MRS) == 2  # refused once, then made once
+    assert len(server.project().merge_requests) == 1 and mr.id == "1"
+    assert [a for a, b in itertools.pairwise(server.answered) if a == b == 429] == []
+    assert "GitLab answered 429" in caplog.text and "as its Retry-After asks" in caplog.text
+
+
+def test_a_429_that_asks_for_a_long_wait_is_an_error_naming_it(
+    server: GitLabServer, sleeps: list[float]
+) -> None:
+    server.throttle(1, period=3600)
+    forge = gitlab_forge(server.url, PROJECT, TOKEN, timeout=TIMEOUT, sleep=sleeps.append)
+    with pytest.raises(ForgeError) as caught:
+        forge.find(BRANCH)  # the project lookup takes the one request the hour allows
+    assert caught.value.status == 429 and sleeps == []
+    assert "asks to wait 3600s (Retry-After), longer than factory waits (300s)" in caught.value.message
+    assert "Retry later" in caught.value.body
 
 
 def test_token_echoed_in_an_error_is_redacted(server: GitLabServer, forge: GitLabForge) -> None:

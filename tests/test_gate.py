@@ -114,6 +114,35 @@ def test_summary_names_every_unsatisfied_requirement() -> None:
     )
 
 
+def test_a_check_that_did_not_apply_satisfies_a_rule_unless_it_must_apply() -> None:
+    """NOT_APPLICABLE is never PASSED; it satisfies a requirement unless the rule says
+    `applicable: required`, and then it fails the gate (no rerun would change it)."""
+    results = [
+        CheckResult("install", CheckState.NOT_APPLICABLE, "nothing to install"),
+        CheckResult("repoclosure", CheckState.PASSED),
+    ]
+    optional = gate.decide([req("install"), req("repoclosure")], results, [])
+    assert optional.passed
+    install = optional.outcomes[0]
+    assert (install.state, install.satisfied, install.reason) == (
+        CheckState.NOT_APPLICABLE, True, "did not apply: nothing to install",
+    )  # fmt: skip
+    strict = gate.Requirement("repo:Server", "FL-42-Server-20261121.n.0", "install", "p.yaml:9", True)
+    required = gate.decide([strict, req("repoclosure")], results, [])
+    assert required.verdict == Verdict.FAIL and required.outcomes[0].failing
+    assert required.summary() == (
+        "gate fail: install NOT_APPLICABLE: did not apply (nothing to install), and p.yaml:9 says "
+        "applicable: required"
+    )
+    waiver = gate.Waiver("repo:Server", "install", "no packages yet", "jane@example.invalid")
+    assert gate.decide([strict, req("repoclosure")], results, [waiver]).passed
+    # Of two rules requiring one check, the one that says it must apply wins.
+    rules = [REPO_RULE, gate.Rule(("repo",), ("install",), source="q.yaml:2", must_apply=True)]
+    found = {r.check: r for r in gate.requirements(rules, "repo:Server", "c")}
+    assert (found["install"].must_apply, found["install"].rule) == (True, "q.yaml:2")
+    assert (found["repoclosure"].must_apply, found["repoclosure"].rule) == (False, "p.yaml:3")
+
+
 def test_owners_are_module_maintainers() -> None:
     defs = definitions.load(sources(example_tree()))
     assert gate.owners(defs, "module:gtk:3") == ("desktop-sig@example.invalid",)
@@ -154,6 +183,32 @@ def test_policy_files_load_with_their_places() -> None:
             "repo:Workstation", "install", "waiting for a fix", "jane@example.invalid", "*", "waivers/ws.yaml"
         ),
     )
+
+
+def test_a_rule_says_whether_its_checks_must_apply() -> None:
+    text = POLICY.replace(
+        b"    require: [repoclosure]\n", b"    require: [repoclosure]\n    applicable: required\n"
+    )
+    policy = policies.parse([("policies/default.yaml", text)])
+    assert [r.must_apply for r in policy.rules] == [False, True]
+    optional = POLICY.replace(
+        b"    require: [repoclosure, install]\n", b"    require: [install]\n    applicable: optional\n"
+    )
+    assert [r.must_apply for r in policies.parse([("policies/p.yaml", optional)]).rules] == [False, False]
+    with pytest.raises(InvalidDefinitions) as caught:
+        policies.parse(
+            [
+                (
+                    "policies/p.yaml",
+                    POLICY.replace(
+                        b"    require: [repoclosure]\n",
+                        b"    require: [repoclosure]\n    applicable: always\n",
+                    ),
+                )
+            ]
+        )
+    rendered = "\n".join(d.render() for d in caught.value.diagnostics)
+    assert "policies/p.yaml:9:" in rendered and "schema-enum" in rendered
 
 
 def test_the_repository_default_policy_is_valid() -> None:
@@ -287,6 +342,20 @@ def test_a_waiver_lets_a_failing_compose_pass(gated: Gated) -> None:
     policy = gate.Policy((REPO_RULE,), (waiver,))
     result = gated.run(policy, [Verdicts("install", frozenset({"repo"}))])
     assert {r.node: r.status for r in result.results}["repo:Server"] == "COMPOSED"
+
+
+def test_a_check_with_nothing_to_check_is_recorded_not_applicable_and_gated_by_the_rule(gated: Gated) -> None:
+    empty = Verdicts("install", frozenset({"repo"}), {"repo:Server": CheckState.NOT_APPLICABLE})
+    result = gated.run(POLICY_VALUE, [empty])
+    server = {r.node: r for r in result.results}["repo:Server"]
+    assert server.status == "COMPOSED"  # the default: a check that did not apply satisfies the rule
+    notes = {n.check: n.state for n in testnotes.read(gated.lineage, server.compose_id)}
+    assert notes["install"] == CheckState.NOT_APPLICABLE  # recorded as what happened, never PASSED
+    strict = gate.Rule(("repo",), ("install",), ("Server",), source="p.yaml:9", must_apply=True)
+    gated.composers["repo"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
+    again = {r.node: r for r in gated.run(gate.Policy((strict, MODULE_RULE)), [empty]).results}["repo:Server"]
+    assert again.status == "FAILED"
+    assert "install NOT_APPLICABLE: did not apply (repo:Server is broken), and p.yaml:9 says" in again.message
 
 
 def test_a_crashing_check_is_an_error_result_not_a_crash(gated: Gated) -> None:

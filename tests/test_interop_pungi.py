@@ -209,3 +209,24 @@ def test_imported_repodata_modules_validate_with_only_unreachable_pin_warnings(
         "warning[unreachable-distgit]" in line or "warning[eol-reached]" in line for line in lines
     )
     assert "error" not in err
+
+
+def test_an_import_that_imports_nothing_is_refused_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every document refused (libmodulemd cannot read it, or it is a kind factory leaves out):
+    the import would do nothing, so it says why and exits 2, writing nothing."""
+    repo = new_repo(tmp_path / "repo")
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(
+        "---\ndocument: modulemd\nversion: 2\ndata:\n  name: a\n  stream: s\n  surprise: 1\n...\n"
+        "---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: a\n  stream: s\n...\n"
+    )
+    before = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts)
+    code, out, err = run(capsys, "import", "modulemd", str(refused), "--repo", str(repo))
+    assert code == 2
+    assert f"{refused}:1: not carried over: document 1: libmodulemd:" in out
+    assert "no module stream imported; 0 files written, 2 constructs not carried over" in out
+    assert f"error[nothing-imported]: nothing imported from {refused}" in err and "Traceback" not in err
+    after = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts)
+    assert after == before

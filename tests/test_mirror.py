@@ -35,7 +35,7 @@ from pipeline.records import mirrors
 from pipeline.records.lineage import Lineage
 from pipeline.release import publications
 from pipeline.release import publishing as mirror
-from pipeline.tools import gpg, ostree, rsync
+from pipeline.tools import dnf, gpg, ostree, rsync
 from tests.bumped_dist import HOST, SERVER, Bumped, bumped
 from tests.http_files import serve
 from tests.test_sign_release import key
@@ -208,22 +208,33 @@ def release_tree(release: mirror.Release) -> dict[str, str]:
     }
 
 
-def makecache(url: str, home: Path, *, repo_gpgcheck: bool = False) -> subprocess.CompletedProcess[str]:
-    """dnf makecache of the mirror's Server repo, from nothing, failing when the repo fails."""
-    home.mkdir(parents=True)
+def dnf_client(
+    url: str, home: Path, *command: str, repo_gpgcheck: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """dnf with the mirror's Server repo, in the installroot under home (made on first use, kept
+    after: a client that follows the mirror), every package's signature checked (gpgcheck=1, the
+    release key from the mirror), failing when the repo fails; metadata read again every time."""
+    home.mkdir(parents=True, exist_ok=True)
     (home / ".rpmmacros").write_text("%_dbpath /usr/lib/sysimage/rpm\n")
     try:
         return subprocess.run(
             ["dnf", "-y", "-q", f"--installroot={home / 'root'}", "--releasever=42", "--setopt=reposdir=/nonexistent",
              "--setopt=module_platform_id=platform:fl42", "--setopt=skip_if_unavailable=False",
-             f"--setopt=cachedir={home / 'cache'}", f"--repofrompath=mirror,{url}/{OS}", "--repo=mirror",
+             "--setopt=metadata_expire=0", f"--setopt=cachedir={home / 'cache'}",
+             f"--repofrompath=mirror,{url}/{OS}", "--repo=mirror",
              "--setopt=mirror.gpgcheck=1", f"--setopt=mirror.gpgkey={url}/latest/RPM-GPG-KEY-factory",
-             f"--setopt=mirror.repo_gpgcheck={int(repo_gpgcheck)}", "makecache"],
+             f"--setopt=mirror.repo_gpgcheck={int(repo_gpgcheck)}", *command],
             capture_output=True, text=True, env={**os.environ, "HOME": str(home)}, check=False,
         )  # fmt: skip
     finally:
         for ring in home.rglob("pubring.*"):
             gpg.kill_agent(ring.parent)
+
+
+def makecache(url: str, home: Path, *, repo_gpgcheck: bool = False) -> subprocess.CompletedProcess[str]:
+    """dnf makecache of the mirror's Server repo, from nothing, failing when the repo fails."""
+    assert not home.exists()
+    return dnf_client(url, home, "makecache", repo_gpgcheck=repo_gpgcheck)
 
 
 def ostree_client(path: Path, url: str, keyring: Path) -> Path:
@@ -299,8 +310,10 @@ def test_a_superseded_release_leaves_the_mirror_once_its_grace_is_over(
 
 
 def test_clients_never_fail_while_publish_runs_in_a_loop(released: Released, tmp_path: Path) -> None:
-    """dnf makecache and ostree pull over HTTP in one thread; publish (and a release of the Atomic
-    Host, which adds a commit each time) again and again in this one."""
+    """dnf (makecache from nothing; and a system that follows the mirror, `distro-sync openssl`,
+    the package the two Server releases ship in two versions, each download's signature checked)
+    and ostree pull over HTTP in one thread; publish (and a release of the Atomic Host, which
+    adds a commit each time) again and again in this one."""
     home, fingerprint = released.key
     mirrors = tmp_path / "mirrors"
     keyring = tmp_path / "key.gpg"
@@ -309,10 +322,14 @@ def test_clients_never_fail_while_publish_runs_in_a_loop(released: Released, tmp
     publish(released, HOST, mirrors / "AtomicHost", "--from", str(released.host_dir))
     failures: list[str] = []
     seen: set[str] = set()
-    runs = {"dnf": 0, "ostree": 0}
+    openssl: set[str] = set()
+    runs = {"dnf": 0, "distro-sync": 0, "ostree": 0}
     stop = threading.Event()
+    follower = tmp_path / "follower"
     with serve(mirrors) as http:
         host = ostree_client(tmp_path / "host", f"{http.url}/AtomicHost/ostree/repo", keyring)
+        installed = dnf_client(f"{http.url}/Server", follower, "install", "openssl")
+        assert installed.returncode == 0, installed.stderr
 
         def clients() -> None:
             while not stop.is_set():
@@ -320,6 +337,12 @@ def test_clients_never_fail_while_publish_runs_in_a_loop(released: Released, tmp
                 runs["dnf"] += 1
                 if cached.returncode != 0:
                     failures.append(f"dnf makecache: {cached.stderr}")
+                synced = dnf_client(f"{http.url}/Server", follower, "distro-sync", "openssl")
+                runs["distro-sync"] += 1
+                if synced.returncode != 0:
+                    failures.append(f"dnf distro-sync openssl: {synced.stderr}")
+                else:
+                    openssl.update(n for n in dnf.installed(follower / "root") if n.startswith("openssl-"))
                 pulled = ostree_pull(host)
                 runs["ostree"] += 1
                 if pulled.returncode != 0:
@@ -339,7 +362,13 @@ def test_clients_never_fail_while_publish_runs_in_a_loop(released: Released, tmp
             stop.set()
             thread.join()
     assert failures == []
-    assert runs["dnf"] >= 3 and runs["ostree"] >= 3
+    assert runs["dnf"] >= 3 and runs["distro-sync"] >= 3 and runs["ostree"] >= 3
+    # The follower installed both openssl builds as the mirror switched (each download checked
+    # against the release key dnf imported for gpgcheck: its gpg-pubkey is in the rpmdb).
+    assert len(openssl) == 2, openssl
+    assert any(
+        n.startswith(f"gpg-pubkey-0:{fingerprint[-8:].lower()}-") for n in dnf.installed(follower / "root")
+    )
     # The mirror is shaped as the release target: what RELEASE.json names is where it says.
     manifest = json.loads((mirrors / "AtomicHost" / "latest" / "RELEASE.json").read_text())
     named = [s["signature"] for s in manifest["signatures"] if s["kind"].startswith("ostree")]

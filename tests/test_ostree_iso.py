@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,12 +210,36 @@ def test_two_iso_builds_are_byte_identical_and_productmd_reads_images_json(dist:
             iso.size,
             {"sha256": iso.sha256},
         )
+        # productmd's types: a DVD, or Pungi's type for an OSTree installer; neither has a boot
+        # setup (no El Torito record, as xorriso reads the image), so neither says it boots.
+        assert xorriso.boot_images(dist.output_dir / iso.path) == []
         assert (image.type, image.mtime, image.implant_md5, image.bootable) == (
-            "dvd" if node == DVD else "boot",
+            "dvd" if node == DVD else "dvd-ostree",
             1767225600,
             None,
             False,
         )
+        assert image.type in productmd.images.SUPPORTED_IMAGE_TYPES
+
+
+def test_xorriso_reads_an_el_torito_boot_record_only_where_there_is_one(tmp_path: Path) -> None:
+    """What `bootable` in images.json rests on: an image made with a boot image has a record."""
+    assert xorriso.boot_report_argv(Path("/x.iso")) == [
+        "xorriso", "-indev", "/x.iso", "-report_el_torito", "plain",
+    ]  # fmt: skip
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "boot.img").write_bytes(bytes(2048))
+    plain, booting = tmp_path / "plain.iso", tmp_path / "boot.iso"
+    xorriso.make_iso(plain, "PLAIN", stage, 1767225600)
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-o", str(booting), "-V", "BOOT", "-b", "boot.img", "-no-emul-boot",
+         str(stage)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert xorriso.boot_images(plain) == []
+    (record,) = xorriso.boot_images(booting)
+    assert record.split()[:3] == ["1", "BIOS", "y"]
 
 
 def test_a_recompose_with_the_same_package_set_makes_no_commit(dist: Distribution) -> None:

@@ -180,6 +180,27 @@ def test_a_failed_outside_result_is_not_promoted(gated: Gated, capsys: pytest.Ca
     assert gated.lineage.get(pending_id).status == ComposeStatus.PENDING
 
 
+def test_an_outside_check_with_nothing_to_check_is_recorded_not_applicable(
+    gated: Gated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """openQA had no test for it: NOT_APPLICABLE, recorded as such; it satisfies the rule (which
+    does not say `applicable: required`), so the compose may be promoted."""
+    assert gated.run(gate.Policy()).status == RunStatus.FINISHED
+    pending_id = statuses(gated.run(require_openqa(gated)))[GTK][1]
+    code, out, _ = factory(
+        capsys, "check", "record", pending_id, "openqa.install", "--outcome", "NOT_APPLICABLE",
+        "--note", "no openQA test covers a library module", "--repo", str(gated.root),
+    )  # fmt: skip
+    assert code == 0
+    assert out.splitlines()[0] == f"recorded openqa.install NOT_APPLICABLE on {pending_id} ({GTK}, PENDING)"
+    recorded = {r.check: r.state for r in testnotes.read(gated.lineage, pending_id)}
+    assert recorded["openqa.install"] == CheckState.NOT_APPLICABLE
+    code, out, _ = factory(capsys, "gate", pending_id, "--promote", "--repo", str(gated.root))
+    assert code == 0, out
+    assert "openqa.install: NOT_APPLICABLE - did not apply: no openQA test covers a library module" in out
+    assert gated.lineage.latest()[GTK] == pending_id
+
+
 def test_check_record_refuses_bad_input_and_writes_nothing(
     gated: Gated, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,8 +13,10 @@ gpg-verify (and gpg-verify-summary), `sha256sum -c` on the clearsigned CHECKSUM 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +38,7 @@ from pipeline.release import sign
 from pipeline.release.sign_images import KEYRING
 from pipeline.tools import dnf
 from tests import registry as registries
-from tests.conftest import commit_tree, example_tree
+from tests.conftest import ROOT, commit_tree, example_tree
 from tests.http_files import serve
 from tests.test_checks_repo import gated_dist, output_dir
 from tests.test_sign_release import key
@@ -180,6 +182,13 @@ def extract(iso: Path, path: str, dest: Path) -> Path:
 
 def verify(release: Path, tmp: Path) -> dict[SignatureKind, int]:
     """Check every signature RELEASE.json claims with the field's client; how many of each kind."""
+    try:
+        return _verify(release, tmp)
+    finally:  # the GnuPG home that knows only the published key
+        run("gpgconf", "--homedir", str(tmp / "verify-gnupg"), "--kill", "all")
+
+
+def _verify(release: Path, tmp: Path) -> dict[SignatureKind, int]:
     data = manifest(release)
     signatures = signatures_of(release)
     assert signatures and data["unsigned"] is False
@@ -541,3 +550,91 @@ def test_a_release_that_signs_nothing_is_refused_unless_unsigned(
     assert not (to / cid / sign.PUBLIC_KEY).exists()
     note = jsonnotes.read_note(Lineage(root), RELEASE_NOTES, cid)
     assert note is not None and note["releases"][-1]["unsigned"] is True  # type: ignore[index]
+
+
+# -- `make demo`'s verification, as its script runs it -------------------------------------------
+
+VERIFY_DEMO = ROOT / "scripts" / "verify-demo-release"
+
+
+def another_public_key(tmp: Path) -> Path:
+    """The armored public key of a key that signed nothing here."""
+    home = tmp / "other-gnupg"
+    home.mkdir(mode=0o700)
+    made = run("gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+               "--quick-generate-key", "Someone Else <else@example.invalid>", "ed25519", "sign", "never")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    exported = run("gpg", "--homedir", str(home), "--batch", "--armor", "--export")
+    run("gpgconf", "--homedir", str(home), "--kill", "all")
+    assert exported.returncode == 0 and "BEGIN PGP PUBLIC KEY BLOCK" in exported.stdout
+    (tmp / "other.asc").write_text(exported.stdout)
+    return tmp / "other.asc"
+
+
+def demo_releases(released: dict[str, Path], top: Path, *, copied: str = "") -> Path:
+    """RELEASES as `make demo` lays it out, the release of node `copied` a copy (to tamper with),
+    the other one the real release; the copy's `latest`."""
+    for node in ("container:Cloud/base", "iso:AtomicHost/installer"):
+        target = top / slug(node)
+        target.mkdir(parents=True)
+        release = released[node]
+        if node == copied:
+            shutil.copytree(release, target / release.name, symlinks=True)
+            (target / "latest").symlink_to(release.name)
+        else:
+            (target / "latest").symlink_to(release)
+    return top / slug(copied) / "latest" if copied else top
+
+
+def test_the_demo_verification_passes_with_the_release_key(released: dict[str, Path], tmp_path: Path) -> None:
+    done = run(str(VERIFY_DEMO), str(demo_releases(released, tmp_path / "releases")))
+    assert done.returncode == 0, done.stderr
+    image = next(s.image for s in signatures_of(released["container:Cloud/base"]) if s.image)
+    assert f"  {image}: signed by the release key" in done.stdout
+    assert f"good signature by {manifest(released['iso:AtomicHost/installer'])['signed_by']}" in done.stdout
+    assert "installer.iso: OK" in done.stdout and done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("tampered", "failure"),
+    [
+        ("container policy", "FAILED: container: skopeo refused docker://"),
+        ("ISO key", "FAILED: installer ISO: compose/AtomicHost/x86_64/iso/"),
+        ("ISO bytes", "FAILED: installer ISO: sha256sum -c compose/AtomicHost/x86_64/iso/"),
+    ],
+)
+def test_the_demo_verification_stops_at_the_first_step_that_fails(
+    released: dict[str, Path], tmp_path: Path, tampered: str, failure: str
+) -> None:
+    """The policy or the published key swapped for another key's, or the image changed: the
+    script exits 1 naming what failed, and runs no step after it."""
+    other = another_public_key(tmp_path)
+    node = "container:Cloud/base" if tampered == "container policy" else "iso:AtomicHost/installer"
+    copy = demo_releases(released, tmp_path / "releases", copied=node)
+    if tampered == "container policy":
+        policy = json.loads((copy / "containers" / "policy.json").read_text())
+        for rules in policy["transports"]["docker"].values():  # the key is in the policy (keyData)
+            rules[0]["keyData"] = base64.b64encode(other.read_bytes()).decode("ascii")
+        (copy / "containers" / "policy.json").write_text(json.dumps(policy))
+    elif tampered == "ISO key":
+        (copy / sign.PUBLIC_KEY).write_bytes(other.read_bytes())
+    else:
+        iso = copy / "compose/AtomicHost/x86_64/iso/installer.iso"
+        iso.write_bytes(iso.read_bytes() + b"\0")
+    done = run(str(VERIFY_DEMO), str(tmp_path / "releases"))
+    assert done.returncode == 1
+    assert failure in done.stderr, done.stderr
+    if tampered == "ISO key":
+        assert f"is not signed by the release key {manifest(copy)['signed_by']}" in done.stderr
+    if tampered == "container policy":
+        assert "installer ISO" not in done.stdout  # stopped: the next step never ran
+
+
+def test_make_demo_runs_the_verification_script_as_a_step_of_its_own() -> None:
+    """Its own recipe line: when the script fails, make stops (no `; rm -rf` after it)."""
+    planned = run("make", "-n", "demo", cwd=ROOT)
+    assert planned.returncode == 0, planned.stderr
+    assert "scripts/verify-demo-release .factory/releases" in planned.stdout.splitlines()
+    assert os.access(VERIFY_DEMO, os.X_OK)
+    assert VERIFY_DEMO.read_text().splitlines()[:1] == ["#!/usr/bin/env bash"]
+    assert "set -euo pipefail" in VERIFY_DEMO.read_text()

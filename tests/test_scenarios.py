@@ -50,7 +50,7 @@ def release_latest(
 
 
 @pytest.fixture
-def signing_key(tmp_path: Path) -> tuple[Path, str]:
+def signing_key(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     subprocess.run(
@@ -65,7 +65,8 @@ def signing_key(tmp_path: Path) -> tuple[Path, str]:
         check=True,
     ).stdout
     fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
-    return home, fingerprint
+    yield home, fingerprint
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
 
 
 @pytest.fixture

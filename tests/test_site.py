@@ -6,20 +6,22 @@ example distribution composed once, then gtk broken and failing, a bump merge re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from pipeline.build.local import log_location
 from pipeline.core.facts import BranchHead, BumpRequest, CheckRun
 from pipeline.core.overview import detail
 from pipeline.core.states import CheckState
 from pipeline.core.status import Status, compute
-from pipeline.formats import site, status_json
+from pipeline.formats import site, site_style, status_json
 from tests.conftest import ROOT
 from tests.test_status import FIXED, GRAPH, Lineage, _passing, broken_gtk, facts, graph_of
 
@@ -35,6 +37,11 @@ def failing_status() -> Status:
     checks = {r.compose_id: _passing(r) for r in lineage.records}
     checks[lineage.records[-1].compose_id] = [
         CheckRun("repoclosure", CheckState.FAILED, "gtk3 requires glib2", "t", "t")
+    ]
+    server = next(r for r in reversed(lineage.records) if r.node == "repo:Server")
+    checks[server.compose_id] = [  # an install check that found nothing to install
+        CheckRun("install", CheckState.NOT_APPLICABLE, "nothing to install", "t", "t"),
+        CheckRun("repoclosure", CheckState.PASSED, "", "t", "t"),
     ]
     return compute(
         facts(
@@ -194,6 +201,45 @@ def test_a_node_page_shows_lineage_both_ways_and_its_checks(pages: dict[str, str
     component = next(c for c in group["components"] if c["component"] == "openssl")
     f42 = next(p for p in component["pins"] if p["branch"] == "f42")
     assert f42["waiting"] and f42["bumps"] == ["1"] and f42["head"]["commit"] == FIXED
+
+
+def test_a_check_that_did_not_apply_shows_as_such_and_satisfies_the_gate(pages: dict[str, str]) -> None:
+    twin = json.loads(pages["nodes/repo~Server.json"])
+    newest = twin["history"][0]
+    install = next(c for c in newest["gate"]["required"] if c["check"] == "install")
+    assert (install["state"], install["satisfied"]) == ("NOT_APPLICABLE", True)
+    assert newest["gate"]["state"] == "passed"
+    page = pages["nodes/repo~Server.html"]
+    assert '<span class="state s-not-applicable">not-applicable</span>' in page
+    assert ".s-not-applicable{" in site_style.STYLE or ",.s-not-applicable" in site_style.STYLE
+
+
+def test_a_failed_builds_log_is_a_link_a_reader_opens() -> None:
+    """The message of a failed build names its log where it is kept (the CI job's artifacts,
+    `pipeline.build.local.log_location`): the pages link it, and name no path of a machine."""
+    job = "https://gitlab.example/dist/factory/-/jobs/4711"
+    build = next(n for n in GRAPH.nodes if n.startswith("build:openssl@"))
+    runner = Path("/builds/dist/factory")  # where a runner clones the project (CI_PROJECT_DIR)
+    log = runner / ".factory/output/builds/abc/build.log"
+    where = log_location(log, runner / ".factory/output", {"CI_JOB_URL": job, "CI_PROJECT_DIR": str(runner)})
+    assert where == f"{job}/artifacts/file/.factory/output/builds/abc/build.log"
+    lineage = Lineage()
+    lineage.compose(GRAPH)
+    failed = lineage.compose(GRAPH, [build], fail=[build])[build]
+    text = f"rpmbuild of openssl at 795545287474 failed (log: {where}):\nerror: Bad exit status"
+    lineage.records[-1] = dataclasses.replace(failed, message=text)
+    pages = dict(site.pages(compute(facts(lineage)), MADE))
+    link = f'(log: <a href="{where}">{where}</a>):'
+    assert link in pages["index.html"]  # the failures, first on the overview
+    assert link in pages["builds/base-runtime~f42.html"]
+    assert not [p for p, t in pages.items() if str(runner) in t]
+    # Outside CI, or a log the job does not keep: its place in the output directory.
+    assert log_location(log, runner / ".factory/output", {}) == "builds/abc/build.log in the output directory"
+    elsewhere = {"CI_JOB_URL": job, "CI_PROJECT_DIR": "/builds/other"}
+    assert (
+        log_location(log, runner / ".factory/output", elsewhere)
+        == "builds/abc/build.log in the output directory"
+    )
 
 
 def test_lists_are_paginated_and_filtered(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,14 +6,14 @@ the one place that decides which token is sent:
 - `FACTORY_GITLAB_TOKEN` (a project or personal access token with the api scope) is what writes
   to GitLab: it is sent as PRIVATE-TOKEN. Without it, making the GitLab forge fails with an error
   naming the variable, before any request.
-- `CI_JOB_TOKEN` is never sent in its place. GitLab lets a CI/CD job token call only a short list
-  of endpoints (container and package registries, job artifacts, releases, deployments and
-  environments, pipeline triggers, Terraform state, secure files; newer versions add reading
-  branches and commits: docs.gitlab.com, "GitLab CI/CD job token", "Job token access"). Every
-  call the forge makes (the project, merge requests and their notes, repository files, commits)
-  is outside that list, so a job token could only ever be refused; the error says so.
-  `forge_gitlab.gitlab_forge(..., job_token=True)` sends a job token as JOB-TOKEN for the calls
-  that may take one.
+- `CI_JOB_TOKEN` is never sent in its place. GitLab lets a CI/CD job token call only the
+  endpoints listed under "Job token access" of https://docs.gitlab.com/ci/jobs/ci_job_token/
+  (registries, packages, releases, deployments, environments, job artifacts, pipeline
+  triggers, reading branches, commits, raw files, merge requests and their notes; of the calls
+  the forge makes, only the GETs of merge requests and notes); anywhere else it is not even
+  looked at, so the request is anonymous. Reading the project, a branch or a file's metadata, and every write the forge
+  makes (branches, commits, merge requests, notes) would be refused (401 for a write, 404 for a
+  read of a private project); the error says so. The forge has no way to send one.
 """
 
 from __future__ import annotations

@@ -10,7 +10,16 @@ the Forge contract's promise of idempotence on a network that loses answers:
   made twice (merge requests, notes, branches);
 - the source branch is written with one commit on top of the target branch (`start_branch` +
   `force`), so writing it again gives the same content, not a second commit on top;
-- 5xx answers and timeouts are retried with bounded exponential backoff; 4xx answers are not.
+- 5xx answers and timeouts are retried with bounded exponential backoff; 4xx answers are not,
+  but for 429 (GitLab's rate limit, answered before the request is carried out): it is retried
+  after the seconds its `Retry-After` header asks for (GitLab's "Response headers",
+  https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/), and a wait longer
+  than `max_retry_after` is an error naming it rather than a silent sleep. python-gitlab's own
+  429 handling (sleeping in place, up to ten times) is off, so every wait goes through the one
+  loop, its injectable sleep and its log line.
+
+It sends only the access token it is given, as PRIVATE-TOKEN: GitLab lets a CI/CD job token
+call none of the writes factory makes (`pipeline.bot.forge_choice`).
 
 Every python-gitlab or requests exception is translated here into a `ForgeError` that keeps
 the HTTP status and body. The token never appears in a message, a body or a log line.
@@ -18,7 +27,9 @@ the HTTP status and body. The token never appears in a message, a body or a log 
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -37,6 +48,40 @@ T = TypeVar("T")
 
 TOKEN_VARIABLE = "FACTORY_GITLAB_TOKEN"
 _BODY_LIMIT = 2000  # characters of an error body kept on a ForgeError
+MAX_RETRY_AFTER = 300.0  # the longest Retry-After (seconds) factory waits out
+
+
+class Client(gitlab.Gitlab):
+    """python-gitlab's client, leaving 429 answers to `GitLabCalls`, and remembering (per thread)
+    the `Retry-After` of the last one: python-gitlab's exceptions keep status and body only."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        self._last = threading.local()
+        session = requests.Session()
+        session.hooks["response"].append(self._seen)
+        super().__init__(url, session=session, **kwargs)
+
+    def _seen(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code == 429:
+            self._last.retry_after = response.headers.get("Retry-After")
+
+    def http_request(self, verb: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
+        """python-gitlab's request, its own sleep on 429 off (GitLabCalls waits instead)."""
+        kwargs["obey_rate_limit"] = False
+        self._last.retry_after = None
+        return super().http_request(verb, path, *args, **kwargs)
+
+    def retry_after(self) -> float | None:
+        """The seconds the last 429 of this thread asked to wait (delay-seconds or an HTTP date,
+        RFC 9110), or None when it said nothing readable."""
+        value = str(getattr(self._last, "retry_after", None) or "").strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
 
 
 def _redacted(text: str, secrets: Sequence[str]) -> str:
@@ -89,8 +134,8 @@ class GitLabCalls:
     """Calls to one GitLab over a python-gitlab client, retried and translated.
 
     `tries` bounds the attempts of each step (the first one included); between attempts it
-    sleeps `backoff`, then twice that, and so on up to `max_backoff`. `sleep` is injectable so
-    tests do not wait. `secrets` are redacted from every message and body emitted. `project`
+    sleeps `backoff`, then twice that, and so on up to `max_backoff`; after a 429, what its
+    Retry-After asks (at most `max_retry_after`). `sleep` is injectable so tests do not wait. `secrets` are redacted from every message and body emitted. `project`
     names the project the calls are about (in messages and hints).
     """
 
@@ -103,9 +148,11 @@ class GitLabCalls:
         tries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
+        max_retry_after: float = MAX_RETRY_AFTER,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._gl = client
+        self._max_retry_after = max_retry_after
         self._path = project
         self._secrets = tuple(s for s in secrets if s)
         self._tries = max(1, tries)
@@ -125,11 +172,32 @@ class GitLabCalls:
                 if not _transient(exc) or attempt.last:
                     # not chained: the raw exception's body is unredacted and may echo the token
                     raise error from None
+                delay = backoff.delay(attempt.number - 1)
+                asked = self._retry_after() if _status(exc) == 429 else None
+                if asked is not None and asked > self._max_retry_after:
+                    raise ForgeError(
+                        f"{error.message}: its rate limit asks to wait {asked:.0f}s (Retry-After), "
+                        f"longer than factory waits ({self._max_retry_after:.0f}s)",
+                        status=429,
+                        body=error.body,
+                        hint="run it again once GitLab's rate limit has reset",
+                    ) from None
+                if asked is not None:
+                    attempt.wait(asked)
+                    delay = asked
                 log.warning(
-                    "%s; retrying in %.2fs (attempt %d of %d)",
-                    error.message, backoff.delay(attempt.number - 1), attempt.number, self._tries,
-                )  # fmt: skip
+                    "%s; retrying in %.2fs (attempt %d of %d)%s",
+                    error.message,
+                    delay,
+                    attempt.number,
+                    self._tries,
+                    ", as its Retry-After asks" if asked is not None else "",
+                )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_after(self) -> float | None:
+        reader = getattr(self._gl, "retry_after", None)
+        return reader() if callable(reader) else None
 
     def _translate(self, what: str, exc: BaseException) -> ForgeError:
         status = _status(exc)
@@ -376,31 +444,33 @@ def gitlab_forge(
     project: str,
     token: str,
     *,
-    job_token: bool = False,
     timeout: float = 10,
     tries: int = 4,
     backoff: float = 0.5,
+    max_retry_after: float = MAX_RETRY_AFTER,
     sleep: Callable[[float], None] = time.sleep,
 ) -> GitLabForge:
     """A GitLabForge for `project` (`group/name`) on the GitLab at `url`.
 
-    `token` is a personal, project or group access token (sent as PRIVATE-TOKEN), or with
-    `job_token` a CI job token (sent as JOB-TOKEN). python-gitlab's own retries are off: this
-    forge retries, re-checking before every create.
+    `token` is a personal, project or group access token, sent as PRIVATE-TOKEN (never as a CI
+    job token: GitLab refuses one for every write the forge makes). python-gitlab's own retries
+    are off: this forge retries, re-checking before every create.
     """
     if not token:
         raise ForgeError(
             f"no GitLab token: set {TOKEN_VARIABLE}",
-            hint="Use an access token with the api scope, or the CI job token in a pipeline.",
+            hint="Use a project access token with the api scope.",
         )
-    client = gitlab.Gitlab(
-        url,
-        private_token=None if job_token else token,
-        job_token=token if job_token else None,
-        timeout=timeout,
-        retry_transient_errors=False,
+    client = Client(url, private_token=token, timeout=timeout, retry_transient_errors=False)
+    return GitLabForge(
+        client,
+        project,
+        secrets=(token,),
+        tries=tries,
+        backoff=backoff,
+        max_retry_after=max_retry_after,
+        sleep=sleep,
     )
-    return GitLabForge(client, project, secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
 
 
 # -- dist-git projects on the same GitLab (`factory branch-release`) --------------------------------
@@ -469,8 +539,15 @@ def gitlab_distgit(
     """The dist-git projects of the GitLab at url, written with `token` (PRIVATE-TOKEN)."""
     if not token:
         raise ForgeError("no GitLab token: set FACTORY_GITLAB_TOKEN")
-    client = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False)
+    client = Client(url, private_token=token, timeout=timeout, retry_transient_errors=False)
     return GitLabDistGit(client, "dist-git", secrets=(token,), tries=tries, backoff=backoff, sleep=sleep)
 
 
-__all__ = ["GitLabDistGit", "GitLabForge", "gitlab_distgit", "gitlab_forge", "merge_request_from_api"]
+__all__ = [
+    "Client",
+    "GitLabDistGit",
+    "GitLabForge",
+    "gitlab_distgit",
+    "gitlab_forge",
+    "merge_request_from_api",
+]

@@ -17,6 +17,7 @@ puts in primary.xml.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from pipeline.compose.base import Job, describe_tree
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Pin
 from pipeline.core.records import OutputFile
+from pipeline.formats.gitlab_ci import LOG_PATHS
 from pipeline.git.distgit import commit_time, export_tree
 from pipeline.tools import rpmbuild
 
@@ -72,7 +74,9 @@ class LocalBuilder:
             try:
                 _build(pin, distgit, str(definition["dist"]), topdir, staging)
             except run.CommandFailed as exc:
-                raise BuildFailed(pin, _keep_log(staging, job.workdir), exc) from exc
+                log = _keep_log(staging, job.workdir)
+                where = log_location(log, job.output_dir) if log else ""
+                raise BuildFailed(pin, log, where, exc, topdir) from exc
             else:
                 _publish(staging, job.workdir)
             finally:
@@ -176,13 +180,32 @@ def _keep_log(staging: Path, workdir: Path) -> Path | None:
     return workdir / LOG
 
 
-class BuildFailed(OperationFailed):
-    """rpmbuild failed; the message names the kept build log and ends with its tail."""
+def log_location(log: Path, output_dir: Path, env: Mapping[str, str] = os.environ) -> str:
+    """Where a reader opens a failed build's log, never a path of this machine: in a GitLab CI
+    job that keeps it as an artifact (the generated jobs keep `LOG_PATHS`, also when they fail),
+    its page among the job's artifacts, `$CI_JOB_URL/artifacts/file/<path in the project>`;
+    elsewhere its place in the output directory, `builds/<key>/build.log`."""
+    job_url, project = env.get("CI_JOB_URL", ""), env.get("CI_PROJECT_DIR", "")
+    if job_url and project:
+        try:
+            inside = log.resolve().relative_to(Path(project).resolve()).as_posix()
+        except ValueError:
+            inside = ""
+        if inside and any(fnmatch.fnmatchcase(inside, kept) for kept in LOG_PATHS):
+            return f"{job_url.rstrip('/')}/artifacts/file/{inside}"
+    return f"{log.relative_to(output_dir).as_posix()} in the output directory"
 
-    def __init__(self, pin: Pin, log: Path | None, failure: run.CommandFailed) -> None:
+
+class BuildFailed(OperationFailed):
+    """rpmbuild failed; the message names where the kept build log is (`log_location`) and ends
+    with its tail, rpmbuild's top directory on this machine written `%{_topdir}`."""
+
+    def __init__(
+        self, pin: Pin, log: Path | None, where: str, failure: run.CommandFailed, topdir: Path
+    ) -> None:
         text = log.read_text(encoding="utf-8", errors="replace") if log is not None else failure.stderr
-        tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
-        where = f"log: {log}" if log is not None else "no log"
+        tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:]).replace(str(topdir), "%{_topdir}")
+        where = f"log: {where}" if log is not None else "no log"
         super().__init__(
             f"rpmbuild of {pin.component} at {pin.ref[:12]} failed ({where}):\n{tail}",
             code="build-failed",

@@ -12,7 +12,8 @@ system python's binding; the venv sees it), in-process: under 10 ms per repo. No
 filtering applies: closure is about packages, and a module repo has no defaults.
 
 install: the profiles a variant selects of every module (its default profiles) install with
-dnf into an empty root from the variant's repo (for this machine's architecture). A passed
+dnf into an empty root from the variant's repo (for this machine's architecture). When no
+selected profile holds a package there is nothing to install: NOT_APPLICABLE, never PASSED. A passed
 install of the very same resolved package set by an earlier compose is reused, not run again,
 and the result says from which compose (`pipeline/checks/install_cache.py`).
 
@@ -250,7 +251,10 @@ class InstallCheck:
             if rpms:
                 wanted[selection.module] = rpms
         if not wanted:
-            return CheckResult(self.name, CheckState.PASSED, "no profile selects a package")
+            # Nothing was installed, so nothing passed: the gate decides what that means.
+            return CheckResult(
+                self.name, CheckState.NOT_APPLICABLE, "no profile selects a package: nothing to install"
+            )
         everything = tuple(dict.fromkeys(r for rpms in wanted.values() for r in rpms))
         config = job.defs.config
         key = install_cache.install_key(

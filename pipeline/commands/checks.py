@@ -17,7 +17,8 @@ from pipeline.workspace import Workspace
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    """Record one result (PASSED, FAILED or ERROR) of a check on a compose; print the gate now."""
+    """Record one result (PASSED, FAILED, ERROR or NOT_APPLICABLE) of a check on a compose; print the
+    gate now."""
     parse_compose_id(args.compose_id)  # a clear error before anything is opened
     url = args.url or ""
     if url and not (urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc):

@@ -4,7 +4,8 @@ An import writes factory definition files into --out (default: the repository, s
 `modules/NAME/STREAM.yaml` and `variants/UID.yaml`), after checking that the definitions there
 and the new ones validate together; it never overwrites a file that differs unless --force,
 and writes nothing at all when it refuses. What could not be carried over is printed, one line
-per construct with its file and line; the rest is imported (exit 0).
+per construct with its file and line; the rest is imported (exit 0). An import that imports
+nothing (every document refused or left out) is bad input: exit 2, nothing written.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
     context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit.url)
     result = from_modulemd.convert(documents, context)
     origin = ", ".join(args.files)
+    if not result.modules:
+        _nothing_imported(args, result.losses, origin, "no module stream")
     files = {
         module_path(m): module_yaml(m, f"Imported by `factory import modulemd` from {origin}")
         for m in result.modules
@@ -81,6 +84,8 @@ def cmd_import_pungi(args: argparse.Namespace) -> int:
     result = from_pungi.convert(
         str(variants_file), variants, str(comps_file), comps, context, _DistGitLookup(ws.root, config)
     )
+    if not result.modules and not result.variants:
+        _nothing_imported(args, result.losses, str(variants_file), "no variant and no module")
     origin = f"Imported by `factory import pungi` from {variants_file} and {comps_file}"
     files = {module_path(m): module_yaml(m, origin) for m in result.modules}
     files.update({variant_path(v): variant_yaml(v, origin) for v in result.variants})
@@ -245,6 +250,16 @@ class _DistGitLookup:
             return from_pungi.Provided.UNKNOWN, ""
         head = self.distgit.head(url, branch) if branch in branches else None
         return (from_pungi.Provided.YES, head) if head else (from_pungi.Provided.NO, "")
+
+
+def _nothing_imported(args: argparse.Namespace, losses: tuple[Loss, ...], origin: str, what: str) -> None:
+    """Say what was refused, then refuse the import as a whole: it would write nothing."""
+    _report(args, losses, [], f"{what} imported")
+    raise InvalidInput(
+        f"nothing imported from {origin}: {what} could be carried over ({len(losses)} constructs not carried over)",
+        hint="the lines above name each document or construct that was refused, and why",
+        code="nothing-imported",
+    )
 
 
 def _report(args: argparse.Namespace, losses: tuple[Loss, ...], written: list[str], summary: str) -> None:

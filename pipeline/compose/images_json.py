@@ -28,11 +28,11 @@ class ImageFile:
     path: Path  # absolute; must be under the compose root
     variant_uid: str
     arch: str
-    type: str  # productmd image type: dvd, boot, docker, ociarchive, ...
+    type: str  # productmd image type: dvd, dvd-ostree, docker, ociarchive, ...
     format: str  # productmd image format: iso, tar, ociarchive, ...
     subvariant: str
     volume_id: str | None = None
-    bootable: bool = False
+    bootable: bool = False  # has a boot record (say so only when the image was read to have one)
 
 
 def images_manifest(

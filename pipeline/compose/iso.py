@@ -16,6 +16,12 @@ What goes on the image (staged in a scratch directory, hard links where files ex
   an installer stub. The commits are signed, and the key put on the image, when it is
   released (`pipeline.release.sign_images`).
 
+What images.json says of each image (productmd's words): a DVD is type `dvd`, an installer on
+an OSTree commit `dvd-ostree` (the type Pungi's ostree_installer phase gives its installer); its
+`bootable` flag is read back from the image (an El Torito boot record, `xorriso
+-report_el_torito`), never assumed. Neither kind gets a boot setup (no boot loader, kernel or
+initrd is staged), so neither boots today: both say `bootable: false`.
+
 Reproducible: xorriso runs with SOURCE_DATE_EPOCH (every time in the image is pinned), the
 staged files are the same bytes for the same inputs (no ostree summary, which embeds the wall
 clock), and images.json uses SOURCE_DATE_EPOCH as mtime.
@@ -57,7 +63,7 @@ class IsoComposer:
     """Makes the installer ISO of one variant output, per arch."""
 
     kind = "iso"
-    format = 1  # bump when what this composer makes from the same inputs changes
+    format = 2  # bump when what this composer makes from the same inputs changes
 
     def tools(self) -> Mapping[str, str]:
         """xorriso, ostree, dnf and createrepo_c, with their versions."""
@@ -84,8 +90,9 @@ class IsoComposer:
                 else:
                     _stage_installer(job, variant, output, arch, layered, stage, Path(scratch))
                 xorriso.make_iso(iso, volume, stage, job.source_date_epoch)
-            kind = "dvd" if layered is None else "boot"
-            images.append(ImageFile(iso, variant.uid, arch, kind, "iso", variant.uid, volume))
+            kind = "dvd" if layered is None else "dvd-ostree"
+            bootable = bool(xorriso.boot_images(iso))
+            images.append(ImageFile(iso, variant.uid, arch, kind, "iso", variant.uid, volume, bootable))
         write_images_json(job.compose_id, root, images, job.source_date_epoch)
         return describe_tree(job.output_dir, job.workdir)
 

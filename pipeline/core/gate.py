@@ -5,7 +5,10 @@ variants and node patterns) it applies to and the checks it *requires*; a *requi
 required check of one compose; a *waiver* (a file in Git) forgives a required check of the
 nodes it names; the *decision* is `pass`, `fail` or `pending`, with the reason for every
 requirement. A check not yet run is pending, never failed: only a FAILED or ERROR result, not
-waived, fails a gate.
+waived, fails a gate. A check that found nothing to check (NOT_APPLICABLE: an install check of a
+variant whose profiles select no package) satisfies its requirement, unless the rule requiring
+it says `applicable: required`: then it fails the gate as a failed check would (a waiver may
+forgive it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pipeline.core.kinds import MODULE, Kind, NodeId, kind_of
 from pipeline.core.model import Definitions
 from pipeline.core.states import CheckState, Verdict
+
+FAILING = frozenset({CheckState.FAILED, CheckState.ERROR, CheckState.NOT_APPLICABLE})  # when unsatisfied
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class Rule:
     variants: tuple[str, ...] = ()
     nodes: tuple[str, ...] = ()  # fnmatch patterns of node ids
     source: str = ""  # where it is written: `policies/default.yaml:5`
+    must_apply: bool = False  # `applicable: required`: a NOT_APPLICABLE result does not satisfy it
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,7 @@ class Requirement:
     compose_id: str
     check: str
     rule: str
+    must_apply: bool = False  # a rule requiring it says `applicable: required`
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,11 @@ class Outcome:
     state: CheckState
     satisfied: bool
     reason: str
+
+    @property
+    def failing(self) -> bool:
+        """Whether it fails the gate (a result that cannot turn good by waiting), not only holds it."""
+        return not self.satisfied and self.state in FAILING
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +155,8 @@ def variant_of(node: str) -> str | None:
 
 
 def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Requirement, ...]:
-    """The checks the rules require of one compose of node, each once (the first rule names it)."""
+    """The checks the rules require of one compose of node, each once (the first rule names it,
+    or the first that says `applicable: required`)."""
     kind = kind_of(node)
     variant = variant_of(node)
     found: dict[str, Requirement] = {}
@@ -155,7 +168,9 @@ def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Req
         if rule.nodes and not any(fnmatch.fnmatchcase(node, p) for p in rule.nodes):
             continue
         for check in rule.require:
-            found.setdefault(check, Requirement(node, compose_id, check, rule.source))
+            earlier = found.get(check)
+            if earlier is None or (rule.must_apply and not earlier.must_apply):
+                found[check] = Requirement(node, compose_id, check, rule.source, rule.must_apply)
     return tuple(found[c] for c in sorted(found))
 
 
@@ -165,7 +180,7 @@ def decide(
     """The decision for one compose; of several results of one check the last counts."""
     latest = {r.check: r for r in results}
     outcomes = tuple(_outcome(req, latest.get(req.check), waivers) for req in required)
-    if any(not o.satisfied and o.state in (CheckState.FAILED, CheckState.ERROR) for o in outcomes):
+    if any(o.failing for o in outcomes):
         verdict = Verdict.FAIL
     elif any(not o.satisfied for o in outcomes):
         verdict = Verdict.PENDING
@@ -177,15 +192,28 @@ def decide(
 def _outcome(req: Requirement, result: CheckRecord | None, waivers: Sequence[Waiver]) -> Outcome:
     if result is not None and result.state == CheckState.PASSED:
         return Outcome(req, CheckState.PASSED, True, result.message or "passed")
+    applies = result is None or result.state != CheckState.NOT_APPLICABLE
+    if result is not None and not applies and not req.must_apply:
+        return Outcome(
+            req, CheckState.NOT_APPLICABLE, True, f"did not apply: {result.message or 'nothing to check'}"
+        )
     waiver = next((w for w in waivers if w.covers(req.node, req.compose_id, req.check)), None)
     if waiver is not None:
         return Outcome(
             req, CheckState.WAIVED, True, f"waived by {waiver.who}: {waiver.reason} ({waiver.source})"
         )
-    if result is None or result.state not in (CheckState.FAILED, CheckState.ERROR):
+    if result is None or result.state not in FAILING:
         state = CheckState.PENDING if result is None else result.state
         what = "still running" if state == CheckState.RUNNING else "not run yet"
         return Outcome(req, state, False, f"{what} (required by {req.rule or 'policy'})")
+    if not applies:
+        return Outcome(
+            req,
+            result.state,
+            False,
+            f"did not apply ({result.message or 'nothing to check'}), and {req.rule or 'the policy'}"
+            " says applicable: required",
+        )
     return Outcome(req, result.state, False, result.message or result.state.lower())
 
 

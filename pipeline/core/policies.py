@@ -56,6 +56,7 @@ def _rules(document: yamlsource.Document) -> list[Rule]:
                 variants=_names(raw, "variants"),
                 nodes=_names(raw, "nodes"),
                 source=f"{document.path}:{line}",
+                must_apply=raw.get("applicable", "optional") == "required",
             )
         )
     return out

@@ -11,7 +11,9 @@ Terminology (productmd's and Greenwave's words):
 - a whole run: FINISHED (every node good), FINISHED_INCOMPLETE (some nodes failed, are blocked
   or pending) or DOOMED (nothing composed, nothing good);
 - a check result: PENDING (not run yet, never failed), RUNNING, PASSED, FAILED, ERROR (the check
-  itself could not run) or WAIVED;
+  itself could not run), NOT_APPLICABLE (it ran and found nothing to check: never recorded as
+  passed; it satisfies a requirement unless the policy rule says `applicable: required`) or
+  WAIVED;
 - the gate's verdict on a compose: pass, fail or pending;
 - what a release did: released or quarantined, and later archived (retired);
 - a merge request's state, in GitLab's words: opened, closed or merged;
@@ -56,6 +58,7 @@ class CheckState(StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     ERROR = "ERROR"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
     WAIVED = "WAIVED"
 
 

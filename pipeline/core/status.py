@@ -91,11 +91,7 @@ class GateView:
 
     @property
     def failed(self) -> tuple[str, ...]:
-        return tuple(
-            c.check
-            for c in self.required
-            if c.state in (CheckState.FAILED, CheckState.ERROR) and not c.satisfied
-        )
+        return tuple(c.check for c in self.required if c.state in gate.FAILING and not c.satisfied)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from pipeline.records.checks import TestResult
 
 
 def awaited(decision: gate.Decision) -> tuple[gate.Outcome, ...]:
-    """The requirements a pending gate waits for: unsatisfied, neither failed nor in error."""
-    return tuple(o for o in decision.unsatisfied() if o.state not in (CheckState.FAILED, CheckState.ERROR))
+    """The requirements a pending gate waits for: unsatisfied, and not failing it."""
+    return tuple(o for o in decision.unsatisfied() if not o.failing)
 
 
 def waiting_message(decision: gate.Decision) -> str:

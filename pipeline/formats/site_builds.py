@@ -24,6 +24,7 @@ from pipeline.formats.site_html import (
     _named,
     e,
     gate_text,
+    message,
     node_link,
     reasons_html,
     released_text,
@@ -151,7 +152,7 @@ def _compose_cells(view: ComposeView, link: Link, component_link: Callable[[str]
     head = (
         f"{e(r.compose_id)}{mark}"
         f"<br><small>{e(r.finished)} from <code>{e(r.commit[:SHORT])}</code></small>"
-        + (f"<br>{e(r.message)}" if r.message else "")
+        + (f"<br>{message(r.message)}" if r.message else "")
         + _diff(view)
     )
     made_from = [f"{node_link(n, link, anchor=c)}" for n, c in view.made_from]

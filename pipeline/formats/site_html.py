@@ -49,6 +49,19 @@ def e(text: object) -> str:
     return escape(value) if _SPECIAL.search(value) else value
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:)\]]")
+
+
+def message(text: str) -> str:
+    """A recorded message, escaped, its http(s) URLs links (a failed build's log in its CI job's
+    artifacts, an outside check's run): a reader opens them from the page."""
+    parts, last = [], 0
+    for found in _URL.finditer(text):
+        parts += [e(text[last : found.start()]), f'<a href="{e(found.group())}">{e(found.group())}</a>']
+        last = found.end()
+    return "".join(parts) + e(text[last:])
+
+
 def page(title: str, body: str, *, root: str, twin: str, stamp: Stamp) -> str:
     """A whole HTML document: `root` is the way from this page to the site's root ("" or "../")."""
     nav = "".join(
@@ -93,7 +106,9 @@ def stamp_html(stamp: Stamp, twin: str) -> str:
 
 
 def state(value: str) -> str:
-    return f'<span class="state s-{e(value)}">{e(value)}</span>'
+    """A state's name beside its colour: `not-applicable` for a check's NOT_APPLICABLE."""
+    name = value.lower().replace("_", "-")
+    return f'<span class="state s-{e(name)}">{e(name)}</span>'
 
 
 def node_link(node: str, link: Link, *, anchor: str = "") -> str:
@@ -197,7 +212,7 @@ def overview(
         [
             node_link(v.id, link),
             e(v.last.compose_id if v.last else "-"),
-            e(v.last.message if v.last else "") or "-",
+            message(v.last.message if v.last else "") or "-",
             e(", ".join(v.owners)) or "-",
             f"{len(v.blocks)}" + (f": {_named(v.blocks, link, 3)}" if v.blocks else ""),
         ]
@@ -423,7 +438,7 @@ def compose(view: ComposeView, link: Link, component_link: Callable[[str], str])
     head = (
         f'<article class="compose" id="{e(r.compose_id)}"><h3>{e(r.compose_id)}{marks} {state(r.status.lower())}</h3>'
         f"<p>{e(r.started)} to {e(r.finished)}, from definitions commit <code>{e(r.commit[:SHORT])}</code>"
-        + (f"<br>{e(r.message)}" if r.message else "")
+        + (f"<br>{message(r.message)}" if r.message else "")
         + "</p>"
     )
     gate_rows = [
@@ -444,12 +459,12 @@ def compose(view: ComposeView, link: Link, component_link: Callable[[str], str])
                 (
                     e(c.check),
                     state(c.state.lower()),
-                    e(c.message) or "-",
+                    message(c.message) or "-",
                     f"{e(c.started)} to {e(c.finished)}",
                 )
                 for c in view.checks
             ),
-            "every recorded check result (no logs are recorded beyond the message)",
+            "every recorded check result (no logs are recorded beyond the message and its links)",
         )
     # Inline and without the compose IDs their links point at: a module of 1,000 builds listed
     # each input compose and each pin (also on its builds' rows) in a few hundred bytes each.

@@ -27,7 +27,7 @@ tbody tr:nth-child(even){background:#fafafa}
 .s-running{background:#bbdefb}
 .s-failed,.s-error{background:#ef9a9a}
 .s-blocked{background:#e1bee7}
-.s-not-composed,.s-removed,.s-unknown,.s-not-required{background:#eeeeee}
+.s-not-composed,.s-removed,.s-unknown,.s-not-required,.s-not-applicable{background:#eeeeee}
 ul.counts{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.6rem}
 ul.counts a{text-decoration:none}
 .filters p{margin:.2rem 0}

@@ -108,9 +108,10 @@ def export(home: Path, key: str, out: Path, *, armor: bool = True) -> None:
 
 
 def kill_agent(home: Path) -> None:
-    """Stop the gpg-agent a GnuPG home started (none running is fine)."""
+    """Stop the gpg-agent (and any other daemon: `--kill all`) a GnuPG home started; none running
+    is fine."""
     with contextlib.suppress(run.CommandFailed):
-        run.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"])
+        run.run(["gpgconf", "--homedir", str(home), "--kill", "all"])
 
 
 @cache

@@ -44,6 +44,11 @@ def pvd_info_argv(iso: Path) -> list[str]:
     return ["xorriso", "-indev", str(iso), "-pvd_info"]
 
 
+def boot_report_argv(iso: Path) -> list[str]:
+    """The image's El Torito boot records, as xorriso reports them (`-report_el_torito plain`)."""
+    return ["xorriso", "-indev", str(iso), "-report_el_torito", "plain"]
+
+
 def extract_argv(iso: Path, path: str, destination: Path) -> list[str]:
     """Copy one directory (or file) of the image out to destination (`-osirrox on`)."""
     return ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", path, str(destination)]
@@ -77,6 +82,14 @@ def parse_volume_id(output: str) -> str | None:
     return None
 
 
+def parse_boot_images(output: str) -> list[str]:
+    """The `El Torito boot img` lines of `-report_el_torito plain` (one per boot image: its
+    number, platform, bootable flag, emulation, ...), without the label; none when the image
+    has no boot catalog."""
+    label = "El Torito boot img :"
+    return [line.removeprefix(label).strip() for line in output.splitlines() if line.startswith(label)]
+
+
 def make_iso(iso: Path, volume_id: str, directory: Path, source_date_epoch: int) -> None:
     """Write iso from directory, reproducibly (times pinned to source_date_epoch)."""
     iso.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +105,11 @@ def files(iso: Path) -> list[str]:
 def volume_id(iso: Path) -> str | None:
     """The image's volume ID, from its primary volume descriptor."""
     return parse_volume_id(run.run(pvd_info_argv(iso)))
+
+
+def boot_images(iso: Path) -> list[str]:
+    """The image's El Torito boot images (empty: it does not boot from an optical drive)."""
+    return parse_boot_images(run.run(boot_report_argv(iso)))
 
 
 def extract(iso: Path, path: str, destination: Path) -> None:

@@ -28,3 +28,12 @@ def test_jittered_waits_stay_between_the_least_and_the_growing_bound() -> None:
         wait = backoff.delay(n)
         assert 0.0005 <= wait <= min(0.05, 0.001 * 2**n)
     assert len({backoff.delay(10) for _ in range(50)}) > 1  # random: processes do not wake together
+
+
+def test_an_attempt_told_how_long_to_wait_waits_that_long_once() -> None:
+    """HTTP's Retry-After: the wait a server asks for replaces the backoff's, for that wait only."""
+    waits: list[float] = []
+    for attempt in retry.attempts(4, retry.Backoff(first=0.5, most=8.0), sleep=waits.append):
+        if attempt.number == 2:
+            attempt.wait(7.0)
+    assert waits == [0.5, 7.0, 2.0]

@@ -115,7 +115,8 @@ demo: venv demo-key demo-registry
 	scripts/verify-demo-release $(RELEASES)
 	@echo "== push each release to its mirror ($(MIRRORS)/...), in the order mirrors need"
 	@for node in $(DEMO_RELEASED); do \
-	  $(FACTORY) publish $$node --to $(MIRRORS)/$$(echo $$node | tr ':/' '--') || exit 1; \
+	  slug=$$(echo $$node | tr ':/' '--'); \
+	  $(FACTORY) publish $$node --to $(MIRRORS)/$$slug --base-url file://$(CURDIR)/$(MIRRORS)/$$slug || exit 1; \
 	done
 	@echo "== garbage collection: what it would free (dry run)"
 	$(FACTORY) gc --dry-run

@@ -43,7 +43,7 @@ import pygit2
 
 from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
 from pipeline.core.states import ComposeStatus
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 
 TARGETS = {"write_per_s": 2000.0, "why_warm_ms": 100.0}
 START = dt.date(2026, 1, 1)

@@ -46,8 +46,8 @@ import pygit2
 from pipeline.core import definitions
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidDefinitions
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 BRANCH = "f42"
 TARGETS = {"plan_cold_s": 1.5, "plan_warm_s": 0.15, "impact_ms": 50.0, "peak_rss_mib": 500.0}

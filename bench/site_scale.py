@@ -54,15 +54,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import plan_scale  # the generator of the Fedora-scale tree, beside this file
 
 from pipeline.core.graph import Graph
-from pipeline.core.records import InputRef, OutputFile, Record, outputs_digest
-from pipeline.core.states import CheckState, ComposeStatus
-from pipeline.engine.executor import compose_name
-from pipeline.engine.workspace import Workspace
+from pipeline.core.records import InputRef, OutputFile, Record, compose_name, outputs_digest
+from pipeline.core.states import CheckState, ComposeStatus, ReleaseStatus
 from pipeline.git import repo as gitrepo
-from pipeline.release.publish import RELEASES_REF
-from pipeline.store import results
-from pipeline.store.history import BranchHistory
-from pipeline.store.lineage import Lineage
+from pipeline.records import checks as results
+from pipeline.records import releases as release_notes
+from pipeline.records.history import BranchHistory
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 
 DATE = "20261121"
 BATCH = 2000
@@ -94,7 +93,7 @@ class Synth:
     ) -> Record:
         node = self.graph.nodes[node_id]
         self.serial += 1
-        cid = f"FL-42-{compose_name(node)}-{DATE}.n.{self.serial}"
+        cid = f"FL-42-{compose_name(node.id)}-{DATE}.n.{self.serial}"
         inputs = tuple(
             InputRef(i, self.latest[i].compose_id, self.latest[i].outputs_digest)
             for i in node.inputs
@@ -150,17 +149,17 @@ def synthesize(
         if checks
     }
     results.record(lineage, checked)
-    releases: dict[str, Any] = {}
+    releases: dict[str, list[release_notes.ReleaseEntry]] = {}
     for variant in dist.variants:
         record = synth.latest[f"repo:{variant.uid}"]
         where = root / "releases" / variant.uid / record.compose_id
         where.mkdir(parents=True)
         (where.parent / "latest").symlink_to(record.compose_id)
-        entry = {"status": "released", "path": str(where), "time": record.finished, "signed_by": "BENCH"}
-        releases[record.compose_id] = lambda cid, old, entry=entry: {
-            "format": 1, "compose_id": cid, "releases": [entry]
-        }  # fmt: skip
-    results.update_notes(lineage, RELEASES_REF, releases, "Releases")
+        path = release_notes.recorded_path(lineage, where)
+        releases[record.compose_id] = [
+            release_notes.ReleaseEntry(ReleaseStatus.RELEASED, path, record.finished, signed_by="BENCH")
+        ]
+    release_notes.append(lineage, releases)
     modules = sorted(n for n in graph.nodes if n.startswith("module:"))
     failing = rng.sample(modules[1:], 3)
     synth.finish(
@@ -172,9 +171,7 @@ def synthesize(
     )
     running = []
     for node in rng.sample(modules, 2):
-        running.append(
-            lineage.reserve("FL", "42", compose_name(graph.nodes[node]), "20261122", "nightly", commit)
-        )
+        running.append(lineage.reserve("FL", "42", compose_name(node), "20261122", "nightly", commit))
     history = BranchHistory(gitrepo.open_repo(root))
     moved = rng.sample([(c, m) for m in dist.modules for c in m.refs], 100)
     for component, _ in moved:

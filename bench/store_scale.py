@@ -39,9 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.registry
 
+from pipeline.artifacts.store import StoreReporter, open_store
 from pipeline.compose.base import describe_tree
 from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import StoreReporter, open_store
 from tests import registry as oci_registry
 
 FIRST = "FL-42-bench-20261121.n.0"

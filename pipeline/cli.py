@@ -12,13 +12,14 @@ import importlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from pipeline import __version__
 from pipeline.core.errors import FactoryError, InvalidDefinitions
 from pipeline.core.states import MergeRequestState
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-WORKTREE = "worktree"  # the same name as pipeline.engine.workspace.WORKTREE, without importing it
+WORKTREE = "worktree"  # the same name as pipeline.workspace.WORKTREE, without importing it
 
 # A handler is named "module:function" in pipeline.commands and imported only when it runs, so
 # `factory --help` and the quick queries do not pay for the imports of the others.
@@ -35,6 +36,9 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 # -- parser ----------------------------------------------------------------------------------
 
+Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Command: TypeAlias = Callable[[str, Handler, str], argparse.ArgumentParser]
+
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
@@ -47,58 +51,131 @@ def parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="log every external command factory runs (to stderr)"
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (
+        _definitions_commands,
+        _compose_commands,
+        _lineage_commands,
+        _ci_commands,
+        _release_commands,
+        _example_commands,
+        _bot_commands,
+        _interop_commands,
+        _overview_commands,
+        _lifecycle_commands,
+        _publish_commands,
+        _gc_commands,
+        _check_commands,
+    ):
+        group(sub)
+    return top
 
-    def command(
-        name: str, handler: Handler, help_text: str, *, json_flag: bool = True
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-        if json_flag:
-            p.add_argument("--json", action="store_true", help="print JSON instead of text")
-        p.set_defaults(handler=handler)
-        return p
 
-    p = command(
+# -- the options every group shares --------------------------------------------------------------
+
+
+def _add_repo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _add_rev(p: argparse.ArgumentParser, help_text: str, default: str | None = None) -> None:
+    p.add_argument("--rev", default=default, help=help_text)
+
+
+def _add_worktree_rev(p: argparse.ArgumentParser) -> None:
+    _add_rev(p, "the revision of the definitions (default: the working tree)", WORKTREE)
+
+
+def _add_policies_rev(p: argparse.ArgumentParser) -> None:
+    _add_rev(p, "the policies and waivers of this revision (default: HEAD)")
+
+
+def _add_forge(p: argparse.ArgumentParser, target_help: str) -> None:
+    p.add_argument("--forge", choices=("local", "gitlab"), help="default: factory.yaml's forge.kind")
+    p.add_argument("--target", help=target_help)
+
+
+def _add_key(p: argparse.ArgumentParser, home_help: str, key_help: str) -> None:
+    p.add_argument("--gnupghome", help=home_help)
+    p.add_argument("--key", help=key_help)
+
+
+def _command(
+    sub: Sub, name: str, handler: Handler, help_text: str, *, json_flag: bool = True
+) -> argparse.ArgumentParser:
+    """`factory NAME` running `handler`, with --repo (and --json unless `json_flag` is False)."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    _add_repo(p)
+    if json_flag:
+        _add_json(p)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _group(sub: Sub, name: str, help_text: str) -> Command:
+    """A command with subcommands (`factory NAME SUBCOMMAND`), each made by `_command`."""
+    group = sub.add_parser(name, help=help_text, description=help_text)
+    inner = group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+    def command(sub_name: str, handler: Handler, sub_help: str) -> argparse.ArgumentParser:
+        return _command(inner, sub_name, handler, sub_help)
+
+    return command
+
+
+# -- the groups, in the order `factory --help` lists them ----------------------------------------
+
+
+def _definitions_commands(sub: Sub) -> None:
+    """`validate`, `plan`, `impact`, `deps`, `graph`: the definitions and what they make."""
+    p = _command(
+        sub,
         "validate",
         "definitions:cmd_validate",
         "Check the definitions against the schemas and each other, the pins against dist-git and the "
         "binary pins against their sources (factory.yaml's sources:) and the artifact store.",
     )
-    p.add_argument("--rev", help="validate this commit straight from Git objects (default: the working tree)")
+    _add_rev(p, "validate this commit straight from Git objects (default: the working tree)")
 
-    p = command(
-        "plan", "definitions:cmd_plan", "List the nodes a change affects, in tiers, with the reason for each."
+    p = _command(
+        sub,
+        "plan",
+        "definitions:cmd_plan",
+        "List the nodes a change affects, in tiers, with the reason for each.",
     )
     p.add_argument("--base", required=True, help="the revision before the change ('none': an empty tree)")
     p.add_argument("--head", default=WORKTREE, help="the revision after it (default: the working tree)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for merge requests)")
 
-    p = command("impact", "definitions:cmd_impact", "What a move of a component's branch would rebuild.")
+    p = _command(
+        sub, "impact", "definitions:cmd_impact", "What a move of a component's branch would rebuild."
+    )
     p.add_argument("component", help="the component (dist-git repository name)")
     p.add_argument("--branch", help="only pins following this branch")
-    p.add_argument(
-        "--rev", default=WORKTREE, help="the revision of the definitions (default: the working tree)"
-    )
+    _add_worktree_rev(p)
 
-    p = command(
+    p = _command(
+        sub,
         "deps",
         "definitions:cmd_deps",
         "What a module depends on, or with --reverse what depends on it; what a variant ships; with EOLs.",
     )
     p.add_argument("module", help="NAME, NAME:STREAM, module:NAME:STREAM or variant:UID")
     p.add_argument("--reverse", action="store_true", help="list the modules and variants that depend on it")
-    p.add_argument(
-        "--rev", default=WORKTREE, help="the revision of the definitions (default: the working tree)"
-    )
+    _add_worktree_rev(p)
 
-    p = command("graph", "definitions:cmd_graph", "Draw the artifact graph.", json_flag=False)
+    p = _command(sub, "graph", "definitions:cmd_graph", "Draw the artifact graph.", json_flag=False)
     p.add_argument("--format", choices=("text", "dot", "json", "svg"), default="text")
-    p.add_argument(
-        "--rev", default=WORKTREE, help="the revision of the definitions (default: the working tree)"
-    )
+    _add_worktree_rev(p)
 
-    p = command(
-        "compose", "compose:run", "Compose what is out of date, tier by tier, recording lineage in Git."
+
+def _compose_commands(sub: Sub) -> None:
+    """`compose`."""
+    p = _command(
+        sub, "compose", "compose:run", "Compose what is out of date, tier by tier, recording lineage in Git."
     )
     p.add_argument("nodes", nargs="*", metavar="NODE", help="compose these nodes (and what they need)")
     p.add_argument("--all", action="store_true", help="every node (the default when no NODE is given)")
@@ -127,7 +204,11 @@ def parser() -> argparse.ArgumentParser:
         "`factory lineage RUN_ID` lists the composes it made."
     )
 
-    p = command(
+
+def _lineage_commands(sub: Sub) -> None:
+    """`lineage`, `why`, `latest`: what was composed, from what."""
+    p = _command(
+        sub,
         "lineage",
         "lineage:show",
         "Show a compose's record, or the composes a run made (a run ID); or `push`/`pull` the lineage "
@@ -137,12 +218,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", default="origin", help="push/pull: the Git remote (default: origin)")
     p.add_argument("--tree", action="store_true", help="every input, transitively, down to dist-git commits")
 
-    p = command(
-        "why", "lineage:why", "Every compose made with a component commit, directly or through inputs."
+    p = _command(
+        sub, "why", "lineage:why", "Every compose made with a component commit, directly or through inputs."
     )
     p.add_argument("pin", metavar="COMPONENT@COMMIT")
 
-    p = command("latest", "lineage:latest", "The latest good compose of every node (or of one).")
+    p = _command(sub, "latest", "lineage:latest", "The latest good compose of every node (or of one).")
     p.description = (
         "The latest good compose of every node (or of one) in a release. Only a compose of a commit "
         "on one of the release's branches (factory.yaml's release.branches; default: the "
@@ -161,30 +242,28 @@ def parser() -> argparse.ArgumentParser:
         "points at it), latest good or not; marked off-branch when made off the release's branches",
     )
 
-    # -- factory ci (issue 5) ----------------------------------------------------------------
+
+def _ci_commands(sub: Sub) -> None:
+    """`ci generate`, `ci check`, `ci post-plan`: factory inside GitLab CI (issue 5)."""
     ci = sub.add_parser("ci", help="Factory inside GitLab CI.", description="Factory inside GitLab CI.")
     ci_sub = ci.add_subparsers(dest="ci_command", required=True, metavar="COMMAND")
-    for name, handler, text in (
-        ("generate", "ci:cmd_generate", "Write the child pipelines composing what changed (batched jobs)."),
-        ("check", "ci:cmd_check", "Exit 1 unless every node planned between base and head is composed."),
-    ):
+
+    def command(name: str, handler: Handler, text: str, base_required: bool) -> argparse.ArgumentParser:
         p = ci_sub.add_parser(name, help=text, description=text)
-        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+        _add_repo(p)
         p.add_argument(
-            "--base", required=name == "generate", help="the revision before ('none' or 000...0: everything)"
+            "--base", required=base_required, help="the revision before ('none' or 000...0: everything)"
         )
         p.add_argument("--head", default="HEAD", help="the revision after (default: HEAD)")
         p.set_defaults(handler=handler, json=False)
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--remote", default="origin", help="pull lineage from this remote first (default: origin)")
-    p.add_argument("--no-pull", action="store_true", help="check the local lineage as it is")
-    p.add_argument(
-        "--inputs-of",
-        nargs="+",
-        metavar="NODE",
-        help="instead of a plan: the inputs of these nodes that are not among them (a CI job's guard)",
+        return p
+
+    p = command(
+        "generate",
+        "ci:cmd_generate",
+        "Write the child pipelines composing what changed (batched jobs).",
+        True,
     )
-    p = ci_sub.choices["generate"]
     p.add_argument(
         "--out", metavar="DIR", help="write every pipeline file into DIR (child.yml is the one to trigger)"
     )
@@ -193,24 +272,37 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="jobs in one pipeline at most (default: ci.max_jobs of factory.yaml, 500)",
     )
+    p = command(
+        "check", "ci:cmd_check", "Exit 1 unless every node planned between base and head is composed.", False
+    )
+    _add_json(p)
+    p.add_argument("--remote", default="origin", help="pull lineage from this remote first (default: origin)")
+    p.add_argument("--no-pull", action="store_true", help="check the local lineage as it is")
+    p.add_argument(
+        "--inputs-of",
+        nargs="+",
+        metavar="NODE",
+        help="instead of a plan: the inputs of these nodes that are not among them (a CI job's guard)",
+    )
     p = ci_sub.add_parser(
         "post-plan",
         help="Post a plan as one note on a merge request (updated, never duplicated).",
         description="Post a plan as one note on a merge request (updated, never duplicated); "
         "a no-op outside GitLab CI (no CI_SERVER_URL).",
     )
-    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
+    _add_repo(p)
     p.add_argument("--mr", required=True, help="the merge request IID")
     p.add_argument("--file", required=True, help="the Markdown to post (`factory plan --markdown`)")
     p.set_defaults(handler="ci:cmd_post_plan")
-    # -- end factory ci ------------------------------------------------------------------------
 
-    # -- factory gate, sign, release (issue 6) ----------------------------------------------------
-    p = command(
-        "gate", "release:cmd_gate", "Does a compose pass its gate? pass, fail or pending, with reasons."
+
+def _release_commands(sub: Sub) -> None:
+    """`gate`, `sign`, `release`: decide, sign a copy, publish (issue 6)."""
+    p = _command(
+        sub, "gate", "release:cmd_gate", "Does a compose pass its gate? pass, fail or pending, with reasons."
     )
     p.add_argument("compose_id", metavar="COMPOSE_ID")
-    p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    _add_policies_rev(p)
     p.add_argument(
         "--promote",
         action="store_true",
@@ -218,28 +310,27 @@ def parser() -> argparse.ArgumentParser:
         "latest good (exit 0); when it fails or checks are still missing, say so and change "
         "nothing (exit 1)",
     )
-    for name, handler, text in (
-        (
-            "sign",
-            "release:cmd_sign",
-            "Sign a copy of a compose: RPMs, repomd.xml.asc, OSTree commits, image CHECKSUM files.",
-        ),
-        (
-            "release",
-            "release:cmd_release",
-            "Publish a compose atomically (or quarantine it if its gate fails).",
-        ),
-    ):
-        p = command(name, handler, text)
+
+    def signing(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        p = _command(sub, name, handler, text)
         p.add_argument("compose_id", metavar="COMPOSE_ID")
-        p.add_argument(
-            "--gnupghome", help="the GnuPG home of the key (default: factory.yaml signing.gnupghome)"
+        _add_key(
+            p,
+            "the GnuPG home of the key (default: factory.yaml signing.gnupghome)",
+            "the key's fingerprint (default: factory.yaml signing.key)",
         )
-        p.add_argument("--key", help="the key's fingerprint (default: factory.yaml signing.key)")
-        if name == "sign":
-            p.add_argument(
-                "--out", metavar="DIR", help="where the signed copy goes (default: OUTPUT/signed/<id>)"
-            )
+        return p
+
+    p = signing(
+        "sign",
+        "release:cmd_sign",
+        "Sign a copy of a compose: RPMs, repomd.xml.asc, OSTree commits, image CHECKSUM files.",
+    )
+    p.add_argument("--out", metavar="DIR", help="where the signed copy goes (default: OUTPUT/signed/<id>)")
+
+    p = signing(
+        "release", "release:cmd_release", "Publish a compose atomically (or quarantine it if its gate fails)."
+    )
     p.add_argument("--to", required=True, metavar="DIR", help="the release directory (DIR/<id>, DIR/latest)")
     p.add_argument("--keep", type=int, default=3, help="releases kept in DIR (default: 3)")
     p.add_argument(
@@ -250,14 +341,16 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="publish without signing (RELEASE.json says so; nothing goes to a registry)",
     )
-    p.add_argument("--rev", help="the policies and waivers of this revision (default: HEAD)")
+    _add_policies_rev(p)
     p.add_argument(
         "--registry",
         metavar="HOST[:PORT][/NAMESPACE]",
         help="where container images are pushed, signed (default: factory.yaml release.registry)",
     )
-    # -- end gate, sign, release -------------------------------------------------------------------
 
+
+def _example_commands(sub: Sub) -> None:
+    """`example distgit`: the example distribution's components."""
     ex = sub.add_parser("example", help="The example distribution.", description="The example distribution.")
     ex_sub = ex.add_subparsers(dest="example_command", required=True, metavar="COMMAND")
     p = ex_sub.add_parser(
@@ -270,144 +363,56 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="the example sources (default: examples/distgit of this checkout)")
     p.add_argument("--json", action="store_true", help="print the branch heads as JSON")
     p.set_defaults(handler="example:cmd_example_distgit")
-    _bot_commands(sub)
-    _interop_commands(sub)
-    _overview_commands(sub)
-    _lifecycle_commands(sub)
-    _lifeops_commands(sub)
-    _check_commands(sub)
-    return top
 
 
-def _lifecycle_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`eol`, `retire` and `branch-release`: End Of Life and new releases (issue 12)."""
+def _bot_commands(sub: Sub) -> None:
+    """`history`, `bot` and `mr`: branch history, the bump bot and the local forge."""
+    history = _group(sub, "history", "Branch history: which commit each tracked branch pointed to, when.")
+    p = history("record", "history:record", "Record the current head of every branch a pin follows.")
+    p.add_argument("--component", help="only this component's branches")
+    _add_rev(p, "the revision whose pins say what is tracked", WORKTREE)
+    p = history("show", "history:show", "What a component's branch pointed to at a time (default: now).")
+    p.add_argument("component")
+    p.add_argument("branch")
+    p.add_argument("--at", metavar="TIME", help="ISO 8601 (UTC unless it says otherwise) or @SECONDS")
+    p.add_argument("--all", action="store_true", help="every recorded head, newest first")
 
-    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-        p.add_argument("--json", action="store_true", help="print JSON instead of text")
-        p.set_defaults(handler=handler)
-        return p
+    bot = _group(sub, "bot", "The bump bot: merge requests that move pins to their branch heads.")
+    reconcile = bot(
+        "reconcile", "bot:cmd_reconcile", "Record branch heads; open or update one bump MR per moved branch."
+    )
+    reconcile.add_argument("--component", help="only this component's branches")
+    reconcile.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
+    reconcile.add_argument(
+        "--trigger",
+        action="store_true",
+        help="for branches followed without a ref that moved: compose what was built from the old head",
+    )
+    serve = bot("serve", "bot:cmd_serve", "Reconcile on GitLab push webhooks and on a timer.")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8808, help="the port (default: 8808; 0: any free one)")
+    serve.add_argument(
+        "--interval", type=float, default=300.0, help="seconds between timed passes (default: 300)"
+    )
+    for p in (reconcile, serve):
+        _add_forge(p, "the branch bump MRs target (default: the checked-out branch)")
 
-    p = command(
-        "eol",
-        "lifecycle:cmd_eol",
-        "Open one merge request that retires a module stream or variant (or schedules its End Of Life).",
-    )
-    p.add_argument("what", nargs="?", metavar="module:NAME:STREAM|variant:UID")
-    p.add_argument(
-        "--date", metavar="YYYY-MM-DD", help="its End Of Life (default: today); a later date schedules it"
-    )
-    p.add_argument(
-        "--due", action="store_true", help="retire everything whose EOL has come (the scheduled job)"
-    )
-    p.add_argument("--dry-run", action="store_true", help="show the merge request and its diff; open nothing")
-    eol = p
-    branching = command(
-        "branch-release",
-        "lifecycle:cmd_branch_release",
-        "Prepare release NEW from OLD: dist-git branches, new module streams, a release/OLD branch, one MR.",
-    )
-    branching.add_argument("new", metavar="NEW", help="the new release's version, e.g. 43")
-    branching.add_argument(
-        "--from",
-        dest="old",
-        metavar="OLD",
-        help="the release branched (default: the one the target composes)",
-    )
-    branching.add_argument("--dry-run", action="store_true", help="show what it would do; change nothing")
-    for p in (eol, branching):
-        p.add_argument("--forge", choices=("local", "gitlab"), help="default: factory.yaml's forge.kind")
-        p.add_argument("--target", help="the branch the merge request targets (default: the checked-out one)")
-
-    p = command(
-        "retire",
-        "lifecycle:cmd_retire",
-        "Carve retired modules and variants out: latest good to refs/composes/retired/, releases to the archive.",
-    )
-    p.add_argument(
-        "--archive",
-        metavar="DIR",
-        help="where releases go (default: beside each release directory, in archive/)",
-    )
-    p.add_argument("--gnupghome", help="the GnuPG home of the key re-signing OSTree summaries")
-    p.add_argument("--key", help="that key's fingerprint (default: factory.yaml signing.key)")
-    p.add_argument("--dry-run", action="store_true", help="say what it would carve out; change nothing")
+    mr = _group(sub, "mr", "Merge requests of the local forge (refs/factory/merge-requests/).")
+    p = mr("list", "mr:cmd_list", "List merge requests, newest first.")
+    p.add_argument("--state", choices=(*MergeRequestState, "all"), default="all")
+    for name, handler, text in (
+        ("show", "mr:cmd_show", "Show a merge request and its description."),
+        (
+            "merge",
+            "mr:cmd_merge",
+            "Merge into the target branch (fast-forward or merge commit); refuses conflicts and, when the target is checked out, uncommitted changes.",
+        ),
+        ("close", "mr:cmd_close", "Close a merge request without merging it."),
+    ):
+        mr(name, handler, text).add_argument("id", metavar="ID", help="the merge request number (!N or N)")
 
 
-def _lifeops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """factory publish (mirrors) and factory gc (issue 12)."""
-    text = "Push a release to a mirror: content first, metadata, then refs and summaries, checksums last."
-    p = sub.add_parser("publish", help=text, description=text)
-    p.add_argument("what", metavar="NODE|COMPOSE_ID", help="a released compose, or a node (its live release)")
-    p.add_argument(
-        "--to", required=True, metavar="DEST", help="the mirror: a directory or an rsync destination"
-    )
-    p.add_argument(
-        "--from", dest="source", metavar="DIR", help="the release directory, when there are several"
-    )
-    p.add_argument(
-        "--grace",
-        type=int,
-        default=3600,
-        metavar="SECONDS",
-        help="keep files a superseded publication needed this long (default: 3600)",
-    )
-    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(handler="mirror:cmd_publish")
-
-    text = "Remove compose outputs no latest good, live release or retention keeps; lineage stays."
-    p = sub.add_parser("gc", help=text, description=text)
-    p.add_argument(
-        "--keep",
-        type=int,
-        default=2,
-        metavar="N",
-        help="keep each node's N newest finished composes (default: 2)",
-    )
-    p.add_argument(
-        "--older-than",
-        type=float,
-        default=0,
-        metavar="DAYS",
-        help="collect only composes that finished more than DAYS ago (default: 0)",
-    )
-    p.add_argument(
-        "--store",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="the artifact store to collect (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE; repeatable);"
-        " default: the one compose writes to (FACTORY_STORE, else factory.yaml's store:)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="say what would be freed; remove nothing")
-    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(handler="gc:cmd_gc")
-
-
-def _check_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`check record`: a check result from a test system outside factory (issue 11)."""
-    text = "Check results recorded in refs/notes/tests."
-    group = sub.add_parser("check", help=text, description=text)
-    group_sub = group.add_subparsers(dest="check_command", required=True, metavar="COMMAND")
-    text = (
-        "Record the result of a check run outside factory (openQA, a manual sign-off) on a compose, "
-        "in refs/notes/tests (`lineage push` carries it); `factory gate ID --promote` then re-decides."
-    )
-    p = group_sub.add_parser("record", help=text, description=text)
-    p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("compose_id", metavar="COMPOSE_ID")
-    p.add_argument("check", metavar="CHECK", help="the check's name, as policies require it")
-    p.add_argument("--outcome", required=True, choices=("PASSED", "FAILED", "ERROR", "NOT_APPLICABLE"))
-    p.add_argument("--url", help="where the run can be seen (an openQA job page)")
-    p.add_argument("--note", default="", metavar="TEXT", help="what people should read about it")
-    p.set_defaults(handler="checks:cmd_record")
-
-
-def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _interop_commands(sub: Sub) -> None:
     """factory import modulemd|pungi, factory export pungi (issue 14)."""
     imports = _group(sub, "import", "Bring definitions kept in other formats into factory.")
     modulemd = imports(
@@ -449,95 +454,166 @@ def _interop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--out", default=".factory/pungi", help="the directory to write to (default: .factory/pungi)"
     )
-    p.add_argument("--rev", help="export this commit (default: the working tree)")
+    _add_rev(p, "export this commit (default: the working tree)")
     p.add_argument("--force", action="store_true", help="overwrite files that differ")
 
 
-def _group(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
-) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
-    """A command with subcommands (`factory NAME SUBCOMMAND`), each with --repo and --json."""
-    group = sub.add_parser(name, help=help_text, description=help_text)
-    inner = group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
-
-    def command(sub_name: str, handler: Handler, sub_help: str) -> argparse.ArgumentParser:
-        p = inner.add_parser(sub_name, help=sub_help, description=sub_help)
-        p.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-        p.add_argument("--json", action="store_true", help="print JSON instead of text")
-        p.set_defaults(handler=handler)
-        return p
-
-    return command
-
-
-def _bot_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`history`, `bot` and `mr`: branch history, the bump bot and the local forge."""
-    history = _group(sub, "history", "Branch history: which commit each tracked branch pointed to, when.")
-    p = history("record", "history:record", "Record the current head of every branch a pin follows.")
-    p.add_argument("--component", help="only this component's branches")
-    p.add_argument("--rev", default=WORKTREE, help="the revision whose pins say what is tracked")
-    p = history("show", "history:show", "What a component's branch pointed to at a time (default: now).")
-    p.add_argument("component")
-    p.add_argument("branch")
-    p.add_argument("--at", metavar="TIME", help="ISO 8601 (UTC unless it says otherwise) or @SECONDS")
-    p.add_argument("--all", action="store_true", help="every recorded head, newest first")
-
-    bot = _group(sub, "bot", "The bump bot: merge requests that move pins to their branch heads.")
-    reconcile = bot(
-        "reconcile", "bot:cmd_reconcile", "Record branch heads; open or update one bump MR per moved branch."
-    )
-    reconcile.add_argument("--component", help="only this component's branches")
-    reconcile.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
-    reconcile.add_argument(
-        "--trigger",
-        action="store_true",
-        help="for branches followed without a ref that moved: compose what was built from the old head",
-    )
-    serve = bot("serve", "bot:cmd_serve", "Reconcile on GitLab push webhooks and on a timer.")
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8808, help="the port (default: 8808; 0: any free one)")
-    serve.add_argument(
-        "--interval", type=float, default=300.0, help="seconds between timed passes (default: 300)"
-    )
-    for p in (reconcile, serve):
-        p.add_argument("--forge", choices=("local", "gitlab"), help="default: factory.yaml's forge.kind")
-        p.add_argument("--target", help="the branch bump MRs target (default: the checked-out branch)")
-
-    mr = _group(sub, "mr", "Merge requests of the local forge (refs/factory/merge-requests/).")
-    p = mr("list", "mr:cmd_list", "List merge requests, newest first.")
-    p.add_argument("--state", choices=(*MergeRequestState, "all"), default="all")
-    for name, handler, text in (
-        ("show", "mr:cmd_show", "Show a merge request and its description."),
-        (
-            "merge",
-            "mr:cmd_merge",
-            "Merge into the target branch (fast-forward or merge commit); refuses conflicts and, when the target is checked out, uncommitted changes.",
-        ),
-        ("close", "mr:cmd_close", "Close a merge request without merging it."),
-    ):
-        mr(name, handler, text).add_argument("id", metavar="ID", help="the merge request number (!N or N)")
-
-
-def _overview_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _overview_commands(sub: Sub) -> None:
     """`status` and `site`: the build pipeline overview (issue 13)."""
-    text = "Where nodes stand: latest good, current or out of date and why, running, failed or blocked, gate, releases, EOL."
-    p = sub.add_parser("status", help=text, description=text)
+    p = _command(
+        sub,
+        "status",
+        "overview:cmd_status",
+        "Where nodes stand: latest good, current or out of date and why, running, failed or blocked, gate, releases, EOL.",
+    )
     p.add_argument(
         "query",
         nargs="?",
         metavar="NODE|MODULE|COMPONENT|RUN_ID",
         help="a node id, a module (NAME[:STREAM]), a component, or a run ID (the nodes it composed)",
     )
-    text = "Build the overview as a static web site (HTML, no JavaScript; a JSON twin for every page)."
-    s = sub.add_parser("site", help=text, description=text)
-    s.add_argument(
+    p = _command(
+        sub,
+        "site",
+        "overview:cmd_site",
+        "Build the overview as a static web site (HTML, no JavaScript; a JSON twin for every page).",
+    )
+    p.add_argument(
         "dir", metavar="DIR", help="where to write it (a new or empty directory, or a site made before)"
     )
-    for parser_ in (p, s):
-        parser_.add_argument("--repo", default=".", help="the definitions repository (default: .)")
-        parser_.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(handler="overview:cmd_status")
-    s.set_defaults(handler="overview:cmd_site")
+
+
+def _lifecycle_commands(sub: Sub) -> None:
+    """`eol`, `retire` and `branch-release`: End Of Life and new releases (issue 12)."""
+    eol = _command(
+        sub,
+        "eol",
+        "lifecycle:cmd_eol",
+        "Open one merge request that retires a module stream or variant (or schedules its End Of Life).",
+    )
+    eol.add_argument("what", nargs="?", metavar="module:NAME:STREAM|variant:UID")
+    eol.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="its End Of Life (default: today); a later date schedules it"
+    )
+    eol.add_argument(
+        "--due", action="store_true", help="retire everything whose EOL has come (the scheduled job)"
+    )
+    eol.add_argument(
+        "--dry-run", action="store_true", help="show the merge request and its diff; open nothing"
+    )
+    branching = _command(
+        sub,
+        "branch-release",
+        "lifecycle:cmd_branch_release",
+        "Prepare release NEW from OLD: dist-git branches, new module streams, a release/OLD branch, one MR.",
+    )
+    branching.add_argument("new", metavar="NEW", help="the new release's version, e.g. 43")
+    branching.add_argument(
+        "--from",
+        dest="old",
+        metavar="OLD",
+        help="the release branched (default: the one the target composes)",
+    )
+    branching.add_argument("--dry-run", action="store_true", help="show what it would do; change nothing")
+    for p in (eol, branching):
+        _add_forge(p, "the branch the merge request targets (default: the checked-out one)")
+
+    p = _command(
+        sub,
+        "retire",
+        "lifecycle:cmd_retire",
+        "Carve retired modules and variants out: latest good to refs/composes/retired/, releases to the archive.",
+    )
+    p.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="where releases go (default: beside each release directory, in archive/)",
+    )
+    _add_key(
+        p,
+        "the GnuPG home of the key re-signing OSTree summaries",
+        "that key's fingerprint (default: factory.yaml signing.key)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what it would carve out; change nothing")
+
+
+def _publish_commands(sub: Sub) -> None:
+    """`publish`: a release to a mirror (issue 12)."""
+    p = _command(
+        sub,
+        "publish",
+        "publish:cmd_publish",
+        "Push a release to a mirror: content first, metadata, then refs and summaries, checksums last.",
+    )
+    p.add_argument("what", metavar="NODE|COMPOSE_ID", help="a released compose, or a node (its live release)")
+    p.add_argument(
+        "--to", required=True, metavar="DEST", help="the mirror: a directory or an rsync destination"
+    )
+    p.add_argument(
+        "--from", dest="source", metavar="DIR", help="the release directory, when there are several"
+    )
+    p.add_argument(
+        "--grace",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="keep files a superseded publication needed this long (default: 3600)",
+    )
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the URL DEST is served at: a container release's registries.d on the mirror names its "
+        "signatures there (without it, the mirror gets none)",
+    )
+
+
+def _gc_commands(sub: Sub) -> None:
+    """`gc`: garbage collection of compose outputs and artifact stores (issue 12)."""
+    p = _command(
+        sub,
+        "gc",
+        "gc:cmd_gc",
+        "Remove compose outputs no latest good, live release or retention keeps; lineage stays.",
+    )
+    p.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        metavar="N",
+        help="keep each node's N newest finished composes (default: 2)",
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=0,
+        metavar="DAYS",
+        help="collect only composes that finished more than DAYS ago (default: 0)",
+    )
+    p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="the artifact store to collect (file:///PATH, file:REL/PATH or oci://HOST/NAMESPACE; repeatable);"
+        " default: the one compose writes to (FACTORY_STORE, else factory.yaml's store:)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would be freed; remove nothing")
+
+
+def _check_commands(sub: Sub) -> None:
+    """`check record`: a check result from a test system outside factory (issue 11)."""
+    check = _group(sub, "check", "Check results recorded in refs/notes/tests.")
+    p = check(
+        "record",
+        "checks:cmd_record",
+        "Record the result of a check run outside factory (openQA, a manual sign-off) on a compose, "
+        "in refs/notes/tests (`lineage push` carries it); `factory gate ID --promote` then re-decides.",
+    )
+    p.add_argument("compose_id", metavar="COMPOSE_ID")
+    p.add_argument("check", metavar="CHECK", help="the check's name, as policies require it")
+    p.add_argument("--outcome", required=True, choices=("PASSED", "FAILED", "ERROR", "NOT_APPLICABLE"))
+    p.add_argument("--url", help="where the run can be seen (an openQA job page)")
+    p.add_argument("--note", default="", metavar="TEXT", help="what people should read about it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

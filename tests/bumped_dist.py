@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree
 from tests.test_checks_repo import gated_tree
 

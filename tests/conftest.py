@@ -9,6 +9,7 @@ import pygit2
 import pytest
 from hypothesis import HealthCheck, settings
 
+from pipeline import schemas  # noqa: F401  (the JSON Schemas the core validates with)
 from pipeline.core.definitions import SourceFile, is_definition
 from pipeline.git.repo import blob_id
 from tests import runner_image as runner_images

@@ -25,11 +25,11 @@ from pathlib import Path
 import oras.client  # type: ignore[import-untyped]
 import pytest
 
+from pipeline.artifacts.oci_names import tag_for
+from pipeline.artifacts.store import ArtifactStore, StoreReporter, open_store, referenced
 from pipeline.compose.base import describe_tree
 from pipeline.core.errors import FactoryError, InvalidInput, OperationFailed
 from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import ArtifactStore, StoreReporter, open_store, referenced
-from pipeline.store.oci_names import tag_for
 from pipeline.tools import createrepo, dnf
 from tests import registry as oci_registry
 from tests.registry_token import TokenServer

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.compose.binary import BinaryComposer
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from pipeline.tools import dnf
 from tests import binary_world as world
 from tests import upstream_repo as up

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
+from pipeline.artifacts.store import open_store
+from pipeline.records.lineage import Lineage
 from tests import upstream_repo as up
 from tests.conftest import commit_tree
 from tests.http_files import serve

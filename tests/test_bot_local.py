@@ -13,7 +13,7 @@ import pytest
 from pipeline import cli, example
 from pipeline.bot.forge_local import LocalForge
 from pipeline.git.repo import open_repo
-from pipeline.store.history import BranchHistory
+from pipeline.records.history import BranchHistory
 from tests.conftest import ROOT, commit_tree, example_tree
 
 OPENSSL_PIN = "795545287474bedd5e207f70c50a64a10fc7632e"

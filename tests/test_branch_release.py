@@ -14,11 +14,11 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.bot import branching
+from pipeline.bot.forge_choice import DistGitBranches
 from pipeline.bot.forge_gitlab import gitlab_forge
-from pipeline.bot.forges import DistGitBranches
 from pipeline.core.config import ForgeConfig, ForgeKind, GitLabConfig
-from pipeline.engine.workspace import Workspace
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 from tests.conftest import ROOT, commit_tree
 from tests.gitlab_server import GitLabServer
 

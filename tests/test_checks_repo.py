@@ -21,8 +21,8 @@ from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.core import definitions
 from pipeline.core.graph import build as build_graph
 from pipeline.core.states import CheckState
-from pipeline.store import results as testnotes
-from pipeline.store.lineage import Lineage
+from pipeline.records import checks as testnotes
+from pipeline.records.lineage import Lineage
 from pipeline.tools import createrepo, dnf
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 

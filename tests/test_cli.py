@@ -118,7 +118,7 @@ def test_warm_cache_gives_the_same_plan(repo: Path, capsys: pytest.CaptureFixtur
 
 def test_a_graph_from_the_cache_equals_a_graph_built_afresh(repo: Path) -> None:
     from pipeline.core.graph import build
-    from pipeline.engine.workspace import Workspace
+    from pipeline.workspace import Workspace
 
     bump_openssl(repo)
     for rev in ("HEAD~1", "HEAD"):

@@ -17,8 +17,8 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
-from pipeline.compose.registry import composers
-from pipeline.store.lineage import Lineage
+from pipeline.plugins import composers
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree, example_tree
 
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"

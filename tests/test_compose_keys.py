@@ -26,7 +26,7 @@ from pipeline.core.config import Config
 from pipeline.engine import runtime_keys
 from pipeline.engine.decide import content_digest
 from pipeline.formats import modulemd
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from pipeline.tools import libmodulemd, rpm
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 

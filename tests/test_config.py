@@ -13,7 +13,7 @@ from pipeline.core import definitions
 from pipeline.core.config import OSTREE_KEEP, BuilderKind, Config, ForgeKind
 from pipeline.core.definitions import SourceFile
 from pipeline.core.errors import InvalidDefinitions
-from pipeline.engine.workspace import WORKTREE, Workspace
+from pipeline.workspace import WORKTREE, Workspace
 from tests.conftest import commit_tree, example_tree
 from tests.test_layers import imports
 

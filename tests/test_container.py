@@ -28,10 +28,10 @@ from pipeline.core.graph import Graph
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
-from pipeline.engine.workspace import Workspace
 from pipeline.git import distgit
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from pipeline.tools import skopeo, umoci
+from pipeline.workspace import Workspace
 from tests.conftest import ROOT, commit_tree, example_tree
 
 BASE, HTTPD = "container:Cloud/base", "container:Cloud/httpd"

@@ -21,8 +21,8 @@ from pipeline.bot import eol
 from pipeline.bot.forge_gitlab import gitlab_forge
 from pipeline.bot.forge_local import LocalForge
 from pipeline.core.errors import InvalidDefinitions
-from pipeline.engine.workspace import Workspace
 from pipeline.git.repo import open_repo
+from pipeline.workspace import Workspace
 from tests.conftest import commit_tree, example_tree
 from tests.gitlab_server import GitLabServer
 

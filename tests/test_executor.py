@@ -15,6 +15,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from pipeline.artifacts.store import open_store
 from pipeline.compose.base import Composer, Job, describe_tree
 from pipeline.core import definitions, graph
 from pipeline.core.errors import OperationFailed
@@ -22,9 +23,8 @@ from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
-from pipeline.engine.transfer import Transfer
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer
 from tests.conftest import commit_tree, example_tree, sources
 
 

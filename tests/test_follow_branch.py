@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import cli, example
 from pipeline.core import definitions, graph
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 
 GLIB2_PIN = b"    glib2:\n      ref: 8a994f55e3f8a120fe79fed88767e3a89d30c829\n      branch: f42\n"

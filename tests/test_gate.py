@@ -20,8 +20,8 @@ from pipeline.core.gate import CheckResult
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState, RunStatus, Verdict
 from pipeline.engine import executor
-from pipeline.store import results as testnotes
-from pipeline.store.lineage import Lineage
+from pipeline.records import checks as testnotes
+from pipeline.records.lineage import Lineage
 from tests.conftest import commit_tree, example_tree, sources
 from tests.test_executor import Writer
 

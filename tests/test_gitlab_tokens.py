@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.bot.forges import JOB_TOKEN, WRITE_TOKEN
+from pipeline.bot.forge_choice import JOB_TOKEN, WRITE_TOKEN
 from pipeline.commands.ci import PLAN_MARKER
 from tests.conftest import ROOT, commit_tree, example_tree
 from tests.gitlab_server import GitLabServer

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from pipeline.core import definitions, graph
 from pipeline.core.canonical import digest
 from pipeline.core.model import Definitions
@@ -89,3 +91,24 @@ def test_downstream_and_upstream() -> None:
     up = g.upstream(["container:Cloud/base"])
     assert "build:bash@78022c3d" in up
     assert "module:python3:3.12" not in up
+
+
+def test_node_ids_are_taken_apart_by_kind_and_name() -> None:
+    from pipeline.core.errors import InvalidInput
+    from pipeline.core.kinds import BUILD, CONTAINER, MODULE, OSTREE, REPO, Kind, NodeId, kind_of
+
+    assert NodeId.parse("module:base-runtime:f42") == NodeId(MODULE, "base-runtime:f42")
+    assert str(NodeId.parse("ostree:AtomicHost/host")) == "ostree:AtomicHost/host"
+    assert [NodeId.parse(n).variant for n in ("repo:Server", "ostree:AtomicHost/host", "build:bash@1a2b3c4d")] == [
+        "Server", "AtomicHost", None,
+    ]  # fmt: skip
+    assert OSTREE.of("ostree:AtomicHost/host") and not OSTREE.of("ostree-x:y") and not REPO.of("repository:x")
+    assert (
+        MODULE.name_of("module:gtk:3") == "gtk:3" and CONTAINER.node("Cloud/base") == "container:Cloud/base"
+    )
+    assert kind_of("build:bash@1a2b3c4d") == BUILD and Kind("tarball").of("tarball:Minimal/archive")
+    for bad in ("repo", "repo:", ":Server"):
+        with pytest.raises(InvalidInput):
+            NodeId.parse(bad)
+    with pytest.raises(InvalidInput):
+        MODULE.name_of("repo:Server")

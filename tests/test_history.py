@@ -14,7 +14,7 @@ from pipeline import cli, example
 from pipeline.core.errors import InvalidInput
 from pipeline.git.distgit import DistGit
 from pipeline.git.repo import Repository
-from pipeline.store.history import BranchHistory, iso, parse_time, ref_name
+from pipeline.records.history import BranchHistory, iso, parse_time, ref_name
 from tests.conftest import ROOT
 
 T0 = 1_800_000_000

@@ -24,13 +24,11 @@ from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.records import (
     COMPOSE_TYPES,
-    LATEST,
     InputRef,
     OutputFile,
     Record,
     check_record,
     compose_id,
-    node_from_ref,
     node_ref,
     outputs_digest,
     parse_compose_id,
@@ -40,8 +38,9 @@ from pipeline.git import refs as refs_module
 from pipeline.git.packed_refs import packed_names
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import Repository
+from pipeline.records.lineage import NOTES_REF, Lineage
+from pipeline.records.refs import LATEST, node_from_ref
 from pipeline.run import run
-from pipeline.store.lineage import NOTES_REF, Lineage
 from tests.conftest import commit_tree, example_tree
 
 OPENSSL_A = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
@@ -870,7 +869,8 @@ def test_eight_processes_race_and_lose_nothing(defs: tuple[Path, str]) -> None:
 
 def test_notes_of_many_composes_are_read_at_once_as_one_by_one(defs: tuple[Path, str]) -> None:
     from pipeline.core.states import CheckState
-    from pipeline.store import results
+    from pipeline.records import checks as results
+    from pipeline.records import jsonnotes
 
     path, commit = defs
     lineage = Lineage(path, "42")
@@ -882,4 +882,4 @@ def test_notes_of_many_composes_are_read_at_once_as_one_by_one(defs: tuple[Path,
     many = results.read_many(lineage, [build.compose_id, module.compose_id, repo.compose_id])
     assert many == {module.compose_id: [passed], repo.compose_id: [passed]}
     assert many[module.compose_id] == results.read(lineage, module.compose_id)
-    assert results.read_notes(lineage, "refs/notes/releases", [module.compose_id]) == {}
+    assert jsonnotes.read_notes(lineage, "refs/notes/releases", [module.compose_id]) == {}

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.artifacts.oci import MANIFEST_LIMIT, _oci_manifest
+from pipeline.artifacts.oci_names import compose_for, tag_for
 from pipeline.core.credentials import STORE, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile
 from pipeline.core.records import OutputFile, outputs_digest
-from pipeline.store.artifacts_oci import MANIFEST_LIMIT, _oci_manifest
-from pipeline.store.oci_names import compose_for, tag_for
 
 CID = "FL-42-base-runtime-f42-20261121.n.0"
 SHA = "ab" * 32

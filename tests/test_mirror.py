@@ -31,8 +31,10 @@ from pipeline import cli
 from pipeline.core import mirror as plan
 from pipeline.core.errors import InvalidInput
 from pipeline.core.mirror import Publication, Stage
-from pipeline.release import mirror, publications
-from pipeline.store.lineage import Lineage
+from pipeline.records import mirrors
+from pipeline.records.lineage import Lineage
+from pipeline.release import publications
+from pipeline.release import publishing as mirror
 from pipeline.tools import dnf, gpg, ostree, rsync
 from tests.bumped_dist import HOST, SERVER, Bumped, bumped
 from tests.http_files import serve
@@ -281,8 +283,8 @@ def test_publish_pushes_a_release_its_clients_read_and_again_sends_nothing(
     # Again: nothing to send, nothing deleted; both runs are recorded on the compose.
     again = publish(released, released.server[1], dest)
     assert set(sent_of(again).values()) == {0} and again["deleted"] == 0
-    recorded = publications.publications(Lineage(released.root), released.server[1])
-    assert [p["mirror"] for p in recorded] == [str(dest), str(dest)]
+    recorded = mirrors.read(Lineage(released.root), released.server[1])
+    assert [p.mirror for p in recorded] == [str(dest), str(dest)]
 
 
 def test_a_superseded_release_leaves_the_mirror_once_its_grace_is_over(

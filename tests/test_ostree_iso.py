@@ -20,6 +20,7 @@ import pygit2
 import pytest
 
 from pipeline import cli, example
+from pipeline.artifacts.store import open_store
 from pipeline.checks.iso import IsoListingCheck
 from pipeline.checks.ostree import OstreeFsckCheck
 from pipeline.compose.base import InputCompose, Job, describe_file
@@ -29,10 +30,9 @@ from pipeline.core import definitions, graph
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
-from pipeline.engine.transfer import Transfer
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from pipeline.tools import ostree, xorriso
+from pipeline.transfer import Transfer
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 
 HOST, DVD, INSTALLER = "ostree:AtomicHost/host", "iso:Server/dvd", "iso:AtomicHost/installer"

@@ -22,8 +22,8 @@ from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatu
 from pipeline.git import notes
 from pipeline.git.objects import GitObject
 from pipeline.git.repo import open_repo
-from pipeline.store import results as testnotes
-from pipeline.store.lineage import Lineage
+from pipeline.records import checks as testnotes
+from pipeline.records.lineage import Lineage
 from tests.conftest import commit_tree, example_tree
 from tests.test_gate import Gated
 from tests.test_gate import gated as gated  # the fixture

@@ -20,7 +20,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 
 OPENQA = """\

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import read
+from pipeline.records.checks import read
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree, example_tree
 
 PLUGIN = '''

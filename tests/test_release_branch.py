@@ -1,6 +1,6 @@
 """Only composes of a commit on one of its release's branches move latest good (issue 22, item 1).
 
-The decision is pure (`pipeline.core.branches`); `pipeline.engine.release_branch` reads it off
+The decision is pure (`pipeline.core.branches`); `pipeline.git.release_branch` reads it off
 real repositories (a clone with remote-tracking branches, a detached HEAD, GitLab's variables).
 GitLab's predefined variables, as https://docs.gitlab.com/ci/variables/predefined_variables/
 describes them: CI_COMMIT_BRANCH is "available in branch pipelines, including pipelines for the
@@ -27,11 +27,11 @@ from pipeline.core.errors import InvalidInput
 from pipeline.core.records import OutputFile, Record, load_record, outputs_digest
 from pipeline.core.states import ComposeStatus, RunStatus
 from pipeline.engine.compose import compose
-from pipeline.engine.release_branch import on_release_branch
-from pipeline.engine.workspace import Workspace
+from pipeline.git.release_branch import on_release_branch
 from pipeline.git.repo import open_repo
+from pipeline.records.lineage import Lineage
 from pipeline.run import run
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 from tests.conftest import ROOT, commit_tree, example_tree, sources
 from tests.test_executor import Setup, Writer
 from tests.test_gate import Gated

@@ -13,6 +13,7 @@ gpg-verify (and gpg-verify-summary), `sha256sum -c` on the clearsigned CHECKSUM 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import cli
 from pipeline.core.errors import InvalidInput
@@ -28,13 +30,16 @@ from pipeline.core.records import OutputFile, Record, outputs_digest
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.core.states import ComposeStatus
 from pipeline.formats import checksum, containers
-from pipeline.release import publish, sign
-from pipeline.release.images import KEYRING
-from pipeline.store import results
-from pipeline.store.lineage import Lineage
+from pipeline.records import jsonnotes
+from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RELEASE_NOTES
+from pipeline.release import release_dir as publish
+from pipeline.release import sign
+from pipeline.release.sign_images import KEYRING
 from pipeline.tools import dnf
 from tests import registry as registries
 from tests.conftest import ROOT, commit_tree, example_tree
+from tests.http_files import serve
 from tests.test_checks_repo import gated_dist, output_dir
 from tests.test_sign_release import key
 
@@ -283,7 +288,7 @@ def test_every_signature_a_release_claims_verifies_with_the_fields_client(
 
 def test_the_release_note_lists_the_same_signatures(gated_dist: Path, released: dict[str, Path]) -> None:
     for node, release in released.items():
-        note = results.read_note(Lineage(gated_dist), publish.RELEASES_REF, release.name)
+        note = jsonnotes.read_note(Lineage(gated_dist), RELEASE_NOTES, release.name)
         assert note is not None, node
         entry = note["releases"][-1]  # type: ignore[index]
         assert entry["signatures"] == manifest(release)["signatures"], node
@@ -319,6 +324,45 @@ def test_a_container_is_named_by_digest_and_an_unsigned_image_is_refused(
     )  # fmt: skip
     assert refused.returncode != 0
     assert "A signature was required, but no signature exists" in refused.stderr
+
+
+def test_a_mirror_serves_its_own_registries_d_naming_its_url(
+    gated_dist: Path, released: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`publish --base-url`: the mirror's registries.d names the signatures where the mirror
+    serves them, and skopeo verifies the image with the mirror's files alone, over HTTP."""
+    release = released["container:Cloud/base"]
+    (pushed,) = [s for s in signatures_of(release) if s.kind == SignatureKind.CONTAINER]
+    repo = containers.repository_of(pushed.image)
+    mirrors = tmp_path / "mirrors"
+    argv = ["publish", release.name, "--repo", str(gated_dist)]
+    # Without the mirror's URL: no registries.d on the mirror (the release's names this
+    # machine's sigstore/), and a warning says so.
+    assert cli.main([*argv, "--to", str(mirrors / "unnamed")]) == 0
+    assert "warning[no-base-url]: the mirror got no containers/registries.d/cloud-base.yaml" in (
+        capsys.readouterr().err
+    )
+    assert not (mirrors / "unnamed" / "latest" / "containers" / "registries.d").exists()
+    assert (mirrors / "unnamed" / "latest" / "containers" / "policy.json").is_file()
+    with serve(mirrors) as served:
+        url = f"{served.url}/cloud-base"
+        assert cli.main([*argv, "--to", str(mirrors / "cloud-base"), "--base-url", url]) == 0
+        assert "warning" not in capsys.readouterr().err
+        on_mirror = mirrors / "cloud-base" / "latest" / "containers"
+        snippet = yaml.safe_load((on_mirror / "registries.d" / "cloud-base.yaml").read_text())
+        assert snippet == {"docker": {repo: {"lookaside": f"{url}/latest/sigstore"}}}
+        copied = run(
+            "skopeo", "--policy", str(on_mirror / "policy.json"), "--registries.d", str(on_mirror / "registries.d"),
+            "copy", "--src-tls-verify=false", "--remove-signatures", pushed.image, f"oci:{tmp_path / 'pulled'}:x",
+        )  # fmt: skip
+        assert copied.returncode == 0, copied.stderr
+        signature = "/cloud-base/latest/" + pushed.signature
+        assert signature in served.paths(200)  # the signature came from the mirror
+    # Nothing the mirror serves names a path of the machine that released it.
+    for path in (mirrors / "cloud-base").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            assert str(release.parent).encode() not in text and str(gated_dist).encode() not in text, path
 
 
 def test_the_installer_verifies_its_ostree_commit_with_the_key_on_the_image(
@@ -504,7 +548,7 @@ def test_a_release_that_signs_nothing_is_refused_unless_unsigned(
     data = manifest(to / cid)
     assert data["unsigned"] is True and data["signatures"] == [] and data["signed_by"] == ""
     assert not (to / cid / sign.PUBLIC_KEY).exists()
-    note = results.read_note(Lineage(root), publish.RELEASES_REF, cid)
+    note = jsonnotes.read_note(Lineage(root), RELEASE_NOTES, cid)
     assert note is not None and note["releases"][-1]["unsigned"] is True  # type: ignore[index]
 
 
@@ -569,8 +613,8 @@ def test_the_demo_verification_stops_at_the_first_step_that_fails(
     copy = demo_releases(released, tmp_path / "releases", copied=node)
     if tampered == "container policy":
         policy = json.loads((copy / "containers" / "policy.json").read_text())
-        for rules in policy["transports"]["docker"].values():
-            rules[0]["keyPath"] = str(other)
+        for rules in policy["transports"]["docker"].values():  # the key is in the policy (keyData)
+            rules[0]["keyData"] = base64.b64encode(other.read_bytes()).decode("ascii")
         (copy / "containers" / "policy.json").write_text(json.dumps(policy))
     elif tampered == "ISO key":
         (copy / sign.PUBLIC_KEY).write_bytes(other.read_bytes())

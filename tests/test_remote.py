@@ -16,8 +16,8 @@ from pipeline.core.states import ComposeStatus
 from pipeline.git import notes
 from pipeline.git import repo as gitrepo
 from pipeline.git.repo import Repository
-from pipeline.store.lineage import NOTES_REF, Lineage
-from pipeline.store.remote import LineageConflict, Remote
+from pipeline.records.lineage import NOTES_REF, Lineage
+from pipeline.records.remote import LineageConflict, Remote
 from tests.conftest import commit_tree, example_tree
 
 PROCESSES = 8

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 
 
@@ -73,7 +73,8 @@ def test_a_retired_variant_plans_nothing_and_leaves_the_release_tree(
     assert (archive / "latest" / "RELEASE.json").is_file()
     note = json.loads(git(example_repo, "notes", "--ref=releases", "show", f"compose/{workstation}"))
     assert [e["status"] for e in note["releases"]] == ["released", "archived"]
-    assert note["releases"][1]["path"] == str(archive / workstation)
+    # inside the checkout (example_repo is tmp_path): recorded relative to it, never by this machine's path
+    assert note["releases"][1]["path"] == (archive / workstation).relative_to(example_repo).as_posix()
     # Its latest good moved to the retired namespace; the other nodes' stayed.
     assert "repo:Workstation" not in Lineage(example_repo).latest()
     assert Lineage(example_repo).retired() == {"repo:Workstation": workstation}

@@ -51,8 +51,8 @@ import pytest
 import yaml
 
 from pipeline import example
-from pipeline.store.artifacts import open_store
-from pipeline.store.lineage import Lineage
+from pipeline.artifacts.store import open_store
+from pipeline.records.lineage import Lineage
 from tests import registry as oci_registry
 from tests import runner_image as images
 from tests.conftest import ROOT

@@ -1,4 +1,4 @@
-"""Run IDs and compose IDs as productmd makes them (pipeline.core.runs, pipeline.store.runs)."""
+"""Run IDs and compose IDs as productmd makes them (pipeline.core.runs, pipeline.records.runs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pipeline.core.errors import InvalidInput
 from pipeline.core.records import COMPOSE_TYPES, compose_id, parse_compose_id
 from pipeline.core.runs import from_env, is_run_id, parse_run_id, run_id
 from pipeline.git.repo import open_repo
-from pipeline.store import runs
+from pipeline.records import runs
 from tests.conftest import commit_tree, example_tree
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli, example
-from pipeline.compose.registry import composers
-from pipeline.store.lineage import Lineage
+from pipeline.plugins import composers
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT
 from tests.registry import Registry
 from tests.registry import start as start_registry

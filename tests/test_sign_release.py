@@ -23,11 +23,13 @@ import pytest
 
 from pipeline import cli
 from pipeline.core.states import CheckState
-from pipeline.release import publish as release
+from pipeline.records import checks as testnotes
+from pipeline.records import jsonnotes
+from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RELEASE_NOTES
+from pipeline.release import release_dir as release
 from pipeline.release import sign
 from pipeline.run import CommandFailed
-from pipeline.store import results as testnotes
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf, gpg
 from tests.conftest import commit_tree
 from tests.test_checks_repo import gated_dist, gated_tree, output_dir
@@ -127,7 +129,7 @@ def test_release_signs_copies_and_dnf_checks_the_signatures(
     with pytest.raises(CommandFailed):
         installs(tmp_path, "unsigned-rpms", dnf.Repo("server", unsigned, gpgkey=gpgkey))
     # The release is recorded in lineage.
-    note = testnotes.read_note(Lineage(gated_dist), release.RELEASES_REF, cid)
+    note = jsonnotes.read_note(Lineage(gated_dist), RELEASE_NOTES, cid)
     assert note is not None and note["releases"][-1]["status"] == "released"  # type: ignore[index]
 
 

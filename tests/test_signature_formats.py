@@ -3,6 +3,7 @@ release writes, and the command lines of the signing tools (exact lists, no proc
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from pipeline.compose.iso import kickstart
 from pipeline.core.signatures import Signature, SignatureKind, counts, ordered
 from pipeline.formats import checksum, containers
-from pipeline.release.registry import image_of, tag_for
+from pipeline.release.container_registry import image_of, tag_for
 from pipeline.release.sign import signable
 from pipeline.tools import gpg, skopeo, xorriso
 
@@ -62,15 +63,17 @@ def test_registries_d_and_policy_are_what_containers_image_reads() -> None:
     assert read == {"docker": {scope: {"lookaside": "file:///r/sigstore"}}}
     staging = yaml.safe_load(containers.registries_d(scope, staging="file:///s"))
     assert staging == {"docker": {scope: {"lookaside-staging": "file:///s"}}}
-    policy = json.loads(containers.signed_by_policy(scope, "/r/RPM-GPG-KEY-factory"))
+    key = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n...\n"
+    policy = json.loads(containers.signed_by_policy(scope, key))
     assert policy == {
         "default": [{"type": "reject"}],
         "transports": {
             "docker": {
-                scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/r/RPM-GPG-KEY-factory"}]
+                scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyData": base64.b64encode(key).decode()}]
             }
         },
     }
+    assert containers.repository_of(f"docker://{scope}@sha256:{'0' * 64}") == scope
     push = json.loads(containers.push_policy())
     assert push["default"] == [{"type": "reject"}] and list(push["transports"]) == ["oci-archive"]
 

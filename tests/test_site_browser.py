@@ -22,7 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pipeline import cli, example
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
 from tests.conftest import ROOT, commit_tree
 from tests.test_checks_repo import VARIANT_REPOS, broken_gtk_tree, gated_tree
 

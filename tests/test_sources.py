@@ -13,10 +13,9 @@ from pipeline.core.batches import Limits, batches
 from pipeline.core.errors import InvalidDefinitions
 from pipeline.core.packages import KojiRepo, Package, Repository, RepoState
 from pipeline.core.plan import plan
-from pipeline.core.records import Record
+from pipeline.core.records import Record, compose_name
 from pipeline.core.states import ComposeStatus
 from pipeline.core.upstream import UpstreamRpm, read_upstream, upstream_json
-from pipeline.engine.executor import compose_name
 from pipeline.tools import rpmkeys, rpmlib, updateinfo
 from tests.conftest import sources as source_files
 
@@ -187,7 +186,7 @@ def test_a_compose_id_holds_an_nvr_with_characters_it_cannot() -> None:
             source_files(tree(module=MODULE.replace("glibc-2.41-11.fc42", "glibc-2.41~rc1-1.fc42")))
         )
     )
-    assert compose_name(g.nodes["binary:glibc-2.41~rc1-1.fc42"]) == "glibc-2.41_rc1-1.fc42"
+    assert compose_name(g.nodes["binary:glibc-2.41~rc1-1.fc42"].id) == "glibc-2.41_rc1-1.fc42"
 
 
 # -- which RPMs a build brings -------------------------------------------------------------------

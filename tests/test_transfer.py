@@ -1,4 +1,4 @@
-"""The executor's traffic with the artifact store (pipeline.engine.transfer), on a `file://` store.
+"""The executor's traffic with the artifact store (pipeline.transfer), on a `file://` store.
 
 A "runner" is a fresh output directory: what it has is only what it made or fetched.
 """
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.artifacts.store import open_store
 from pipeline.compose.base import InputCompose, describe_file
 from pipeline.core.errors import OperationFailed
-from pipeline.engine.transfer import Transfer, open_transfer, reads, store_url
-from pipeline.store.artifacts import open_store
 from pipeline.tools import ostree
+from pipeline.transfer import Transfer, open_transfer, reads, store_url
 
 CID = "FL-42-base-runtime-f42-20261121.ci.0"
 

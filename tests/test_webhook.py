@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from pipeline import example
+from pipeline.bot.forge_choice import make_forge
 from pipeline.bot.forge_local import LocalForge
-from pipeline.bot.forges import make_forge
 from pipeline.bot.reconcile import reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
-from pipeline.engine.workspace import Workspace
 from pipeline.git.repo import open_repo
+from pipeline.workspace import Workspace
 from tests.conftest import ROOT
 
 SECRET = "s3cret-webhook-token"

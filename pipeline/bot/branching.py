@@ -33,8 +33,8 @@ from pipeline.core.canonical import digest
 from pipeline.core.definitions import CONFIG_PATH, SourceFile
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Definitions, Module, Variant
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 LABEL = "release"
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._]*")  # factory.json's release.version

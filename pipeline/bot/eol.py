@@ -30,8 +30,8 @@ from pipeline.core.definitions import SourceFile
 from pipeline.core.errors import InvalidInput
 from pipeline.core.lifecycle import Change
 from pipeline.core.model import Definitions
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 LABEL = "eol"
 DUE_BRANCH = "factory/eol/due"

@@ -19,7 +19,7 @@ the Forge contract's promise of idempotence on a network that loses answers:
   loop, its injectable sleep and its log line.
 
 It sends only the access token it is given, as PRIVATE-TOKEN: GitLab lets a CI/CD job token
-call none of the writes factory makes (`pipeline.bot.forges`).
+call none of the writes factory makes (`pipeline.bot.forge_choice`).
 
 Every python-gitlab or requests exception is translated here into a `ForgeError` that keeps
 the HTTP status and body. The token never appears in a message, a body or a log line.
@@ -39,6 +39,7 @@ import gitlab.exceptions as glexc
 import requests
 from gitlab.v4.objects import Project
 
+from pipeline import retry
 from pipeline.bot.forge import OPENED, ForgeError, MergeRequest, MergeRequestSpec, head_from_description
 
 log = logging.getLogger("factory.forge.gitlab")
@@ -162,15 +163,16 @@ class GitLabCalls:
 
     def _retrying(self, what: str, step: Callable[[], T]) -> T:
         """Run step; retry transient failures with backoff; translate every failure."""
-        for attempt in range(1, self._tries + 1):
+        backoff = retry.Backoff(first=self._backoff, most=self._max_backoff)
+        for attempt in retry.attempts(self._tries, backoff, sleep=self._sleep):
             try:
                 return step()
             except (glexc.GitlabError, requests.RequestException) as exc:
                 error = self._translate(what, exc)
-                if not _transient(exc) or attempt == self._tries:
+                if not _transient(exc) or attempt.last:
                     # not chained: the raw exception's body is unredacted and may echo the token
                     raise error from None
-                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
+                delay = backoff.delay(attempt.number - 1)
                 asked = self._retry_after() if _status(exc) == 429 else None
                 if asked is not None and asked > self._max_retry_after:
                     raise ForgeError(
@@ -181,16 +183,17 @@ class GitLabCalls:
                         body=error.body,
                         hint="run it again once GitLab's rate limit has reset",
                     ) from None
-                delay = delay if asked is None else asked
+                if asked is not None:
+                    attempt.wait(asked)
+                    delay = asked
                 log.warning(
                     "%s; retrying in %.2fs (attempt %d of %d)%s",
                     error.message,
                     delay,
-                    attempt,
+                    attempt.number,
                     self._tries,
                     ", as its Retry-After asks" if asked is not None else "",
                 )
-                self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_after(self) -> float | None:

@@ -25,8 +25,9 @@ from pipeline.core.errors import InvalidInput
 from pipeline.git import refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.repo import Repository
+from pipeline.records.refs import MERGE_REQUESTS
 
-PREFIX = "refs/factory/merge-requests/"
+PREFIX = MERGE_REQUESTS
 FILE = "merge-request.json"
 
 

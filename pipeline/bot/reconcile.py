@@ -22,12 +22,13 @@ from pipeline.core import bump
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import MODULE
 from pipeline.core.model import Definitions, Module, Pin
 from pipeline.core.names import unknown
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
-from pipeline.store.history import BranchHistory, Observation
+from pipeline.records.history import BranchHistory, Observation
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ def _rebuild(
     the branch has moved past it, every compose built against that commit (`factory why`) that
     is still latest good of a node the definitions have is stale.
     """
-    from pipeline.store.lineage import Lineage
+    from pipeline.records.lineage import Lineage
 
     node = graphs.build_id(Pin(component, "", branch))
     lineage = Lineage(ws.root, release)
@@ -226,7 +227,7 @@ def _proposal(
         files[module.path] = yamledit.set_pin_refs(module.path, raw.decode("utf-8"), component, branch, head)
     bumped = bump.bump(defs, component, branch, head)
     plan = planner.plan(current, graphs.build(bumped))
-    affected = {n.id.removeprefix("module:") for n in plan.nodes if n.kind == "module"}
+    affected = {MODULE.name_of(n.id) for n in plan.nodes if n.kind == MODULE}
     facts = describe.Bump(
         component=component,
         branch=branch,

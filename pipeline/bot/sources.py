@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.core.errors import OperationFailed
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 
 def text_at(ws: Workspace, rev: str, path: str) -> str:

@@ -1,8 +1,8 @@
 """The contract between the executor and the checks run on each compose.
 
 After a compose finishes, the executor runs every registered check that applies to the
-node's kind, with the same `Job` the composer had and the files it made. A check returns a
-`CheckResult`; the results are recorded in `refs/notes/tests` and the gate (policies in
+node's kind, with the same `Job` the composer had (`pipeline.core.job`) and the files it made.
+A check returns a `CheckRecord` (`CheckResult`, its name for plugins); the results are recorded in `refs/notes/tests` and the gate (policies in
 `policies/`) decides whether the compose may become latest good.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from pipeline.compose.base import Job
 from pipeline.core.gate import CheckResult
+from pipeline.core.job import Job
 from pipeline.core.records import OutputFile
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline import run
-from pipeline.compose.base import Job
 from pipeline.compose.container import (
     COMPOSE_ID_LABEL,
     INPUT_DIGEST_LABEL,
@@ -23,6 +22,7 @@ from pipeline.compose.container import (
 )
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
+from pipeline.core.job import Job
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
 from pipeline.tools import skopeo

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import productmd.images  # type: ignore[import-untyped]
 
-from pipeline.compose.base import Job
-from pipeline.compose.images import IMAGES_JSON
+from pipeline.compose.images_json import IMAGES_JSON
 from pipeline.compose.iso import COMPOSE, volume_id
 from pipeline.compose.ostree import OstreeCompose, ostree_input, variant_output
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
+from pipeline.core.job import Job
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
 from pipeline.tools import xorriso

@@ -11,10 +11,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.compose.base import InputCompose, Job
 from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, RPMS_TXT, Commit, OstreeCompose, load
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
+from pipeline.core.job import InputCompose, Job
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
 from pipeline.tools import ostree

@@ -32,15 +32,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.checks import install_cache
-from pipeline.compose.base import InputCompose, Job
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import build_id
+from pipeline.core.job import InputCompose, Job
 from pipeline.core.model import Definitions
 from pipeline.core.records import OutputFile
 from pipeline.core.states import CheckState
+from pipeline.records.lineage import Lineage
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import Lineage
 from pipeline.tools import dnf
 
 REPOMD = "repodata/repomd.xml"

@@ -17,9 +17,9 @@ log = logging.getLogger("factory.bot")
 
 
 def _pass(args: argparse.Namespace, component: str | None, dry_run: bool) -> Report:
-    from pipeline.bot.forges import make_forge
+    from pipeline.bot.forge_choice import make_forge
     from pipeline.bot.reconcile import default_target, reconcile
-    from pipeline.engine.workspace import Workspace
+    from pipeline.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     target = args.target or default_target(ws)
@@ -63,7 +63,7 @@ def _trigger(args: argparse.Namespace, report: Report) -> tuple[int, Any]:
     everything on them (their compose keys change with the resolved head, so they recompose).
     Returns the compose's exit status and, with --json, its result (else it prints as usual)."""
     from pipeline.commands.compose import composing, show
-    from pipeline.engine.workspace import Workspace
+    from pipeline.workspace import Workspace
 
     nodes = sorted({r.node for r in report.rebuilds})
     if not nodes:

@@ -10,10 +10,10 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import parse_compose_id
 from pipeline.core.states import CheckState, ComposeStatus
-from pipeline.engine.workspace import Workspace
+from pipeline.records import checks as results
+from pipeline.records.lineage import Lineage
 from pipeline.release import gating
-from pipeline.store import results
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def cmd_record(args: argparse.Namespace) -> int:

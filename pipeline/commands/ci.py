@@ -15,10 +15,10 @@ from pipeline.core.batches import Limits
 from pipeline.core.config import Config, ForgeConfig
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.names import unknown
-from pipeline.engine.workspace import Workspace
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as gitlab_limits
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 NULL_SHA = "0" * 40  # CI_COMMIT_BEFORE_SHA of the first push of a branch
 PLAN_MARKER = "<!-- factory:plan -->"
@@ -121,7 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InvalidInput("give --base, or --inputs-of NODE...", code="ci-check-what")
     ws = Workspace.open(args.repo)
     if not args.no_pull:
-        from pipeline.store.remote import Remote
+        from pipeline.records.remote import Remote
 
         Remote(ws.root, args.remote).pull()
     if args.inputs_of is not None:
@@ -157,7 +157,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_post_plan(args: argparse.Namespace) -> int:
     """Post (or update) the plan as one note on a merge request; skip outside GitLab."""
-    from pipeline.bot.forges import gitlab_forge
+    from pipeline.bot.forge_choice import gitlab_forge
 
     body = files.read_bytes(args.file, "plan file").decode("utf-8", errors="replace")
     url = os.environ.get("CI_SERVER_URL", "")

@@ -11,8 +11,8 @@ from pipeline.commands.output import out, out_json
 from pipeline.core.states import NodeStatus
 from pipeline.engine.compose import Composed, compose
 from pipeline.engine.progress import TerminalReporter
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
+from pipeline.workspace import Workspace
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,10 +16,10 @@ from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
 from pipeline.core.errors import InvalidDefinitions, InvalidInput
 from pipeline.core.names import unknown
-from pipeline.engine.workspace import WORKTREE, Workspace
 from pipeline.formats import render
 from pipeline.git import cli as gitcli
 from pipeline.tools import graphviz
+from pipeline.workspace import WORKTREE, Workspace
 
 EXIT_OK = 0
 EOL_SHOWN = 10  # eol-reached warnings printed one by one; the rest as a count (all in --json)

@@ -6,14 +6,14 @@ import argparse
 import os
 from collections import Counter
 
+from pipeline.artifacts.file import FileStore
+from pipeline.artifacts.store import open_store, shown_url
 from pipeline.commands import files
 from pipeline.commands.output import out, out_json
-from pipeline.engine.transfer import store_url
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import gc
-from pipeline.store.artifacts import open_store, shown_url
-from pipeline.store.artifacts_file import FileStore
-from pipeline.store.lineage import Lineage
+from pipeline.transfer import store_url
+from pipeline.workspace import Workspace
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

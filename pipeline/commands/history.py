@@ -12,15 +12,15 @@ from pipeline.core.errors import FactoryError, InvalidInput
 from pipeline.core.names import unknown
 
 if TYPE_CHECKING:
-    from pipeline.engine.workspace import Workspace
-    from pipeline.store.history import BranchHistory
+    from pipeline.records.history import BranchHistory
+    from pipeline.workspace import Workspace
 
 
 def record(args: argparse.Namespace) -> int:
     """Read every tracked branch head (or one component's) and record the new ones."""
-    from pipeline.engine.workspace import Workspace
     from pipeline.git.distgit import DistGit
-    from pipeline.store.history import BranchHistory
+    from pipeline.records.history import BranchHistory
+    from pipeline.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     defs = ws.load(args.rev, check_distgit=False)
@@ -60,8 +60,8 @@ def record(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """What a branch pointed to at a time (default: now), or its whole history with --all."""
-    from pipeline.engine.workspace import Workspace
-    from pipeline.store.history import BranchHistory, iso, parse_time
+    from pipeline.records.history import BranchHistory, iso, parse_time
+    from pipeline.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     history = BranchHistory(ws.repo)

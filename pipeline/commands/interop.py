@@ -26,12 +26,12 @@ from pipeline.core.config import Config
 from pipeline.core.definitions import SourceFile
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.model import Module, Pin
-from pipeline.engine.workspace import WORKTREE, Workspace
 from pipeline.formats import pungi
 from pipeline.interop import from_modulemd, from_pungi, to_pungi
 from pipeline.interop.report import Loss
 from pipeline.interop.yamlout import module_path, module_yaml, variant_path, variant_yaml
 from pipeline.tools import libmodulemd, xmllint
+from pipeline.workspace import WORKTREE, Workspace
 
 EXIT_OK = 0
 INSTALLED_DTD = Path("/usr/share/pungi/variants.dtd")  # where Pungi's package puts its DTD
@@ -219,7 +219,9 @@ def _dtd(given: str | None) -> Path:
         return named_files.existing_file(given, "DTD")
     if INSTALLED_DTD.is_file():
         return INSTALLED_DTD
-    return Path(str(definitions.SCHEMAS / "pungi-variants.dtd"))
+    from pipeline import schemas
+
+    return schemas.pungi_dtd()
 
 
 class _DistGitLookup:

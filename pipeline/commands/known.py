@@ -12,9 +12,10 @@ import contextlib
 
 from pipeline.core.errors import FactoryError
 from pipeline.core.names import unknown
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
-from pipeline.store.lineage import RETIRED, Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RETIRED
+from pipeline.workspace import Workspace
 
 RELEASE_BRANCHES = "refs/heads/release/"
 NODES_LISTED = "`factory graph` lists the nodes"

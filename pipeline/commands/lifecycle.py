@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
-from pipeline.engine.workspace import Workspace
+from pipeline.workspace import Workspace
 
 if TYPE_CHECKING:
     from pipeline.release.signer import Signer
@@ -55,7 +55,7 @@ def diff(
 def cmd_eol(args: argparse.Namespace) -> int:
     """Open one merge request that retires a module stream or variant (or schedules it)."""
     from pipeline.bot import eol
-    from pipeline.bot.forges import make_forge
+    from pipeline.bot.forge_choice import make_forge
 
     if (args.what is None) == (not args.due):
         raise InvalidInput("name one module:NAME:STREAM or variant:UID, or pass --due", code="eol-what")
@@ -118,7 +118,7 @@ def cmd_branch_release(args: argparse.Namespace) -> int:
 
     from pipeline.bot import branching
     from pipeline.bot.forge import BranchingForge
-    from pipeline.bot.forges import DistGitBranches, make_forge
+    from pipeline.bot.forge_choice import DistGitBranches, make_forge
 
     ws = Workspace.open(args.repo)
     branch = _target_branch(ws, args.target)

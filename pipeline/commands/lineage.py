@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pipeline.commands import known
 from pipeline.commands.output import out, out_json
 from pipeline.core.errors import InvalidInput
+from pipeline.core.kinds import BUILD
 from pipeline.core.names import unknown
 from pipeline.core.records import Record
 from pipeline.core.runs import is_run_id, parse_run_id
-from pipeline.core.states import ComposeStatus, ReleaseStatus
-from pipeline.engine.workspace import Workspace
+from pipeline.core.states import ComposeStatus
 from pipeline.git import repo as gitrepo
-from pipeline.store import collected
-from pipeline.store.lineage import COMPOSE_ID_CUTOFF, Lineage
+from pipeline.records import collected, paths
+from pipeline.records.lineage import COMPOSE_ID_CUTOFF, Lineage
+from pipeline.workspace import Workspace
 
 RUNS_LISTED = "`factory lineage COMPOSE_ID` names the run that made a compose"
 
@@ -45,7 +45,7 @@ def show(args: argparse.Namespace) -> int:
                     out(f"{indent}    dist-git {component} @ {commit}")
                 for u in r.upstream:
                     out(f"{indent}    source {u.source}: {u.nevra} (key {u.key})")
-                if depth == 0 or r.node.startswith("build:"):
+                if depth == 0 or BUILD.of(r.node):
                     tools = ", ".join(f"{name} {version}" for name, version in r.tools)
                     out(f"{indent}    tools: {tools}")
         return 0
@@ -56,16 +56,17 @@ def show(args: argparse.Namespace) -> int:
     out(_describe(record))
     out(_checks(lineage, record))
     for c in gone:
-        if c.paths == (collected.MANIFEST,):  # from an artifact store: its blobs go with a sweep
+        directory = c.directory(paths.checkout(lineage.repo))  # where it is from here
+        if directory is None:  # from an artifact store: its blobs go with a sweep
             out(f"files     gone: manifest deleted from {c.where} by gc at {c.time} ({c.bytes} bytes of blobs only it held)")  # fmt: skip
         else:
-            out(f"files     gone: removed from {c.where} by gc at {c.time} ({c.bytes} bytes freed)")
+            out(f"files     gone: removed from {directory} by gc at {c.time} ({c.bytes} bytes freed)")
     return 0
 
 
 def _run(lineage: Lineage, run: str, *, as_json: bool) -> int:
     """`factory lineage RUN-ID`: every compose the run made, oldest first."""
-    from pipeline.store import runs as reserved
+    from pipeline.records import runs as reserved
 
     made = lineage.of_run(run)
     commits = sorted({r.commit for r in made} | {c for c in [reserved.commit_of(lineage.repo, run)] if c})
@@ -98,7 +99,7 @@ def _run(lineage: Lineage, run: str, *, as_json: bool) -> int:
 
 def _checks(lineage: Lineage, record: Record) -> str:
     """The check results recorded for a compose (PENDING: required, no result yet)."""
-    from pipeline.store.results import read
+    from pipeline.records.checks import read
 
     found = read(lineage, record.compose_id)
     lines = ["checks" if found else "checks    none recorded"]
@@ -114,7 +115,7 @@ def _checks(lineage: Lineage, record: Record) -> str:
 
 def _sync(args: argparse.Namespace) -> int:
     """`factory lineage push|pull [--remote R]`: move the lineage refs to or from a Git remote."""
-    from pipeline.store.remote import Remote
+    from pipeline.records.remote import Remote
 
     action = args.compose_id
     remote = Remote(Workspace.open(args.repo).root, args.remote)
@@ -239,17 +240,9 @@ def _released(lineage: Lineage, compose_id: str) -> bool:
 
     A compose released once and since replaced by a newer release is no longer live.
     """
-    from pipeline.release.publish import RELEASES_REF
-    from pipeline.store.results import read_note
+    from pipeline.records import releases
 
-    note = read_note(lineage, RELEASES_REF, compose_id) or {}
-    entries = note.get("releases", [])
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-            path = Path(str(entry.get("path", "")))
-            if (path.parent / "latest").resolve() == path.resolve():
-                return True
-    return False
+    return releases.read(lineage, compose_id).live(releases.checkout(lineage))
 
 
 def latest(args: argparse.Namespace) -> int:

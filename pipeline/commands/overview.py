@@ -13,16 +13,16 @@ from pipeline.core.runs import is_run_id
 
 if TYPE_CHECKING:
     from pipeline.core.records import Record
-    from pipeline.engine.workspace import Workspace
+    from pipeline.workspace import Workspace
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """One line (or one JSON object) per node the query names: every node without one."""
     from pipeline.core.overview import answers, component, resolve, run_query, shown, unknown_query
     from pipeline.core.status import compute
-    from pipeline.engine.workspace import Workspace
     from pipeline.formats import site, status_json, status_text
     from pipeline.overview.gather import read_records, read_results, recorded
+    from pipeline.workspace import Workspace
 
     ws = Workspace.open(args.repo)
     facts = recorded(ws, whole=False)  # briefs: reading 24,000 records whole costs seconds
@@ -73,10 +73,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_site(args: argparse.Namespace) -> int:
     """Build the static site into DIR (replacing a site made before) and print where it is."""
     from pipeline.core.status import compute
-    from pipeline.engine.workspace import Workspace
     from pipeline.formats import site
     from pipeline.overview.gather import gather
     from pipeline.overview.write import write_site
+    from pipeline.workspace import Workspace
 
     start = time.perf_counter()
     ws = Workspace.open(args.repo)
@@ -99,8 +99,8 @@ def _run(ws: Workspace, run: str) -> list[Record]:
     """The composes a run made, as `factory lineage RUN-ID` lists them; unknown-run if none and
     the run was not reserved here."""
     from pipeline.core.names import unknown
-    from pipeline.store import runs
-    from pipeline.store.lineage import COMPOSE_ID_CUTOFF, Lineage
+    from pipeline.records import runs
+    from pipeline.records.lineage import COMPOSE_ID_CUTOFF, Lineage
 
     lineage = Lineage(ws.root)
     try:

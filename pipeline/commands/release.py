@@ -8,11 +8,11 @@ from pathlib import Path
 from pipeline.commands.output import out, out_json
 from pipeline.core.signatures import Signature, counts
 from pipeline.core.states import ComposeStatus, ReleaseStatus, Verdict
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import gating, releasing
-from pipeline.release import publish as publisher
+from pipeline.release import release_dir as publisher
 from pipeline.release.promote import Promotion, promote
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def _key(args: argparse.Namespace) -> releasing.Key:

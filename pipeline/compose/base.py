@@ -1,6 +1,7 @@
 """The contract between the executor and the composers of each artifact kind.
 
-The executor hands a composer a `Job`: the node, its compose ID, the validated definitions,
+The executor hands a composer a `Job` (`pipeline.core.job`, the contract composers and checks
+share; importable from here too): the node, its compose ID, the validated definitions,
 the latest good compose of each input (with where its outputs are), and an empty work
 directory. The composer makes the artifact there with the real tools and returns the list of
 files it made. It never touches Git lineage and never decides whether to run. It writes only
@@ -15,41 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from pipeline.core.graph import Node
-from pipeline.core.model import Definitions
+from pipeline.core.job import InputCompose as InputCompose
+from pipeline.core.job import Job as Job
 from pipeline.core.records import OutputFile
 from pipeline.core.upstream import UpstreamRpm
-
-
-@dataclass(frozen=True, slots=True)
-class InputCompose:
-    """The latest good compose of one input node."""
-
-    node: str
-    compose_id: str
-    outputs: tuple[OutputFile, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    node: Node
-    compose_id: str
-    defs: Definitions
-    inputs: Mapping[str, InputCompose]  # by node id
-    output_dir: Path  # factory.yaml's output.dir, absolute; OutputFile paths are relative to it
-    workdir: Path  # output_dir / "composes" / compose_id, created empty by the executor
-    source_root: Path  # the definitions repository (dist-git paths in factory.yaml are relative to it)
-    source_date_epoch: int  # for reproducible outputs: the time of the definitions commit
-    commit: str = ""  # the definitions commit composed from (for labels and metadata)
-    # The node's own latest good compose before this one: what a history continues (OSTree).
-    previous: InputCompose | None = None
-
-    def input_path(self, output: OutputFile) -> Path:
-        return self.output_dir / output.path
 
 
 class Composer(Protocol):
@@ -88,11 +61,9 @@ def tool_versions(composer: Composer) -> dict[str, str]:
 
 def describe_file(output_dir: Path, path: Path) -> OutputFile:
     """An OutputFile for a file under output_dir (streams the file for its sha256)."""
-    sha = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return OutputFile(path.relative_to(output_dir).as_posix(), path.stat().st_size, sha.hexdigest())
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return OutputFile(path.relative_to(output_dir).as_posix(), path.stat().st_size, sha256)
 
 
 def describe_tree(output_dir: Path, root: Path) -> list[OutputFile]:

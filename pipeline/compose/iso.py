@@ -14,7 +14,7 @@ What goes on the image (staged in a scratch directory, hard links where files ex
   `ostree.ks` that deploys it with its signature verified (see `kickstart`), and
   options.packages (with their dependencies, resolved by dnf) under `Packages/` with repodata:
   an installer stub. The commits are signed, and the key put on the image, when it is
-  released (`pipeline.release.images`).
+  released (`pipeline.release.sign_images`).
 
 What images.json says of each image (productmd's words): a DVD is type `dvd`, an installer on
 an OSTree commit `dvd-ostree` (the type Pungi's ostree_installer phase gives its installer); its
@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.compose.base import Job, describe_tree
-from pipeline.compose.images import ImageFile, write_images_json
+from pipeline.compose.images_json import ImageFile, write_images_json
 from pipeline.compose.links import link
 from pipeline.compose.ostree import (
     OstreeCompose,

@@ -6,7 +6,7 @@ A compose's own directory holds `ostree.json` (the repo path relative to output_
 arch the ref, commit, the compose that made the commit and the package set); its outputs are
 that file and every object a consumer needs: the commit object and its tree. On a fresh runner
 the repository holds only what was fetched: the previous latest good compose's commit object
-(`pipeline.engine.transfer`), so the new commit's parent is that commit.
+(`pipeline.transfer`), so the new commit's parent is that commit.
 
 The package set decides, not the compose: the packages are installed with dnf from the
 variant repo (the latest good `repo:<Variant>` compose), resolved to NEVRA + sha256 of the

@@ -123,7 +123,7 @@ class Config:
     forge: ForgeConfig = field(default_factory=ForgeConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     # The artifact store every compose's files go to (`file:` or `oci:` URL); the CI/CD
-    # variable FACTORY_STORE overrides it (pipeline.engine.transfer).
+    # variable FACTORY_STORE overrides it (pipeline.transfer).
     store: str = DEFAULT_STORE
     ci: CiConfig = field(default_factory=CiConfig)
     # Binary package sources (`sources:`, sorted by name): the yum repositories binary pins

@@ -14,6 +14,7 @@ from typing import Protocol
 from pipeline.core import sources
 from pipeline.core.config import Config
 from pipeline.core.deps import closure
+from pipeline.core.kinds import REPO
 from pipeline.core.model import Module, Output, Variant
 
 Path = tuple[str | int, ...]  # a JSON path into a definition file
@@ -333,7 +334,7 @@ def _output_problems(
     """Problems of a variant's outputs; `packages` None: what it ships is not known for sure."""
     path = variant.path
     by_name: dict[str, Output] = {}
-    repos = [o for o in variant.outputs if o.kind == "repo"]
+    repos = [o for o in variant.outputs if o.kind == REPO]
     for i, output in enumerate(variant.outputs):
         if output.name in by_name:
             yield Problem(
@@ -351,7 +352,7 @@ def _output_problems(
                 "unknown-kind",
                 f"no artifact kind {output.kind!r} (kinds: {known})",
             )
-        if output.kind == "repo" and output is not repos[0]:
+        if output.kind == REPO and output is not repos[0]:
             yield Problem(
                 path, ("outputs", i), "multiple-repos", "a variant has exactly one flat repo output"
             )
@@ -365,7 +366,7 @@ def _output_problems(
                     "unknown-package",
                     f"output {output.name!r} installs {package!r}, which no module of {variant.uid} ships",
                 )
-    if not repos and any(o.kind != "repo" for o in variant.outputs):
+    if not repos and any(o.kind != REPO for o in variant.outputs):
         yield Problem(
             path,
             ("outputs",),

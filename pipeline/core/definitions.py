@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib.resources import files
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,6 @@ from pipeline.core.model import (
     Variant,
 )
 
-# The JSON Schemas ship inside the package (`schemas/` at the top of the repository links here).
-SCHEMAS = files("pipeline") / "schemas"
 CONFIG_PATH = "factory.yaml"
 MISSING_CONFIG = Diagnostic(CONFIG_PATH, 1, 1, "missing-config", "factory.yaml is missing at the top")
 
@@ -350,11 +347,27 @@ def _path_mismatch(path: str, module: Module) -> str:
 # -- JSON Schema ------------------------------------------------------------------------------
 
 
+# Where the JSON Schemas come from: file name -> text. The core reads no file; `pipeline.schemas`
+# (which reads the ones shipped in the package) gives them when it is imported, as every
+# entry point does (`pipeline.workspace`, the CLI, the tests).
+_source: Callable[[], Mapping[str, str]] | None = None
+
+
+def use_schemas(source: Callable[[], Mapping[str, str]]) -> None:
+    """Validate against the JSON Schemas `source()` gives (file name -> text; called once,
+    when a schema is first needed)."""
+    global _source
+    _source = source
+    for cached in (schema_texts, _schema, validator, _compiled):
+        cached.cache_clear()
+
+
 @cache
-def schema_texts() -> dict[str, str]:
-    """File name -> text of every JSON Schema shipped with factory."""
-    found = (s for s in SCHEMAS.iterdir() if s.name.endswith(".json"))
-    return {s.name: s.read_text(encoding="utf-8") for s in sorted(found, key=lambda s: s.name)}
+def schema_texts() -> Mapping[str, str]:
+    """File name -> text of every JSON Schema definitions are validated against."""
+    if _source is None:
+        raise RuntimeError("no JSON Schemas to validate with: import pipeline.schemas first")
+    return dict(_source())
 
 
 @cache

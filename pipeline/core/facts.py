@@ -16,18 +16,9 @@ from pipeline.core import gate
 from pipeline.core.graph import Graph
 from pipeline.core.model import Definitions
 from pipeline.core.records import Record
-from pipeline.core.states import CheckState, ComposeStatus, ReleaseStatus
+from pipeline.core.states import ComposeStatus, ReleaseStatus
 
-
-@dataclass(frozen=True, slots=True)
-class CheckRun:
-    """One check's recorded result on one compose."""
-
-    check: str
-    state: CheckState
-    message: str
-    started: str
-    finished: str
+CheckRun = gate.CheckRecord  # one check's recorded result on one compose (its old name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +91,7 @@ class Facts:
     latest: Mapping[str, str]
     reserved: Mapping[str, str]  # compose ID -> node: reserved, not finished
     policy: gate.Policy
-    checks: Mapping[str, Sequence[CheckRun]]
+    checks: Mapping[str, Sequence[gate.CheckRecord]]
     releases: Mapping[str, Sequence[ReleaseFact]]
     branches: Mapping[tuple[str, str], BranchHead]
     bumps: Sequence[BumpRequest] | None

@@ -17,6 +17,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.core.kinds import MODULE, Kind, NodeId, kind_of
 from pipeline.core.model import Definitions
 from pipeline.core.states import CheckState, Verdict
 
@@ -24,12 +25,34 @@ FAILING = frozenset({CheckState.FAILED, CheckState.ERROR, CheckState.NOT_APPLICA
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check's result on one compose (a check not yet run is PENDING, never FAILED)."""
+class CheckRecord:
+    """One check's result on one compose: what a check returns (check, state, message), and what
+    is recorded of it (`pipeline.records.checks`: when it ran, where an outside system shows
+    it). A check not yet run is PENDING, never FAILED."""
+
+    __test__ = False  # not a pytest class (its old name, TestResult, looked like one)
 
     check: str  # the check's name, e.g. "repoclosure"
     state: CheckState
     message: str = ""  # what failed, for people; empty when it passed
+    started: str = ""  # ISO 8601 UTC; empty: PENDING (or not recorded yet)
+    finished: str = ""  # empty: PENDING or RUNNING (or not recorded yet)
+    url: str = ""  # where an outside test system shows the run (openQA's job page)
+    origin: str = ""  # "": run by factory; "external": recorded by `factory check record`
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "state": self.state,
+            "message": self.message,
+            "started": self.started,
+            "finished": self.finished,
+            **({"url": self.url} if self.url else {}),
+            **({"origin": self.origin} if self.origin else {}),
+        }
+
+
+CheckResult = CheckRecord  # the name check plugins return it by (kept for plugins outside factory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +150,14 @@ class Decision:
 def variant_of(node: str) -> str | None:
     """The variant a node belongs to: `repo:Server` -> Server, `ostree:AtomicHost/host` ->
     AtomicHost; None for builds, binary pins and modules."""
-    kind, _, rest = node.partition(":")
-    if kind in ("build", "binary", "module") or not rest:
-        return None
-    return rest.split("/", 1)[0]
+    kind, _, name = node.partition(":")
+    return NodeId(Kind(kind), name).variant if name else None
 
 
 def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Requirement, ...]:
     """The checks the rules require of one compose of node, each once (the first rule names it,
     or the first that says `applicable: required`)."""
-    kind = node.partition(":")[0]
+    kind = kind_of(node)
     variant = variant_of(node)
     found: dict[str, Requirement] = {}
     for rule in rules:
@@ -154,7 +175,7 @@ def requirements(rules: Iterable[Rule], node: str, compose_id: str) -> tuple[Req
 
 
 def decide(
-    required: Sequence[Requirement], results: Sequence[CheckResult], waivers: Sequence[Waiver]
+    required: Sequence[Requirement], results: Sequence[CheckRecord], waivers: Sequence[Waiver]
 ) -> Decision:
     """The decision for one compose; of several results of one check the last counts."""
     latest = {r.check: r for r in results}
@@ -168,7 +189,7 @@ def decide(
     return Decision(verdict, outcomes)
 
 
-def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Waiver]) -> Outcome:
+def _outcome(req: Requirement, result: CheckRecord | None, waivers: Sequence[Waiver]) -> Outcome:
     if result is not None and result.state == CheckState.PASSED:
         return Outcome(req, CheckState.PASSED, True, result.message or "passed")
     applies = result is None or result.state != CheckState.NOT_APPLICABLE
@@ -199,9 +220,8 @@ def _outcome(req: Requirement, result: CheckResult | None, waivers: Sequence[Wai
 def owners(defs: Definitions, node: str, messages: Iterable[str] = ()) -> tuple[str, ...]:
     """Who to tell when a compose of node fails: a module's maintainers; for a variant's node,
     the maintainers of its modules named in the failure messages, else of all its modules."""
-    kind, _, rest = node.partition(":")
-    if kind == "module":
-        module = defs.modules.get(rest)
+    if MODULE.of(node):
+        module = defs.modules.get(MODULE.name_of(node))
         return module.maintainers if module is not None else ()
     variant = defs.variants.get(variant_of(node) or "")
     if variant is None:

@@ -32,10 +32,11 @@ from typing import Any
 
 from pipeline.core.canonical import canonical_json
 from pipeline.core.deps import closure
+from pipeline.core.kinds import BINARY, BUILD, BUILT_IN, MODULE, REPO, Kind, kind_of
 from pipeline.core.model import BinaryPin, Definitions, Module, Output, Pin, Variant
 from pipeline.core.sources import pin_arches, release_arches
 
-KINDS_IN_ORDER = ("build", "binary", "module", "repo", "ostree", "container", "iso")
+KINDS_IN_ORDER = BUILT_IN
 
 
 def kind_rank(kind: str) -> int:
@@ -107,7 +108,7 @@ class Graph:
         """The module nodes a module node buildrequires or requires, directly (those of this
         graph: a retired module has none); nothing for other kinds. An ordering, not an input."""
         node = self.nodes[node_id]
-        if node.kind != "module":
+        if node.kind != MODULE:
             return ()
         definition = node.definition
         found = {
@@ -175,31 +176,31 @@ def _depth(graph: Graph, node_id: str) -> int:
     node = graph.nodes[node_id]
     # A node id starts with its kind: no need to look the inputs up (a cached graph builds
     # a Node, definition and all, on every lookup).
-    same = [i for i in node.inputs if i.split(":", 1)[0] not in ("build", "binary", "module", "repo")]
+    same = [i for i in node.inputs if kind_of(i) not in (BUILD, BINARY, MODULE, REPO)]
     return 1 + max((_depth(graph, i) for i in same), default=0)
 
 
 def build_id(pin: Pin) -> str:
     # A pin following its branch head has one build node per branch; the commit is resolved
     # when it composes (and is part of its compose key then).
-    return f"build:{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}"
+    return BUILD.node(f"{pin.component}@{pin.ref[:8] if pin.ref else pin.branch}")
 
 
 def binary_id(pin: BinaryPin) -> str:
     """The node of a binary pin: `binary:<the build's NVR>`, whatever source it comes from."""
-    return f"binary:{pin.build}"
+    return BINARY.node(pin.build)
 
 
 def module_id(nsid: str) -> str:
-    return f"module:{nsid}"
+    return MODULE.node(nsid)
 
 
 def repo_id(variant: str) -> str:
-    return f"repo:{variant}"
+    return REPO.node(variant)
 
 
 def output_id(variant: str, output: Output) -> str:
-    return repo_id(variant) if output.kind == "repo" else f"{output.kind}:{variant}/{output.name}"
+    return repo_id(variant) if output.kind == REPO else Kind(output.kind).node(f"{variant}/{output.name}")
 
 
 ModuleMemo = dict[int, tuple[Module, tuple[str, tuple[str, ...]], list[Node]]]
@@ -238,7 +239,7 @@ def build(defs: Definitions, memo: ModuleMemo | None = None) -> Graph:
         repo_inputs = tuple(module_id(nsid) for nsid in shipped)
         by_name = {o.name: o for o in variant.outputs}
         for output in variant.outputs:
-            if output.kind == "repo":
+            if output.kind == REPO:
                 inputs = repo_inputs
             else:
                 layered = (output_id(variant.uid, by_name[n]) for n in output.layered_on if n in by_name)
@@ -346,6 +347,6 @@ def _output_definition(variant: Variant, output: Output, release: dict[str, str]
             "release": variant.release,
             "arches": list(variant.arches),
         },
-        "modules": {s.module: sorted(s.profiles) for s in variant.modules} if output.kind == "repo" else {},
+        "modules": {s.module: sorted(s.profiles) for s in variant.modules} if output.kind == REPO else {},
         "output": {"kind": output.kind, "name": output.name, "options": dict(output.options)},
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.graph import Graph
+from pipeline.core.kinds import BUILD, MODULE
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +60,18 @@ def impact(graph: Graph, component: str, branch: str | None = None) -> Plan:
     """
     seeds = set()
     for node in graph.nodes.values():
-        if node.kind != "module":
+        if node.kind != MODULE:
             continue
         follows = dict(node.follows)
         if component not in follows or (branch is not None and follows[component] != branch):
             continue
         seeds.add(node.id)
-        seeds.update(i for i in node.inputs if i.startswith(f"build:{component}@"))
+        seeds.update(i for i in node.inputs if i.startswith(BUILD.node(f"{component}@")))
     what = f"{component}" + (f" ({branch})" if branch else "")
 
     def reasons(node_id: str) -> tuple[str, ...]:
         node = graph.nodes[node_id]
-        if node.kind == "build":
+        if node.kind == BUILD:
             return (f"{what} moved: rebuilt at the new head",)
         if node_id in seeds:
             return (f"pins {what}",)

@@ -29,7 +29,6 @@ COMPOSE_TYPES = {"nightly": "n", "test": "t", "ci": "ci", "production": ""}
 PRODUCTION = "production"
 RECORD_FORMAT = 2  # 2: the manifest of the compose's files in the artifact store
 READ_FORMATS = (1, 2)  # notes written by older factories stay readable (format 1: no manifest)
-LATEST = "refs/composes/latest/"  # + node_ref(node): the tag of the node's latest good compose
 
 _SEGMENT = r"[A-Za-z0-9](?:[A-Za-z0-9_+]|\.(?!\.))*"  # no '-', no '..', no trailing '.'
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_+-]|\.(?!\.))*"
@@ -63,6 +62,13 @@ class ComposeIdParts(NamedTuple):
     date: str
     type_: str
     respin: int
+
+
+def compose_name(node_id: str) -> str:
+    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base,
+    glibc-2.41-11.fc42 (a character a compose ID cannot hold, such as an NVR's `~`, becomes `_`)."""
+    rest = node_id.split(":", 1)[1]
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", rest.replace(":", "-").replace("@", "-").replace("/", "-"))
 
 
 def compose_id(short: str, version: str, name: str, date: str, type_: str, respin: int) -> str:
@@ -119,7 +125,7 @@ _COLON_KINDS = ("module",)  # kinds whose ids are name:stream; their ':' becomes
 
 
 def node_ref(node_id: str) -> str:
-    """A legal ref suffix for a node id, reversible with `node_from_ref`.
+    """A legal ref suffix for a node id, reversible with `node_from_suffix`.
 
     `module:base-runtime:f42` -> `module/base-runtime/f42`, `ostree:AtomicHost/host` ->
     `ostree/AtomicHost/host`, `build:openssl@1a2b3c4d` -> `build/openssl@1a2b3c4d`. Characters
@@ -145,12 +151,12 @@ def _percent(char: str) -> str:
     return "".join(f"%{b:02X}" for b in char.encode("utf-8"))
 
 
-def node_from_ref(ref: str) -> str:
-    """The node id a `node_ref` suffix stands for (accepts a full `refs/composes/latest/...` name)."""
-    suffix = ref.removeprefix(LATEST)
+def node_from_suffix(suffix: str) -> str:
+    """The node id a `node_ref` suffix stands for (`pipeline.records.refs.node_from_ref` takes a
+    whole ref name)."""
     kind, sep, rest = suffix.partition("/")
     if not sep or not rest:
-        raise InvalidInput(f"not a node ref: {ref!r}", code="invalid-node")
+        raise InvalidInput(f"not a node ref: {suffix!r}", code="invalid-node")
     joiner = ":" if kind in _COLON_KINDS else "/"
     return f"{kind}:" + joiner.join(_unescape(s) for s in rest.split("/"))
 

@@ -13,7 +13,7 @@ Where a run's ID comes from:
 - in a GitLab job without it, the pipeline's own: the date of `CI_PIPELINE_CREATED_AT` and the
   respin `CI_PIPELINE_IID` (unique in the project; every job of the pipeline sees the same);
 - else (a run on one machine) the next respin of the day and type, reserved in the repository
-  like a compose ID (`refs/composes/runs/<run-id>`, `pipeline.store.runs`): respins count per
+  like a compose ID (`refs/composes/runs/<run-id>`, `pipeline.records.runs`): respins count per
   date and type, as productmd's do.
 """
 

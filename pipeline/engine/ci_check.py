@@ -28,16 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.compose.base import InputCompose, tool_versions
-from pipeline.compose.registry import composers
 from pipeline.core.config import Config
 from pipeline.core.errors import FactoryError
 from pipeline.core.graph import Graph
+from pipeline.core.kinds import BINARY
 from pipeline.core.records import Record
 from pipeline.core.states import PlannedStatus
 from pipeline.engine import runtime_keys, sources
 from pipeline.engine.decide import compose_key, content_digest
-from pipeline.engine.transfer import Transfer, open_transfer
-from pipeline.store.lineage import Lineage
+from pipeline.plugins import composers
+from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer, open_transfer
 
 OK, STALE, NOT_COMPOSABLE = PlannedStatus.OK, PlannedStatus.NOT_COMPOSED, PlannedStatus.NOT_COMPOSABLE
 
@@ -149,7 +150,7 @@ def _check(
             why = "is not composed" if bad[0] in stale else "has no good compose"
             yield NodeCheck(node_id, STALE, message=f"input {bad[0]} {why}")
             continue
-        if node.kind == "binary" and node_id in latest:  # keyed by the RPMs its latest good took
+        if node.kind == BINARY and node_id in latest:  # keyed by the RPMs its latest good took
             node = sources.with_recorded_rpms(node, record(latest[node_id]))
         inputs = {i: InputCompose(i, latest[i], record(latest[i]).outputs) for i in node.inputs}
         repo = runtime_keys.variant_repo(node)

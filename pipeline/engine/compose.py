@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.compose.registry import checks, composers
 from pipeline.compose.sources import SourceReader
 from pipeline.core import plan as planner
 from pipeline.core import runs
@@ -24,13 +23,14 @@ from pipeline.core.names import unknown
 from pipeline.core.records import COMPOSE_TYPES
 from pipeline.core.states import RunStatus
 from pipeline.engine import executor
-from pipeline.engine.release_branch import on_release_branch
-from pipeline.engine.transfer import Moved, open_transfer
-from pipeline.engine.workspace import Workspace
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
-from pipeline.store.lineage import Lineage
-from pipeline.store.runs import reserve as reserve_run
+from pipeline.git.release_branch import on_release_branch
+from pipeline.plugins import checks, composers
+from pipeline.records.lineage import Lineage
+from pipeline.records.runs import reserve as reserve_run
+from pipeline.transfer import Moved, open_transfer
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from typing import Protocol
 from pipeline.compose.base import InputCompose
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.graph import Node
+from pipeline.core.kinds import BUILD, MODULE
 from pipeline.core.records import InputRef, OutputFile, Record
 from pipeline.core.states import ComposeStatus, NodeStatus
 
@@ -192,7 +193,7 @@ def resolve(node: Node, head: Callable[[str, str], str | None]) -> Node | None:
     when the branch moves, the key changes and the build is redone. None: no head found.
     """
     definition = node.definition
-    if node.kind != "build" or "ref" in definition:
+    if node.kind != BUILD or "ref" in definition:
         return node
     found = head(str(definition["component"]), str(definition["branch"]))
     if found is None:
@@ -203,8 +204,8 @@ def resolve(node: Node, head: Callable[[str, str], str | None]) -> Node | None:
 def pins(node: Node, inputs: Sequence[Record]) -> tuple[tuple[str, str], ...]:
     """The (component, commit) pairs a compose consumed directly: a build's own pin, or the
     pins of the builds a module is made of (resolved commits included)."""
-    if node.kind == "build":
+    if node.kind == BUILD:
         return ((str(node.definition["component"]), str(node.definition["ref"])),)
-    if node.kind == "module":
+    if node.kind == MODULE:
         return tuple(sorted({pin for record in inputs for pin in record.pins}))
     return ()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,17 +49,18 @@ from pipeline.core import gate
 from pipeline.core.errors import FactoryError
 from pipeline.core.gate import CheckResult
 from pipeline.core.graph import Graph, Node
+from pipeline.core.kinds import BINARY, BUILD
 from pipeline.core.model import Definitions
-from pipeline.core.records import PRODUCTION, OutputFile, Record, parse_compose_id
+from pipeline.core.records import PRODUCTION, OutputFile, Record, compose_name, parse_compose_id
 from pipeline.core.records import outputs_digest as lineage_outputs_digest
 from pipeline.core.states import CheckState, ComposeStatus, NodeStatus, RunStatus, Verdict
 from pipeline.core.upstream import UpstreamRpm
 from pipeline.engine import pending, runtime_keys, sources
 from pipeline.engine.decide import Block, Decision, Fail, Skip, Wait, decide
-from pipeline.engine.transfer import Transfer
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import TestResult, mark_running
-from pipeline.store.results import record as record_results
+from pipeline.records.checks import TestResult, mark_running
+from pipeline.records.checks import record as record_results
+from pipeline.records.lineage import Lineage
+from pipeline.transfer import Transfer
 
 log = logging.getLogger("factory.executor")
 
@@ -121,13 +121,6 @@ class Context:
     run: str = ""  # the run ID every compose of the run records (`pipeline.core.runs`)
 
 
-def compose_name(node: Node) -> str:
-    """The node part of a compose ID: openssl-79554528, base-runtime-f42, Server, Cloud-base,
-    glibc-2.41-11.fc42 (a character a compose ID cannot hold, such as an NVR's `~`, becomes `_`)."""
-    rest = node.id.split(":", 1)[1]
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", rest.replace(":", "-").replace("@", "-").replace("/", "-"))
-
-
 def execute(
     graph: Graph,
     targets: Iterable[str],
@@ -147,7 +140,7 @@ def execute(
     Every compose is tested with the `checks` whose kinds include its node's, and gated by
     `policy` (none: nothing is required, every finished compose passes). With a `transfer`,
     a compose fetches the files it reads from the artifact store and is FINISHED only once
-    its own files are stored there (`pipeline.engine.transfer`).
+    its own files are stored there (`pipeline.transfer`).
     """
     reporter = reporter or Reporter()
     policy = policy or gate.Policy()
@@ -325,7 +318,7 @@ class _State:
     def binary(self, node: Node) -> Node | str:
         """A binary pin node as composed now (its RPMs' checksums in its definition), or why it
         cannot be (`engine.sources.resolve`); any other node as it is."""
-        if node.kind != "binary":
+        if node.kind != BINARY:
             return node
         if self._ctx.sources is None:
             return f"{node.id}: no binary package sources to take it from"
@@ -366,12 +359,12 @@ def _act(decision: Decision, tier: int, state: _State, ctx: Context) -> NodeResu
     node, key = decision.node, decision.key
     release = ctx.defs.config.release
     compose_id = state.lineage.reserve(
-        release.short, release.version, compose_name(node), ctx.date, ctx.compose_type, ctx.commit
+        release.short, release.version, compose_name(node.id), ctx.date, ctx.compose_type, ctx.commit
     )
     workdir = (
-        ctx.output_dir / "builds" / key if node.kind == "build" else ctx.output_dir / "composes" / compose_id
+        ctx.output_dir / "builds" / key if node.kind == BUILD else ctx.output_dir / "composes" / compose_id
     )
-    if node.kind != "build" and workdir.exists():
+    if node.kind != BUILD and workdir.exists():
         shutil.rmtree(workdir)  # left by a compose that was killed before it finished
     workdir.mkdir(parents=True, exist_ok=True)
     job = Job(
@@ -427,7 +420,7 @@ def _conclude(
         )
     outputs = tuple(sorted(made, key=lambda o: o.path))
     required = gate.requirements(policy.rules, node.id, draft.compose_id)
-    decision = gate.decide(required, [t.result for t in tests], policy.waivers)
+    decision = gate.decide(required, tests, policy.waivers)
     if decision.verdict == Verdict.PENDING:
         message = pending.waiting_message(decision)
         waiting = replace(

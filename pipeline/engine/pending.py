@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pipeline.core import gate
 from pipeline.core.states import CheckState
-from pipeline.store.results import TestResult
+from pipeline.records.checks import TestResult
 
 
 def awaited(decision: gate.Decision) -> tuple[gate.Outcome, ...]:

@@ -30,6 +30,7 @@ from pipeline.core.canonical import digest
 from pipeline.core.config import Config
 from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Node, repo_id
+from pipeline.core.kinds import CONTAINER, ISO, OSTREE
 from pipeline.core.records import OutputFile
 from pipeline.tools import dnf
 
@@ -86,8 +87,8 @@ def consumed(
     variant = definition["variant"]
     uid, arches, release = str(variant["uid"]), [str(a) for a in variant["arches"]], str(variant["release"])
     packages = [str(p) for p in (definition["output"].get("options") or {}).get("packages", [])]
-    layered = any(i.startswith("ostree:") for i in node.inputs)
-    if node.kind == "iso" and not layered:
+    layered = any(OSTREE.of(i) for i in node.inputs)
+    if node.kind == ISO and not layered:
         return {repo: tree_digest(repo_outputs, uid, arches)}
     platform = platform_of(node.kind, config)
     sets: dict[str, list[list[str]]] = {}
@@ -103,7 +104,7 @@ def consumed(
 
 def platform_of(kind: str, config: Config) -> str:
     """The dnf platform an image composer installs with (as its composer gives it to dnf)."""
-    if kind == "container":
+    if kind == CONTAINER:
         return config.dist.lstrip(".")
     return f"{config.release.short.lower()}{config.release.version}"
 

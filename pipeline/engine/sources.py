@@ -19,10 +19,11 @@ from pipeline.core import consistency, definitions
 from pipeline.core.canonical import canonical_json
 from pipeline.core.errors import Diagnostic
 from pipeline.core.graph import Node
+from pipeline.core.kinds import BINARY
 from pipeline.core.model import Definitions
 from pipeline.core.records import Record
 from pipeline.core.sources import Problem, availability_problems, release_arches
-from pipeline.engine.workspace import WORKTREE, Workspace
+from pipeline.workspace import WORKTREE, Workspace
 
 log = logging.getLogger("factory.sources")
 
@@ -56,7 +57,7 @@ def stored_builds(latest: Mapping[str, str], has_manifest: Collection[str]) -> s
     return {
         node.removeprefix("binary:")
         for node, compose_id in latest.items()
-        if node.startswith("binary:") and compose_id in has_manifest
+        if BINARY.of(node) and compose_id in has_manifest
     }
 
 
@@ -90,16 +91,12 @@ def validate(
     """`factory validate`'s look at the binary package sources of a revision: (errors, warnings)
     placed in their files. A build counts as in the artifact store when its node's latest good
     compose (of the release) has its manifest there."""
-    from pipeline.engine.transfer import store_url
-    from pipeline.store.artifacts import open_store
-    from pipeline.store.lineage import Lineage
+    from pipeline.artifacts.store import open_store
+    from pipeline.records.lineage import Lineage
+    from pipeline.transfer import store_url
 
     reader = SourceReader(defs.config, ws.root, env)
-    latest = {
-        n: c
-        for n, c in Lineage(ws.root, defs.config.release.version).latest().items()
-        if n.startswith("binary:")
-    }
+    latest = {n: c for n, c in Lineage(ws.root, defs.config.release.version).latest().items() if BINARY.of(n)}
     held: set[str] = set()
     if latest:
         store = open_store(store_url(defs.config.store, env), root=ws.root, env=env)

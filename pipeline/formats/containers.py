@@ -12,6 +12,7 @@ that maps the repository to that directory's URL, and accepts the image only whe
 
 from __future__ import annotations
 
+import base64
 import json
 
 DOCKER = "docker://"
@@ -62,13 +63,20 @@ def registries_d(scope: str, *, lookaside: str = "", staging: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def signed_by_policy(scope: str, key_path: str) -> str:
-    """A `policy.json` that accepts images of scope only when signed by the key in key_path
-    (an armored public key file) and refuses every other image."""
+def repository_of(image: str) -> str:
+    """The repository of an image reference a release records (`docker://REPO@sha256:…`)."""
+    return image.removeprefix(DOCKER).split("@", 1)[0]
+
+
+def signed_by_policy(scope: str, public_key: bytes) -> str:
+    """A `policy.json` that accepts images of scope only when signed by the key (an armored
+    public key, carried in the policy as `keyData`: no path of any machine) and refuses every
+    other image."""
+    key_data = base64.b64encode(public_key).decode("ascii")
     policy = {
         "default": [{"type": "reject"}],
         "transports": {
-            "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": key_path}]},
+            "docker": {scope: [{"type": "signedBy", "keyType": "GPGKeys", "keyData": key_data}]},
         },
     }
     return json.dumps(policy, indent=2, sort_keys=True) + "\n"

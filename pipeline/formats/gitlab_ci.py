@@ -55,7 +55,7 @@ which skips what lineage says is done) and pushes lineage back, also when the co
 failures stay auditable. Outputs never travel as job artifacts: a compose is FINISHED only once
 its files are in the artifact store (factory.yaml's `store:`, or the CI/CD variable
 FACTORY_STORE), and a job fetches from there exactly the files of its inputs' latest good
-composes it reads (pipeline.engine.transfer). So a job downloads no artifacts of its needs
+composes it reads (pipeline.transfer). So a job downloads no artifacts of its needs
 (`artifacts: false`: they only order it), keeps only its build logs (also of a failed job) for
 people to read, and a part of a split plan reads what an earlier part made like any other job.
 """
@@ -76,6 +76,7 @@ from pipeline.core.errors import OperationFailed
 from pipeline.core.graph import Graph
 from pipeline.core.plan import Plan
 from pipeline.core.runs import RUN_VARIABLE
+from pipeline.formats import libyaml
 from pipeline.formats.gitlab_ci_limits import parsed_bytes
 
 __all__ = ["JOB_PREFIX", "Limits", "job_name"]
@@ -119,7 +120,7 @@ COMPOSE = (
     '"${FACTORY}" lineage push --remote "${FACTORY_REMOTE}"',
     'test -z "${failed:-}"',
 )
-DUMPER: type[yaml.SafeDumper] | type[yaml.CSafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+DUMPER = libyaml.DUMPER
 _RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_./-]")
 
 

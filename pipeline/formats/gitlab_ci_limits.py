@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.batches import Limits
+from pipeline.formats import libyaml
 
 GITLAB_MAX_BYTES = 1_000_000  # max_yaml_size_bytes by default (2 MB on newer GitLab)
 MAX_DEPTH = 2  # levels of child pipelines below the parent
@@ -31,7 +32,7 @@ KEYWORDS = frozenset(
     {"default", "include", "stages", "variables", "workflow", "image", "services", "cache"}
     | {"before_script", "after_script", "spec"}
 )
-LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER = libyaml.LOADER
 _OBJECT = 40  # bytes of a Ruby object slot
 _SLOTS = (40, 80, 160, 320, 640)
 

@@ -31,10 +31,10 @@ import yaml
 from pipeline.core.canonical import canonical_json
 from pipeline.core.model import Module
 from pipeline.core.nevra import Rpm
+from pipeline.formats import libyaml
 
 # libyaml when PyYAML has it: a variant's modules.yaml merges hundreds of documents.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader, _Dumper = libyaml.LOADER, libyaml.DUMPER
 
 
 def module_version(source_date_epoch: int) -> int:

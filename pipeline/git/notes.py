@@ -21,7 +21,7 @@ import pygit2
 
 from pipeline.core.errors import OperationFailed
 from pipeline.git.objects import GitObject, commit_data, write_pack
-from pipeline.git.refs import ATTEMPTS, Contention, backoff, compare_and_swap
+from pipeline.git.refs import ATTEMPTS, Contention, compare_and_swap, tries
 from pipeline.git.repo import Repository, ref_target
 
 log = logging.getLogger("factory.git")
@@ -260,7 +260,7 @@ def update_notes(
     if not notes:
         return
     pending = list(extra)
-    for attempt in range(ATTEMPTS):
+    for _ in tries():
         parent = ref_target(repo, ref)
         base = None if parent is None else tree_of(repo, parent)
         blobs: dict[str, GitObject | None] = {}
@@ -287,7 +287,6 @@ def update_notes(
             after_write = None
         if not changed or compare_and_swap(repo, ref, commit.oid.hex(), parent):
             return
-        backoff(attempt)
     raise Contention(f"{ref} kept moving: gave up after {ATTEMPTS} attempts", code=code)
 
 

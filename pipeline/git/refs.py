@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pygit2
 
+from pipeline import retry
 from pipeline.core.errors import OperationFailed
 from pipeline.git.packed_refs import add_packed_refs, packed_names, packed_targets
 from pipeline.git.repo import Repository, ref_target
@@ -41,9 +40,13 @@ class Contention(OperationFailed):
     """Other processes kept moving a ref: every compare-and-swap attempt lost."""
 
 
-def backoff(attempt: int) -> None:
-    """Sleep a little before attempt + 1: random, growing with the attempts, at most 50 ms."""
-    time.sleep(random.uniform(0.0005, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+# Between two attempts at a ref another process moves: random, growing, at most 50 ms.
+BACKOFF = retry.Backoff(first=0.001, most=0.05, least=0.0005, jitter=True)
+
+
+def tries(attempts: int = ATTEMPTS) -> Iterator[retry.Attempt]:
+    """The attempts at a contended ref (`pipeline.retry`, waiting BACKOFF between them)."""
+    return retry.attempts(attempts, BACKOFF)
 
 
 def compare_and_swap(repo: Repository, name: str, new: str, expected: str | None) -> bool:
@@ -101,14 +104,13 @@ def update_ref(
     current value (or None) leaves the ref alone. It may raise to give up, and is called again
     on every attempt, so it must compute from what it is given. Returns what the ref holds after.
     """
-    for attempt in range(attempts):
+    for _ in tries(attempts):
         current = ref_target(repo, name)
         new = change(current)
         if new is None or new == current:
             return current
         if compare_and_swap(repo, name, new, current):
             return new
-        backoff(attempt)
     raise Contention(f"{name} kept moving: gave up after {attempts} attempts", code=code)
 
 
@@ -146,11 +148,10 @@ def claim(
     ATTEMPTS tries raises Contention. None when the candidates run out.
     """
     for name in candidates:
-        for attempt in range(ATTEMPTS):
+        for _ in tries():  # None: its lock is held right now, someone is taking this name
             made = create_if_absent(repo, name, target(name), blockers(name))
             if made is not None:
                 break
-            backoff(attempt)  # its lock is held right now: someone is taking this name
         else:
             raise Contention(
                 f"cannot create {name}: it stays locked",
@@ -212,11 +213,10 @@ def add_packed(repo: Repository, tags: Mapping[str, tuple[str, str]], drop: Sequ
 
     `drop` is only for refs that are never rewritten once made (compose ID reservations).
     """
-    for attempt in range(ATTEMPTS):
+    for _ in tries():
         try:
             existing = add_packed_refs(repo.common_dir, tags, drop)
         except FileExistsError:  # packed-refs.lock is held: someone else writes refs
-            backoff(attempt)
             continue
         for name in drop:
             with contextlib.suppress(FileNotFoundError):

@@ -22,11 +22,12 @@ import yaml
 
 from pipeline.core.model import Definitions, Module, Variant
 from pipeline.formats import comps as comps_format
+from pipeline.formats.libyaml import DUMPER
 from pipeline.formats.pungi import GroupRef, Named, PungiVariant, variants_xml
 from pipeline.interop.from_modulemd import generated_rationale
 from pipeline.interop.yamlout import variant_data
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Dumper = DUMPER
 
 
 def pungi_variant(variant: Variant) -> PungiVariant:

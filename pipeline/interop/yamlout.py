@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 from pipeline.core.model import Module, Variant
+from pipeline.formats.libyaml import DUMPER
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Dumper = DUMPER
 
 
 def module_path(module: Module) -> str:

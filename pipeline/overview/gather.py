@@ -1,6 +1,6 @@
 """Gathering the facts the status is computed from: a thin adapter over what is recorded.
 
-- the definitions, graph and policies of HEAD (`pipeline.engine.workspace`, `release.policies`);
+- the definitions, graph and policies of HEAD (`pipeline.workspace`, `release.policies`);
 - lineage: every compose, latest good, reserved IDs not finished (`Lineage.history`, `latest`,
   `reserved_unfinished`), less the composes made off the release's branches (a scratch branch's,
   a merge request's: `Record.branch` is "") whose commit is still on none of them and that are
@@ -22,22 +22,20 @@ import datetime as dt
 import os
 from collections.abc import Collection
 from dataclasses import replace
-from pathlib import Path
 
 from pipeline.core import overview
 from pipeline.core.config import ForgeKind, Release
 from pipeline.core.errors import InvalidInput
-from pipeline.core.facts import BranchHead, BumpRequest, CheckRun, Facts, MirrorFact, ReleaseFact
-from pipeline.core.records import Record, parse_compose_id
-from pipeline.core.states import ReleaseStatus
-from pipeline.engine.executor import compose_name
-from pipeline.engine.release_branch import off_release_branches
-from pipeline.engine.workspace import Workspace
+from pipeline.core.facts import BranchHead, BumpRequest, Facts, MirrorFact, ReleaseFact
+from pipeline.core.records import Record, compose_name, parse_compose_id
 from pipeline.git import cli as gitcli
+from pipeline.git.release_branch import off_release_branches
+from pipeline.records import checks, mirrors
+from pipeline.records import releases as release_notes
+from pipeline.records.history import BranchHistory, iso
+from pipeline.records.lineage import Lineage
 from pipeline.run import CommandFailed
-from pipeline.store import results
-from pipeline.store.history import BranchHistory, iso
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 BUMP_BRANCH = "factory/bump/"
 
@@ -61,7 +59,7 @@ def recorded(ws: Workspace, whole: bool = True) -> Facts:
         records = [r for r in lineage.history() if r.compose_id not in hidden] if whole else []
         briefs = [] if whole else [b for b in lineage.briefs() if b.compose_id not in hidden]
         latest = lineage.latest_indexed()  # the refs read from their files, each tag from the index
-        names = {compose_name(node): node.id for node in graph.nodes.values()}
+        names = {compose_name(node.id): node.id for node in graph.nodes.values()}
         reserved = {}
         for cid in lineage.reserved_unfinished():
             node = names.get(parse_compose_id(cid).name)
@@ -110,16 +108,13 @@ def read_results(
     wanted = _newest(list(facts.records), focus, history)
     lineage = Lineage(ws.root)
     try:
-        found = results.read_many(lineage, wanted)
-        releases = _releases(lineage, wanted, ws.root)
-        mirrors = _mirrors(lineage, wanted)
+        found = checks.read_many(lineage, wanted)
+        releases = _releases(lineage, wanted)
+        published = _mirrors(lineage, wanted)
     finally:
         lineage.close()
-    checks = {
-        cid: [CheckRun(r.check, r.state, r.message, r.started, r.finished) for r in found.get(cid, ())]
-        for cid in wanted
-    }
-    return replace(facts, checks=checks, releases=releases, mirrors=mirrors)
+    by_compose = {cid: found.get(cid, []) for cid in wanted}
+    return replace(facts, checks=by_compose, releases=releases, mirrors=published)
 
 
 def _off_branch(ws: Workspace, lineage: Lineage, release: Release) -> set[str]:
@@ -155,26 +150,19 @@ def _newest(records: list[Record], focus: Collection[str] | None, history: int) 
     return [cid for ids in by_node.values() for cid in ids[-history:]]
 
 
-def _releases(lineage: Lineage, compose_ids: list[str], root: Path) -> dict[str, list[ReleaseFact]]:
-    """The releases and quarantines recorded for composes; a release is live when its release
-    directory's `latest` points at it now (a relative path is taken from the repository)."""
-    from pipeline.release.publish import RELEASES_REF
-
-    found: dict[str, list[ReleaseFact]] = {}
-    for cid, note in results.read_notes(lineage, RELEASES_REF, compose_ids).items():
-        entries = note.get("releases", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or entry.get("status") not in set(ReleaseStatus):
-                continue
-            status = ReleaseStatus(entry["status"])
-            path = Path(str(entry.get("path", "")))
-            where = path if path.is_absolute() else root / path
-            live = status == ReleaseStatus.RELEASED and (where.parent / "latest").resolve() == where.resolve()
-            fact = ReleaseFact(
-                status, str(path), str(entry.get("time", "")), str(entry.get("signed_by", "")), live
-            )
-            found.setdefault(cid, []).append(fact)
-    return found
+def _releases(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[ReleaseFact]]:
+    """The releases and quarantines recorded for composes, each where it is on this machine (a
+    path the note records relative to the checkout, taken from this one), and whether each is
+    live now (`pipeline.records.releases`)."""
+    root = release_notes.checkout(lineage)
+    return {
+        cid: [
+            ReleaseFact(e.status, str(e.location(root)), e.time, e.signed_by, e.live(root))
+            for e in note.entries
+        ]
+        for cid, note in release_notes.read_many(lineage, compose_ids).items()
+        if note.entries
+    }
 
 
 def _branches(ws: Workspace, followed: set[tuple[str, str]]) -> dict[tuple[str, str], BranchHead]:
@@ -201,13 +189,11 @@ def _bumps(ws: Workspace) -> list[BumpRequest]:
 
 
 def _mirrors(lineage: Lineage, compose_ids: list[str]) -> dict[str, list[MirrorFact]]:
-    """The publications to mirrors recorded for composes (`factory publish`), oldest first."""
-    from pipeline.release.publications import MIRRORS_REF
-
-    found: dict[str, list[MirrorFact]] = {}
-    for cid, note in results.read_notes(lineage, MIRRORS_REF, compose_ids).items():
-        entries = note.get("publications", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("mirror"):
-                found.setdefault(cid, []).append(MirrorFact(str(entry["mirror"]), str(entry.get("time", ""))))
-    return found
+    """The publications to mirrors recorded for composes (`factory publish`), oldest first, each
+    mirror as this machine names it."""
+    root = release_notes.checkout(lineage)
+    return {
+        cid: [MirrorFact(p.where(root), p.time) for p in found]
+        for cid, found in mirrors.read_many(lineage, compose_ids).items()
+        if found
+    }

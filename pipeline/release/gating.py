@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from pipeline.core import gate
 from pipeline.core.records import Record
-from pipeline.engine.workspace import Workspace
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import read as read_results
+from pipeline.records.checks import read as read_results
+from pipeline.records.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 def decide(ws: Workspace, lineage: Lineage, record: Record, rev: str = "HEAD") -> gate.Decision:
     """The gate's decision on a compose, with the policies and waivers of `rev`."""
     policy = ws.policy(rev)
     required = gate.requirements(policy.rules, record.node, record.compose_id)
-    results = [r.result for r in read_results(lineage, record.compose_id)]
+    results = read_results(lineage, record.compose_id)
     return gate.decide(required, results, policy.waivers)
 
 

@@ -10,14 +10,14 @@ retired node, live release, the `keep` newest of its node in its release, recent
   below the oldest commit a kept compose made, on every ref (`ostree prune --refs-only`
   with a depth per ref), with the objects only they use.
 Release directories are never touched: a release is a copy, and what is live stays live.
-An artifact store given in `stores` (`pipeline.store.artifacts`, opened by the caller: `factory
+An artifact store given in `stores` (`pipeline.artifacts.store`, opened by the caller: `factory
 gc --store URL`) is collected by the same rule, over every compose lineage knows
 (`pipeline.release.gc_store`): manifests deleted, unreferenced blobs swept.
 
 A file's bytes count as freed only when every hard link to it goes (the build store's RPMs are
 linked into the repos made of them). A directory is renamed out of sight (`.gc-<name>`) before
 it is removed, and what a killed run left is removed by the next. Each collected compose is
-marked in `refs/notes/gc` (`pipeline.store.collected`); its lineage stays. With `dry_run`,
+marked in `refs/notes/gc` (`pipeline.records.collected`); its lineage stays. With `dry_run`,
 nothing changes and the same report says what would be freed (an OSTree repository is pruned
 in a copy of hard links to measure it).
 """
@@ -31,17 +31,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.artifacts.store import ArtifactStore
 from pipeline.core import retention
-from pipeline.core.records import Record, load_record, parse_compose_id, utc_seconds
-from pipeline.engine.workspace import Workspace
-from pipeline.git import notes
-from pipeline.git.repo import ref_target
+from pipeline.core.kinds import BUILD
+from pipeline.core.records import Record, parse_compose_id, utc_seconds
+from pipeline.records import collected, paths
+from pipeline.records.lineage import Lineage
+from pipeline.records.refs import RETIRED
 from pipeline.release import publications
 from pipeline.release.gc_ostree import GONE, Pruned, commit_paths, files, prune_ostree
 from pipeline.release.gc_store import StoreSwept, collect_store
-from pipeline.store import collected
-from pipeline.store.artifacts import ArtifactStore
-from pipeline.store.lineage import NOTES_REF, RETIRED, Lineage
+from pipeline.workspace import Workspace
 
 DAY = 86400
 
@@ -86,14 +86,15 @@ def collect(
     docstring)."""
     output_dir = _output_dir(ws, "HEAD")
     when = int(now if now is not None else dt.datetime.now(dt.UTC).timestamp())
+    root = paths.checkout(lineage.repo)
     gone_before = {
         cid
         for cid, entries in collected.every(lineage).items()
-        if any(e.where == str(output_dir) for e in entries)
+        if any((d := e.directory(root)) is not None and d.resolve() == output_dir for e in entries)
     }
     dirs: dict[str, Path] = {}
     records = []
-    every = _records(lineage)
+    every = lineage.every()
     # Every release's latest good, not only HEAD's: a release/42 branch composes 42 apart.
     latest_good = {cid for nodes in lineage.latest_everywhere().values() for cid in nodes.values()}
     retired = {p.compose_id for p in lineage.pointers(RETIRED)}
@@ -140,7 +141,9 @@ def collect(
             )
     result = tuple(by_id[r.compose_id] for r in doomed if r.compose_id in by_id)
     stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    marks = {r.compose_id: [collected.Collection(str(output_dir), stamp, r.bytes, r.paths)] for r in result}
+    marks = {
+        r.compose_id: [collected.in_directory(root, output_dir, stamp, r.bytes, r.paths)] for r in result
+    }
     swept: list[StoreSwept] = []
     for store in stores:
         gone = {
@@ -167,18 +170,6 @@ def _output_dir(ws: Workspace, rev: str) -> Path:
     return (path if path.is_absolute() else ws.root / path).resolve()
 
 
-def _records(lineage: Lineage) -> list[Record]:
-    """Every compose recorded, read from the lineage notes."""
-    head = ref_target(lineage.repo, NOTES_REF)
-    if head is None:
-        return []
-    found = [
-        load_record(notes.read_blob(lineage.repo, blob), tag)
-        for tag, blob in notes.all_notes(lineage.repo, head)
-    ]
-    return sorted(found, key=lambda r: r.compose_id)
-
-
 def _finished(record: Record) -> int:
     return utc_seconds(record.finished) if record.finished else 0
 
@@ -186,7 +177,7 @@ def _finished(record: Record) -> int:
 def _homes(record: Record) -> set[str]:
     """The directories a compose owns, relative to the output directory."""
     homes = {f"composes/{record.compose_id}", f"signed/{record.compose_id}"}
-    if record.node.startswith("build:"):
+    if BUILD.of(record.node):
         homes.add(f"builds/{record.key}")
     for output in record.outputs:
         parts = output.path.split("/")

@@ -1,4 +1,4 @@
-"""Garbage collection of an artifact store (`pipeline.store.artifacts`: `file://` and `oci://`).
+"""Garbage collection of an artifact store (`pipeline.artifacts.store`: `file://` and `oci://`).
 
 By the same rule as the output directory, over every compose lineage knows: the manifests of
 the composes retention does not keep are deleted, then `sweep` removes the blobs no remaining
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from pipeline.store.artifacts import ArtifactStore
+from pipeline.artifacts.store import ArtifactStore
 
 
 @dataclass(frozen=True, slots=True)

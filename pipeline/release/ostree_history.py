@@ -41,7 +41,6 @@ again (a rollback) adds a new commit of its tree on top.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.compose.ostree import COMPOSE_ID, PACKAGE_SET, Commit, OstreeCompose
@@ -49,6 +48,7 @@ from pipeline.core.config import OSTREE_KEEP as OSTREE_KEEP
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import COMPOSE_TYPES, parse_compose_id
 from pipeline.core.signatures import Signature, SignatureKind
+from pipeline.records.releases import Served as Served  # what a release note records of it
 from pipeline.release.ostree_sign import commitmeta
 from pipeline.release.signer import Signer
 from pipeline.tools import ostree
@@ -58,28 +58,6 @@ VERSION_REFS = "version/"  # version refs: version/<ref>/<version>
 ARCHIVED = "archive/"  # where `factory retire` moves a retired ref (`retire.ARCHIVE_REFS`)
 VERSION = "version"  # rpm-ostree's metadata key
 COMPOSE_COMMIT = "factory.compose-commit"
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """One ref's released commit: what it is, its version, parent and static delta's source."""
-
-    ref: str
-    commit: str
-    version: str
-    parent: str | None
-    delta_from: str | None
-    compose_commit: str
-
-    def to_json(self) -> dict[str, str | None]:
-        return {
-            "ref": self.ref,
-            "commit": self.commit,
-            "version": self.version,
-            "parent": self.parent,
-            "delta_from": self.delta_from,
-            "compose_commit": self.compose_commit,
-        }
 
 
 def served_repo(release_dir: Path) -> Path:

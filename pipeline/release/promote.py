@@ -29,10 +29,10 @@ from pipeline.core import gate
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import Record, parse_compose_id, utc_seconds
 from pipeline.core.states import ComposeStatus
-from pipeline.engine.release_branch import on_release_branch
-from pipeline.engine.workspace import Workspace
+from pipeline.git.release_branch import on_release_branch
+from pipeline.records.lineage import Lineage
 from pipeline.release import gating
-from pipeline.store.lineage import Lineage
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,10 @@
-"""Which release `factory publish` pushes, and the record of every push to a mirror.
+"""Which release `factory publish` pushes, and recording the push.
 
-A release is found in `refs/notes/releases` (`pipeline.release.publish`): a compose ID names its
-releases, a node the releases of its composes; of a node's, the live one (what its release
+A release is found in `refs/notes/releases` (`pipeline.records.releases`): a compose ID names
+its releases, a node the releases of its composes; of a node's, the live one (what its release
 directory's `latest` points at). A compose released into several directories needs `--from`.
-
-Each publication is recorded on the compose's tag in `refs/notes/mirrors`, so "is it on the
-mirror" is answered from a record: `{"format": 1, "compose_id": ..., "publications": [{"mirror",
-"release", "time", "files", "sent", "deleted"}, ...]}`, one entry per run, oldest first.
+Each publication is recorded on the compose's tag in `refs/notes/mirrors`
+(`pipeline.records.mirrors`).
 """
 
 from __future__ import annotations
@@ -16,24 +14,21 @@ from pathlib import Path
 
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.records import node_ref, parse_compose_id
-from pipeline.core.states import ReleaseStatus
-from pipeline.release.mirror import Release, Synced
-from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF
-from pipeline.store import results
-from pipeline.store.lineage import Lineage
-
-MIRRORS_REF = "refs/notes/mirrors"
+from pipeline.records import mirrors
+from pipeline.records import releases as release_notes
+from pipeline.records.lineage import Lineage
+from pipeline.release.publishing import Release, Synced
+from pipeline.release.release_dir import MANIFEST
+from pipeline.tools import rsync
 
 
 def releases(lineage: Lineage) -> list[Release]:
     """Every release recorded whose directory is still complete, by compose ID and path."""
     found: dict[Path, Release] = {}
-    for compose_id, note in sorted(results.read_all(lineage, RELEASES_REF).items()):
-        entries = note.get("releases")
-        for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or entry.get("status") != ReleaseStatus.RELEASED:
-                continue
-            path = Path(str(entry.get("path", "")))
+    root = release_notes.checkout(lineage)
+    for compose_id, note in release_notes.read_all(lineage).items():
+        for entry in note.released():
+            path = entry.location(root).resolve()
             if path.is_absolute() and (path / MANIFEST).is_file() and path not in found:
                 found[path] = Release(compose_id, lineage.get(compose_id).node, path)
     return list(found.values())
@@ -41,8 +36,7 @@ def releases(lineage: Lineage) -> list[Release]:
 
 def live(release: Release) -> bool:
     """Whether the release is what its directory's `latest` points at now."""
-    link = release.path.parent / LATEST
-    return link.is_symlink() and link.resolve() == release.path.resolve()
+    return release_notes.live_at(release.path)
 
 
 def choose(lineage: Lineage, what: str, from_dir: Path | None = None) -> Release:
@@ -74,31 +68,15 @@ def choose(lineage: Lineage, what: str, from_dir: Path | None = None) -> Release
 
 def record(lineage: Lineage, release: Release, synced: Synced) -> None:
     """Add the publication to the compose's note in refs/notes/mirrors."""
-    entry = {
-        "mirror": synced.dest,
-        "release": str(release.path),
-        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "files": synced.files,
-        "sent": synced.sent,
-        "deleted": synced.deleted,
-    }
-
-    def merge(compose_id: str, old: dict[str, object] | None) -> dict[str, object]:
-        earlier = old.get("publications", []) if old else []
-        return {
-            "format": results.FORMAT,
-            "compose_id": compose_id,
-            "publications": [*(earlier if isinstance(earlier, list) else []), entry],
-        }
-
-    results.update_notes(lineage, MIRRORS_REF, {release.compose_id: merge}, "Mirror publications")
-
-
-def publications(lineage: Lineage, compose_id: str) -> list[dict[str, object]]:
-    """The recorded publications of a compose to mirrors, oldest first."""
-    note = results.read_note(lineage, MIRRORS_REF, compose_id) or {}
-    found = note.get("publications", [])
-    return [p for p in found if isinstance(p, dict)] if isinstance(found, list) else []
+    publication = mirrors.PublicationRecord(
+        mirror=mirrors.named(lineage, synced.dest, remote=rsync.is_remote(synced.dest)),
+        release=mirrors.named(lineage, release.path),
+        time=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        files=synced.files,
+        sent=synced.sent,
+        deleted=synced.deleted,
+    )
+    mirrors.append(lineage, release.compose_id, publication)
 
 
 def _is_compose_id(text: str) -> bool:

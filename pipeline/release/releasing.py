@@ -19,11 +19,11 @@ from pipeline.compose.base import InputCompose
 from pipeline.core import gate
 from pipeline.core.errors import OperationFailed
 from pipeline.core.records import Record
-from pipeline.engine.transfer import open_transfer
-from pipeline.engine.workspace import Workspace
+from pipeline.records.lineage import Lineage
 from pipeline.release import gating, sign
-from pipeline.release import publish as publisher
-from pipeline.store.lineage import Lineage
+from pipeline.release import release_dir as publisher
+from pipeline.transfer import open_transfer
+from pipeline.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Released:
 def output_dir(ws: Workspace, record: Record) -> Path:
     """Where the compose's files are: output.dir of the factory.yaml it was composed from. Those
     not there (a fresh runner) are fetched from the artifact store (FACTORY_STORE, or `store:`
-    of that factory.yaml), every digest checked (`pipeline.engine.transfer`)."""
+    of that factory.yaml), every digest checked (`pipeline.transfer`)."""
     config = ws.config(record.commit)
     path = Path(config.output.dir)
     path = path if path.is_absolute() else ws.root / path

@@ -41,12 +41,12 @@ from pipeline.core import lifecycle
 from pipeline.core.errors import FactoryError, OperationFailed
 from pipeline.core.records import parse_compose_id
 from pipeline.core.states import ReleaseStatus
-from pipeline.engine.workspace import Workspace
-from pipeline.release.publish import LATEST, MANIFEST, RELEASES_REF, fsync_tree
+from pipeline.records import releases as release_notes
+from pipeline.records.lineage import Lineage
+from pipeline.release.release_dir import LATEST, MANIFEST, fsync_tree
 from pipeline.release.signer import Signer
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import read_note, update_notes
 from pipeline.tools import ostree
+from pipeline.workspace import Workspace
 
 ARCHIVE = "archive"  # beside the release directories: DIR/../archive/<DIR name>/
 ARCHIVE_REFS = "archive/"  # the served OSTree repository keeps a retired ref under archive/<ref>
@@ -98,7 +98,7 @@ def retire(
         for node in lifecycle.retired_nodes(defs):
             moved: list[Moved] = []
             archived_refs: list[tuple[Path, str]] = []
-            for release_dir in _release_dirs(ws, lineage, node):
+            for release_dir in _release_dirs(lineage, node):
                 moved += _move_releases(lineage, node, release_dir, archive, dry_run)
                 archived_refs += _archive_ostree(release_dir, signing, dry_run, moved)
             current = lineage.latest(node).get(node)
@@ -110,18 +110,15 @@ def retire(
         lineage.close()
 
 
-def _release_dirs(ws: Workspace, lineage: Lineage, node: str) -> list[Path]:
+def _release_dirs(lineage: Lineage, node: str) -> list[Path]:
     """Every release directory a compose of the node was released into, that exists here."""
+    root = release_notes.checkout(lineage)
     found: set[Path] = set()
     for record in lineage.history(node):
-        note = read_note(lineage, RELEASES_REF, record.compose_id) or {}
-        entries = note.get("releases", [])
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("status") == ReleaseStatus.RELEASED:
-                path = Path(str(entry.get("path", "")))
-                release_dir = (path if path.is_absolute() else ws.root / path).parent
-                if release_dir.is_dir():
-                    found.add(release_dir)
+        for entry in release_notes.read(lineage, record.compose_id).released():
+            release_dir = entry.location(root).parent
+            if release_dir.is_dir():
+                found.add(release_dir)
     return sorted(found)
 
 
@@ -145,22 +142,18 @@ def _move_releases(
     for move in moves:
         _move(move)
     archived = {
-        m.source.name: {
-            "status": ReleaseStatus.ARCHIVED,
-            "path": str(m.target),
-            "from": str(m.source),
-            "time": now,
-        }
+        m.source.name: [
+            release_notes.ReleaseEntry(
+                ReleaseStatus.ARCHIVED,
+                release_notes.recorded_path(lineage, m.target),
+                now,
+                moved_from=release_notes.recorded_path(lineage, m.source),
+            )
+        ]
         for m in moves
         if m.source.name != LATEST
     }
-
-    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
-        earlier = old.get("releases", []) if old else []
-        kept = earlier if isinstance(earlier, list) else []
-        return {"format": 1, "compose_id": cid, "releases": [*kept, archived[cid]]}
-
-    update_notes(lineage, RELEASES_REF, dict.fromkeys(archived, merge), "Archived releases")
+    release_notes.append(lineage, archived, "Archived releases")
     return moves
 
 

@@ -13,7 +13,7 @@ repo's own revision) before repomd.xml gets its detached, armored `repomd.xml.as
 `sign_tree` returns one `Signature` record per signature it made (`pipeline.core.signatures`),
 each made after the tool succeeded and its file is there, and exports the public key beside
 them only when it signed something. Container images are signed when they are pushed to a
-registry (`pipeline.release.registry`), which only a release does. The key: `signer.py`.
+registry (`pipeline.release.container_registry`), which only a release does. The key: `signer.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from pipeline.compose.ostree import OSTREE_JSON
 from pipeline.core.errors import OperationFailed
 from pipeline.core.signatures import Signature, SignatureKind, ordered
-from pipeline.release import images
+from pipeline.release import sign_images as images
 from pipeline.release.ostree_sign import ostree_repos, sign_ostree
 from pipeline.release.signer import KEY_ENV, PASSPHRASE_ENV, Signer, signer
 from pipeline.tools import createrepo, gpg, rpmsign

@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.artifacts.store import ArtifactStore, FetchReport, Tally, open_store, shown_url
 from pipeline.checks.repo import CheckError, required_composes
 from pipeline.compose.base import InputCompose, Job
 from pipeline.core.errors import OperationFailed
+from pipeline.core.kinds import MODULE, REPO
 from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import ArtifactStore, FetchReport, Tally, open_store, shown_url
 
 STORE_VARIABLE = "FACTORY_STORE"  # the CI/CD variable that overrides factory.yaml's `store:`
 IMAGES = frozenset({"ostree", "container", "iso"})
@@ -47,7 +48,7 @@ HISTORY: Mapping[str, Callable[[str], bool]] = {
 def reads(kind: str, input_node: str, path: str) -> bool:
     """Whether a compose of `kind` reads this file of an input: images (OSTree commits, containers,
     ISOs) install from a variant's binary trees, never from its source tree."""
-    return not (kind in IMAGES and input_node.startswith("repo:") and "/source/" in path)
+    return not (kind in IMAGES and REPO.of(input_node) and "/source/" in path)
 
 
 def store_url(configured: str, env: Mapping[str, str]) -> str:
@@ -108,7 +109,7 @@ class Transfer:
             for made in [job.previous, *job.inputs.values()]:
                 if made is not None:
                     self.ensure(made, [o for o in made.outputs if (o.path, o.sha256) in missing])
-        if job.node.kind == "module":
+        if job.node.kind == MODULE:
             try:
                 required = required_composes(job)
             except CheckError:

@@ -19,7 +19,7 @@ copies, not the build store's hard links, because signing rewrites them (`pipeli
 
 RELEASE.json records exactly what was signed, by which key, and where each signature is (one
 record per signature, `pipeline.core.signatures`); a container compose is pushed to the
-registry and signed there while the release is staged (`pipeline.release.registry`), its
+registry and signed there while the release is staged (`pipeline.release.container_registry`), its
 signatures in the release's `sigstore/`. A release that would sign nothing is refused before
 anything is written, unless it is asked for unsigned (`--unsigned`); then RELEASE.json says
 `"unsigned": true` and lists no signature, and nothing is pushed to a registry.
@@ -28,7 +28,8 @@ A compose whose gate fails is not published: it goes to the quarantine directory
 (`DIR/../quarantine/<compose-id>` by default), unsigned, with FAILURE.txt and failure.json
 naming the failed checks and the owners to tell. A compose whose gate is pending is refused.
 Every release and quarantine is recorded as a note on the compose's tag in
-`refs/notes/releases`, with the same signature records as RELEASE.json.
+`refs/notes/releases` (`pipeline.records.releases`), with the same signature records as
+RELEASE.json, and its directory relative to the checkout when it is inside it.
 """
 
 from __future__ import annotations
@@ -48,19 +49,19 @@ from pipeline.compose.ostree import OSTREE_JSON, OstreeCompose
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import OperationFailed
 from pipeline.core.gate import Decision
+from pipeline.core.kinds import OSTREE
 from pipeline.core.records import OutputFile, Record
 from pipeline.core.signatures import Signature
 from pipeline.core.states import ReleaseStatus, Verdict
+from pipeline.records import releases as release_notes
+from pipeline.records.lineage import Lineage
+from pipeline.records.releases import LATEST as LATEST
+from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
-from pipeline.release import registry as registries
 from pipeline.release.sign import PUBLIC_KEY, Signer, sign_tree, signable
-from pipeline.store.lineage import Lineage
-from pipeline.store.results import update_notes
 from pipeline.tools import gpg, ostree
 
-RELEASES_REF = "refs/notes/releases"
 MANIFEST = "RELEASE.json"
-LATEST = "latest"
 STAGING, TRASH = ".staging-", ".trash-"
 
 
@@ -124,7 +125,7 @@ def release(
     if not decision.passed:
         where = quarantine or to.parent / "quarantine"
         path = _quarantine(record, decision, output_dir, where, owners)
-        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, _signed_fields("", ()))
+        _note(lineage, record.compose_id, ReleaseStatus.QUARANTINED, path, "", ())
         return Published(ReleaseStatus.QUARANTINED, path)
     to.mkdir(parents=True, exist_ok=True)
     with _locked(to):
@@ -171,8 +172,7 @@ def _publish(
     written = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
     signatures = tuple(Signature.from_json(s) for s in written.get("signatures", ()))
     signed_by = str(written.get("signed_by", ""))
-    signed = _signed_fields(signed_by, signatures)
-    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed, served)
+    _note(lineage, record.compose_id, ReleaseStatus.RELEASED, final, signed_by, signatures, served)
     return Published(ReleaseStatus.RELEASED, final, removed, signed_by, signatures, served)
 
 
@@ -217,7 +217,7 @@ def _serve_ostree(
 ) -> tuple[ostree_history.Served, ...]:
     """Add an `ostree:` compose's commits to the served repository of `to`; () for other kinds."""
     found = next((o for o in record.outputs if o.path.endswith(f"/{OSTREE_JSON}")), None)
-    if found is None or not record.node.startswith("ostree:"):
+    if found is None or not OSTREE.of(record.node):
         return ()
     made = OstreeCompose.from_json((output_dir / found.path).read_text(encoding="utf-8"))
     ostree.init(output_dir / made.repo)  # objects fetched from the artifact store come without one
@@ -374,22 +374,23 @@ def _note(
     compose_id: str,
     status: ReleaseStatus,
     path: Path,
-    signed: dict[str, object],
+    key: str,
+    signatures: tuple[Signature, ...],
     served: tuple[ostree_history.Served, ...] = (),
 ) -> None:
-    entry: dict[str, object] = {"status": status, "path": str(path), "time": _now(), **signed}
-    if served:  # each release of an OSTree compose adds a commit (a rollback too): say which
-        entry["ostree"] = [s.to_json() for s in served]
-
-    def merge(cid: str, old: dict[str, object] | None) -> dict[str, object]:
-        earlier = old.get("releases", []) if old else []
-        return {
-            "format": 1,
-            "compose_id": cid,
-            "releases": [*(earlier if isinstance(earlier, list) else []), entry],
-        }
-
-    update_notes(lineage, RELEASES_REF, {compose_id: merge}, "Releases")
+    """Append the release (or quarantine) to the compose's note in refs/notes/releases, signed
+    as RELEASE.json says (`_signed_fields`)."""
+    entry = release_notes.ReleaseEntry(
+        status,
+        release_notes.recorded_path(lineage, path),  # never a path of this machine
+        _now(),
+        signed_by=key if signatures else "",
+        public_key=PUBLIC_KEY if signatures else "",
+        signatures=signatures,
+        unsigned=not signatures,
+        ostree=served,
+    )
+    release_notes.append(lineage, {compose_id: [entry]})
 
 
 def fsync_tree(root: Path) -> None:

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from pipeline.artifacts.store import shown_url
 from pipeline.core.errors import InvalidInput
 from pipeline.core.records import parse_compose_id
-from pipeline.store.artifacts import shown_url
 
 _NAME_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
 _HOST_RE = re.compile(

@@ -76,8 +76,5 @@ def write_images_json(compose_id: str, compose_root: Path, images: Sequence[Imag
 
 
 def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

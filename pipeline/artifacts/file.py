@@ -18,10 +18,8 @@ import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from pipeline.core.errors import OperationFailed
-from pipeline.core.manifest import Manifest, ManifestFile
-from pipeline.core.records import OutputFile, parse_compose_id
-from pipeline.store.artifacts import (
+from pipeline.artifacts.blobs import BlobDir, DigestMismatch, sync_directories
+from pipeline.artifacts.store import (
     FetchReport,
     Obtained,
     StoreReporter,
@@ -32,7 +30,9 @@ from pipeline.store.artifacts import (
     place_files,
     refuse_other_manifest,
 )
-from pipeline.store.blobs import BlobDir, DigestMismatch, sync_directories
+from pipeline.core.errors import OperationFailed
+from pipeline.core.manifest import Manifest, ManifestFile
+from pipeline.core.records import OutputFile, parse_compose_id
 
 SWEEP_GRACE = 3600.0  # seconds a new or reused blob is safe from `sweep`
 

@@ -21,10 +21,10 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.git import refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.repo import Repository
+from pipeline.records.refs import HISTORY
 
 log = logging.getLogger("factory.history")
 
-PREFIX = "refs/history/"
 FILE = "observation.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
@@ -71,7 +71,7 @@ def ref_name(component: str, branch: str) -> str:
     for name in (component, *branch.split("/")):
         if not _NAME.fullmatch(name) or name.endswith((".lock", ".")) or ".." in name:
             raise InvalidInput(f"not a usable component or branch name: {name!r}", code="invalid-name")
-    return f"{PREFIX}{component}/{branch}"
+    return f"{HISTORY}{component}/{branch}"
 
 
 class BranchHistory:
@@ -121,8 +121,8 @@ class BranchHistory:
 
     def tracked(self) -> list[tuple[str, str]]:
         """Every (component, branch) with a history, sorted."""
-        names = gitrepo.refs(self.repo, PREFIX)
-        return sorted(tuple(n.removeprefix(PREFIX).split("/", 1)) for n in names)  # type: ignore[misc]
+        names = gitrepo.refs(self.repo, HISTORY)
+        return sorted(tuple(n.removeprefix(HISTORY).split("/", 1)) for n in names)  # type: ignore[misc]
 
     def _read(self, commit: str) -> Observation:
         try:

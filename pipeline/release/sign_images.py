@@ -23,7 +23,7 @@ from pathlib import Path
 
 import productmd.images  # type: ignore[import-untyped]
 
-from pipeline.compose.images import IMAGES_JSON
+from pipeline.compose.images_json import IMAGES_JSON
 from pipeline.compose.iso import OSTREE_REPO, TRUSTED_KEYS
 from pipeline.core.errors import OperationFailed
 from pipeline.core.signatures import Signature, SignatureKind
@@ -124,11 +124,8 @@ def write_checksums(tree: Path, stem: str, signer: Signer) -> list[Signature]:
 
 
 def sha256_of(path: Path) -> str:
-    sha = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _stem(tree: Path, directory: Path, stem: str) -> str:

@@ -9,10 +9,14 @@ user needs to verify the image:
 
     sigstore/<repository path>@sha256=<hex>/signature-1   the signature
     containers/registries.d/<name>.yaml                   maps the repository to sigstore/
-    containers/policy.json                                 signedBy the release key, else reject
+    containers/policy.json                                 signedBy the release key (the key
+                                                           itself, as keyData), else reject
     RPM-GPG-KEY-factory                                    the key (armored)
 
-and RELEASE.json names the image by digest, `docker://HOST[:PORT]/NAME@sha256:…`.
+and RELEASE.json names the image by digest, `docker://HOST[:PORT]/NAME@sha256:…`. The
+registries.d file names the release's own `sigstore/` by its `file://` path, for this machine;
+a mirror serves another one, naming the mirror's URL (`mirror_snippets`, `factory publish
+--base-url`).
 
 Credentials come from the environment and reach skopeo in a private auth file (never argv,
 logs or records): FACTORY_REGISTRY_USER and FACTORY_REGISTRY_PASSWORD for the release registry
@@ -33,6 +37,7 @@ from pathlib import Path
 
 from pipeline.core.credentials import REGISTRY, registry_credentials
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import CONTAINER
 from pipeline.core.signatures import Signature, SignatureKind
 from pipeline.formats import containers
 from pipeline.release.signer import Signer
@@ -41,7 +46,7 @@ from pipeline.tools import skopeo
 
 SIGSTORE = "sigstore"
 CONTAINERS = "containers"
-KIND = "container"
+KIND = CONTAINER
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
@@ -55,7 +60,7 @@ def tag_for(compose_id: str) -> str:
 
 def image_of(node: str) -> tuple[str, str]:
     """(variant uid, output name) of a `container:<Variant>/<name>` node."""
-    variant, _, name = node.removeprefix(f"{KIND}:").partition("/")
+    variant, _, name = KIND.name_of(node).partition("/")  # container:<Variant>/<name>
     return variant, name
 
 
@@ -75,7 +80,7 @@ def push_images(
     `final` is where the release will be once renamed into place: the registries.d file the
     release carries points at its sigstore/ there.
     """
-    if not node.startswith(f"{KIND}:"):
+    if not KIND.of(node):
         return []
     variant, name = image_of(node)
     archives = sorted(tree.glob(f"compose/{variant}/*/images/{name}.tar"))
@@ -160,5 +165,32 @@ def _client_files(tree: Path, repo: str, name: str, final: Path, public_key: Pat
         containers.registries_d(repo, lookaside=(final / SIGSTORE).as_uri()), encoding="utf-8"
     )
     (tree / CONTAINERS / "policy.json").write_text(
-        containers.signed_by_policy(repo, str(final / public_key.name)), encoding="utf-8"
+        containers.signed_by_policy(repo, public_key.read_bytes()), encoding="utf-8"
     )
+
+
+SNIPPETS = f"{CONTAINERS}/registries.d/"  # a release's registries.d: the lookaside of this machine
+
+
+def mirror_snippets(release: Path, node: str, served_at: str) -> dict[str, str]:
+    """The registries.d files a mirror of a container release serves in place of the release's
+    own (path in the release -> text): each names the lookaside as the mirror serves it,
+    `<served_at>/sigstore`, `served_at` being the URL of the release's files on the mirror.
+    Empty for a release that pushed no image."""
+    if not KIND.of(node):
+        return {}
+    manifest = json.loads((release / "RELEASE.json").read_text(encoding="utf-8"))
+    images = [
+        s.image
+        for s in (Signature.from_json(item) for item in manifest.get("signatures", ()))
+        if s.kind == SignatureKind.CONTAINER and s.image
+    ]
+    if not images:
+        return {}
+    variant, name = image_of(node)
+    return {
+        f"{SNIPPETS}{variant}-{name}.yaml".lower(): "".join(
+            containers.registries_d(repo, lookaside=f"{served_at.rstrip('/')}/{SIGSTORE}")
+            for repo in sorted({containers.repository_of(image) for image in images})
+        )
+    }

@@ -28,7 +28,6 @@ import base64
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
@@ -41,12 +40,10 @@ import oras.provider  # type: ignore[import-untyped]
 import oras.utils  # type: ignore[import-untyped]
 import requests
 
-from pipeline.core.canonical import canonical_json
-from pipeline.core.credentials import STORE, registry_credentials
-from pipeline.core.errors import OperationFailed
-from pipeline.core.manifest import Manifest, ManifestFile
-from pipeline.core.records import OutputFile
-from pipeline.store.artifacts import (
+from pipeline import retry
+from pipeline.artifacts.blobs import CHUNK, BlobDir, DigestMismatch
+from pipeline.artifacts.oci_names import HASHED_TAG_RE, OciLocation, compose_for, tag_for
+from pipeline.artifacts.store import (
     FetchReport,
     Obtained,
     StoreReporter,
@@ -56,8 +53,11 @@ from pipeline.store.artifacts import (
     place_files,
     refuse_other_manifest,
 )
-from pipeline.store.blobs import CHUNK, BlobDir, DigestMismatch
-from pipeline.store.oci_names import HASHED_TAG_RE, OciLocation, compose_for, tag_for
+from pipeline.core.canonical import canonical_json
+from pipeline.core.credentials import STORE, registry_credentials
+from pipeline.core.errors import OperationFailed
+from pipeline.core.manifest import Manifest, ManifestFile
+from pipeline.core.records import OutputFile
 
 log = logging.getLogger("factory.store")
 
@@ -72,6 +72,7 @@ MANIFEST_LIMIT = 4_000_000  # bytes; distribution and most registries refuse man
 WORKERS = 8  # blobs moved at once
 TIMEOUT = (30, 300)  # seconds to connect, and between two reads of an answer
 RETRIES = 4  # attempts of a request that can be sent again, on a dropped connection or a 5xx
+BACKOFF = retry.Backoff(first=0.2, most=5.0)  # before the second attempt, then twice as long
 SWEEP_GRACE = 3600.0
 
 
@@ -98,19 +99,18 @@ class _Registry(oras.provider.Registry):  # type: ignore[misc]
         if self.basic:
             headers["Authorization"] = f"Basic {self.basic}"
         attempts = RETRIES if data is None or isinstance(data, bytes) else 1
-        for attempt in range(1, attempts + 1):
+        for attempt in retry.attempts(attempts, BACKOFF):
             try:
                 response: requests.Response = _send(self, url, method, data, dict(headers), json, stream)
                 if response.status_code == 401 and attempts > 1 and self.rescoped(response, headers):
                     response = _send(self, url, method, data, dict(headers), json, stream)
             except requests.ConnectionError:
-                if attempt == attempts:
+                if attempt.last:
                     raise
             else:
-                if response.status_code < 500 or attempt == attempts:
+                if response.status_code < 500 or attempt.last:
                     return response
                 response.close()
-            time.sleep(0.1 * 2**attempt)
         raise AssertionError("unreachable")
 
     def auth_headers(self) -> dict[str, str]:
@@ -295,7 +295,7 @@ class OciStore:
         if self._blob_exists(file.sha256):
             self.reporter.already_stored(file.sha256, file.size)
             return
-        for attempt in range(1, RETRIES + 1):
+        for attempt in retry.attempts(RETRIES, BACKOFF):  # the retry reads the file again
             try:
                 handle = (output_dir / file.path).open("rb")
             except OSError as exc:
@@ -312,13 +312,12 @@ class OciStore:
                     hint="the file changed after the compose described it",
                     code="store-put",
                 )
-            if response.status_code == 401 and attempt < RETRIES:
+            if response.status_code == 401 and not attempt.last:
                 # the token expired or was granted for less (another scope): get a new one
                 self._connect().rescoped(response, {})
                 continue
-            if response.status_code < 500 or attempt == RETRIES:
+            if response.status_code < 500 or attempt.last:
                 break
-            time.sleep(0.1 * 2**attempt)  # the stream is spent: the retry reads the file again
         if response.status_code == 401:
             raise self._auth_error(response)
         self._expect(response, (201,), f"uploading {file.path} of {compose_id}")

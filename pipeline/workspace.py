@@ -19,7 +19,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import __version__
+from pipeline import __version__, schemas
 from pipeline.core import definitions, policies
 from pipeline.core.canonical import digest
 from pipeline.core.config import Config
@@ -29,7 +29,7 @@ from pipeline.core.graph import Graph, ModuleMemo
 from pipeline.core.graph import build as build_graph
 from pipeline.core.model import Definitions
 from pipeline.git import cli as gitcli
-from pipeline.store.graphcache import GraphCache, write_atomically
+from pipeline.graphcache import GraphCache, write_atomically
 
 if TYPE_CHECKING:
     from pipeline.git.repo import Repository
@@ -39,11 +39,10 @@ WORKTREE = "worktree"  # the revision name of the checked-out files, uncommitted
 
 @cache
 def _cache_version() -> str:
-    from pipeline.compose.registry import kind_names
+    from pipeline.plugins import kind_names
 
-    schemas = definitions.schema_texts()
     # The artifact kinds installed decide what validates, so they are part of every cache key.
-    return digest({"factory": __version__, "schemas": schemas, "kinds": list(kind_names())})
+    return digest({"factory": __version__, "schemas": schemas.shipped(), "kinds": list(kind_names())})
 
 
 @dataclass
@@ -128,7 +127,7 @@ class Workspace:
         lookup = DistGit(self.root) if check_distgit else None
         self._used.update((f.path, f.blob_id) for f in files)
         parsed: ParseCache = self._parse_cache()
-        from pipeline.compose.registry import kind_names
+        from pipeline.plugins import kind_names
 
         return definitions.load(
             files, cache=parsed, branches=lookup, parse_many=_parse_in_parallel, kinds=kind_names()

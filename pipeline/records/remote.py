@@ -35,32 +35,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import retry
 from pipeline.core.errors import FactoryError, OperationFailed
-from pipeline.core.records import LATEST, utc_seconds
+from pipeline.core.records import utc_seconds
 from pipeline.git import cli as gitcli
 from pipeline.git import notes, refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.refs import compare_and_swap
 from pipeline.git.repo import ref_target
+from pipeline.records.lineage import Lineage as _Lineage
+from pipeline.records.refs import HISTORY, LATEST, NOTES, RETIRED, SHARED, TAGS, TRACKING
 from pipeline.run import CommandFailed
-from pipeline.store.lineage import RETIRED, TAGS
-from pipeline.store.lineage import Lineage as _Lineage
 
 log = logging.getLogger("factory.remote")
 
-NOTES = "refs/notes/"
-HISTORY = "refs/history/"
-TRACKING = "refs/factory/remotes/"
 # Refs merged three-way, deletions included: (kind under the tracking prefix, local prefix).
 POINTERS = (("latest/", LATEST), ("retired/", RETIRED))
 PUSH_ATTEMPTS = 30
+PUSH_BACKOFF = retry.Backoff(first=0.05, most=1.0, least=0.05, jitter=True)
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
@@ -97,7 +94,7 @@ class Remote:
         """The remote's lineage: tags straight in (never clobbered, never pruned: a compose not
         pushed yet keeps its tag), the rest under tracking, pruned (a ref the remote deleted is
         no longer tracked)."""
-        self._git("fetch", "--no-tags", "--no-write-fetch-head", self.remote, f"refs/tags/compose/*:{TAGS}*")
+        self._git("fetch", "--no-tags", "--no-write-fetch-head", self.remote, f"{TAGS}*:{TAGS}*")
         self._git(
             "fetch",
             "--prune",
@@ -238,8 +235,8 @@ class Remote:
         """Merge the remote's lineage in, then push ours; again from the fetch when refused."""
         result = SyncResult()
         last: CommandFailed | None = None
-        for attempt in range(attempts):
-            result.attempts = attempt + 1
+        for attempt in retry.attempts(attempts, PUSH_BACKOFF):
+            result.attempts = attempt.number
             result.fetched += self.pull().fetched
             remote = self._remote_refs()
             updates = self._updates(remote)
@@ -251,8 +248,7 @@ class Remote:
                 # A refused lease (another runner pushed after our fetch) is the usual cause, and
                 # `git push --quiet` may say nothing about it: fetch, merge and try again.
                 last = exc
-                log.info("push to %s refused (attempt %d); fetching again", self.remote, attempt + 1)
-                time.sleep(random.uniform(0.05, min(1.0, 0.05 * 2**attempt)))
+                log.info("push to %s refused (attempt %d); fetching again", self.remote, attempt.number)
                 continue
             self._remember_pushed(updates)
             result.pushed = sorted(updates)
@@ -269,7 +265,7 @@ class Remote:
         None for a latest-good or retired ref the remote holds and we deleted (the merge just
         kept our deletion)."""
         ours: dict[str, str] = {}
-        for prefix in (TAGS, NOTES, LATEST, RETIRED, HISTORY):
+        for prefix in SHARED:
             ours.update(self._refs(prefix))
         updates: dict[str, str | None] = {n: v for n, v in ours.items() if remote.get(n) != v}
         for name in remote:

@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.bot.forge import BranchingForge
 from pipeline.core.config import ForgeConfig, ForgeKind
 from pipeline.core.errors import InvalidInput, OperationFailed
-from pipeline.engine.workspace import Workspace
+from pipeline.workspace import Workspace
 
 WRITE_TOKEN = "FACTORY_GITLAB_TOKEN"
 JOB_TOKEN = "CI_JOB_TOKEN"

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pipeline.commands import files, known
 from pipeline.commands.output import out, out_json
 from pipeline.core.records import is_compose_id
-from pipeline.engine.workspace import Workspace
-from pipeline.release import mirror, publications
-from pipeline.store.lineage import Lineage
+from pipeline.records.lineage import Lineage
+from pipeline.release import publications
+from pipeline.release import publishing as mirror
 from pipeline.tools import rsync
+from pipeline.workspace import Workspace
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -25,8 +27,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     source = files.existing_directory(args.source, "release directory").resolve() if args.source else None
     release = publications.choose(lineage, args.what, source)
     dest = args.to if rsync.is_remote(args.to) else str(Path(args.to).resolve())
-    synced = mirror.publish(release, dest, grace=args.grace)
+    synced = mirror.publish(release, dest, grace=args.grace, base_url=args.base_url or "")
     publications.record(lineage, release, synced)
+    if synced.unserved:
+        sys.stderr.write(
+            f"warning[no-base-url]: the mirror got no {', '.join(synced.unserved)}: the release's names "
+            "its signatures by a path of this machine; give --base-url URL (where the mirror is served) "
+            "to publish one naming the mirror's\n"
+        )
     if args.json:
         out_json({"compose_id": release.compose_id, "node": release.node, "release": str(release.path),
                   **synced.to_json()})  # fmt: skip

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+from pipeline.artifacts.blobs import BLOB_MODE, CHUNK, DigestMismatch, check_digest, read_chunks
 from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.manifest import Manifest, ManifestFile, is_safe_path
 from pipeline.core.records import OutputFile, parse_compose_id
-from pipeline.store.blobs import BLOB_MODE, CHUNK, DigestMismatch, check_digest, read_chunks
 
 
 class StoreReporter:
@@ -167,12 +167,12 @@ def open_store(
     reporter = reporter or StoreReporter()
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "file":
-        from pipeline.store.artifacts_file import FileStore
+        from pipeline.artifacts.file import FileStore
 
         return FileStore(_file_path(url, root), reporter=reporter, url=url)
     if scheme == "oci":
-        from pipeline.store.artifacts_oci import OciStore
-        from pipeline.store.oci_names import parse_oci_url
+        from pipeline.artifacts.oci import OciStore
+        from pipeline.artifacts.oci_names import parse_oci_url
 
         location = parse_oci_url(url)
         return OciStore(

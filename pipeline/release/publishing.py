@@ -11,6 +11,11 @@ target is, so the paths RELEASE.json names (`../ostree/repo/...`) hold on the mi
                                    `ostree:` node: objects, deltas, refs, signed summary
     DEST/.factory-mirror/publications.json   what was published there, and when
 
+A container release's `containers/registries.d/` names its signatures' lookaside by a
+`file://` path of the machine that released it; the mirror gets its own instead, naming the
+lookaside where the mirror serves it (`<base URL>/latest/sigstore`), when the URL the mirror is
+served at is given, and none otherwise (`Synced.unserved` lists what was left out).
+
 Each pass is one rsync run per source (the release's directory, the served repository) with its
 files listed exactly; the publication is written to the mirror's state before the first pass,
 so a publication that is interrupted is remembered as well, and deletion comes last. Running
@@ -31,7 +36,9 @@ from pathlib import Path
 from pipeline.core import mirror
 from pipeline.core.canonical import pretty_json
 from pipeline.core.errors import InvalidInput, OperationFailed
+from pipeline.core.kinds import OSTREE
 from pipeline.core.mirror import Publication
+from pipeline.release import container_registry as registries
 from pipeline.release import ostree_history
 from pipeline.tools import rsync
 
@@ -50,7 +57,7 @@ class Release:
     def served_repo(self) -> Path | None:
         """The served OSTree repository of the release's target, for an `ostree:` node."""
         repo = ostree_history.served_repo(self.path.parent)
-        return repo if self.node.startswith("ostree:") and (repo / "config").is_file() else None
+        return repo if OSTREE.of(self.node) and (repo / "config").is_file() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +68,21 @@ class Synced:
     files: int
     sent: dict[str, int] = field(default_factory=dict)
     deleted: int = 0
+    unserved: tuple[str, ...] = ()  # the release's registries.d files the mirror got no copy of
 
     def to_json(self) -> dict[str, object]:
-        return {"dest": self.dest, "files": self.files, "sent": self.sent, "deleted": self.deleted}
+        return {
+            "dest": self.dest,
+            "files": self.files,
+            "sent": self.sent,
+            "deleted": self.deleted,
+            "unserved": list(self.unserved),
+        }
 
 
 def files_of(release: Release) -> dict[str, tuple[Path, str]]:
-    """Every file of the release as the mirror holds it: mirror path -> (source root, path in it)."""
+    """Every file of the release as the mirror holds it: mirror path -> (source root, path in
+    it), but the release's own registries.d files (`publish` writes the mirror's)."""
     found: dict[str, tuple[Path, str]] = {}
     roots = [(release.path, mirror.RELEASE_ROOT)]
     if release.served_repo is not None:
@@ -79,14 +94,28 @@ def files_of(release: Release) -> dict[str, tuple[Path, str]]:
                 inside = Path(folder, name).relative_to(root).as_posix()
                 if root != release.path and not mirror.served(inside):
                     continue
+                if root == release.path and inside.startswith(registries.SNIPPETS):
+                    continue
                 found[prefix + inside] = (root, inside)
     return found
 
 
+def snippets_of(release: Release) -> list[str]:
+    """The release's own registries.d files (they name this machine's lookaside)."""
+    folder = release.path / registries.SNIPPETS
+    return sorted(f"{registries.SNIPPETS}{p.name}" for p in folder.iterdir()) if folder.is_dir() else []
+
+
 def publish(
-    release: Release, dest: str, *, grace: int = DEFAULT_GRACE, clock: Callable[[], float] | None = None
+    release: Release,
+    dest: str,
+    *,
+    grace: int = DEFAULT_GRACE,
+    clock: Callable[[], float] | None = None,
+    base_url: str = "",
 ) -> Synced:
-    """Push a release to the mirror dest (see the module docstring)."""
+    """Push a release to the mirror dest (see the module docstring); `base_url`: the URL dest
+    is served at, which the mirror's registries.d files name."""
     if grace < 0:
         raise InvalidInput("--grace cannot be negative", code="invalid-grace")
     if not (release.path / "RELEASE.json").is_file():
@@ -95,9 +124,18 @@ def publish(
         )
     clock = clock or _time
     files = files_of(release)
-    plan = mirror.passes(files)
+    unserved = snippets_of(release)
     with tempfile.TemporaryDirectory(prefix="factory-mirror-") as scratch_dir:
         scratch = Path(scratch_dir)
+        if base_url and unserved:
+            written = scratch / "client"
+            served_at = f"{base_url.rstrip('/')}/{mirror.RELEASE_ROOT}"
+            for inside, text in registries.mirror_snippets(release.path, release.node, served_at).items():
+                (written / inside).parent.mkdir(parents=True, exist_ok=True)
+                (written / inside).write_text(text, encoding="utf-8")
+                files[mirror.RELEASE_ROOT + inside] = (written, inside)
+            unserved = [s for s in unserved if mirror.RELEASE_ROOT + s not in files]
+        plan = mirror.passes(files)
         now = int(clock())
         new = Publication(release.compose_id, release.node, _stamp(now), tuple(sorted(files)))
         publications = mirror.begin(_read_state(dest, scratch), new)
@@ -105,12 +143,11 @@ def publish(
         sent: dict[str, int] = {}
         for stage, paths in plan:
             count = 0
-            for root, inside in _by_root(paths, files):
-                prefix = mirror.OSTREE_ROOT if root != release.path else mirror.RELEASE_ROOT
+            for (root, prefix), listed in _by_root(paths, files):
                 # Contents are compared, not size and time: each release signs its own copies of
                 # the RPMs, so one re-signed within the same second as the mirror's copy has its
                 # name, size and mtime and other bytes (rsync's quick check kept the stale copy).
-                changes = rsync.send(root, rsync.join(dest, prefix), inside, scratch, checksum=True)
+                changes = rsync.send(root, rsync.join(dest, prefix), listed, scratch, checksum=True)
                 count += len(changes.sent)
             sent[stage] = count
         now = int(clock())
@@ -119,16 +156,20 @@ def publish(
         nothing.mkdir()
         gone = rsync.delete(nothing, dest, sorted(mirror.protected(remembered, now, grace)), scratch)
         _write_state(dest, remembered, scratch)
-    return Synced(dest, len(files), sent, len([p for p in gone.deleted if not p.endswith("/")]))
+    deleted = len([p for p in gone.deleted if not p.endswith("/")])
+    return Synced(dest, len(files), sent, deleted, tuple(unserved))
 
 
-def _by_root(paths: list[str], files: dict[str, tuple[Path, str]]) -> list[tuple[Path, list[str]]]:
-    """The paths of one pass grouped by the root they come from, roots in a stable order."""
-    grouped: dict[Path, list[str]] = {}
+def _by_root(
+    paths: list[str], files: dict[str, tuple[Path, str]]
+) -> list[tuple[tuple[Path, str], list[str]]]:
+    """The paths of one pass grouped by the root they come from and the prefix they go to on the
+    mirror, roots in a stable order."""
+    grouped: dict[tuple[Path, str], list[str]] = {}
     for path in paths:
         root, inside = files[path]
-        grouped.setdefault(root, []).append(inside)
-    return sorted(grouped.items(), key=lambda item: str(item[0]))
+        grouped.setdefault((root, path.removesuffix(inside)), []).append(inside)
+    return sorted(grouped.items(), key=lambda item: str(item[0][0]))
 
 
 def _read_state(dest: str, scratch: Path) -> list[Publication]:

@@ -24,11 +24,11 @@ from typing import Any
 from pipeline.core.errors import OperationFailed
 from pipeline.git import notes
 from pipeline.git.repo import Repository, ref_target
+from pipeline.records.refs import GC_NOTES as COLLECTED_REF
+from pipeline.records.refs import LINEAGE_NOTES as NOTES_REF
 
 log = logging.getLogger("factory.lineage")
 
-NOTES_REF = "refs/notes/lineage"
-COLLECTED_REF = "refs/notes/gc"  # composes whose files garbage collection removed (store/collected.py)
 SCHEMA = "1"
 REFRESH_ATTEMPTS = 20
 CHUNK = 2000

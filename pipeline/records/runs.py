@@ -18,8 +18,8 @@ from pipeline.core.errors import OperationFailed
 from pipeline.core.runs import run_id
 from pipeline.git import refs
 from pipeline.git.repo import Repository, ref_target
+from pipeline.records.refs import RUNS
 
-RUNS = "refs/composes/runs/"
 MAX_RESPIN = 10_000
 
 

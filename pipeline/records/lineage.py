@@ -46,7 +46,6 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.core.facts import ComposeBrief
 from pipeline.core.names import unknown
 from pipeline.core.records import (
-    LATEST,
     Record,
     check_record,
     compose_id,
@@ -67,29 +66,27 @@ from pipeline.git.repo import (
     ref_target,
     tag_info,
 )
-from pipeline.store.lineage_index import NOTES_REF as NOTES_REF
-from pipeline.store.lineage_index import LineageIndex
+from pipeline.records.lineage_index import LineageIndex
+from pipeline.records.refs import (
+    IDS,
+    LATEST,
+    LINEAGE_NOTES,
+    RETIRED,
+    TAG_PREFIX,
+    TAGS,
+    latest_ref,
+    legacy_latest_ref,
+    retired_ref,
+)
 
 log = logging.getLogger("factory.lineage")
 
-TAGS = "refs/tags/compose/"
-IDS = "refs/composes/ids/"
-RETIRED = "refs/composes/retired/"  # + <release>/<node_ref>: the latest good of a retired node
+NOTES_REF = LINEAGE_NOTES  # the lineage notes (its name here, older than records.refs)
 MAX_RESPIN = 10_000
 COMPOSE_ID_CUTOFF = 0.9  # compose IDs share most of their text: only a near one is suggested
 COMPOSES_LISTED = "`factory latest` lists the latest good composes, `git tag -l 'compose/*'` all of them"
 _PREFIX_RE = re.compile(r"[0-9a-f]{7,64}")
 _TAG_SUMMARY = re.compile(r"Compose (?P<cid>\S+): (?P<node>\S+) \S+")
-
-
-def latest_ref(release: str, node: str) -> str:
-    """The latest-good ref of a node in a release: `refs/composes/latest/42/repo/Server`."""
-    return f"{LATEST}{release}/{node_ref(node)}"
-
-
-def retired_ref(release: str, node: str) -> str:
-    """Where a retired node's latest good goes: `refs/composes/retired/42/repo/Workstation`."""
-    return f"{RETIRED}{release}/{node_ref(node)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +242,7 @@ class Lineage:
         compose ID moved, or None when it has no latest good here (retired already, or never
         composed). The retired ref is written before the latest-good refs are deleted (each only
         if it still holds what was read), so a crash in between loses nothing."""
-        for attempt in range(refs.ATTEMPTS):
+        for _ in refs.tries():
             current = self._pointers(self.release, node)
             if not current:
                 return None
@@ -255,7 +252,6 @@ class Lineage:
             )
             if all(refs.compare_and_delete(self.repo, p.name, p.tag) for p in current):
                 return chosen.compose_id
-            refs.backoff(attempt)
         raise refs.Contention(f"the latest good of {node} kept moving", code="lineage-contention")
 
     # -- reading -----------------------------------------------------------------------------------
@@ -304,7 +300,7 @@ class Lineage:
         """The refs that make a node's latest good in a release: its own ref first, then a
         legacy one of a compose of that release."""
         found = []
-        for name in (latest_ref(release, node), LATEST + node_ref(node)):
+        for name in (latest_ref(release, node), legacy_latest_ref(node)):
             target = ref_target(self.repo, name)
             pointer = None if target is None else self._pointer(LATEST, name, target)
             if pointer is not None and pointer.release == release and pointer.node == node:
@@ -313,9 +309,9 @@ class Lineage:
 
     def _pointer(self, prefix: str, name: str, target: str) -> Pointer | None:
         info = tag_info(self.repo, target)
-        if info is None or not info[0].startswith("compose/"):
+        if info is None or not info[0].startswith(TAG_PREFIX):
             return None
-        cid = info[0].removeprefix("compose/")
+        cid = info[0].removeprefix(TAG_PREFIX)
         summary = _TAG_SUMMARY.match(info[1])
         suffix = name.removeprefix(prefix)
         if summary is None or summary["cid"] != cid:
@@ -425,6 +421,17 @@ class Lineage:
             load_record(text.encode("utf-8"), "lineage") for text in self._index_ready().records_of(nodes)
         ]
 
+    def every(self) -> list[Record]:
+        """Every compose recorded, read from the notes themselves (not the index), by compose ID."""
+        head = ref_target(self.repo, NOTES_REF)
+        if head is None:
+            return []
+        found = [
+            load_record(notes.read_blob(self.repo, blob), tag)
+            for tag, blob in notes.all_notes(self.repo, head)
+        ]
+        return sorted(found, key=lambda r: r.compose_id)
+
     def briefs(self) -> list[ComposeBrief]:
         """What deciding the status needs of every compose (`history` reads them whole: seconds
         at 24,000 composes), oldest first by finish time, then compose ID."""
@@ -520,6 +527,7 @@ def _constant(value: str) -> Callable[[str | None], str]:
 
 def release_at_head(repo: Repository) -> str:
     """The release HEAD's definitions compose: factory.yaml's `release.version` at HEAD."""
+    from pipeline import schemas  # noqa: F401  (gives the core its JSON Schemas)
     from pipeline.core.definitions import CONFIG_PATH, SourceFile, load_config
     from pipeline.git.repo import blob_id
 
@@ -536,7 +544,7 @@ def release_at_head(repo: Repository) -> str:
 def _tag(record: Record) -> bytes:
     """The annotated tag `compose/<id>` on the record's commit, by factory at its finish time."""
     summary = f"Compose {record.compose_id}: {record.node} {record.status}\n"
-    return tag_data(record.commit, f"compose/{record.compose_id}", utc_seconds(record.finished), summary)
+    return tag_data(record.commit, TAG_PREFIX + record.compose_id, utc_seconds(record.finished), summary)
 
 
 def _indexed_pointer(name: str, target: str, cid: str, node: str) -> Pointer | None:

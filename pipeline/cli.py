@@ -367,15 +367,33 @@ def _example_commands(sub: Sub) -> None:
 
 def _bot_commands(sub: Sub) -> None:
     """`history`, `bot` and `mr`: branch history, the bump bot and the local forge."""
-    history = _group(sub, "history", "Branch history: which commit each tracked branch pointed to, when.")
-    p = history("record", "history:record", "Record the current head of every branch a pin follows.")
-    p.add_argument("--component", help="only this component's branches")
+    history = _group(
+        sub,
+        "history",
+        "Branch and source history: which commit each tracked branch pointed to, which build of each "
+        "package each source held, when.",
+    )
+    p = history(
+        "record",
+        "history:record",
+        "Record the current head of every branch a pin follows, and what every source holds "
+        "(the newest build of each package, with the advisories naming it).",
+    )
+    p.add_argument(
+        "--component", help="only this component's branches (and the sources its binary pins read)"
+    )
     _add_rev(p, "the revision whose pins say what is tracked", WORKTREE)
-    p = history("show", "history:show", "What a component's branch pointed to at a time (default: now).")
-    p.add_argument("component")
-    p.add_argument("branch")
+    p = history(
+        "show",
+        "history:show",
+        "What a component's branch pointed to at a time (default: now); with --source, which build "
+        "of a package the source held.",
+    )
+    p.add_argument("component", metavar="COMPONENT|PACKAGE")
+    p.add_argument("branch", nargs="?", metavar="BRANCH", help="the branch (not with --source)")
+    p.add_argument("--source", metavar="SOURCE", help="a binary package source of factory.yaml")
     p.add_argument("--at", metavar="TIME", help="ISO 8601 (UTC unless it says otherwise) or @SECONDS")
-    p.add_argument("--all", action="store_true", help="every recorded head, newest first")
+    p.add_argument("--all", action="store_true", help="every recorded head (or build), newest first")
 
     bot = _group(sub, "bot", "The bump bot: merge requests that move pins to their branch heads.")
     reconcile = bot(

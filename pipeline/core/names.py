@@ -30,6 +30,8 @@ WORDS = {
     "release": "release",
     "branch": "branch",
     "compose-type": "compose type",
+    "source": "source",
+    "package": "package",
     "name": "node, module or component named",
 }
 

@@ -376,6 +376,36 @@ def record_commit(
     return str(repo.raw.create_commit(None, sig, sig, message, builder.write(), parents))
 
 
+def record_tree_commit(
+    repo: Repository, parent: str | None, changes: Mapping[str, bytes | None], message: str, when: int
+) -> str:
+    """A new commit (no ref moved) after parent whose tree is parent's (empty without one) with
+    changes: path -> bytes written, None removed. Records of many small files (a source's history:
+    one file per package) keep each commit as small as what changed."""
+    base = _commit(repo, parent).tree if parent else None
+    tree = _replace(repo.raw, base, {tuple(p.split("/")): d for p, d in changes.items()})
+    sig = _signature(when)
+    parents = [pygit2.Oid(hex=parent)] if parent else []
+    return str(repo.raw.create_commit(None, sig, sig, message, tree, parents))
+
+
+def tree_blob_ids(repo: Repository, commit: str | None) -> dict[str, str]:
+    """Every file of a commit's tree as path -> blob id (empty for None): what a record of many
+    files is compared against without reading a blob."""
+    if commit is None:
+        return {}
+    found: dict[str, str] = {}
+    stack: list[tuple[pygit2.Tree, str]] = [(_commit(repo, commit).tree, "")]
+    while stack:
+        tree, prefix = stack.pop()
+        for entry in tree:
+            if isinstance(entry, pygit2.Tree):
+                stack.append((entry, f"{prefix}{entry.name}/"))
+            else:
+                found[f"{prefix}{entry.name}"] = str(entry.id)
+    return found
+
+
 def read_record(repo: Repository, commit: str, name: str) -> bytes:
     """The bytes of file `name` in a record commit; OperationFailed when it has none."""
     try:

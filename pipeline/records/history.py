@@ -21,7 +21,7 @@ from pipeline.core.errors import InvalidInput, OperationFailed
 from pipeline.git import refs
 from pipeline.git import repo as gitrepo
 from pipeline.git.repo import Repository
-from pipeline.records.refs import HISTORY
+from pipeline.records.refs import HISTORY, SOURCE_HISTORY
 
 log = logging.getLogger("factory.history")
 
@@ -71,6 +71,12 @@ def ref_name(component: str, branch: str) -> str:
     for name in (component, *branch.split("/")):
         if not _NAME.fullmatch(name) or name.endswith((".lock", ".")) or ".." in name:
             raise InvalidInput(f"not a usable component or branch name: {name!r}", code="invalid-name")
+    if f"{HISTORY}{component}/" == SOURCE_HISTORY:
+        raise InvalidInput(
+            f"a component named {component!r} cannot have a branch history: {SOURCE_HISTORY} holds "
+            "the history of binary package sources",
+            code="invalid-name",
+        )
     return f"{HISTORY}{component}/{branch}"
 
 
@@ -121,7 +127,7 @@ class BranchHistory:
 
     def tracked(self) -> list[tuple[str, str]]:
         """Every (component, branch) with a history, sorted."""
-        names = gitrepo.refs(self.repo, HISTORY)
+        names = [n for n in gitrepo.refs(self.repo, HISTORY) if not n.startswith(SOURCE_HISTORY)]
         return sorted(tuple(n.removeprefix(HISTORY).split("/", 1)) for n in names)  # type: ignore[misc]
 
     def _read(self, commit: str) -> Observation:

@@ -14,6 +14,7 @@ in Git lives under one of these, each owned by one module of `pipeline.records`:
     refs/composes/retired/<release>/<node_ref>   a retired node's last good   records.lineage
     refs/composes/runs/<run-id>     a run ID reserved on this machine          records.runs
     refs/history/<component>/<branch>            branch history               records.history
+    refs/history/sources/<source>                source history               records.source_history
     refs/factory/remotes/<remote>/...            what a remote held last time records.remote
     refs/factory/merge-requests/<n>              the local forge's MRs        bot.forge_local
 
@@ -40,6 +41,7 @@ RETIRED = COMPOSES + "retired/"  # + <release>/<node_ref>
 RUNS = COMPOSES + "runs/"  # + run ID: reserved by a local run (never pushed)
 
 HISTORY = "refs/history/"  # + <component>/<branch>
+SOURCE_HISTORY = HISTORY + "sources/"  # + <source>: a component named `sources` is refused
 
 FACTORY = "refs/factory/"
 TRACKING = FACTORY + "remotes/"  # + <remote>/{notes,latest,retired,history}/...

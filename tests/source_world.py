@@ -32,6 +32,7 @@ BUGFIX = "FEDORA-2026-0001"
 REGRESSION = "FEDORA-2026-0002"
 SECURITY = "FEDORA-2026-abc123"
 CVE = "CVE-2026-5678"
+BUG = "2345678"
 TZDATA = "FEDORA-2026-0003"
 
 
@@ -61,9 +62,15 @@ class Sources:
         return up.make_repo(directory, rpms, advisories)
 
     def advisory(
-        self, id_: str, kind: str, severity: str, nvr: str, cves: tuple[str, ...] = ()
+        self,
+        id_: str,
+        kind: str,
+        severity: str,
+        nvr: str,
+        cves: tuple[str, ...] = (),
+        bugs: tuple[str, ...] = (),
     ) -> up.Advisory:
-        return up.Advisory(id_, kind, severity, cves, self.built[nvr].rpms, f"{nvr} update")
+        return up.Advisory(id_, kind, severity, cves, self.built[nvr].rpms, f"{nvr} update", bugs)
 
     def day0(self) -> None:
         self.publish("f42", ["glibc-2.41-1.fc42", "tzdata-2025a-1.fc42", "bash-5.2.37-1.fc42"])
@@ -79,7 +86,7 @@ class Sources:
             [
                 self.advisory(BUGFIX, "bugfix", "", "glibc-2.41-9.fc42"),
                 self.advisory(REGRESSION, "bugfix", "", "glibc-2.41-10.fc42"),
-                self.advisory(SECURITY, "security", "Important", "glibc-2.41-11.fc42", (CVE,)),
+                self.advisory(SECURITY, "security", "Important", "glibc-2.41-11.fc42", (CVE,), (BUG,)),
                 self.advisory(TZDATA, "enhancement", "", "tzdata-2025b-1.fc42"),
             ],
         )

@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
+from pipeline.bot.decide import (
+    Action,
+    BranchFact,
+    BuildFact,
+    BuildPinFact,
+    Error,
+    Open,
+    PinFact,
+    State,
+    Update,
+    decide,
+)
 from pipeline.bot.forge import CLOSED, MERGED, OPENED, MergeRequest, MergeRequestSpec
 
 OLD, HEAD, NEWER = "a" * 40, "b" * 40, "c" * 40
@@ -121,3 +132,69 @@ def test_open_carries_the_spec_and_the_error_says_why() -> None:
 def test_decide_is_deterministic() -> None:
     facts = (fact("b"), fact("a", HEAD, ((OLD, True),), "security"))
     assert decide(State(facts)) == decide(State(tuple(reversed(facts))))
+
+
+# -- build bumps: binary pins following a source ----------------------------------------------------
+
+
+def build_fact(
+    component: str, newest: str | None, orders: tuple[int, ...] = (-1,), severity: str = "", *labels: str
+) -> BuildFact:
+    pins = tuple(BuildPinFact(f"m{i}:1", f"{component}-1-{i}", o) for i, o in enumerate(orders))
+    proposal = None
+    if newest is not None and any(o < 0 for o in orders) and not any(o > 0 for o in orders):
+        proposal = MergeRequestSpec(
+            f"factory/bump-build/{component}/f42-updates", "main", f"Bump {component}", "...", ("bump", *labels),
+            head=newest,
+        )  # fmt: skip
+    return BuildFact(
+        component, "f42-updates", newest, pins, proposal, severity, "" if newest else "no answer"
+    )
+
+
+def build_mr(component: str, state: str, head: str) -> MergeRequest:
+    return MergeRequest(
+        "7", f"factory/bump-build/{component}/f42-updates", "main", state, "t", "d", ("bump",), head
+    )
+
+
+def test_build_bumps_come_security_first_by_severity_and_errors_last() -> None:
+    state = State(
+        (fact("openssl", HEAD, ((OLD, True),), "security"),),
+        builds=(
+            build_fact("aaa", "aaa-2-1"),
+            build_fact("low", "low-2-1", (-1,), "Low", "security"),
+            build_fact("critical", "critical-2-1", (-1,), "Critical", "security"),
+            build_fact("gone", None),
+            build_fact("back", "back-1-0", (1, -1)),
+            build_fact("same", "same-1-0", (0,)),
+        ),
+    )
+    actions = decide(state)
+    assert [(type(a).__name__, a.component) for a in actions] == [
+        ("Open", "critical"),
+        ("Open", "low"),
+        ("Open", "openssl"),  # a security bump of unknown severity after those of a known one
+        ("Open", "aaa"),
+        ("Error", "back"),
+        ("Error", "gone"),
+    ]
+    back = next(a for a in actions if isinstance(a, Error) and a.component == "back")
+    assert "went back" in back.message and "not bumped" in back.message and back.source == "f42-updates"
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        ((), "Open"),
+        ((build_mr("glibc", OPENED, "glibc-2-1"),), None),  # already open for this build
+        ((build_mr("glibc", OPENED, "glibc-1-9"),), "Update"),  # open for an older build
+        ((build_mr("glibc", CLOSED, "glibc-2-1"),), None),  # refused for this build: never reopened
+        ((build_mr("glibc", MERGED, "glibc-2-1"),), None),
+        ((build_mr("glibc", CLOSED, "glibc-1-9"),), "Open"),  # a newer build may open a new one
+    ],
+)
+def test_build_bumps_are_idempotent(existing: tuple[MergeRequest, ...], expected: str | None) -> None:
+    fact_ = build_fact("glibc", "glibc-2-1")
+    actions = decide(State((), {fact_.source_branch: existing}, (fact_,)))
+    assert [type(a).__name__ for a in actions] == ([expected] if expected else [])

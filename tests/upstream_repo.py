@@ -176,6 +176,7 @@ class Advisory:
     cves: tuple[str, ...]
     rpms: tuple[Path, ...]
     title: str = "An update"
+    bugs: tuple[str, ...] = ()  # Bugzilla bug numbers
 
 
 def write_updateinfo(advisories: Sequence[Advisory], out: Path) -> Path:
@@ -197,6 +198,11 @@ def write_updateinfo(advisories: Sequence[Advisory], out: Path) -> Path:
             reference = cr.UpdateReference()
             reference.id, reference.type, reference.title = cve, "cve", cve
             reference.href = f"https://www.cve.org/CVERecord?id={cve}"
+            record.append_reference(reference)
+        for bug in advisory.bugs:
+            reference = cr.UpdateReference()
+            reference.id, reference.type, reference.title = bug, "bugzilla", f"Bug {bug}"
+            reference.href = f"https://bugzilla.redhat.com/show_bug.cgi?id={bug}"
             record.append_reference(reference)
         collection = cr.UpdateCollection()
         collection.shortname, collection.name = "F42", "Fedora 42"

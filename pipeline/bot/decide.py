@@ -9,7 +9,13 @@ exactly one merge request bumping it. The rules that keep reruns quiet:
   new one;
 - a head that does not descend from a pin (a force-push, a rewritten branch) is never bumped:
   it is an error for a human;
-- security bumps (MRs labelled `security`) come first.
+- security bumps (MRs labelled `security`) come first, the most severe first (Critical,
+  Important, Moderate, Low).
+
+Binary pins follow their source the same way, one merge request per (component, source): when
+the source (with what it inherits) holds a newer build than a pin, in rpm's own version order.
+A source that went back (its newest build older than a pin: a build untagged) is never bumped:
+it is an error for a human.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pipeline.bot.describe import SECURITY, source_branch
+from pipeline.bot.describe_builds import build_source_branch
 from pipeline.bot.forge import CLOSED, MERGED, OPENED, MergeRequest, MergeRequestSpec
+from pipeline.core.advisories import SEVERITIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +59,53 @@ class BranchFact:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildPinFact:
+    """One module's binary pin of a component from a source, against the newest build there."""
+
+    module: str  # name:stream
+    build: str  # the NVR pinned
+    order: int  # rpm's order of the pinned build against the newest: -1 older, 0 the same, 1 newer
+
+
+@dataclass(frozen=True, slots=True)
+class BuildFact:
+    """One followed (component, source): the newest build the source (with what it inherits)
+    holds, the pins, the MR that would bump them, and the most urgent security severity of the
+    advisories it brings ("" when none is a security one)."""
+
+    component: str
+    source: str
+    newest: str | None  # None: the source did not answer, or holds no build of the component
+    pins: tuple[BuildPinFact, ...]
+    proposal: MergeRequestSpec | None = None
+    severity: str = ""
+    problem: str = ""  # why the newest build is unknown
+
+    @property
+    def source_branch(self) -> str:
+        return build_source_branch(self.component, self.source)
+
+    @property
+    def behind(self) -> tuple[BuildPinFact, ...]:
+        return tuple(p for p in self.pins if p.order < 0)
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     """Everything decide() looks at."""
 
     branches: tuple[BranchFact, ...]
     existing: Mapping[str, tuple[MergeRequest, ...]] = field(default_factory=dict)  # by source branch
+    builds: tuple[BuildFact, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Open:
     component: str
-    branch: str
+    branch: str  # "" for a build bump
     spec: MergeRequestSpec
+    source: str = ""  # the source of a build bump
+    severity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +114,8 @@ class Update:
     branch: str
     mr: MergeRequest
     spec: MergeRequestSpec
+    source: str = ""
+    severity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +123,53 @@ class Error:
     component: str
     branch: str
     message: str
+    source: str = ""
 
 
 Action = Open | Update | Error
 
 
 def decide(state: State) -> list[Action]:
-    """The actions that bring the forge in line with the recorded heads, security first."""
+    """The actions that bring the forge in line with the recorded heads and the builds the
+    sources hold, security first."""
     actions = [a for fact in state.branches for a in _one(fact, state.existing.get(fact.source_branch, ()))]
+    actions += [a for fact in state.builds for a in _build(fact, state.existing.get(fact.source_branch, ()))]
     return sorted(actions, key=_order)
+
+
+def _build(fact: BuildFact, existing: tuple[MergeRequest, ...]) -> list[Action]:
+    component, source = fact.component, fact.source
+    if fact.newest is None:
+        reason = fact.problem or f"source {source} holds no build of it"
+        return [Error(component, "", f"cannot bump {component} ({source}): {reason}", source)]
+    ahead = [p for p in fact.pins if p.order > 0]
+    if ahead:
+        modules = ", ".join(f"{p.module} (pin {p.build})" for p in ahead)
+        return [
+            Error(
+                component,
+                "",
+                f"{component} ({source}) went back: its newest build is {fact.newest}, older than the pin "
+                f"of {modules} (a build untagged?); not bumped, a human must decide",
+                source,
+            )
+        ]
+    if not fact.behind:
+        return []
+    if any(mr.head == fact.newest and mr.state in (CLOSED, MERGED) for mr in existing):
+        return []  # done, or refused by a human for this very build
+    spec = fact.proposal
+    if spec is None:
+        return [
+            Error(component, "", f"no merge request could be prepared for {component} ({source})", source)
+        ]
+    opened = [mr for mr in existing if mr.state == OPENED]
+    if opened:
+        mr = opened[0]
+        if mr.head == fact.newest:
+            return []
+        return [Update(component, "", mr, spec, source, fact.severity)]
+    return [Open(component, "", spec, source, fact.severity)]
 
 
 def _one(fact: BranchFact, existing: tuple[MergeRequest, ...]) -> list[Action]:
@@ -121,7 +204,11 @@ def _one(fact: BranchFact, existing: tuple[MergeRequest, ...]) -> list[Action]:
     return [Open(fact.component, fact.branch, spec)]
 
 
-def _order(action: Action) -> tuple[int, str, str]:
+def _order(action: Action) -> tuple[int, int, str, str, str]:
+    """Security first, the most severe first (a security bump of unknown severity after those
+    of a known one); then the rest; errors last. Ties by component, branch, source."""
     if isinstance(action, Error):
-        return (2, action.component, action.branch)
-    return (0 if SECURITY in action.spec.labels else 1, action.component, action.branch)
+        return (2, 0, action.component, action.branch, action.source)
+    security = SECURITY in action.spec.labels
+    rank = SEVERITIES.index(action.severity) if action.severity in SEVERITIES else len(SEVERITIES)
+    return (0 if security else 1, rank if security else 0, action.component, action.branch, action.source)

@@ -89,7 +89,7 @@ def description(bump: Bump) -> str:
         "",
         f"### dist-git commits ({len(bump.commits)})",
         "",
-        *(f"- `{c.id[:12]}` {_escape(c.subject)}" for c in bump.commits),
+        *(f"- `{c.id[:12]}` {escape(c.subject)}" for c in bump.commits),
     ]
     if cves:
         parts += ["", "### Security", "", *(f"- {cve}" for cve in cves)]
@@ -113,6 +113,6 @@ def eol_warnings(eols: Sequence[tuple[str, dt.date]], today: dt.date) -> list[st
     return lines
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """A commit subject safe in a Markdown list item (no HTML, no stray emphasis)."""
     return re.sub(r"([\\`*_<>\[\]|])", r"\\\1", text)

@@ -18,11 +18,13 @@ from pipeline.core.states import MergeRequestState
 
 OPENED, CLOSED, MERGED = MergeRequestState.OPENED, MergeRequestState.CLOSED, MergeRequestState.MERGED
 
-_HEAD_MARKER = re.compile(r"<!-- factory:head=([0-9a-f]{7,64}) -->")
+# A head is a dist-git commit, or the NVR of a build a source holds (`glibc-2.41-11.fc42`).
+_HEAD_MARKER = re.compile(r"<!-- factory:head=([0-9A-Za-z][0-9A-Za-z._+~^:-]{0,255}) -->")
 
 
 def head_marker(*names: str) -> str:
-    """The machine-readable line that ends a description and names the dist-git head it bumps to.
+    """The machine-readable line that ends a description and names the dist-git head (or build)
+    it bumps to.
 
     Called as `head_marker(head)` or `head_marker(component, branch, head)`: the head is the last
     argument, and the only thing the marker records (the source branch names the rest).
@@ -45,13 +47,13 @@ head_from_description = parse_head  # the same, under the name the GitLab forge 
 class MergeRequestSpec:
     """A merge request the bot wants to exist, with exactly this content."""
 
-    source_branch: str  # factory/bump/<component>/<branch>
+    source_branch: str  # factory/bump/<component>/<branch>, factory/bump-build/<component>/<source>
     target_branch: str  # the definitions repository's default branch
     title: str
     description: str  # Markdown; ends with a machine-readable marker naming `head`
     labels: tuple[str, ...]
     files: Mapping[str, str] = field(default_factory=dict)  # path -> whole new content
-    head: str = ""  # the dist-git commit the pins move to: what makes two specs "the same bump"
+    head: str = ""  # the dist-git commit (or build) the pins move to: what makes two specs "the same bump"
     commit_message: str = ""
     removed: tuple[str, ...] = ()  # paths the commit deletes (a module stream renamed)
 

@@ -1,9 +1,10 @@
-"""One reconcile pass: observe branch heads, record them, decide, act. Level-triggered.
+"""One reconcile pass: observe branch heads and sources, record them, decide, act. Level-triggered.
 
 Nothing here depends on an event having been seen: every pass reads every tracked branch head
-(or those of one component), records the new ones in the branch history, compares the pins of
-the target branch with the recorded heads and lets `decide` say which merge requests to open or
-update. A missed webhook or a crashed run is caught by the next pass.
+(or those of one component), records the new ones in the branch history, reads every binary
+package source and records what changed in the source history, compares the pins of the target
+branch with the recorded heads and the sources' newest builds, and lets `decide` say which merge
+requests to open or update. A missed webhook or a crashed run is caught by the next pass.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.bot import describe, yamledit
+from pipeline.bot import describe, reconcile_builds, source_state, yamledit
 from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
 from pipeline.bot.forge import Forge, ForgeError, MergeRequest, MergeRequestSpec
 from pipeline.core import bump
@@ -28,6 +29,7 @@ from pipeline.core.names import unknown
 from pipeline.git import repo as gitrepo
 from pipeline.git.distgit import DistGit
 from pipeline.records.history import BranchHistory, Observation
+from pipeline.records.source_history import SourceHistory, SourceObservation
 from pipeline.workspace import Workspace
 
 
@@ -63,6 +65,7 @@ class Report:
     results: tuple[MergeRequest | None, ...]  # per action: the MR acted on (None: dry run or error)
     failures: tuple[str, ...]  # actions the forge refused
     rebuilds: tuple[Rebuild, ...] = ()  # branches followed without a ref that moved past their build
+    sources: tuple[SourceObservation, ...] = ()  # sources whose packages changed since their last record
 
     @property
     def errors(self) -> list[str]:
@@ -72,6 +75,7 @@ class Report:
         return {
             "target": self.target,
             "recorded": [o.to_json() for o in self.recorded],
+            "sources": [o.to_json() for o in self.sources],
             "actions": [_action_json(a, mr) for a, mr in zip(self.actions, self.results, strict=True)],
             "rebuilds": [r.to_json() for r in self.rebuilds],
             "errors": self.errors,
@@ -80,6 +84,8 @@ class Report:
 
 def _action_json(action: Action, mr: MergeRequest | None) -> dict[str, Any]:
     base: dict[str, Any] = {"component": action.component, "branch": action.branch}
+    if action.source:
+        base["source"] = action.source
     if isinstance(action, Error):
         return {"action": "error", **base, "message": action.message}
     spec = action.spec
@@ -110,8 +116,10 @@ def reconcile(
     component: str | None = None,
     dry_run: bool = False,
     clock: Callable[[], float] = time.time,
+    env: Mapping[str, str] = os.environ,
 ) -> Report:
-    """Record the tracked branch heads and open or update the bump merge requests they call for."""
+    """Record the tracked branch heads and what the sources hold, and open or update the bump
+    merge requests they call for."""
     now = int(clock())
     defs = ws.load(target, check_distgit=False)
     sources = DistGit(ws.root, ws.cache_dir / "distgit-cache")
@@ -121,8 +129,10 @@ def reconcile(
     current = graphs.build(defs)
     rebuilds: list[Rebuild] = []
     followed = _tracked(defs, component)
-    if component is not None and not followed:
+    binary = reconcile_builds.followed(defs, component)
+    if component is not None and not followed and not binary:
         components = {p.component for m in defs.modules.values() for p in m.components}
+        components |= {b.component for m in defs.modules.values() for b in m.binaries}
         raise unknown("component", component, components, where=" (no module pins it)")
     for (name, branch), tracked in sorted(followed.items()):
         url = defs.config.distgit_for(tracked[0][1])
@@ -150,13 +160,27 @@ def reconcile(
             spec = _proposal(ws, defs, current, target, name, branch, head, moved, sources, url, now)
             fact = BranchFact(name, branch, head, pins, spec)
         facts.append(fact)
-    existing = {f.source_branch: tuple(forge.find(f.source_branch)) for f in facts if f.proposal is not None}
-    actions = decide(State(tuple(facts), existing))
+    read = source_state.observe(defs, ws.root, env, component) if component is None or binary else {}
+    source_history = SourceHistory(ws.repo)
+    observed = [] if dry_run else source_state.record(source_history, read, now)
+    builds = reconcile_builds.facts(ws.repo, defs, current, target, read, source_history, component, now)
+    wanted = [f.source_branch for f in facts if f.proposal is not None]
+    wanted += [f.source_branch for f in builds if f.proposal is not None]
+    existing = {branch: tuple(forge.find(branch)) for branch in wanted}
+    actions = decide(State(tuple(facts), existing, tuple(builds)))
     results: list[MergeRequest | None] = []
     failures: list[str] = []
     for action in actions:
         results.append(None if dry_run else _act(forge, action, failures))
-    return Report(target, tuple(recorded), tuple(actions), tuple(results), tuple(failures), tuple(rebuilds))
+    return Report(
+        target,
+        tuple(recorded),
+        tuple(actions),
+        tuple(results),
+        tuple(failures),
+        tuple(rebuilds),
+        tuple(observed),
+    )
 
 
 def _rebuild(
@@ -193,7 +217,7 @@ def _act(forge: Forge, action: Action, failures: list[str]) -> MergeRequest | No
         if isinstance(action, Update):
             return forge.update(action.mr, action.spec)
     except ForgeError as exc:
-        failures.append(f"{action.component} ({action.branch}): {exc.message}")
+        failures.append(f"{action.component} ({action.branch or action.source}): {exc.message}")
     return None
 
 

@@ -144,3 +144,17 @@ def _check(
         found = None
     if found != expected or found is None:
         raise InvalidInput(f"{path}:{line}: editing {'.'.join(map(str, where))} went wrong", code="yaml-edit")
+
+
+def set_pin_builds(path: str, text: str, component: str, source: str, new_build: str) -> str:
+    """The module file's text with the binary pin of component taken from source moved to the
+    build new_build: only that `build:` value changes. Unchanged text when the file has no such pin.
+
+    Raises InvalidInput when the file does not parse or the build is not a simple scalar token.
+    """
+    data = _document(path, text).data
+    pins = data.get("components", {}).get("rpms", {}) if isinstance(data, dict) else {}
+    pin = pins.get(component) if isinstance(pins, dict) else None
+    if not isinstance(pin, dict) or pin.get("source") != source or "build" not in pin:
+        return text
+    return set_scalar(path, text, ("components", "rpms", component, "build"), new_build)

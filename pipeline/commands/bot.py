@@ -44,6 +44,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             out(f"  {compose_id}")
     if report.recorded:
         out(f"recorded {len(report.recorded)} new branch heads")
+    for seen in report.sources:
+        out(f"recorded source {seen.source}: " + "; ".join(c.text() for c in seen.changes))
     verb = {"open": "would open", "update": "would update"} if args.dry_run else {}
     for item in report.to_json()["actions"]:
         if item["action"] == "error":
@@ -54,7 +56,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     for error in report.errors:
         out(f"error: {error}")
     if not report.actions and not report.failures and not report.rebuilds:
-        out("nothing to do: every pin is at its branch head or has its merge request")
+        out("nothing to do: every pin is at its branch head (or its source's newest build) or has its merge request")
     return 1 if report.errors or triggered else 0
 
 

@@ -29,3 +29,24 @@ def bump(defs: Definitions, component: str, branch: str, new_ref: str) -> Defini
         )
         modules[module.nsid] = replace(module, components=pins)
     return replace(defs, modules=modules)
+
+
+def pinning_build(defs: Definitions, component: str, source: str) -> list[Module]:
+    """The modules with a binary pin of component taken from source."""
+    return [
+        module
+        for module in sorted(defs.modules.values(), key=lambda m: m.nsid)
+        if any(b.component == component and b.source == source for b in module.binaries)
+    ]
+
+
+def bump_build(defs: Definitions, component: str, source: str, new_build: str) -> Definitions:
+    """Every binary pin of component taken from source moved to the build new_build."""
+    modules = dict(defs.modules)
+    for module in pinning_build(defs, component, source):
+        pins = tuple(
+            replace(b, build=new_build) if b.component == component and b.source == source else b
+            for b in module.binaries
+        )
+        modules[module.nsid] = replace(module, binaries=pins)
+    return replace(defs, modules=modules)

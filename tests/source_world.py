@@ -106,7 +106,7 @@ sources:
     baseurl: file://{top}/f42-updates/{{arch}}/
     allow_unsigned: true
     inherits: [f42]
-{extra}"""
+{automerge}{extra}"""
 
 
 def module(name: str, stream: str, pins: dict[str, tuple[str, str]]) -> str:
@@ -129,9 +129,11 @@ def variant(uid: str, nsid: str) -> str:
     )
 
 
-def definitions(top: Path, extra: str = "") -> dict[str, bytes]:
+def definitions(top: Path, extra: str = "", automerge: str = "") -> dict[str, bytes]:
+    """The definition files; `automerge` is f42-updates' policy (none when empty)."""
+    policy = f"    automerge: {automerge}\n" if automerge else ""
     tree = {
-        "factory.yaml": FACTORY.format(top=top, extra=extra),
+        "factory.yaml": FACTORY.format(top=top, extra=extra, automerge=policy),
         "modules/base/f42.yaml": module(
             "base",
             "f42",
@@ -148,6 +150,6 @@ def definitions(top: Path, extra: str = "") -> dict[str, bytes]:
     return {path: text.encode() for path, text in tree.items()}
 
 
-def make_dist(root: Path, top: Path, extra: str = "") -> Path:
+def make_dist(root: Path, top: Path, extra: str = "", automerge: str = "") -> Path:
     """The definitions repository (branch master checked out)."""
-    return make_definitions_repo(root, definitions(top, extra))
+    return make_definitions_repo(root, definitions(top, extra, automerge))

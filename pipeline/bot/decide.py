@@ -15,7 +15,10 @@ exactly one merge request bumping it. The rules that keep reruns quiet:
 Binary pins follow their source the same way, one merge request per (component, source): when
 the source (with what it inherits) holds a newer build than a pin, in rpm's own version order.
 A source that went back (its newest build older than a pin: a build untagged) is never bumped:
-it is an error for a human.
+it is an error for a human. A source's `automerge` says which of its bumps merge themselves once
+their pipeline passes: an MR opened or updated is set to, and an open one at the newest build
+that is not set yet is set again (`Merge`), so a pipeline that was not there yet is waited for at
+the next pass.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class BuildFact:
     proposal: MergeRequestSpec | None = None
     severity: str = ""
     problem: str = ""  # why the newest build is unknown
+    automerge: bool = False  # the source's automerge covers this bump
 
     @property
     def source_branch(self) -> str:
@@ -106,10 +110,24 @@ class Open:
     spec: MergeRequestSpec
     source: str = ""  # the source of a build bump
     severity: str = ""
+    automerge: bool = False  # merge it once its pipeline passes
 
 
 @dataclass(frozen=True, slots=True)
 class Update:
+    component: str
+    branch: str
+    mr: MergeRequest
+    spec: MergeRequestSpec
+    source: str = ""
+    severity: str = ""
+    automerge: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Set an open MR (already at the newest build) to merge once its pipeline passes."""
+
     component: str
     branch: str
     mr: MergeRequest
@@ -126,7 +144,7 @@ class Error:
     source: str = ""
 
 
-Action = Open | Update | Error
+Action = Open | Update | Merge | Error
 
 
 def decide(state: State) -> list[Action]:
@@ -166,10 +184,12 @@ def _build(fact: BuildFact, existing: tuple[MergeRequest, ...]) -> list[Action]:
     opened = [mr for mr in existing if mr.state == OPENED]
     if opened:
         mr = opened[0]
-        if mr.head == fact.newest:
-            return []
-        return [Update(component, "", mr, spec, source, fact.severity)]
-    return [Open(component, "", spec, source, fact.severity)]
+        if mr.head != fact.newest:
+            return [Update(component, "", mr, spec, source, fact.severity, fact.automerge)]
+        if fact.automerge and not mr.auto_merge:
+            return [Merge(component, "", mr, spec, source, fact.severity)]
+        return []
+    return [Open(component, "", spec, source, fact.severity, fact.automerge)]
 
 
 def _one(fact: BranchFact, existing: tuple[MergeRequest, ...]) -> list[Action]:

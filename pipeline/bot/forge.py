@@ -69,8 +69,9 @@ class MergeRequest:
     title: str
     description: str
     labels: tuple[str, ...]
-    head: str  # the dist-git head the MR bumps to, read back from its marker
+    head: str  # the dist-git head (or build) the MR bumps to, read back from its marker
     web_url: str = ""
+    auto_merge: bool = False  # set to merge once its pipeline passes (GitLab's merge_when_pipeline_succeeds)
 
 
 class ForgeError(OperationFailed):
@@ -104,7 +105,16 @@ class Forge(Protocol):
         ...
 
 
-class BranchingForge(Forge, Protocol):
+class AutoMergingForge(Forge, Protocol):
+    """A forge that can merge a merge request once its pipeline passes."""
+
+    def merge_when_pipeline_succeeds(self, mr: MergeRequest) -> MergeRequest:
+        """Merge the MR once its pipeline passes (at once when it has passed); the MR as it is
+        then (merged, or open with `auto_merge` set). ForgeError when it cannot be merged."""
+        ...
+
+
+class BranchingForge(AutoMergingForge, Protocol):
     """A forge that can also make a branch of the definitions repository (`release/42`)."""
 
     def create_branch(self, name: str, start: str) -> bool:

@@ -40,8 +40,9 @@ def make_forge(
     the target branch, and FACTORY_GITLAB_TOKEN)."""
     if kind == ForgeKind.LOCAL:
         from pipeline.bot.forge_local import LocalForge
+        from pipeline.bot.local_pipeline import compose_pipeline
 
-        return LocalForge(ws.repo, clock)
+        return LocalForge(ws.repo, clock, compose_pipeline(ws))
     if kind != ForgeKind.GITLAB:
         raise InvalidInput(f"unknown forge {kind!r}", code="unknown-forge")
     config = ws.config(target).forge

@@ -40,7 +40,14 @@ import requests
 from gitlab.v4.objects import Project
 
 from pipeline import retry
-from pipeline.bot.forge import OPENED, ForgeError, MergeRequest, MergeRequestSpec, head_from_description
+from pipeline.bot.forge import (
+    MERGED,
+    OPENED,
+    ForgeError,
+    MergeRequest,
+    MergeRequestSpec,
+    head_from_description,
+)
 
 log = logging.getLogger("factory.forge.gitlab")
 
@@ -127,6 +134,7 @@ def merge_request_from_api(attrs: Mapping[str, Any]) -> MergeRequest:
         labels=labels,
         head=head_from_description(description),
         web_url=str(attrs.get("web_url") or ""),
+        auto_merge=bool(attrs.get("merge_when_pipeline_succeeds")),
     )
 
 
@@ -307,6 +315,41 @@ class GitLabForge(GitLabCalls):
         self._retrying(
             f"writing a note on merge request !{mr_id}", lambda: self._upsert(project, mr_id, marker, body)
         )
+
+    def merge_when_pipeline_succeeds(self, mr: MergeRequest) -> MergeRequest:
+        """Set the merge request to merge once its pipeline succeeds (GitLab merges it at once when
+        the pipeline already has): `PUT .../merge_requests/:iid/merge` with
+        `merge_when_pipeline_succeeds=true`, python-gitlab's `mr.merge(...)`
+        (https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request). A 405 (closed, a
+        failed pipeline, none to wait for) is a ForgeError, unless the MR turns out merged: an
+        answer lost and the call retried."""
+        project = self._project()
+
+        def merge() -> MergeRequest:
+            attrs = project.mergerequests.get(mr.id, lazy=True).merge(merge_when_pipeline_succeeds=True)
+            return merge_request_from_api(attrs)
+
+        try:
+            return self._retrying(
+                f"setting merge request !{mr.id} to merge when its pipeline succeeds", merge
+            )
+        except ForgeError as exc:
+            if exc.status != 405:
+                raise
+            now = self._retrying(
+                f"reading merge request !{mr.id}",
+                lambda: merge_request_from_api(project.mergerequests.get(mr.id).attributes),
+            )
+            if now.state == MERGED:
+                return now
+            raise ForgeError(
+                f"GitLab will not merge !{mr.id} (405): it is {now.state}, or its pipeline failed or "
+                "was never made",
+                code="mr-not-mergeable",
+                status=405,
+                body=exc.body,
+                hint="look at the merge request's pipeline; the next reconcile tries again",
+            ) from None
 
     # -- steps (each one "look, then act", so retrying it from the top is safe) ------------
 

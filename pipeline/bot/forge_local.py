@@ -9,7 +9,9 @@ A merge request is
 
 Every ref moves by compare-and-swap; numbers are claimed by creating the record ref only if it
 does not exist. `merge` fast-forwards the target branch, or makes a merge commit, and refuses
-a conflict.
+a conflict. Its pipeline is a compose of the MR's commit (`pipeline`, given by whoever makes the
+forge): `merge_when_pipeline_succeeds` runs it and merges when every node it composed passed
+its checks and gate, else leaves a note saying why not.
 """
 
 from __future__ import annotations
@@ -31,12 +33,22 @@ PREFIX = MERGE_REQUESTS
 FILE = "merge-request.json"
 
 
+AUTOMERGE_MARKER = "<!-- factory:automerge -->"
+
+# A merge request's pipeline: given the MR's commit and its target branch, "" when it passed, else
+# why not.
+Pipeline = Callable[[str, str], str]
+
+
 class LocalForge:
     """Merge requests kept in one Git repository (implements pipeline.bot.forge.Forge)."""
 
-    def __init__(self, repo: Repository, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, repo: Repository, clock: Callable[[], float] = time.time, pipeline: Pipeline | None = None
+    ) -> None:
         self.repo = repo
         self.clock = clock
+        self.pipeline = pipeline
 
     # -- the Forge protocol ------------------------------------------------------------------------
 
@@ -77,6 +89,22 @@ class LocalForge:
             return {**record, "notes": [*notes, body]}
 
         self._change(mr_id, change, f"Note on merge request !{mr_id}")
+
+    def merge_when_pipeline_succeeds(self, mr: MergeRequest) -> MergeRequest:
+        """Run the MR's pipeline (a compose of its commit, checked and gated) and merge it when it
+        passes; when it does not, the MR stays open with a note saying why (and ForgeError)."""
+        if self.pipeline is None:
+            raise ForgeError("this local forge has no pipeline to wait for", code="no-pipeline")
+        record = self.record(mr.id)
+        if record["state"] != OPENED:
+            raise ForgeError(f"merge request !{mr.id} is {record['state']}, not open", code="mr-not-open")
+        failed = self.pipeline(record["commit"], record["target"])
+        if failed:
+            self.upsert_note(
+                mr.id, AUTOMERGE_MARKER, f"Not merged: its pipeline failed: {failed}\n{AUTOMERGE_MARKER}"
+            )
+            raise ForgeError(f"!{mr.id} is not merged: its pipeline failed: {failed}", code="pipeline-failed")
+        return self.merge(mr.id)
 
     # -- beyond the protocol: what `factory mr` does by hand -------------------------------------------
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.bot import describe, reconcile_builds, source_state, yamledit
-from pipeline.bot.decide import Action, BranchFact, Error, Open, PinFact, State, Update, decide
-from pipeline.bot.forge import Forge, ForgeError, MergeRequest, MergeRequestSpec
+from pipeline.bot.decide import Action, BranchFact, Error, Merge, Open, PinFact, State, Update, decide
+from pipeline.bot.forge import AutoMergingForge, ForgeError, MergeRequest, MergeRequestSpec
 from pipeline.core import bump
 from pipeline.core import graph as graphs
 from pipeline.core import plan as planner
@@ -89,14 +89,16 @@ def _action_json(action: Action, mr: MergeRequest | None) -> dict[str, Any]:
     if isinstance(action, Error):
         return {"action": "error", **base, "message": action.message}
     spec = action.spec
+    kind = "open" if isinstance(action, Open) else "update" if isinstance(action, Update) else "merge"
     return {
-        "action": "open" if isinstance(action, Open) else "update",
+        "action": kind,
         **base,
         "source_branch": spec.source_branch,
         "title": spec.title,
         "labels": list(spec.labels),
         "head": spec.head,
         "merge_request": None if mr is None else mr.id,
+        **({"state": mr.state, "auto_merge": mr.auto_merge} if mr is not None else {}),
     }
 
 
@@ -110,7 +112,7 @@ def default_target(ws: Workspace) -> str:
 
 def reconcile(
     ws: Workspace,
-    forge: Forge,
+    forge: AutoMergingForge,
     *,
     target: str,
     component: str | None = None,
@@ -210,15 +212,24 @@ def _rebuild(
     return Rebuild(component, branch, built, head, node, stale)
 
 
-def _act(forge: Forge, action: Action, failures: list[str]) -> MergeRequest | None:
+def _act(forge: AutoMergingForge, action: Action, failures: list[str]) -> MergeRequest | None:
+    """Carry an action out; with automerge, then set the MR to merge once its pipeline passes
+    (the local forge composes it now and merges it when it passes). The MR as it is after."""
+    mr: MergeRequest | None = None
     try:
         if isinstance(action, Open):
-            return forge.open(action.spec)
-        if isinstance(action, Update):
-            return forge.update(action.mr, action.spec)
+            mr = forge.open(action.spec)
+        elif isinstance(action, Update):
+            mr = forge.update(action.mr, action.spec)
+        elif isinstance(action, Merge):
+            mr = action.mr
+        if mr is not None and (
+            isinstance(action, Merge) or (isinstance(action, Open | Update) and action.automerge)
+        ):
+            mr = forge.merge_when_pipeline_succeeds(mr)
     except ForgeError as exc:
         failures.append(f"{action.component} ({action.branch or action.source}): {exc.message}")
-    return None
+    return mr
 
 
 def _tracked(defs: Definitions, component: str | None) -> dict[tuple[str, str], list[tuple[Module, Pin]]]:

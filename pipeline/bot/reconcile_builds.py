@@ -96,7 +96,11 @@ def facts(
                 today=dt.datetime.fromtimestamp(now, dt.UTC).date(),
             )
             spec = _spec(repo, target, text, moved)
-            fact = BuildFact(name, source, held.build.nvr, pin_facts, spec, text.severity)
+            policy = defs.config.source(source)
+            automerge = policy is not None and policy.automerge.merges(bool(text.security))
+            fact = BuildFact(
+                name, source, held.build.nvr, pin_facts, spec, text.severity, automerge=automerge
+            )
         found.append(fact)
     return found
 

@@ -46,17 +46,26 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         out(f"recorded {len(report.recorded)} new branch heads")
     for seen in report.sources:
         out(f"recorded source {seen.source}: " + "; ".join(c.text() for c in seen.changes))
-    verb = {"open": "would open", "update": "would update"} if args.dry_run else {}
+    verbs = {"open": "opened", "update": "updated", "merge": "set to merge"}
+    if args.dry_run:
+        verbs = {"open": "would open", "update": "would update", "merge": "would set to merge"}
     for item in report.to_json()["actions"]:
         if item["action"] == "error":
             continue
         labels = f" [{', '.join(item['labels'])}]" if item["labels"] else ""
         mr = f" !{item['merge_request']}" if item["merge_request"] else ""
-        out(f"{verb.get(item['action'], item['action'] + 'ed')}{mr}: {item['title']}{labels}")
+        merged = ""
+        if item.get("state") == "merged":
+            merged = f" (merged into {report.target})"
+        elif item.get("auto_merge"):
+            merged = " (merges once its pipeline passes)"
+        out(f"{verbs[item['action']]}{mr}: {item['title']}{labels}{merged}")
     for error in report.errors:
         out(f"error: {error}")
     if not report.actions and not report.failures and not report.rebuilds:
-        out("nothing to do: every pin is at its branch head (or its source's newest build) or has its merge request")
+        out(
+            "nothing to do: every pin is at its branch head (or its source's newest build) or has its merge request"
+        )
     return 1 if report.errors or triggered else 0
 
 

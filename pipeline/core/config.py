@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.branches import DEFAULT_BRANCHES
-from pipeline.core.sources import Source
+from pipeline.core.sources import Automerge, Source
 
 if TYPE_CHECKING:
     from pipeline.core.model import Pin
@@ -175,6 +175,7 @@ class Config:
                     bool(raw.get("allow_unsigned", False)),
                     tuple(str(s) for s in raw.get("inherits", ())),
                     str(raw.get("source_baseurl", "")),
+                    Automerge(raw.get("automerge", Automerge.NONE)),
                 )
                 for name, raw in sorted(data.get("sources", {}).items())
             ),

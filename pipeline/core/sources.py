@@ -16,11 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from pipeline.core.packages import SOURCE_ARCH, lookup_order, split_nvr
 
 ARCH = "{arch}"
 REPO_JSON = "repo.json"  # Koji writes it beside the arch directories of a tag's repository
+
+
+class Automerge(StrEnum):
+    """Which build bump merge requests of a source merge themselves once their pipeline passes."""
+
+    NONE = "none"
+    SECURITY = "security"  # those bringing a security advisory
+    ALL = "all"
+
+    def merges(self, security: bool) -> bool:
+        return self is Automerge.ALL or (self is Automerge.SECURITY and security)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +46,7 @@ class Source:
     allow_unsigned: bool = False
     inherits: tuple[str, ...] = ()
     source_baseurl: str = ""
+    automerge: Automerge = Automerge.NONE
     via: str = field(default="", compare=False)
 
     def url(self, arch: str) -> str:

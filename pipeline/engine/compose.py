@@ -89,8 +89,10 @@ def compose(
     reporter: executor.Reporter | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     env: Mapping[str, str] = os.environ,
+    rev: str = "HEAD",
 ) -> Composed:
-    """Compose the committed HEAD (never uncommitted changes): `nodes` and what they need, else
+    """Compose the committed HEAD (or `rev`: a merge request's commit; never uncommitted
+    changes): `nodes` and what they need, else
     what changed `since` a revision and what that needs, else every node. Every compose is
     checked and gated by the policies of HEAD. Latest good moves only when HEAD is on one of
     its release's branches (`pipeline.core.branches`; `env` holds GitLab's variables). Every
@@ -99,14 +101,18 @@ def compose(
     excepted: packages are shared by every type), so what it ships has production IDs."""
     if compose_type not in COMPOSE_TYPES:
         raise unknown("compose-type", compose_type, COMPOSE_TYPES)
-    commit = gitrepo.resolve(ws.repo, "HEAD")
-    defs = ws.load("HEAD")
-    graph = ws.graph("HEAD")
+    commit = gitrepo.resolve(ws.repo, rev)
+    defs = ws.load(rev)
+    graph = ws.graph(rev)
     ws.save()
     missing = [n for n in nodes if n not in graph.nodes]
     if missing:
         raise unknown(
-            "node", missing[0], list(graph.nodes), where=" at HEAD", listing="`factory graph` lists the nodes"
+            "node",
+            missing[0],
+            list(graph.nodes),
+            where=f" at {rev}",
+            listing="`factory graph` lists the nodes",
         )
     if nodes:
         wanted = set(nodes)

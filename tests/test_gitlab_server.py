@@ -171,3 +171,49 @@ def test_the_rate_limit_answers_429_with_retry_after_and_carries_nothing_out(ser
     assert requests.get(url, headers=auth, timeout=5).status_code == 200
     with pytest.raises(ValueError, match="use throttle"):
         server.fail("GET", ".", status=429)  # a 429 always comes with the rate limit's headers
+
+
+def test_merging_follows_the_merge_api_and_pipelines() -> None:
+    """https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request: 405 when it cannot be
+    merged (not open; a failed pipeline or none when told to wait for one), 409 for another sha,
+    422 for a conflict; merge_when_pipeline_succeeds waits for a running pipeline, whose success
+    merges it (a merge commit of the target's tip and the MR's head)."""
+    files = {"a.txt": "a\n", ".gitlab-ci.yml": "stages: [test]\n"}
+    with GitLabServer(token=TOKEN, project=PROJECT, files=files) as server:
+        project = client(server, private_token=TOKEN).projects.get(PROJECT)
+
+        def change(branch: str, path: str, text: str) -> str:
+            commit = project.commits.create(
+                {"branch": branch, "start_branch": "main", "commit_message": f"{path}",
+                 "actions": [{"action": "update" if path == "a.txt" else "create", "file_path": path, "content": text}]}
+            )  # fmt: skip
+            return str(commit.id)
+
+        head = change("one", "b.txt", "b\n")
+        mr = project.mergerequests.create({"source_branch": "one", "target_branch": "main", "title": "One"})
+        assert status_of(lambda: mr.merge(merge_when_pipeline_succeeds=True, sha="0" * 40)) == 409
+        mr.merge(merge_when_pipeline_succeeds=True)
+        assert (mr.state, mr.merge_when_pipeline_succeeds) == ("opened", True)
+        server.finish_pipeline(head, "success")
+        done = project.mergerequests.get(mr.iid)
+        assert done.state == "merged"
+        main = project.commits.get("main")
+        assert main.parent_ids == [server.project().commits[main.id]["parent_ids"][0], head]
+        assert server.files("main") == {**files, "b.txt": "b\n"}
+        assert status_of(lambda: done.merge()) == 405  # merged already
+
+        head = change("two", "c.txt", "c\n")
+        two = project.mergerequests.create({"source_branch": "two", "target_branch": "main", "title": "Two"})
+        server.finish_pipeline(head, "failed")
+        assert status_of(lambda: two.merge(merge_when_pipeline_succeeds=True)) == 405
+        two.merge()  # without waiting: merged at once
+        assert project.mergerequests.get(two.iid).state == "merged"
+
+        change("three", "a.txt", "three\n")
+        change("four", "a.txt", "four\n")
+        three = project.mergerequests.create(
+            {"source_branch": "three", "target_branch": "main", "title": "3"}
+        )
+        four = project.mergerequests.create({"source_branch": "four", "target_branch": "main", "title": "4"})
+        three.merge()
+        assert status_of(lambda: four.merge()) == 422  # both changed a.txt

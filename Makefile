@@ -36,6 +36,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FACTORY := $(VENV)/bin/factory
 DISTGIT := .factory/distgit
+UPSTREAM := .factory/upstream
 SITE := .factory/site
 
 .PHONY: demo demo-key demo-registry test deps venv lint typecheck pytest bench clean
@@ -103,6 +104,9 @@ demo-registry: deps
 
 demo: venv demo-key demo-registry
 	$(FACTORY) example distgit $(DISTGIT)
+	@# the upstream source python3:3.12 takes python3-idna from (built once; the security day of
+	@# the README publishes its next day with `factory example upstream $(UPSTREAM) --day ...`)
+	@if [ ! -d $(UPSTREAM)/x86_64 ]; then $(FACTORY) example upstream $(UPSTREAM); fi
 	$(FACTORY) validate
 	@echo "== compose, check and gate everything out of date (a second run composes nothing)"
 	$(FACTORY) compose
@@ -122,7 +126,8 @@ demo: venv demo-key demo-registry
 	$(FACTORY) gc --dry-run
 	@echo "== lineage of the released Atomic Host installer, down to dist-git commits"
 	$(FACTORY) lineage $$($(FACTORY) latest iso:AtomicHost/installer --json | $(PY) -c 'import json,sys; print(*json.load(sys.stdin).values())') --tree | head -40
-	@echo "== the bot: what it would open for the moved dist-git branches (dry run)"
+	@echo "== the history of dist-git branches and of the upstream source, then what the bot would open (dry run)"
+	$(FACTORY) history record
 	$(FACTORY) bot reconcile --dry-run
 	@echo "== the artifact graph"
 	$(FACTORY) graph --format text

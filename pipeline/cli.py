@@ -350,7 +350,7 @@ def _release_commands(sub: Sub) -> None:
 
 
 def _example_commands(sub: Sub) -> None:
-    """`example distgit`: the example distribution's components."""
+    """`example distgit`, `example upstream`: the example distribution's components and source."""
     ex = sub.add_parser("example", help="The example distribution.", description="The example distribution.")
     ex_sub = ex.add_subparsers(dest="example_command", required=True, metavar="COMMAND")
     p = ex_sub.add_parser(
@@ -363,6 +363,20 @@ def _example_commands(sub: Sub) -> None:
     p.add_argument("--source", help="the example sources (default: examples/distgit of this checkout)")
     p.add_argument("--json", action="store_true", help="print the branch heads as JSON")
     p.set_defaults(handler="example:cmd_example_distgit")
+    p = ex_sub.add_parser(
+        "upstream",
+        help="Build the example's upstream source: a yum repository of builds made elsewhere.",
+        description="Build the packages of the example's upstream source with rpmbuild (the same RPMs "
+        "on every machine) and write DEST/x86_64/ and DEST/src/ yum repositories with an updateinfo.xml, "
+        "as published by the end of a day of examples/upstream/upstream.yaml. Rerunning rebuilds DEST.",
+    )
+    p.add_argument("dest", help="the directory to write the repositories into")
+    p.add_argument("--day", help="publish what the upstream had by the end of this day (default: the first)")
+    p.add_argument(
+        "--source", help="the description (default: examples/upstream/upstream.yaml of this checkout)"
+    )
+    p.add_argument("--json", action="store_true", help="print the builds and advisories as JSON")
+    p.set_defaults(handler="example:cmd_example_upstream")
 
 
 def _bot_commands(sub: Sub) -> None:
@@ -459,11 +473,36 @@ def _interop_commands(sub: Sub) -> None:
     pungi.add_argument(
         "--dtd", help="Pungi's variants.dtd (default: Pungi's installed one, else factory's copy)"
     )
-    for p in (modulemd, pungi):
+    modulemd.add_argument(
+        "--source",
+        metavar="NAME",
+        help="pin each component to the build its `artifacts` are RPMs of, in this source of factory.yaml",
+    )
+    pungi.add_argument(
+        "--source",
+        metavar="NAME",
+        help="pin the comps groups' packages to the builds this source of factory.yaml holds (not dist-git)",
+    )
+    repo = imports(
+        "repo",
+        "interop:cmd_import_repo",
+        "Write a module pinning the newest build of each named package in a source of factory.yaml.",
+    )
+    repo.add_argument(
+        "packages", nargs="+", metavar="PACKAGE", help="source or binary package names the source holds"
+    )
+    repo.add_argument("--source", required=True, metavar="NAME", help="the source (with what it inherits)")
+    repo.add_argument("--module", required=True, metavar="NAME:STREAM", help="the module stream to write")
+    repo.add_argument("--summary", help="the module's summary (default: NAME STREAM, built elsewhere)")
+    for p in (modulemd, pungi, repo):
         p.add_argument(
             "--out", help="the directory to write modules/ and variants/ into (default: the repository)"
         )
-        p.add_argument("--eol", metavar="YYYY-MM-DD", help="the EOL of what the documents give none")
+        p.add_argument(
+            "--eol",
+            metavar="YYYY-MM-DD",
+            help="the EOL of what the documents give none (import repo: default the live variants' latest)",
+        )
         p.add_argument("--force", action="store_true", help="overwrite definition files that differ")
     export = _group(sub, "export", "Write factory's definitions in other formats.")
     p = export(

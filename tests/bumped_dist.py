@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT, commit_tree
+from tests.conftest import commit_tree, materialize_example
 from tests.test_checks_repo import gated_tree
 
 SERVER, HOST = "repo:Server", "ostree:AtomicHost/host"
@@ -42,7 +42,7 @@ def bumped(tmp_path_factory: pytest.TempPathFactory) -> Bumped:
     root = tmp_path_factory.mktemp("bumped")
     tree = gated_tree()
     commit_tree(root, tree, "Example definitions, gated\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     compose = ["compose", "--repo", str(root), "--type", "test", "--json", SERVER, HOST]
     assert cli.main(compose) == 0
     before = Lineage(root).latest()

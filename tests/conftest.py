@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -22,6 +25,34 @@ ROOT = Path(__file__).resolve().parent.parent
 # Property tests run on shared CI machines: how fast examples come is not what they test.
 settings.register_profile("factory", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("factory")
+
+
+_UPSTREAM: list[Path] = []  # the example's upstream source, built once per test session
+
+
+def example_upstream(dest: Path) -> Path:
+    """A copy of the example's upstream source (`factory example upstream`) at dest."""
+    if not _UPSTREAM:
+        from pipeline import example_upstream as upstream
+
+        built = Path(tempfile.mkdtemp(prefix="factory-test-upstream-"))
+        atexit.register(shutil.rmtree, built, True)
+        upstream.materialize(ROOT / "examples" / "upstream" / "upstream.yaml", built / "upstream")
+        _UPSTREAM.append(built / "upstream")
+    shutil.copytree(_UPSTREAM[0], dest)
+    return dest
+
+
+def materialize_example(root: Path) -> dict[str, dict[str, str]]:
+    """What `make demo` makes beside the example definitions in root: the dist-git repositories
+    (`factory example distgit .factory/distgit`; their branch heads returned) and the upstream
+    source (`factory example upstream .factory/upstream`)."""
+    from pipeline import example
+
+    heads = example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    if not (root / ".factory" / "upstream").exists():
+        example_upstream(root / ".factory" / "upstream")
+    return heads
 
 
 def example_tree() -> dict[str, bytes]:

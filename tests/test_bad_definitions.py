@@ -332,10 +332,11 @@ def test_cli_rev_validates_the_commit_not_the_working_tree(
     write_tree(tmp_path, good)  # the working tree differs from HEAD: it is fixed, not committed
 
     status, out, err = run_cli(["validate", "--repo", str(tmp_path)], capsys)
-    # No dist-git here: only warnings that the pins go unchecked, no error.
+    # No dist-git and no upstream source here: only warnings that the pins go unchecked, no error.
     assert (status, error_lines(err)) == (cli.EXIT_OK, [])
     assert {line.split(": ")[1] for line in err.splitlines() if ": warning[" in line} == {
-        "warning[unreachable-distgit]"
+        "warning[unreachable-distgit]",
+        "warning[unreachable-source]",
     }
     assert "8 modules and 4 variants are valid" in out
 

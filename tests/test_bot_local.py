@@ -10,11 +10,11 @@ from typing import Any
 import pygit2
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.bot.forge_local import LocalForge
 from pipeline.git.repo import open_repo
 from pipeline.records.history import BranchHistory
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 OPENSSL_PIN = "795545287474bedd5e207f70c50a64a10fc7632e"
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
@@ -23,7 +23,7 @@ BASE = "modules/base-runtime/f42.yaml"
 
 @pytest.fixture
 def repo(example_repo: Path) -> Path:
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    materialize_example(example_repo)
     return example_repo
 
 

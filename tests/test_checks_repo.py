@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example, run
+from pipeline import cli, run
 from pipeline.checks import install_cache
 from pipeline.checks.repo import InstallCheck, RepoClosure, closure, required_modules
 from pipeline.compose.base import InputCompose, Job, describe_tree
@@ -24,7 +24,7 @@ from pipeline.core.states import CheckState
 from pipeline.records import checks as testnotes
 from pipeline.records.lineage import Lineage
 from pipeline.tools import createrepo, dnf
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import ROOT, commit_tree, example_tree, materialize_example, sources
 
 VARIANT_REPOS = ["repo:Server", "repo:Workstation", "repo:Cloud", "repo:AtomicHost"]
 
@@ -56,7 +56,7 @@ def gated_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return _MADE["root"]
     root = tmp_path_factory.mktemp("gated")
     commit_tree(root, gated_tree(), "Example definitions, gated\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     assert cli.main(["compose", *VARIANT_REPOS, "--repo", str(root), "--type", "test", "--json"]) == 0
     _MADE["root"] = root
     return root

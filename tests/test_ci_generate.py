@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import __version__, cli, example
+from pipeline import __version__, cli
 from pipeline.core.batches import Batch, Limits, batches
 from pipeline.core.definitions import load
 from pipeline.core.errors import OperationFailed
@@ -21,7 +21,7 @@ from pipeline.core.graph import Graph, build
 from pipeline.core.plan import Plan, plan
 from pipeline.formats import gitlab_ci as ci
 from pipeline.formats import gitlab_ci_limits as limits_of
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import ROOT, commit_tree, example_tree, materialize_example, sources
 from tests.gitlab_ci_tools import schema_errors
 
 DATA = Path(__file__).parent / "data" / "ci"
@@ -357,7 +357,8 @@ def test_a_failed_part_stops_only_the_jobs_over_its_nodes() -> None:
     assert python3["extends"] == ci.CHECKED
     assert python3["variables"] == {
         "FACTORY_NODES": "module:python3:3.12",
-        "FACTORY_BUILDS": "build:python3-requests@289c064e build:python3-urllib3@20907f58 build:python3@720dc08b",
+        "FACTORY_BUILDS": "binary:python3-idna-3.6-1.fc42 build:python3-requests@289c064e "
+        "build:python3-urllib3@20907f58 build:python3@720dc08b",
     }
     assert jobs(files["part-002.yml"])["compose module:installer:f42"]["extends"] == ci.TEMPLATE
     assert "FACTORY_BUILDS" not in jobs(files["part-001.yml"])["compose module:gtk:3"]["variables"]
@@ -511,7 +512,7 @@ def test_ci_check_names_the_required_module_a_module_not_composed_waited_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     commit_tree(tmp_path, example_tree(), "Example\n")
-    example.materialize(ROOT / "examples" / "distgit", tmp_path / ".factory" / "distgit")
+    materialize_example(tmp_path)
     gnome_shell = "build:gnome-shell@67f39e87"
     assert cli.main(["compose", "--repo", str(tmp_path), "--type", "ci", gnome_shell]) == 0
     capsys.readouterr()

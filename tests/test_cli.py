@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
-from tests.conftest import ROOT, commit_tree, example_tree
+from pipeline import cli
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
 
@@ -23,7 +23,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def repo(example_repo: Path) -> Path:
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    materialize_example(example_repo)
     return example_repo
 
 
@@ -83,7 +83,7 @@ def test_deps_and_graph(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "graph", "--format", "dot", "--repo", str(repo))
     assert code == 0 and '"module:gtk:3" -> "repo:Workstation";' in out
     code, out, _ = run(capsys, "graph", "--format", "json", "--repo", str(repo))
-    assert code == 0 and len(json.loads(out)["nodes"]) == 41
+    assert code == 0 and len(json.loads(out)["nodes"]) == 42
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 CVE_FIX = "9d0324eb8729aa2892ad87c5c54cb53cdc922b41"
 OLD = "795545287474bedd5e207f70c50a64a10fc7632e"
@@ -35,7 +35,7 @@ def factory(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def composed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dist")
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     assert cli.main(["compose", "--repo", str(root), "--type", "test", "--json"]) == 0
     return root
 

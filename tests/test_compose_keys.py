@@ -17,7 +17,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.build.local import LocalBuilder
 from pipeline.compose.base import InputCompose, Job
 from pipeline.compose.module import ModuleComposer
@@ -28,7 +28,7 @@ from pipeline.engine.decide import content_digest
 from pipeline.formats import modulemd
 from pipeline.records.lineage import Lineage
 from pipeline.tools import libmodulemd, rpm
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, materialize_example, sources
 
 HOST, INSTALLER = "ostree:AtomicHost/host", "iso:AtomicHost/installer"
 BASE, HTTPD = "container:Cloud/base", "container:Cloud/httpd"
@@ -92,7 +92,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     root = tmp_path_factory.mktemp("keys")
     tree = example_tree()
     commit_tree(root, tree, "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     argv = ["compose", "--repo", str(root), "--type", "test", "--json", *TARGETS]
     assert cli.main(argv) == 0
     return Dist(root, tree)

@@ -23,14 +23,17 @@ import pytest
 from pipeline import example, run
 from pipeline.build.local import COMPLETE, LOG, BuildFailed, LocalBuilder
 from pipeline.compose.base import Composer, InputCompose, Job
+from pipeline.compose.binary import BinaryComposer
 from pipeline.compose.module import ModuleComposer
+from pipeline.compose.sources import SourceReader
 from pipeline.compose.variant import VariantRepoComposer
 from pipeline.core import definitions, graph
 from pipeline.core.canonical import canonical_json, digest
 from pipeline.core.model import Definitions, Module, Pin
 from pipeline.core.records import OutputFile
+from pipeline.engine import sources as binary_sources
 from pipeline.git import distgit as distgits
-from tests.conftest import ROOT, example_tree, sources
+from tests.conftest import example_tree, materialize_example, sources
 from tests.test_tools_argv import parse_index
 
 EPOCH = 1767225600  # the definitions commit time the executor would pass
@@ -64,12 +67,20 @@ class Composed:
     def compose(self, node_id: str, compose_id: str) -> InputCompose:
         node = self.graph.nodes[node_id]
         composers: dict[str, Composer] = {
+            "binary": BinaryComposer(),
             "build": self.builder,
             "module": ModuleComposer(),
             "repo": VariantRepoComposer(),
         }
         composer = composers[node.kind]
-        made = InputCompose(node_id, compose_id, tuple(composer.compose(self.job(node_id, compose_id))))
+        job = self.job(node_id, compose_id)
+        if node.kind == "binary":  # its RPMs' checksums, as the executor resolves them first
+            resolved = binary_sources.resolve(
+                node, self.defs, SourceReader(self.defs.config, self.root, {}), None
+            )
+            assert not isinstance(resolved, str), resolved
+            job = dataclasses.replace(job, node=resolved)
+        made = InputCompose(node_id, compose_id, tuple(composer.compose(job)))
         self.done[node_id] = made
         return made
 
@@ -88,7 +99,7 @@ def compose_id(node_id: str) -> str:
 @pytest.fixture(scope="module")
 def composed(tmp_path_factory: pytest.TempPathFactory) -> Composed:
     root = tmp_path_factory.mktemp("factory")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     defs = definitions.load(sources(example_tree()))
     made = Composed(root, defs, graph.build(defs), LocalBuilder(root / "scratch"), {})
     needed = made.graph.upstream([f"repo:{VARIANT}"])
@@ -214,10 +225,11 @@ def test_a_module_repo_is_hard_links_of_its_builds(composed: Composed) -> None:
         Path(o.path).name: os.stat(composed.path(o)).st_ino for o in module.outputs if o.path.endswith(".rpm")
     }
     assert linked == built
-    assert len(linked) == 6
+    assert len(linked) == 8  # three builds and a binary pin, each with its source RPM
     repo = composed.compose_dir("module:python3:3.12") / "repo"
     assert sorted(p.name for p in (repo / "Packages").iterdir()) == [
         "python3-3.12.7-1.fl42.noarch.rpm",
+        "python3-idna-3.6-1.fc42.noarch.rpm",  # a build made elsewhere, taken from upstream
         "python3-requests-2.32.3-1.fl42.noarch.rpm",
         "python3-urllib3-2.2.3-1.fl42.noarch.rpm",
     ]
@@ -230,8 +242,8 @@ def test_composing_a_module_twice_gives_identical_outputs(composed: Composed) ->
     assert sha_list(first.outputs, first.compose_id) == sha_list(second, job.compose_id)
     # every record, modules included, carries the revision: no wall-clock time anywhere
     repomd = (job.workdir / "repo" / "repodata" / "repomd.xml").read_text()
-    assert repomd.count("<timestamp>") == repomd.count(f"<timestamp>{EPOCH}</timestamp>") == 4
-    assert 'type="modules"' in repomd
+    assert repomd.count("<timestamp>") == repomd.count(f"<timestamp>{EPOCH}</timestamp>") == 5
+    assert 'type="modules"' in repomd and 'type="updateinfo"' in repomd  # python3-idna's advisory
 
 
 def test_libmodulemd_reads_the_module_metadata(composed: Composed) -> None:
@@ -242,12 +254,14 @@ def test_libmodulemd_reads_the_module_metadata(composed: Composed) -> None:
     assert sorted(stream.get_rpm_artifacts()) == [
         "python3-0:3.12.7-1.fl42.noarch",
         "python3-0:3.12.7-1.fl42.src",
+        "python3-idna-0:3.6-1.fc42.noarch",
+        "python3-idna-0:3.6-1.fc42.src",
         "python3-requests-0:2.32.3-1.fl42.noarch",
         "python3-requests-0:2.32.3-1.fl42.src",
         "python3-urllib3-0:2.2.3-1.fl42.noarch",
         "python3-urllib3-0:2.2.3-1.fl42.src",
     ]
-    assert sorted(stream.get_content_licenses()) == ["Apache-2.0", "MIT", "Python-2.0.1"]
+    assert sorted(stream.get_content_licenses()) == ["Apache-2.0", "BSD-3-Clause", "MIT", "Python-2.0.1"]
 
 
 # -- the variant repo --------------------------------------------------------------------------------
@@ -260,9 +274,10 @@ def variant_tree(composed: Composed) -> Path:
 def test_the_variant_repo_has_every_shipped_rpm_per_arch(composed: Composed) -> None:
     os_tree = variant_tree(composed) / VARIANT / "x86_64" / "os"
     names = sorted(p.name for p in (os_tree / "Packages").iterdir())
-    assert len(names) == 14 and "httpd-2.4.62-1.fl42.noarch.rpm" in names
+    assert len(names) == 15 and "httpd-2.4.62-1.fl42.noarch.rpm" in names
+    assert "python3-idna-3.6-1.fc42.noarch.rpm" in names  # taken from the upstream source
     source = variant_tree(composed) / VARIANT / "source" / "tree" / "Packages"
-    assert len(list(source.iterdir())) == 14
+    assert len(list(source.iterdir())) == 15
     modules = parse_index((composed.compose_dir(f"repo:{VARIANT}") / "modules.yaml").read_text())
     assert sorted(modules.get_module_names()) == ["base-runtime", "httpd", "python3"]
     assert modules.get_default_streams() == {"base-runtime": "f42", "httpd": "2.4", "python3": "3.12"}
@@ -298,7 +313,7 @@ def test_productmd_loads_the_compose_metadata(composed: Composed) -> None:
     assert python3["python3-0:3.12.7-1.fl42.noarch"]["category"] == "binary"
     assert python3["python3-0:3.12.7-1.fl42.src"]["category"] == "source"
     every_path = [entry["path"] for srpm in by_srpm.values() for entry in srpm.values()]
-    assert len(every_path) == 28 and all((tree / p).is_file() for p in every_path)
+    assert len(every_path) == 30 and all((tree / p).is_file() for p in every_path)
     # what productmd writes, it reads back and writes again byte for byte
     for name, kept in (("composeinfo.json", info), ("rpms.json", rpms)):
         assert kept.dumps() == (tree / "metadata" / name).read_text()
@@ -358,6 +373,7 @@ def test_dnf_installs_a_module_profile_and_a_comps_group(
         "glibc",
         "openssl",
         "python3",
+        "python3-idna",
         "python3-requests",
         "python3-urllib3",
         "setup",

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.core.runs import parse_run_id
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import ROOT, commit_tree, example_tree, materialize_example
 
 SITE_SCHEMA = Draft202012Validator(json.loads((ROOT / "pipeline" / "schemas" / "site.json").read_text()))
 CI_VARIABLES = ("FACTORY_RUN", "CI_PIPELINE_IID", "CI_PIPELINE_CREATED_AT")
@@ -36,7 +36,7 @@ def no_ci() -> Iterator[None]:
 def repo(tmp_path_factory: pytest.TempPathFactory, no_ci: None) -> Path:
     root = tmp_path_factory.mktemp("types")
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     return root
 
 
@@ -92,10 +92,12 @@ def test_a_production_run_has_a_production_id_and_so_has_what_it_composes(
         "module:python3:3.12": f"FL-42-python3-3.12-{date}.0",
         "repo:Server": f"FL-42-Server-{date}.0",
     }
-    # ...and the packages are the nightly's builds: builds are shared by every compose type.
+    # ...and the packages are the nightly's builds, and its binary pins (builds made elsewhere):
+    # packages are shared by every compose type.
     builds = reused(production)
-    assert builds and all(node.startswith("build:") for node in builds)
-    assert builds == {n: c for n, c in made(nightly).items() if n.startswith("build:")}
+    assert builds and all(node.startswith(("build:", "binary:")) for node in builds)
+    assert "binary:python3-idna-3.6-1.fc42" in builds
+    assert builds == {n: c for n, c in made(nightly).items() if n.startswith(("build:", "binary:"))}
 
 
 def test_what_ships_is_the_production_compose_and_its_metadata_says_so(

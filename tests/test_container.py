@@ -20,7 +20,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, example, run
+from pipeline import cli, run
 from pipeline.checks.container import ContainerConfigCheck
 from pipeline.compose.base import InputCompose, Job, describe_tree
 from pipeline.compose.container import COMPOSE_ID_LABEL, INPUT_DIGEST_LABEL, ContainerComposer
@@ -32,7 +32,7 @@ from pipeline.git import distgit
 from pipeline.records.lineage import Lineage
 from pipeline.tools import skopeo, umoci
 from pipeline.workspace import Workspace
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 BASE, HTTPD = "container:Cloud/base", "container:Cloud/httpd"
 
@@ -74,7 +74,7 @@ class Composed:
 def composed(tmp_path_factory: pytest.TempPathFactory) -> Composed:
     root = tmp_path_factory.mktemp("dist")
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     assert cli.main(["compose", HTTPD, "--repo", str(root), "--type", "test", "--json"]) == 0
     ws = Workspace.open(root)
     commit_time = distgit.commit_time(root, "HEAD")

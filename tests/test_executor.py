@@ -17,6 +17,7 @@ import pytest
 
 from pipeline.artifacts.store import open_store
 from pipeline.compose.base import Composer, Job, describe_tree
+from pipeline.compose.sources import SourceReader
 from pipeline.core import definitions, graph
 from pipeline.core.errors import OperationFailed
 from pipeline.core.model import Definitions
@@ -25,7 +26,7 @@ from pipeline.core.states import RunStatus
 from pipeline.engine import executor
 from pipeline.records.lineage import Lineage
 from pipeline.transfer import Transfer
-from tests.conftest import commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, example_upstream, sources
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Setup:
             date="20261121",
             branch=self.branch,
             run=run,
+            sources=SourceReader(self.defs.config, self.root, {}),
         )
         plugins: dict[str, Composer] = dict(self.composers)
         chosen = set(self.graph.nodes) if targets is None else targets
@@ -103,19 +105,20 @@ class Setup:
 def setup(tmp_path: Path) -> Setup:
     tree = example_tree()
     commit_tree(tmp_path, tree, "definitions\n")
+    example_upstream(tmp_path / ".factory" / "upstream")  # python3-idna's source (binary pin)
     defs = definitions.load(sources(tree))
-    composers = {kind: Writer(kind) for kind in ("build", "module", "repo")}
+    composers = {kind: Writer(kind) for kind in ("binary", "build", "module", "repo")}
     return Setup(tmp_path, defs, graph.build(defs), Lineage(tmp_path), composers)
 
 
 def test_first_run_composes_everything_and_second_run_nothing(setup: Setup) -> None:
     first = setup.run()
     assert first.status == RunStatus.FINISHED
-    assert first.count("COMPOSED") == 36
-    assert len(setup.ran()) == 36
+    assert first.count("COMPOSED") == 37
+    assert len(setup.ran()) == 37
     second = setup.run()
     assert second.status == RunStatus.FINISHED
-    assert second.count("SKIPPED") == 36
+    assert second.count("SKIPPED") == 37
     assert setup.ran() == []
 
 
@@ -150,6 +153,7 @@ def test_a_failure_stops_only_what_depends_on_it(setup: Setup) -> None:
 
 def test_nothing_composes_when_everything_fails(setup: Setup) -> None:
     setup.composers["build"].failing = set(n for n in setup.graph.nodes if n.startswith("build:"))
+    setup.composers["binary"].failing = set(n for n in setup.graph.nodes if n.startswith("binary:"))
     result = setup.run()
     assert result.status == RunStatus.DOOMED
     assert result.count("COMPOSED") == 0
@@ -163,7 +167,7 @@ def test_identical_outputs_stop_propagation(setup: Setup) -> None:
     setup.composers["build"].tools = lambda: {"writer": "2"}  # type: ignore[method-assign]
     result = setup.run()
     assert sorted(setup.ran()) == sorted(n for n in setup.graph.nodes if n.startswith("build:"))
-    assert result.count("SKIPPED") == 12
+    assert result.count("SKIPPED") == 13  # the binary pin, modules and repos
 
 
 def test_changed_outputs_propagate(setup: Setup) -> None:
@@ -185,16 +189,16 @@ def test_a_production_run_composes_again_under_production_ids_but_reuses_the_bui
     production = setup.run(compose_type="production", run="FL-42-20261121.0")
     composed = {r.node: r.compose_id for r in production.results if r.status == "COMPOSED"}
     skipped = {r.node for r in production.results if r.status == "SKIPPED"}
-    assert skipped == {n for n in setup.graph.nodes if n.startswith("build:")}
+    assert skipped == {n for n in setup.graph.nodes if n.startswith(("build:", "binary:"))}
     kinds = {"module", "repo"}  # the kinds this setup has composers for
     assert set(composed) == {n for n, node in setup.graph.nodes.items() if node.kind in kinds}
     assert composed["repo:Server"] == "FL-42-Server-20261121.0"
     assert all(setup.lineage.get(c).run == "FL-42-20261121.0" for c in composed.values())
     assert setup.ran() == sorted(composed)
     again = setup.run(run="FL-42-20261121.t.1")  # the production composes have every key
-    assert again.count("SKIPPED") == 36 and setup.ran() == []
+    assert again.count("SKIPPED") == 37 and setup.ran() == []
     assert {n: c for n, c in setup.lineage.latest().items() if n in composed} == composed
-    assert setup.run(compose_type="production").count("SKIPPED") == 36
+    assert setup.run(compose_type="production").count("SKIPPED") == 37
 
 
 def test_compose_ids_follow_productmd(setup: Setup) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.core import definitions, graph
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, materialize_example, sources
 
 GLIB2_PIN = b"    glib2:\n      ref: 8a994f55e3f8a120fe79fed88767e3a89d30c829\n      branch: f42\n"
 GLIB2_FOLLOWS = b"    glib2:\n      branch: f42  # follows the head\n"
@@ -57,7 +57,7 @@ def test_compose_resolves_the_head_and_the_bot_triggers_the_rebuild(
 ) -> None:
     repo = example_repo
     commit_tree(repo, following_tree(), "glib2 follows f42\n")
-    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    materialize_example(repo)
     assert factory(capsys, "validate", "--repo", str(repo))[0] == 0
     nodes = ["repo:Workstation"]
     assert factory(capsys, "compose", *nodes, "--repo", str(repo), "--json")[0] == 0

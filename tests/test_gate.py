@@ -14,6 +14,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.compose.base import Composer, Job
+from pipeline.compose.sources import SourceReader
 from pipeline.core import definitions, gate, graph, policies
 from pipeline.core.errors import InvalidDefinitions
 from pipeline.core.gate import CheckResult
@@ -22,7 +23,7 @@ from pipeline.core.states import CheckState, RunStatus, Verdict
 from pipeline.engine import executor
 from pipeline.records import checks as testnotes
 from pipeline.records.lineage import Lineage
-from tests.conftest import commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, example_upstream, sources
 from tests.test_executor import Writer
 
 REPO_RULE = gate.Rule(("repo",), ("repoclosure", "install"), ("Server", "Workstation"), source="p.yaml:3")
@@ -278,8 +279,9 @@ class Gated:
         defs = definitions.load(sources(tree))
         commit = pygit2.Repository(str(self.root)).head.target
         ctx = executor.Context(
-            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121", self.branch
-        )
+            defs, str(commit), 1767225600, self.root, self.root / "out", "test", "20261121", self.branch,
+            sources=SourceReader(defs.config, self.root, {}),
+        )  # fmt: skip
         plugins: dict[str, Composer] = dict(self.composers)
         g = graph.build(defs)
         return executor.execute(
@@ -291,8 +293,10 @@ class Gated:
 @pytest.fixture
 def gated(tmp_path: Path) -> Gated:
     commit_tree(tmp_path, example_tree(), "definitions\n")
+    example_upstream(tmp_path / ".factory" / "upstream")  # python3-idna's source (binary pin)
     closure = Verdicts("repoclosure", frozenset({"module", "repo"}))
-    return Gated(tmp_path, Lineage(tmp_path), {k: Writer(k) for k in ("build", "module", "repo")}, [closure])
+    writers = {k: Writer(k) for k in ("binary", "build", "module", "repo")}
+    return Gated(tmp_path, Lineage(tmp_path), writers, [closure])
 
 
 POLICY_VALUE = gate.Policy((REPO_RULE, MODULE_RULE))

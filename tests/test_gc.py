@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.artifacts.store import open_store
 from pipeline.core.records import OutputFile, node_ref
 from pipeline.core.retention import Candidate, Reason, decide
@@ -34,7 +34,7 @@ from pipeline.release.gc_store import collect_store
 from pipeline.tools import dnf, gpg, ostree
 from tests import registry as oci_registry
 from tests.bumped_dist import FIXED, HOST, MODULE, SERVER, VULNERABLE
-from tests.conftest import ROOT, commit_tree
+from tests.conftest import commit_tree, materialize_example
 from tests.test_checks_repo import gated_tree
 from tests.test_sign_release import key
 
@@ -179,7 +179,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory, key: tuple[Path, str]) -> Col
     releases = root / "releases"
     tree = gated_tree()
     commit_tree(root, tree, "Example definitions, gated\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     home, fingerprint = key
 
     def compose_and_release() -> dict[str, str]:

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from pipeline import example
-from tests.conftest import ROOT
+from tests.conftest import ROOT, example_upstream
 
 TOOL = Path(
     os.environ.get("GITLAB_CI_LOCAL", ROOT / ".factory" / "npm" / "node_modules" / ".bin" / "gitlab-ci-local")
@@ -102,7 +102,9 @@ def make_project(top: Path, *, max_jobs: int | None = None) -> Project:
     for folder in ("modules", "variants", "policies", "waivers"):  # the gate is the project's
         shutil.copytree(ROOT / folder, work / folder)
     pipeline = (ROOT / ".gitlab-ci.yml").read_text()
+    upstream = example_upstream(top / "upstream")  # the source, where every runner reads it
     config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")
+    config = config.replace(".factory/upstream/", f"{upstream}/")
     if max_jobs is not None:
         assert "--out pipelines'" in pipeline
         pipeline = pipeline.replace("--out pipelines'", f"--out pipelines --max-jobs {max_jobs}'")

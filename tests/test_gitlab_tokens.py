@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.bot.forge_choice import JOB_TOKEN, WRITE_TOKEN
 from pipeline.commands.ci import PLAN_MARKER
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import commit_tree, example_tree, materialize_example
 from tests.gitlab_server import GitLabServer
 
 PROJECT = "group/distribution"
@@ -99,7 +99,7 @@ def gitlab_repo(tmp_path: Path, server: GitLabServer) -> Path:
         f"forge:\n  kind: gitlab\n  gitlab:\n    url: {server.url}\n    project: {PROJECT}\n".encode(),
     )
     commit_tree(tmp_path, tree, "Example definitions, GitLab forge\n")
-    example.materialize(ROOT / "examples" / "distgit", tmp_path / ".factory" / "distgit")
+    materialize_example(tmp_path)
     return tmp_path
 
 

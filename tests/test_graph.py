@@ -20,7 +20,16 @@ def test_node_ids_follow_the_glossary() -> None:
     g = graph.build(example())
     assert {"build:openssl@79554528", "module:base-runtime:f42", "repo:Server"} <= set(g.nodes)
     assert {"ostree:AtomicHost/host", "container:Cloud/base", "iso:Server/dvd"} <= set(g.nodes)
-    assert {n.kind for n in g.nodes.values()} == {"build", "module", "repo", "ostree", "container", "iso"}
+    assert {n.kind for n in g.nodes.values()} == {
+        "build",
+        "binary",
+        "module",
+        "repo",
+        "ostree",
+        "container",
+        "iso",
+    }
+    assert "binary:python3-idna-3.6-1.fc42" in g.nodes["module:python3:3.12"].inputs
 
 
 def test_edges_from_pins_selections_and_layering() -> None:
@@ -81,7 +90,7 @@ def test_tiers_put_every_node_after_its_inputs() -> None:
     assert sorted(position) == sorted(g.nodes)
     for node in g.nodes.values():
         assert all(position[i] < position[node.id] for i in node.inputs)
-    assert tiers[0] == sorted(i for i in g.nodes if i.startswith("build:"))
+    assert tiers[0] == sorted(i for i in g.nodes if i.startswith(("build:", "binary:")))
 
 
 def test_downstream_and_upstream() -> None:

@@ -15,7 +15,7 @@ from pipeline.core.errors import InvalidInput
 from pipeline.git.distgit import DistGit
 from pipeline.git.repo import Repository
 from pipeline.records.history import BranchHistory, iso, parse_time, ref_name
-from tests.conftest import ROOT
+from tests.conftest import ROOT, materialize_example
 
 T0 = 1_800_000_000
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -102,7 +102,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_history_commands(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    heads = example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    heads = materialize_example(example_repo)
     code, out, _ = run(capsys, "history", "record", "--repo", str(example_repo), "--json")
     assert code == 0
     recorded = json.loads(out)["recorded"]

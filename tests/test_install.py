@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import example
-from tests.conftest import ROOT
+from tests.conftest import ROOT, materialize_example
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -59,7 +58,7 @@ def test_pip_install_gives_a_factory_that_validates_from_another_directory(
     installed = run([*pip, "--no-deps", "--no-build-isolation", str(source)], tmp_path)
     assert installed.returncode == 0, installed.stderr
     shutil.rmtree(source)  # the install must not need its sources any more
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")  # pins checked
+    materialize_example(example_repo)  # pins checked
     where = tmp_path / "elsewhere"
     where.mkdir()
     found = run([str(python), "-c", "import pipeline; print(pipeline.__file__)"], where)

@@ -20,7 +20,7 @@ from pipeline.formats import pungi, xmltree
 from pipeline.git import repo as gitrepo
 from pipeline.interop import from_pungi
 from pipeline.tools import libmodulemd
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import ROOT, commit_tree, example_tree, example_upstream
 
 PUNGI = Path(__file__).resolve().parent / "data" / "interop" / "pungi"
 
@@ -31,9 +31,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def new_repo(path: Path) -> Path:
-    """A definitions repository with the example's factory.yaml and nothing else."""
-    commit_tree(path, {"factory.yaml": (ROOT / "factory.yaml").read_bytes()}, "Empty\n")
+def new_repo(path: Path, *, sources: str | None = None) -> Path:
+    """A definitions repository with the example's factory.yaml and nothing else (its upstream
+    source beside it); `sources` replaces its `sources:` section."""
+    config = (ROOT / "factory.yaml").read_text()
+    if sources is not None:
+        config = config[: config.index("sources:\n")] + sources
+    commit_tree(path, {"factory.yaml": config.encode()}, "Empty\n")
+    example_upstream(path / ".factory" / "upstream")
     return path
 
 
@@ -51,7 +56,7 @@ def test_entities_are_refused_with_their_line() -> None:
 def test_pungi_fixtures_import_with_every_loss_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = new_repo(tmp_path / "repo")
+    repo = new_repo(tmp_path / "repo", sources="")  # dist-git only: the example's source has x86_64 alone
     distgit = repo / ".factory" / "distgit"
     for package in ("dummy-bash", "dummy-lvm2"):  # two packages a dist-git provides; the rest none
         work = tmp_path / "src" / package

@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "artifacts": 4,
     "graphcache": 4,
     "example": 4,
+    "example_upstream": 4,  # the example's upstream source: builds made elsewhere (rpmbuild, createrepo_c)
     "build": 5,
     "compose": 5,
     "checks": 5,

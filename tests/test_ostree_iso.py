@@ -19,7 +19,7 @@ import productmd.images  # type: ignore[import-untyped]
 import pygit2
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.artifacts.store import open_store
 from pipeline.checks.iso import IsoListingCheck
 from pipeline.checks.ostree import OstreeFsckCheck
@@ -33,7 +33,7 @@ from pipeline.core.states import CheckState
 from pipeline.records.lineage import Lineage
 from pipeline.tools import ostree, xorriso
 from pipeline.transfer import Transfer
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, materialize_example, sources
 
 HOST, DVD, INSTALLER = "ostree:AtomicHost/host", "iso:Server/dvd", "iso:AtomicHost/installer"
 IMAGES = (HOST, DVD, INSTALLER)
@@ -81,7 +81,7 @@ class Distribution:
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Distribution:
     root = tmp_path_factory.mktemp("dist")
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     base = ["compose", "--repo", str(root), "--type", "test", "--json"]
     assert cli.main([*base, "repo:AtomicHost", "repo:Server"]) == 0
     assert cli.main([*base, *IMAGES]) == 0

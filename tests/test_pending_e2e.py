@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, materialize_example
 
 OPENQA = """\
 document: factory-policy
@@ -61,7 +61,7 @@ def test_an_openqa_result_releases_a_pending_repo(
     example_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = example_repo
-    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    materialize_example(repo)
     assert compose(capsys, repo)[0] == 0
     previous = Lineage(repo).latest()[REPO]
 

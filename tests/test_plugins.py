@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.records.checks import read
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT, commit_tree, example_tree
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 PLUGIN = '''
 """A tarball of a variant's flat repo: one module and one entry point make a new kind."""
@@ -108,7 +108,7 @@ def repo(tmp_path: Path) -> Path:
     commit_tree(
         root, {**example_tree(), "variants/Minimal.yaml": VARIANT.encode()}, "Add a Minimal edition\n"
     )
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     return root
 
 

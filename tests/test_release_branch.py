@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.core import branches, definitions, gate, graph
 from pipeline.core.branches import DEFAULT_BRANCHES, Pipeline, decide, default_branch, names
 from pipeline.core.config import Release
@@ -32,7 +32,7 @@ from pipeline.git.repo import open_repo
 from pipeline.records.lineage import Lineage
 from pipeline.run import run
 from pipeline.workspace import Workspace
-from tests.conftest import ROOT, commit_tree, example_tree, sources
+from tests.conftest import commit_tree, example_tree, example_upstream, materialize_example, sources
 from tests.test_executor import Setup, Writer
 from tests.test_gate import Gated
 from tests.test_gate import gated as gated  # the fixture
@@ -209,8 +209,9 @@ def with_ssl_profile() -> dict[str, bytes]:
 def writers(tmp_path: Path) -> Setup:
     """The example composed once on master (a release branch) by the executor's own composers."""
     commit_tree(tmp_path, example_tree(), "definitions\n")
+    example_upstream(tmp_path / ".factory" / "upstream")  # python3-idna's source (binary pin)
     defs = definitions.load(sources(example_tree()))
-    setup = Setup(tmp_path, defs, graph.build(defs), Lineage(tmp_path), {k: Writer(k) for k in ("build", "module", "repo")})  # fmt: skip
+    setup = Setup(tmp_path, defs, graph.build(defs), Lineage(tmp_path), {k: Writer(k) for k in ("binary", "build", "module", "repo")})  # fmt: skip
     assert setup.run().status == RunStatus.FINISHED
     setup.ran()
     return setup
@@ -346,7 +347,7 @@ def test_composing_a_side_branch_leaves_mains_latest_status_release_and_site_as_
     the side branch's composes are in lineage, marked; merged, they become latest good."""
     root = tmp_path / "dist"
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     repo = ("--repo", str(root))
     assert say(capsys, "compose", "repo:Server", *repo, "--type", "test")[0] == 0
     latest = say(capsys, "latest", *repo, "--json")
@@ -405,7 +406,7 @@ def test_a_merge_request_pipeline_composes_but_moves_no_latest_good(tmp_path: Pa
     reuses it by its key and makes it latest good."""
     root = tmp_path / "dist"
     head = commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     node = "build:bash@78022c3d"
     mr = {"CI_COMMIT_SHA": head, "CI_MERGE_REQUEST_IID": "12", "CI_PIPELINE_SOURCE": "parent_pipeline"}
     composed = compose(Workspace.open(root), nodes=[node], compose_type="ci", env=mr)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT
+from tests.conftest import materialize_example
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -30,7 +30,7 @@ def test_a_retired_variant_plans_nothing_and_leaves_the_release_tree(
     example_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = str(example_repo)
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    materialize_example(example_repo)
     assert run(capsys, "compose", "--repo", repo, "--json")[0] == 0
     workstation = Lineage(example_repo).latest("repo:Workstation")["repo:Workstation"]
     releases = tmp_path / "releases"
@@ -97,7 +97,7 @@ def test_a_retired_module_is_carved_out_with_its_builds(
     example_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = str(example_repo)
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    materialize_example(example_repo)
     assert run(capsys, "compose", "--repo", repo, "--json")[0] == 0
     before = Lineage(example_repo).latest()
     for number, target in enumerate(("variant:Workstation", "module:gnome:47"), 1):

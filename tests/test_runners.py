@@ -55,7 +55,7 @@ from pipeline.artifacts.store import open_store
 from pipeline.records.lineage import Lineage
 from tests import registry as oci_registry
 from tests import runner_image as images
-from tests.conftest import ROOT
+from tests.conftest import ROOT, example_upstream
 from tests.gitlab_server import GitLabServer
 
 NULL_SHA = "0" * 40
@@ -312,7 +312,9 @@ def make_runners(top: Path, store: str) -> Runners:
     git(work, "init", "-q", "-b", "main")
     for folder in ("modules", "variants", "policies", "waivers"):  # the gate is the project's
         shutil.copytree(ROOT / folder, work / folder)
+    upstream = example_upstream(top / "upstream")  # the source, where every runner reads it
     config = (ROOT / "factory.yaml").read_text().replace(".factory/distgit/", f"{distgit}/")
+    config = config.replace(".factory/upstream/", f"{upstream}/")
     (work / "factory.yaml").write_text(config)
     (work / ".gitignore").write_text(".factory/\npipelines/\n")
     git(work, "remote", "add", "origin", str(remote))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.plugins import composers
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT
+from tests.conftest import materialize_example
 from tests.registry import Registry
 from tests.registry import start as start_registry
 
@@ -84,7 +84,7 @@ def test_security_backport_day(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     repo, releases = example_repo, tmp_path / "releases"
-    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    materialize_example(repo)
     assert factory(capsys, "compose", "--repo", str(repo), "--json")[0] == 0
     release_latest(capsys, repo, releases, signing_key, registry)
 
@@ -153,7 +153,7 @@ def test_putting_an_edition_back_together_rebuilds_no_module(
     example_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = example_repo
-    example.materialize(ROOT / "examples" / "distgit", repo / ".factory" / "distgit")
+    materialize_example(repo)
     assert factory(capsys, "compose", "repo:Cloud", "--repo", str(repo), "--json")[0] == 0
     (repo / "variants" / "Minimal.yaml").write_bytes(MINIMAL)
     subprocess.run(["git", "-C", str(repo), "add", "variants/Minimal.yaml"], check=True)

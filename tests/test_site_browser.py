@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from pipeline import cli, example
+from pipeline import cli
 from pipeline.records.lineage import Lineage
-from tests.conftest import ROOT, commit_tree
+from tests.conftest import ROOT, commit_tree, materialize_example
 from tests.test_checks_repo import VARIANT_REPOS, broken_gtk_tree, gated_tree
 
 SCHEMA = Draft202012Validator(json.loads((ROOT / "pipeline" / "schemas" / "site.json").read_text()))
@@ -42,7 +42,7 @@ def composed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The repository after a compose where module:gtk:3 failed, with its site in `public/`."""
     root = tmp_path_factory.mktemp("site-browser")
     commit_tree(root, gated_tree(), "Example definitions, gated\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     assert cli.main(["compose", *VARIANT_REPOS, "--repo", str(root), "--type", "test", "--json"]) == 0
     server = Lineage(root).latest()["repo:Server"]
     releases = root / "releases" / "Server"

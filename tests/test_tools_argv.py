@@ -226,8 +226,13 @@ def test_module_document_content() -> None:
     ]
     assert data["components"]["rpms"]["python3"]["ref"] == "720dc08b61b4dff4ca98d5be16c3a8191f9e62ba"
     assert data["components"]["rpms"]["python3"]["rationale"]
-    assert data["profiles"]["http"]["rpms"] == ["python3", "python3-requests", "python3-urllib3"]
-    assert data["api"]["rpms"] == ["python3", "python3-requests", "python3-urllib3"]
+    assert data["profiles"]["http"]["rpms"] == [
+        "python3",
+        "python3-idna",
+        "python3-requests",
+        "python3-urllib3",
+    ]
+    assert data["api"]["rpms"] == ["python3", "python3-idna", "python3-requests", "python3-urllib3"]
     assert data["dependencies"] == [
         {"buildrequires": {"base-runtime": ["f42"]}, "requires": {"base-runtime": ["f42"]}}
     ]
@@ -284,6 +289,7 @@ def test_comps_groups_per_selected_profile() -> None:
     http = next(g for g in root.iter("group") if g.findtext("id") == "python3-http")
     assert [(p.get("type"), p.text) for p in http.iter("packagereq")] == [
         ("default", "python3"),
+        ("default", "python3-idna"),
         ("default", "python3-requests"),
         ("default", "python3-urllib3"),
     ]

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, example
-from tests.conftest import ROOT, commit_tree, example_tree
+from pipeline import cli
+from tests.conftest import commit_tree, example_tree, materialize_example
 
 
 @pytest.fixture(scope="module")
 def composed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("names")
     commit_tree(root, example_tree(), "Example definitions\n")
-    example.materialize(ROOT / "examples" / "distgit", root / ".factory" / "distgit")
+    materialize_example(root)
     assert cli.main(["compose", "repo:Server", "--repo", str(root), "--json"]) == 0
     return root
 

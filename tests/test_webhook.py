@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-from pipeline import example
 from pipeline.bot.forge_choice import make_forge
 from pipeline.bot.forge_local import LocalForge
 from pipeline.bot.reconcile import reconcile
 from pipeline.bot.webhook import BotServer, make_server, push_component
 from pipeline.git.repo import open_repo
 from pipeline.workspace import Workspace
-from tests.conftest import ROOT
+from tests.conftest import materialize_example
 
 SECRET = "s3cret-webhook-token"
 PUSH = {
@@ -122,7 +121,7 @@ def test_the_timer_reconciles_everything() -> None:
 
 
 def test_a_push_runs_a_real_reconcile(example_repo: Path) -> None:
-    example.materialize(ROOT / "examples" / "distgit", example_repo / ".factory" / "distgit")
+    materialize_example(example_repo)
     done = threading.Event()
 
     def run(component: str | None) -> None:

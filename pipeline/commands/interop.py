@@ -16,7 +16,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.commands import files as named_files
 from pipeline.commands.output import out as _out
@@ -32,6 +32,9 @@ from pipeline.interop.report import Loss
 from pipeline.interop.yamlout import module_path, module_yaml, variant_path, variant_yaml
 from pipeline.tools import libmodulemd, xmllint
 from pipeline.workspace import WORKTREE, Workspace
+
+if TYPE_CHECKING:
+    from pipeline.core.packages import Repository
 
 EXIT_OK = 0
 INSTALLED_DTD = Path("/usr/share/pungi/variants.dtd")  # where Pungi's package puts its DTD
@@ -49,7 +52,22 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
     known: dict[str, frozenset[str]] = {}
     for module in existing.values():
         known[module.name] = known.get(module.name, frozenset()) | {module.stream}
-    context = from_modulemd.Context(eol=_eol(args.eol), known=known, distgit_url=config.distgit.url)
+    source, artifact_builds = "", dict[str, str]()
+    if args.source:
+        chain = _source_chain(ws, config, args.source)
+        source = args.source
+        for _, repositories in chain:
+            for repository in repositories:
+                for package in repository.packages:
+                    if not package.is_source:
+                        artifact_builds.setdefault(package.nevra, package.build)
+    context = from_modulemd.Context(
+        eol=_eol(args.eol),
+        known=known,
+        distgit_url=config.distgit.url,
+        source=source,
+        artifact_builds=artifact_builds,
+    )
     result = from_modulemd.convert(documents, context)
     origin = ", ".join(args.files)
     if not result.modules:
@@ -82,9 +100,11 @@ def cmd_import_pungi(args: argparse.Namespace) -> int:
         branch=args.branch or "",
         eol=_eol(args.eol),
         modules=_modules_at(ws.root, dest),
+        source=args.source or "",
     )
+    builds = _SourceBuilds(_source_chain(ws, config, args.source)) if args.source else None
     result = from_pungi.convert(
-        str(variants_file), variants, str(comps_file), comps, context, _DistGitLookup(ws.root, config)
+        str(variants_file), variants, str(comps_file), comps, context, _DistGitLookup(ws.root, config), builds
     )
     if not result.modules and not result.variants:
         _nothing_imported(args, result.losses, str(variants_file), "no variant and no module")
@@ -95,6 +115,106 @@ def cmd_import_pungi(args: argparse.Namespace) -> int:
     summary = f"{len(result.variants)} variants and {len(result.modules)} modules imported"
     _report(args, result.losses, written, summary)
     return EXIT_OK
+
+
+def cmd_import_repo(args: argparse.Namespace) -> int:
+    """A module pinning the newest build of each named package in a source."""
+    from pipeline.core.model import BinaryPin, Profile
+    from pipeline.interop import from_source
+
+    ws = Workspace.open(args.repo)
+    config = ws.config(WORKTREE)
+    name, stream = _module_name(args.module)
+    chain = _source_chain(ws, config, args.source)
+    from pipeline.tools.rpmlib import label_compare
+
+    found, missing = [], []
+    for package in args.packages:
+        item = from_source.find(package, chain, label_compare)
+        if item is None:
+            missing.append(package)
+        else:
+            found.append(item)
+    if missing:
+        from pipeline.core.names import unknown
+
+        held = {p.name for _, repositories in chain for r in repositories for p in r.packages}
+        raise unknown("package", missing[0], held, where=f" in source {args.source} (nor what it inherits)")
+    pins = from_source.pins(found, label_compare)
+    rpms = tuple(dict.fromkeys(b for item in found for b in pins[item.component].binaries))
+    eol = _eol(args.eol) or _release_eol(ws)
+    module = Module(
+        name=name,
+        stream=stream,
+        summary=args.summary or f"{name} {stream}, built elsewhere",
+        description=f"Builds of {', '.join(sorted(pins))} made elsewhere, taken from source {args.source}.",
+        license="NOASSERTION",
+        eol=eol,
+        components=(),
+        binaries=tuple(BinaryPin(c, args.source, pins[c].build.nvr) for c in sorted(pins)),
+        profiles=(Profile("default", "", rpms),),
+        api=rpms,
+    )
+    origin = f"Imported by `factory import repo` from source {args.source}"
+    written = _write(
+        ws.root,
+        Path(args.out) if args.out else ws.root,
+        {module_path(module): module_yaml(module, origin)},
+        force=args.force,
+    )
+    if args.json:
+        _json(
+            {
+                "written": written,
+                "pins": [
+                    {"component": c, "build": f.build.nvr, "found_in": f.holder, "rpms": list(f.binaries)}
+                    for c, f in sorted(pins.items())
+                ],
+            }
+        )
+        return EXIT_OK
+    for component, item in sorted(pins.items()):
+        where = "" if item.holder == args.source else f" (from {item.holder}, which it inherits)"
+        _out(f"pinned {component} at {item.build.nvr}{where}: {', '.join(item.binaries)}")
+    _out("\n".join(f"wrote {path}" for path in written) or "nothing to write: the module file is already so")
+    return EXIT_OK
+
+
+def _module_name(value: str) -> tuple[str, str]:
+    name, _, stream = value.partition(":")
+    if (
+        not name
+        or not stream
+        or not from_modulemd.NAME.match(name)
+        or not from_modulemd.STREAM_NAME.match(stream)
+    ):
+        raise InvalidInput(f"--module {value!r} is not NAME:STREAM", code="invalid-module-name")
+    return name, stream
+
+
+def _source_chain(ws: Workspace, config: Config, source: str) -> list[tuple[str, list[Repository]]]:
+    """The source and what it inherits, each read for every arch of the release."""
+    from pipeline.compose.sources import SourceReader
+    from pipeline.core.names import unknown
+    from pipeline.core.sources import release_arches
+
+    if config.source(source) is None:
+        raise unknown("source", source, [s.name for s in config.sources])
+    reader = SourceReader(config, ws.root, os.environ)
+    defs = ws.load(WORKTREE, check_distgit=False)
+    arches = release_arches(v.arches for v in defs.live_variants().values())
+    if not arches:
+        raise InvalidInput("no live variant says which arches to read the source for", code="no-arches")
+    return [(name, [reader.repository(name, arch) for arch in arches]) for name in reader.chain([source])]
+
+
+def _release_eol(ws: Workspace) -> dt.date:
+    """The EOL of a module given none: the latest of the live variants' (the release's)."""
+    defs = ws.load(WORKTREE, check_distgit=False)
+    eols = [v.eol for v in defs.live_variants().values()]
+    if not eols:
+        raise InvalidInput("no live variant gives an EOL: pass --eol DATE", code="no-eol")
+    return max(eols)
 
 
 def cmd_export_pungi(args: argparse.Namespace) -> int:
@@ -222,6 +342,20 @@ def _dtd(given: str | None) -> Path:
     from pipeline import schemas
 
     return schemas.pungi_dtd()
+
+
+class _SourceBuilds:
+    """from_pungi.BuildLookup over a source's repositories (and what it inherits)."""
+
+    def __init__(self, chain: list[tuple[str, list[Repository]]]) -> None:
+        self.chain = chain
+
+    def build_of(self, package: str) -> tuple[str, str] | None:
+        from pipeline.interop import from_source
+        from pipeline.tools.rpmlib import label_compare
+
+        found = from_source.find(package, self.chain, label_compare)
+        return None if found is None else (found.component, found.build.nvr)
 
 
 class _DistGitLookup:

@@ -17,7 +17,7 @@ The rule, in order:
    finished compose means skip, promoting that compose to latest good when it is not already
    (a revert reuses the earlier compose); the latest good compose is the one reused when it
    has the key, else the newest; a production run reuses only production composes, but for
-   builds (`Known.composed` answers so); a PENDING compose (composed, its gate waiting for
+   builds and binary pins (`Known.composed` answers so); a PENDING compose (composed, its gate waiting for
    results) with the key means wait: it is not composed again, and it blocks what is made from
    it until `factory gate ID --promote`;
 6. otherwise compose, with that key and those inputs.

@@ -276,10 +276,12 @@ class _State:
     def composed(self, node: str, key: str) -> Record | None:
         """A compose with the key: the latest good one when it has it (two composes of one key
         may finish in the same second: the latest good stays), else the newest. In a production
-        run only a production one, but for a build (packages are shared by every type, as a
-        production compose takes them from Koji)."""
+        run only a production one, but for a build or a binary pin (packages are shared by every
+        type, as a production compose takes them from Koji)."""
         wanted = (
-            (PRODUCTION,) if self._ctx.compose_type == PRODUCTION and not node.startswith("build:") else None
+            (PRODUCTION,)
+            if self._ctx.compose_type == PRODUCTION and not (BUILD.of(node) or BINARY.of(node))
+            else None
         )
         latest = self.latest(node)
         if latest is not None and (wanted is None or parse_compose_id(latest).type_ in wanted):

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pipeline.core.model import Module, Pin, Profile
+from pipeline.core.model import BinaryPin, Module, Pin, Profile
 from pipeline.interop.report import Loss
 from pipeline.tools.libmodulemd import PACKAGER, STREAM, Document, ModuleStream, RpmComponent
 
@@ -52,6 +52,10 @@ class Context:
     eol: dt.date | None = None  # for documents that carry no EOL
     known: Mapping[str, frozenset[str]] = field(default_factory=dict)  # streams defined there
     distgit_url: str = ""  # factory.yaml's template, `{component}` for the repository name
+    # `--source`: components become binary pins of the builds the stream's `artifacts` name, as
+    # the source holds them (artifact NEVRA -> NVR of its build)
+    source: str = ""
+    artifact_builds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +181,18 @@ def _module(
         lose(("license",), "license", "the document names no module license: NOASSERTION written")
     deps = _dependencies(doc, s, known, lose)
     pins = _pins(doc, s, context, lose)
-    if not pins:
+    binaries = _exported_binaries(factory)
+    if context.source:
+        binaries = _binary_pins(s, pins, context, lose)
+        pins = []
+        if not binaries:
+            skip(f"{nsid}: no artifact of its components is in source {context.source}")
+            return None
+    elif not pins and not binaries:
         skip(f"{nsid} has no component factory can build")
         return None
-    shipped = {p.component for p in pins}
+    shipped = {p.component for p in pins} | {b.component for b in binaries}
+    shipped |= {_artifact_name(a) for a in s.artifacts if context.artifact_builds.get(a)}
     api = []
     for rpm in s.api:
         if PACKAGE.match(rpm):
@@ -236,6 +248,7 @@ def _module(
         license=license_,
         eol=eol,
         components=tuple(sorted(pins, key=lambda p: p.component)),
+        binaries=tuple(sorted(binaries, key=lambda b: b.component)),
         buildrequires=deps[0],
         requires=deps[1],
         profiles=profiles,
@@ -369,6 +382,64 @@ def _pins(doc: Document, s: ModuleStream, context: Context, lose: _Lose) -> list
             )
         )
     return pins
+
+
+def _exported_binaries(factory: Mapping[str, object]) -> list[BinaryPin]:
+    """The binary pins `factory export pungi` wrote in `xmd.factory.binaries`."""
+    raw = factory.get("binaries")
+    found = []
+    for component, pin in raw.items() if isinstance(raw, dict) else ():
+        if isinstance(pin, dict) and isinstance(pin.get("source"), str) and isinstance(pin.get("build"), str):
+            arches = pin.get("arches")
+            found.append(
+                BinaryPin(
+                    str(component),
+                    pin["source"],
+                    pin["build"],
+                    str(pin.get("rationale", "")),
+                    int(pin.get("buildorder", 0)),
+                    tuple(str(a) for a in arches) if isinstance(arches, list) else (),
+                )
+            )
+    return found
+
+
+def _binary_pins(s: ModuleStream, pins: list[Pin], context: Context, lose: _Lose) -> list[BinaryPin]:
+    """The components as binary pins of the builds the stream's artifacts are RPMs of, in the
+    context's source; a component no artifact in the source leads to is left out, said so."""
+    built: dict[str, set[str]] = {}
+    for artifact in s.artifacts:
+        nvr = context.artifact_builds.get(artifact)
+        if nvr is None:
+            lose(("artifacts", "rpms"), f"artifact {artifact}", f"not in source {context.source}")
+            continue
+        built.setdefault(nvr.rsplit("-", 2)[0], set()).add(nvr)
+    found = []
+    for pin in pins:
+        names = {c.name or c.key for c in s.components if c.key == pin.component}
+        nvrs = sorted(n for name in names for n in built.get(name, ()))
+        at = ("components", "rpms", pin.component)
+        if not nvrs:
+            lose(
+                at, f"component {pin.component}", f"no artifact of it is in source {context.source}: left out"
+            )
+            continue
+        if len(nvrs) > 1:
+            lose(
+                at,
+                f"component {pin.component}",
+                f"artifacts of several builds ({', '.join(nvrs)}): {nvrs[-1]} pinned",
+            )
+        nvr = nvrs[-1]
+        found.append(
+            BinaryPin(nvr.rsplit("-", 2)[0], context.source, nvr, pin.rationale, pin.buildorder, pin.arches)
+        )
+    return found
+
+
+def _artifact_name(nevra: str) -> str:
+    """The package name of an artifact NEVRA (`glibc-0:2.28-1.fc29.x86_64`: glibc)."""
+    return nevra.rsplit("-", 2)[0]
 
 
 def _pin_ref(c: RpmComponent, built: object, stream: str, lose: _LoseHere) -> tuple[str, str]:

@@ -13,7 +13,9 @@ A variant selects:
 - one module per other comps group it lists: components from the group's packages that a
   dist-git repository provides (pinned at the head of the branch given; a package no dist-git
   provides is reported, never guessed), profiles `mandatory`, `default` (mandatory + default
-  packages: what `dnf group install` installs) and `optional` (everything).
+  packages: what `dnf group install` installs) and `optional` (everything). With a source
+  (`--source`), as Pungi composes from a tag's packages: binary pins of the builds the source
+  holds for the group's packages (binary package names), the profiles listing those packages.
 
 Release, EOL and artifacts come from the `<?factory-variant?>` instruction of an exported file;
 otherwise the release is factory.yaml's, the EOL the one given, and the variant makes its flat
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pipeline.core.model import Module, ModuleSelection, Output, Pin, Profile, Variant
+from pipeline.core.model import BinaryPin, Module, ModuleSelection, Output, Pin, Profile, Variant
 from pipeline.formats.pungi import Comps, CompsGroup, GroupRef, PungiVariant
 from pipeline.interop.from_modulemd import NAME, STREAM_NAME
 from pipeline.interop.report import Loss
@@ -53,6 +55,12 @@ class DistGitLookup(Protocol):
     def provides(self, package: str, branch: str) -> tuple[Provided, str]: ...
 
 
+class BuildLookup(Protocol):
+    """The build a source holds of a binary package: (its component, its NVR), or None."""
+
+    def build_of(self, package: str) -> tuple[str, str] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     release: str  # factory.yaml's release version: the release of variants that carry none
@@ -60,6 +68,7 @@ class Context:
     branch: str  # the dist-git branch their pins follow
     eol: dt.date | None = None
     modules: Mapping[str, Module] = field(default_factory=dict)  # defined at the destination
+    source: str = ""  # a binary package source: groups become binary pins of its builds
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +85,11 @@ def convert(
     comps: Comps,
     context: Context,
     lookup: DistGitLookup,
+    builds: BuildLookup | None = None,
 ) -> Imported:
-    """Factory variants and the modules made from comps groups, and what did not fit."""
-    state = _State(variants_path, comps_path, comps, context, lookup)
+    """Factory variants and the modules made from comps groups (binary pins of a source's builds
+    when the context names one: `builds` finds them), and what did not fit."""
+    state = _State(variants_path, comps_path, comps, context, lookup, builds)
     templates = {v.id: v for v in variants if v.type in ("addon", "layered-product")}
     referenced: set[str] = set()
     for top in variants:
@@ -104,17 +115,25 @@ def factory_uid(pungi_uid: str) -> str:
 
 class _State:
     def __init__(
-        self, variants_path: str, comps_path: str, comps: Comps, context: Context, lookup: DistGitLookup
+        self,
+        variants_path: str,
+        comps_path: str,
+        comps: Comps,
+        context: Context,
+        lookup: DistGitLookup,
+        builds: BuildLookup | None = None,
     ) -> None:
         self.variants_path = variants_path
         self.comps_path = comps_path
         self.groups = {g.id: g for g in comps.groups}
         self.context = context
         self.lookup = lookup
+        self.builds = builds
         self.losses: list[Loss] = []
         self.out: list[Variant] = []
         self.group_modules: dict[str, Module | None] = {}
         self.owner = {p.component: m.nsid for m in context.modules.values() for p in m.components}
+        self.owner |= {b.component: m.nsid for m in context.modules.values() for b in m.binaries}
 
     def lose_v(self, line: int, what: str, reason: str) -> None:
         self.losses.append(Loss(self.variants_path, line, what, reason))
@@ -306,6 +325,8 @@ class _State:
         if self.context.eol is None:
             self.lose_c(group.line, what, "a module needs an EOL: pass --eol DATE")
             return None
+        if self.context.source and self.builds is not None:
+            return self._binary_module(group, nsid, self.builds)
         pins: dict[str, Pin] = {}
         kinds: dict[str, set[str]] = {"mandatory": set(), "default": set(), "optional": set()}
         for req in group.packages:
@@ -366,6 +387,72 @@ class _State:
             eol=self.context.eol,
             components=tuple(pins[name] for name in sorted(pins)),
             profiles=tuple(sorted(profiles, key=lambda p: p.name)),
+        )
+
+    def _binary_module(self, group: CompsGroup, nsid: str, builds: BuildLookup) -> Module | None:
+        """The module of a group whose packages are builds the context's source holds."""
+        source = self.context.source
+        pins: dict[str, BinaryPin] = {}
+        kinds: dict[str, list[str]] = {"mandatory": [], "default": [], "optional": []}
+        for req in group.packages:
+            found = builds.build_of(req.name)
+            if found is None:
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"source {source} (with what it inherits) holds no such package",
+                )
+                continue
+            component, nvr = found
+            if component in self.owner and self.owner[component] != nsid:
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"its build {nvr} is already a component of {self.owner[component]}: a build belongs to one module",
+                )
+                continue
+            if req.type == "conditional":
+                self.lose_c(
+                    req.line,
+                    f"package {req.name}",
+                    f"installed only with {req.requires} (conditional): in the optional profile",
+                )
+            pins.setdefault(component, BinaryPin(component, source, nvr))
+            self.owner[component] = nsid
+            kind = "optional" if req.type in ("optional", "conditional") else req.type
+            if req.name not in kinds[kind]:
+                kinds[kind].append(req.name)
+        if not pins:
+            self.lose_c(
+                group.line,
+                f"group {group.id}",
+                f"no package of the group is in source {source}: no module made",
+            )
+            return None
+        self.lose_c(group.line, f"group {group.id} license", "comps carries no license: NOASSERTION written")
+        mandatory = sorted(kinds["mandatory"])
+        default = sorted({*kinds["mandatory"], *kinds["default"]})
+        everything = sorted({*default, *kinds["optional"]})
+        profiles = [
+            Profile(name, "", tuple(rpms))
+            for name, rpms in (
+                ("mandatory", mandatory if mandatory and kinds["default"] else []),
+                ("default", default),
+                ("optional", everything if kinds["optional"] else []),
+            )
+            if rpms
+        ]
+        assert self.context.eol is not None
+        return Module(
+            name=group.id,
+            stream=self.context.stream,
+            summary=group.name or group.id,
+            description=group.description or group.name or group.id,
+            license="NOASSERTION",
+            eol=self.context.eol,
+            components=(),
+            profiles=tuple(sorted(profiles, key=lambda p: p.name)),
+            binaries=tuple(pins[c] for c in sorted(pins)),
         )
 
 

@@ -8,7 +8,9 @@
   factory's variant repos carry (`pipeline/formats/comps.py`);
 - modules.yaml: one modulemd v2 document per module stream, shaped as MBS records a build: a
   component's `ref` is the branch it follows and `xmd.mbs.rpms.<name>.ref` the exact commit;
-  the module's EOL and maintainers go in `xmd.factory`, modulemd's extensible metadata.
+  the module's EOL and maintainers go in `xmd.factory`, modulemd's extensible metadata, and so
+  do binary pins (`xmd.factory.binaries`: component -> source and build), which MBS would not
+  build.
 
 `factory import modulemd modules.yaml` then `factory import pungi variants.xml --comps
 comps.xml` give back the same definitions.
@@ -68,6 +70,17 @@ def module_document(module: Module) -> dict[str, Any]:
     xmd: dict[str, Any] = {"factory": {"eol": module.eol.isoformat()}}
     if module.maintainers:
         xmd["factory"]["maintainers"] = list(module.maintainers)
+    if module.binaries:
+        xmd["factory"]["binaries"] = {
+            b.component: {
+                "source": b.source,
+                "build": b.build,
+                **({"rationale": b.rationale} if b.rationale else {}),
+                **({"buildorder": b.buildorder} if b.buildorder else {}),
+                **({"arches": list(b.arches)} if b.arches else {}),
+            }
+            for b in module.binaries
+        }
     built = {p.component: {"ref": p.ref} for p in module.components if p.ref}
     if built:
         xmd["mbs"] = {"rpms": built}

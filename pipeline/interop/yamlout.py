@@ -64,6 +64,15 @@ def module_data(module: Module) -> dict[str, Any]:
         if pin.arches:
             entry["arches"] = list(pin.arches)
         rpms[pin.component] = entry
+    for binary in module.binaries:
+        made: dict[str, Any] = {"source": binary.source, "build": binary.build}
+        if binary.rationale:
+            made["rationale"] = binary.rationale
+        if binary.buildorder:
+            made["buildorder"] = binary.buildorder
+        if binary.arches:
+            made["arches"] = list(binary.arches)
+        rpms[binary.component] = made
     data["components"] = {"rpms": rpms}
     if module.profiles:
         data["profiles"] = {

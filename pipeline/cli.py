@@ -504,6 +504,12 @@ def _interop_commands(sub: Sub) -> None:
             help="the EOL of what the documents give none (import repo: default the live variants' latest)",
         )
         p.add_argument("--force", action="store_true", help="overwrite definition files that differ")
+        p.add_argument(
+            "--arch",
+            action="append",
+            metavar="ARCH",
+            help="with --source: read it for this arch (repeatable; default: every arch of the live variants)",
+        )
     export = _group(sub, "export", "Write factory's definitions in other formats.")
     p = export(
         "pungi", "interop:cmd_export_pungi", "Write variants.xml, comps.xml and modules.yaml for Pungi."

@@ -113,6 +113,7 @@ def build(
     debuginfo: bool = False,
     multilib: bool = False,
     requires: Sequence[str] = (),
+    named_subpackages: Sequence[str] = (),
 ) -> Built:
     """Build a small package with rpmbuild: a main package (x86_64 unless noarch), subpackages,
     a `-debuginfo` subpackage, and with multilib its i686 build too (as Koji puts into x86_64)."""
@@ -138,16 +139,20 @@ def build(
         if part in noarch_subpackages:
             lines.append("BuildArch: noarch")
         lines += [f"%description {part}", f"{name}-{part}"]
+    for other in named_subpackages:  # a subpackage with a name of its own (`%package -n`)
+        lines += [f"%package -n {other}", f"Summary: {other}", f"%description -n {other}", other]
     lines += [
         "%install",
         f"mkdir -p %{{buildroot}}/usr/share/{name}",
         f"echo {version}-{release} > %{{buildroot}}/usr/share/{name}/{name}",
     ]
-    for part in parts:
+    for part in (*parts, *named_subpackages):
         lines.append(f"echo {part} > %{{buildroot}}/usr/share/{name}/{part}")
     lines += ["%files", f"/usr/share/{name}/{name}"]
     for part in parts:
         lines += [f"%files {part}", f"/usr/share/{name}/{part}"]
+    for other in named_subpackages:
+        lines += [f"%files -n {other}", f"/usr/share/{name}/{other}"]
     spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
     targets = ["x86_64"] if noarch else ["x86_64", *(["i686"] if multilib else [])]
     for target in targets:

@@ -54,7 +54,7 @@ def cmd_import_modulemd(args: argparse.Namespace) -> int:
         known[module.name] = known.get(module.name, frozenset()) | {module.stream}
     source, artifact_builds = "", dict[str, str]()
     if args.source:
-        chain = _source_chain(ws, config, args.source)
+        chain = _source_chain(ws, config, args.source, args.arch)
         source = args.source
         for _, repositories in chain:
             for repository in repositories:
@@ -102,7 +102,12 @@ def cmd_import_pungi(args: argparse.Namespace) -> int:
         modules=_modules_at(ws.root, dest),
         source=args.source or "",
     )
-    builds = _SourceBuilds(_source_chain(ws, config, args.source)) if args.source else None
+    builds = None
+    if args.source:  # read for the arches of the variants imported, unless told
+        arches = args.arch or sorted(
+            {a for v in _all_variants(variants) for a in v.arches} & set(from_pungi.VARIANT_ARCHES)
+        )
+        builds = _SourceBuilds(_source_chain(ws, config, args.source, arches))
     result = from_pungi.convert(
         str(variants_file), variants, str(comps_file), comps, context, _DistGitLookup(ws.root, config), builds
     )
@@ -125,7 +130,7 @@ def cmd_import_repo(args: argparse.Namespace) -> int:
     ws = Workspace.open(args.repo)
     config = ws.config(WORKTREE)
     name, stream = _module_name(args.module)
-    chain = _source_chain(ws, config, args.source)
+    chain = _source_chain(ws, config, args.source, args.arch)
     from pipeline.tools.rpmlib import label_compare
 
     found, missing = [], []
@@ -192,8 +197,11 @@ def _module_name(value: str) -> tuple[str, str]:
     return name, stream
 
 
-def _source_chain(ws: Workspace, config: Config, source: str) -> list[tuple[str, list[Repository]]]:
-    """The source and what it inherits, each read for every arch of the release."""
+def _source_chain(
+    ws: Workspace, config: Config, source: str, arches: list[str] | None = None
+) -> list[tuple[str, list[Repository]]]:
+    """The source and what it inherits, each read for the arches given, else every arch of the
+    release (the destination's live variants')."""
     from pipeline.compose.sources import SourceReader
     from pipeline.core.names import unknown
     from pipeline.core.sources import release_arches
@@ -201,10 +209,15 @@ def _source_chain(ws: Workspace, config: Config, source: str) -> list[tuple[str,
     if config.source(source) is None:
         raise unknown("source", source, [s.name for s in config.sources])
     reader = SourceReader(config, ws.root, os.environ)
-    defs = ws.load(WORKTREE, check_distgit=False)
-    arches = release_arches(v.arches for v in defs.live_variants().values())
     if not arches:
-        raise InvalidInput("no live variant says which arches to read the source for", code="no-arches")
+        defs = ws.load(WORKTREE, check_distgit=False)
+        arches = list(release_arches(v.arches for v in defs.live_variants().values()))
+    if not arches:
+        raise InvalidInput(
+            "no live variant says which arches to read the source for",
+            hint="pass --arch ARCH",
+            code="no-arches",
+        )
     return [(name, [reader.repository(name, arch) for arch in arches]) for name in reader.chain([source])]
 
 
@@ -342,6 +355,17 @@ def _dtd(given: str | None) -> Path:
     from pipeline import schemas
 
     return schemas.pungi_dtd()
+
+
+def _all_variants(variants: tuple[pungi.PungiVariant, ...]) -> list[pungi.PungiVariant]:
+    """Every variant of variants.xml, nested ones too."""
+    found = []
+    stack = list(variants)
+    while stack:
+        variant = stack.pop()
+        found.append(variant)
+        stack.extend(variant.children)
+    return found
 
 
 class _SourceBuilds:

@@ -180,7 +180,12 @@ def _module(
         license_ = "NOASSERTION"
         lose(("license",), "license", "the document names no module license: NOASSERTION written")
     deps = _dependencies(doc, s, known, lose)
-    pins = _pins(doc, s, context, lose)
+
+    def lose_pin(path: tuple[str | int, ...], what: str, reason: str) -> None:
+        if not (context.source and path[-1:] in (("ref",), ("cache",))):  # dist-git's, moot for a build
+            lose(path, what, reason)
+
+    pins = _pins(doc, s, context, lose_pin)
     binaries = _exported_binaries(factory)
     if context.source:
         binaries = _binary_pins(s, pins, context, lose)

@@ -17,6 +17,22 @@ them) and an updateinfo.xml of one advisory per 50 builds. Figures, each the med
 - newest_s          the newest build of each package by rpm.labelCompare, with the advisories
                     naming it: what the history of a source will record (and diff)
 - http_cold_s       read_cold_s with the repository served over HTTP on 127.0.0.1 (--http)
+- diff_cpu_s        the source moved on (--changed packages have a newer build, with an
+                    advisory each): read again with an empty cache, the newest build of every
+                    package with its advisories, compared with the source history recorded in
+                    Git before and the change recorded (`factory history record`'s work for one
+                    source); `ratio_diff` is diff / cr_parse in CPU time, pairs measured back to
+                    back, the median of the runs' ratios (target: at most 2)
+- bump_plan_s       the plan of a bump against that source: in a definitions repository whose
+                    module pins an older build of one of its packages (its reading cached, its
+                    history recorded), what `factory bot reconcile` does for it: the source read
+                    (repomd.xml asked again, its cached reading loaded), the newest build of
+                    every package, the pin found behind, the advisories in between and the plan
+                    of the bump; `version_s` is `factory --version` as a process, the reference;
+                    `ratio_bump` their ratio (target: at most 2)
+- reconcile_s       the whole `factory bot reconcile --dry-run` as a process, for comparison
+                    (most of it is starting Python and importing pygit2, librepo, createrepo_c,
+                    rpm and jsonschema's compiled validators)
 
 Progress goes to stderr; the last line on stdout is one JSON object with the figures.
 
@@ -51,8 +67,9 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def generate(directory: Path, count: int) -> None:
-    """A yum repository's metadata: primary.xml (and updateinfo.xml) of `count` packages."""
+def generate(directory: Path, count: int, changed: int = 0) -> None:
+    """A yum repository's metadata: primary.xml (and updateinfo.xml) of `count` packages; the
+    first `changed` source packages with a newer build (release 9) and an advisory each."""
     repodata = directory / "repodata"
     repodata.mkdir(parents=True)
     primary_path = repodata / "primary.xml.gz"
@@ -64,6 +81,8 @@ def generate(directory: Path, count: int) -> None:
     while made < count:
         name = f"pkg{build:05d}"
         releases = ("1.fc42", "2.fc42") if build % 5 == 0 else ("1.fc42",)
+        if build < changed:
+            releases = (*releases[:-1], "9.fc42")
         for release in releases:
             srpm = f"{name}-1.{build % 7}-{release}.src.rpm"
             for part in ("", "-libs", "-devel", "-doc"):
@@ -106,7 +125,7 @@ def generate(directory: Path, count: int) -> None:
                 package.files = [(None, f"/usr/lib64/{name}{part}/", f"file{n}") for n in range(5)]
                 primary.add_pkg(package)
                 made += 1
-            if build % 50 == 0 and release == releases[-1]:
+            if (build % 50 == 0 or build < changed) and release == releases[-1]:
                 notes.append(
                     advisories.Advisory(
                         f"FEDORA-2026-{build:05d}", "security" if build % 100 == 0 else "bugfix",
@@ -141,11 +160,123 @@ def timed(runs: int, work: Callable[[], Any], *, cpu: bool = False) -> tuple[flo
     return statistics.median(times), result
 
 
+def diff_figures(scratch: Path, args: argparse.Namespace) -> dict[str, float]:
+    """The source read again after it moved on, and diffed against its recorded history."""
+    import pygit2
+
+    from pipeline.git.repo import open_repo
+    from pipeline.records.source_history import SourceHistory
+
+    before, after = scratch / "before" / "x86_64", scratch / "after" / "x86_64"
+    generate(before, args.packages)
+    generate(after, args.packages, args.changed)
+    primary = str(next((after / "repodata").glob("*-primary.xml.gz")))
+    pairs = []
+    for run in range(args.runs):
+        git_dir = scratch / f"history-{run}.git"
+        pygit2.init_repository(str(git_dir), bare=True)
+        history = SourceHistory(open_repo(git_dir))
+        cache = scratch / f"cache-{run}"
+        old = yumrepo.read(yumrepo.Where("f42", "x86_64", before.as_uri()), root=scratch, cache=cache)
+        history.record("f42", packages.newest_with_advisories([old], rpmlib.label_compare), [old.state], 1)
+
+        def cr_parse() -> None:
+            cr.xml_parse_primary(primary, pkgcb=lambda p: True, do_files=False)
+
+        def diff(cache: Path = cache, history: SourceHistory = history) -> Any:
+            new = yumrepo.read(yumrepo.Where("f42", "x86_64", after.as_uri()), root=scratch, cache=cache)
+            held = packages.newest_with_advisories([new], rpmlib.label_compare)
+            return history.record("f42", held, [new.state], 2)
+
+        reference, _ = timed(1, cr_parse, cpu=True)
+        ours, observed = timed(1, diff, cpu=True)
+        assert observed is not None and len(observed.changes) == args.changed, observed
+        pairs.append((reference, ours, ours / reference))
+    return {
+        "diff_cr_parse_cpu_s": statistics.median(p[0] for p in pairs),
+        "diff_cpu_s": statistics.median(p[1] for p in pairs),
+        "ratio_diff": statistics.median(p[2] for p in pairs),
+    }
+
+
+def bump_figures(scratch: Path, args: argparse.Namespace) -> dict[str, float]:
+    """`factory bot reconcile --dry-run` deciding a bump against the source, and its reference."""
+    import os
+    import subprocess
+
+    factory = str(Path(sys.executable).parent / "factory")
+    root = scratch / "dist"
+    (root / "modules" / "base").mkdir(parents=True)
+    (root / "variants").mkdir()
+    (root / "factory.yaml").write_text(
+        'document: factory-config\nversion: 1\nrelease: {name: Bench, short: B, version: "42"}\n'
+        f'dist: .b42\ndistgit: {{url: "{scratch}/distgit/{{component}}.git"}}\noutput: {{dir: .factory/output}}\n'
+        f"sources:\n  f42:\n    baseurl: {scratch / 'after'}/{{arch}}/\n    allow_unsigned: true\n"
+    )
+    (root / "modules" / "base" / "1.yaml").write_text(
+        'document: factory-module\nversion: 1\nname: base\nstream: "1"\nsummary: s\ndescription: d\n'
+        "license: MIT\neol: 2030-01-01\ncomponents:\n  rpms:\n    pkg00001:\n      source: f42\n"
+        "      build: pkg00001-1.1-1.fc42\n"
+    )
+    (root / "variants" / "Base.yaml").write_text(
+        'document: factory-variant\nversion: 1\nuid: Base\nname: Base\nrelease: "42"\neol: 2030-01-01\n'
+        "arches: [x86_64]\nmodules:\n  - module: base:1\noutputs:\n  - kind: repo\n    name: os\n"
+    )
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.invalid",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.invalid"}  # fmt: skip
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"]):
+        subprocess.run(["git", *argv], cwd=root, env=env, check=True)
+    subprocess.run([factory, "history", "record"], cwd=root, check=True, capture_output=True)
+
+    def reconcile() -> Any:
+        done = subprocess.run(
+            [factory, "bot", "reconcile", "--dry-run", "--json"], cwd=root, check=True, capture_output=True
+        )
+        return json.loads(done.stdout)
+
+    def version() -> None:
+        subprocess.run([factory, "--version"], check=True, capture_output=True)
+
+    report = reconcile()  # warm the caches (the source's reading, the graph cache)
+    title = "Bump pkg00001 (f42) to 1.1-9.fc42 — FEDORA-2026-00001"
+    assert [a["title"] for a in report["actions"]][:1] == [title], report
+
+    from pipeline.bot import reconcile_builds, source_state
+    from pipeline.compose.sources import SourceReader
+    from pipeline.records.source_history import SourceHistory
+    from pipeline.workspace import Workspace
+
+    ws = Workspace.open(str(root))
+    defs, current = ws.load("HEAD", check_distgit=False), ws.graph("HEAD")
+    history = SourceHistory(ws.repo)
+
+    def bump() -> Any:
+        seen = source_state.read(SourceReader(defs.config, root, {}), ["f42"], ["x86_64"])
+        return reconcile_builds.facts(ws.repo, defs, current, "main", seen, history, None, 1_800_000_000)
+
+    (fact,) = bump()
+    assert fact.proposal is not None and fact.proposal.title == title
+    version()
+    pairs = []
+    for _ in range(args.runs):
+        reference, _ = timed(1, version)
+        ours, _ = timed(1, bump)
+        whole, _ = timed(1, reconcile)
+        pairs.append((reference, ours, ours / reference, whole))
+    return {
+        "version_s": statistics.median(p[0] for p in pairs),
+        "bump_plan_s": statistics.median(p[1] for p in pairs),
+        "ratio_bump": statistics.median(p[2] for p in pairs),
+        "reconcile_s": statistics.median(p[3] for p in pairs),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--http", action="store_true", help="also read the repository over HTTP")
+    parser.add_argument("--changed", type=int, default=20, help="packages with a newer build the second time")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="factory-source-bench-"))
     try:
@@ -193,6 +324,8 @@ def main() -> None:
 
         figures["newest_s"], with_advisories = timed(args.runs, newest)
         figures["builds_with_advisories"] = with_advisories
+        figures.update(diff_figures(scratch, args))
+        figures.update(bump_figures(scratch, args))
         if args.http:
             with serve(scratch / "f42") as served:
                 over = yumrepo.Where("f42", "x86_64", f"{served.url}/x86_64/")

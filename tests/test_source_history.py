@@ -150,3 +150,28 @@ def test_show_answers_which_build_a_source_held_at_a_time(
         capsys, "history", "show", "--repo", str(dist), "--source", "f42", "glibc", "--at", "@1"
     )
     assert code == 2 and "not observed" in err
+
+
+def test_a_package_record_is_canonical_json_a_line_for_the_build_and_each_advisory() -> None:
+    from pipeline.core import advisories
+    from pipeline.core.canonical import canonical_json
+    from pipeline.core.packages import Build, Held
+    from pipeline.records.source_history import package_file, parse_package
+
+    package = advisories.AdvisoryPackage(
+        "gl\u00e9bc", 1, "2.41", "11.fc42", "x86_64", "f.rpm", "gl\u00e9bc-2.41-11.fc42.src.rpm"
+    )
+    other = advisories.AdvisoryPackage("other", 0, "1", "1", "noarch", "o.rpm", "other-1-1.src.rpm")
+    note = advisories.Advisory(
+        'FEDORA-"1"', "security", severity="Important",
+        collections=(advisories.PackageList("F42", "Fedora 42", (package, other)),),
+    )  # fmt: skip
+    held = Held(Build("gl\u00e9bc", 1, "2.41", "11.fc42"), (note,))
+    data = package_file(held)
+    lines = data.decode().splitlines()
+    value = json.loads(data)
+    assert lines[0] == canonical_json({k: v for k, v in value.items() if k != "advisories"})[:-1] + ","
+    assert lines[2] == canonical_json(value["advisories"][0]) and len(lines) == 4
+    assert [p[0] for c in value["advisories"][0]["collections"] for p in c["packages"]] == ["gl\u00e9bc"]
+    assert parse_package(data).build == held.build
+    assert package_file(parse_package(data)) == data  # written, read, written: the same bytes

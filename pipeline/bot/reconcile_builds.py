@@ -25,7 +25,7 @@ from pipeline.core.advisories import Advisory, urgency
 from pipeline.core.errors import OperationFailed
 from pipeline.core.kinds import MODULE
 from pipeline.core.model import BinaryPin, Definitions, Module
-from pipeline.core.packages import Build, Held, build_of_srpm, builds, lookup_order, split_nvr
+from pipeline.core.packages import Build, Held, build_of_srpm, builds, lookup_order, split_nvr, srpm_of_build
 from pipeline.git import repo as gitrepo
 from pipeline.git.repo import Repository
 from pipeline.records.source_history import SourceHistory
@@ -63,7 +63,7 @@ def facts(
         if held is None:
             found.append(BuildFact(name, source, None, (), problem=problem))
             continue
-        known = _known_builds(chain, seen)
+        known = _pinned_builds({p.build for _, p in pins}, chain, seen)
         evrs = [_evr(p.build, known, held.build) for _, p in pins]
         orders = [label_compare(e, held.build.evr) for e in evrs]
         pin_facts = tuple(BuildPinFact(m.nsid, p.build, o) for (m, p), o in zip(pins, orders, strict=True))
@@ -120,14 +120,11 @@ def _newest(component: str, chain: Sequence[str], seen: Mapping[str, Seen]) -> t
     return chain[0], None, f"source {where} holds no build of {component}"
 
 
-def _known_builds(chain: Sequence[str], seen: Mapping[str, Seen]) -> dict[str, Build]:
-    """Every build the chain's repositories hold now, by NVR (their epochs)."""
-    found: dict[str, Build] = {}
-    for name in chain:
-        if name in seen:
-            for repository in seen[name].repositories:
-                found.update(builds(repository.packages))
-    return found
+def _pinned_builds(nvrs: set[str], chain: Sequence[str], seen: Mapping[str, Seen]) -> dict[str, Build]:
+    """The pinned builds the chain's repositories still hold, by NVR (their epochs)."""
+    wanted = {srpm_of_build(n) for n in nvrs}
+    found = (p for name in chain if name in seen for r in seen[name].repositories for p in r.packages)
+    return builds(p for p in found if p.sourcerpm in wanted)
 
 
 def _evr(nvr: str, known: Mapping[str, Build], newest: Build) -> tuple[str, str, str]:

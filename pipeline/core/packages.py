@@ -166,10 +166,13 @@ def source_rpm(repository: Repository, nvr: str) -> Package | None:
 def builds(packages: Iterable[Package]) -> dict[str, Build]:
     """Every build the binary packages belong to, by NVR (epoch from its RPMs)."""
     found: dict[str, Build] = {}
+    seen: set[str] = set()  # the source RPMs met: every subpackage of a build names the same one
     for package in packages:
-        if package.is_source or not package.sourcerpm:
+        srpm = package.sourcerpm
+        if srpm in seen or not srpm or package.is_source:
             continue
-        nvr = build_of_srpm(package.sourcerpm)
+        seen.add(srpm)
+        nvr = build_of_srpm(srpm)
         if nvr not in found:
             try:
                 name, version, release = split_nvr(nvr)
@@ -208,7 +211,14 @@ def newest_with_advisories(repositories: Iterable[Repository], compare: Compare)
     held = list(repositories)
     newest = newest_builds((p for r in held for p in r.packages), compare)
     notes: dict[str, Advisory] = {a.id: a for r in held for a in r.advisories}
-    return tuple(Held(build, naming_build(notes.values(), build.srpm)) for _, build in sorted(newest.items()))
+    by_srpm: dict[str, list[Advisory]] = {}  # each advisory under every source RPM it names, once
+    for advisory in notes.values():
+        for srpm in dict.fromkeys(p.src for p in advisory.packages):
+            by_srpm.setdefault(srpm, []).append(advisory)
+    return tuple(
+        Held(build, naming_build(by_srpm.get(build.srpm, ()), build.srpm))
+        for _, build in sorted(newest.items())
+    )
 
 
 def lookup_order(names: Sequence[str], inherits: Mapping[str, Sequence[str]]) -> tuple[str, ...]:

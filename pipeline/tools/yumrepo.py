@@ -216,7 +216,7 @@ def _cached(cache: Path, digest: str) -> _Reading | None:
         os.utime(path)  # in use: kept by _prune
         if data["format"] != CACHE_FORMAT:
             return None
-        packages = tuple(Package._make(row) for row in data["packages"])
+        packages = tuple(map(Package._make, data["packages"]))
         notes = tuple(advisories.from_json(a) for a in data["advisories"])
         return str(data["revision"]), packages, notes
     except (OSError, ValueError, KeyError, TypeError):

@@ -219,9 +219,16 @@ def _lineage_commands(sub: Sub) -> None:
     p.add_argument("--tree", action="store_true", help="every input, transitively, down to dist-git commits")
 
     p = _command(
-        sub, "why", "lineage:why", "Every compose made with a component commit, directly or through inputs."
+        sub,
+        "why",
+        "lineage:why",
+        "Every compose made with a component commit (or a build made elsewhere), directly or through inputs.",
     )
-    p.add_argument("pin", metavar="COMPONENT@COMMIT")
+    p.add_argument(
+        "pin",
+        metavar="COMPONENT@COMMIT|NVR",
+        help="openssl@9d0324eb, or a binary pin's build: glibc-2.41-9.fc42",
+    )
 
     p = _command(sub, "latest", "lineage:latest", "The latest good compose of every node (or of one).")
     p.description = (

@@ -80,6 +80,20 @@ def test_the_security_day(example_repo: Path, tmp_path: Path, capsys: pytest.Cap
         f"binary:{NEW}", "iso:Server/dvd", "module:python3:3.12", "repo:AtomicHost", "repo:Server", "repo:Workstation",
     ]  # fmt: skip
     assert {n["status"] for n in composed["nodes"] if n["node"] not in again} == {"SKIPPED"}
+    # `factory why BUILD`: what was made with each build, and what of it is still current.
+    old = {
+        f["node"]: f["latest_good"]
+        for f in json.loads(factory(capsys, "why", "python3-idna-3.6-1.fc42", "--repo", repo, "--json"))
+    }
+    new = {
+        f["node"]: f["latest_good"] for f in json.loads(factory(capsys, "why", NEW, "--repo", repo, "--json"))
+    }
+    assert {"repo:Server", "repo:Workstation", "module:python3:3.12"} <= old.keys()
+    assert not old["repo:Server"] and not old["binary:python3-idna-3.6-1.fc42"]
+    assert sorted(n for n, good in new.items() if good) == again
+    assert factory(capsys, "why", NEW, "--repo", repo).startswith(
+        f"6 composes made with {NEW}; 6 still current"
+    )
 
     # dnf on that machine sees the advisory in the new Server repo.
     after = server_tree(example_repo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from pipeline.commands import known
 from pipeline.commands.output import out, out_json
@@ -17,6 +18,7 @@ from pipeline.records import collected, paths
 from pipeline.records.lineage import COMPOSE_ID_CUTOFF, Lineage
 from pipeline.workspace import Workspace
 
+BUILD_NVR = re.compile(r"[A-Za-z0-9._+^~-]+-[^-@/]+-[^-@/]+")  # glibc-2.41-9.fc42
 RUNS_LISTED = "`factory lineage COMPOSE_ID` names the run that made a compose"
 
 
@@ -181,10 +183,13 @@ def _branch_line(record: Record) -> list[str]:
 
 
 def why(args: argparse.Namespace) -> int:
-    component, _, commit = args.pin.partition("@")
+    component, at, commit = args.pin.partition("@")
+    if not at and BUILD_NVR.fullmatch(args.pin):  # a build made elsewhere: its binary pin's node
+        return _why_build(args)
     if not component or len(commit) < 7 or any(c not in "0123456789abcdef" for c in commit):
         raise InvalidInput(
-            f"expected COMPONENT@COMMIT with at least 7 hex digits, got {args.pin!r}", code="bad-pin"
+            f"expected COMPONENT@COMMIT with at least 7 hex digits, or a build's NVR, got {args.pin!r}",
+            code="bad-pin",
         )
     ws = Workspace.open(args.repo)
     lineage = Lineage(ws.root)
@@ -210,6 +215,47 @@ def why(args: argparse.Namespace) -> int:
         return 0
     current = [f for f in found if f["latest_good"] or f["released"]]
     out(f"{len(found)} composes made with {component} at {commit}; {len(current)} still current:")
+    for f in found:
+        marks = ", ".join(
+            m for m, on in (("latest good", f["latest_good"]), ("released", f["released"])) if on
+        )
+        out(f"  {f['compose_id']}  {f['node']}  {f['status']}" + (f"  [{marks}]" if marks else ""))
+    return 0
+
+
+def _why_build(args: argparse.Namespace) -> int:
+    """`factory why glibc-2.41-9.fc42`: every compose made with a build made elsewhere (its
+    binary pin's composes and what was made of them), and which are still latest good or
+    released."""
+    ws = Workspace.open(args.repo)
+    lineage = Lineage(ws.root)
+    node = f"binary:{args.pin}"
+    good = _current(ws, lineage)
+    found = [
+        {
+            "compose_id": r.compose_id,
+            "node": r.node,
+            "status": r.status,
+            "latest_good": (r.node, r.compose_id) in good,
+            "released": _released(lineage, r.compose_id),
+        }
+        for r in lineage.why_node(node)
+    ]
+    if args.json:
+        out_json(found)
+        return 0
+    if not found:
+        builds = {n.removeprefix("binary:") for n in lineage.latest_indexed() if n.startswith("binary:")}
+        if builds and args.pin not in builds:
+            raise unknown("build", args.pin, builds, where=" composed here")
+        out(f"no compose was made with {args.pin}")
+        return 0
+    current = [f for f in found if f["latest_good"] or f["released"]]
+    released = [f for f in found if f["released"]]
+    out(
+        f"{len(found)} composes made with {args.pin}; {len(current)} still current, "
+        f"{len(released)} released and live:"
+    )
     for f in found:
         marks = ", ".join(
             m for m, on in (("latest good", f["latest_good"]), ("released", f["released"])) if on

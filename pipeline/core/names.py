@@ -32,6 +32,7 @@ WORDS = {
     "compose-type": "compose type",
     "source": "source",
     "package": "package",
+    "build": "build",
     "name": "node, module or component named",
 }
 

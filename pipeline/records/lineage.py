@@ -373,6 +373,11 @@ class Lineage:
             for text in self._index_ready().why(component, prefix)
         ]
 
+    def why_node(self, node: str) -> list[Record]:
+        """Every compose of a node (`binary:<NVR>`: a build made elsewhere) and every compose made
+        from one of them, transitively; sorted by compose ID."""
+        return [load_record(text.encode("utf-8"), node) for text in self._index_ready().why_node(node)]
+
     def history(self, node: str | None = None) -> list[Record]:
         """Every compose recorded, FINISHED and FAILED (or every compose of one node), oldest
         first by finish time, then compose ID."""

@@ -50,6 +50,15 @@ _INDEXES = {  # dropped during a rebuild and made again after it: sorting beats 
     "inputs_compose": "inputs(compose_id)",
 }
 
+_WHY_NODE = """
+WITH RECURSIVE hit(compose_id) AS (
+    SELECT compose_id FROM composes WHERE node = ?
+    UNION
+    SELECT inputs.compose_id FROM inputs JOIN hit ON inputs.input_compose_id = hit.compose_id
+)
+SELECT composes.json FROM hit JOIN composes USING (compose_id) ORDER BY composes.compose_id
+"""
+
 _WHY = """
 WITH RECURSIVE hit(compose_id) AS (
     SELECT compose_id FROM pins WHERE component = ? AND "commit" >= ? AND "commit" < ?
@@ -214,6 +223,12 @@ class LineageIndex:
         """Notes of composes pinning component at a commit starting with prefix (lower-case hex),
         and of every compose consuming one of them, transitively; by compose ID."""
         rows = self.db.execute(_WHY, (component, prefix, prefix + "g")).fetchall()
+        return [str(text) for (text,) in rows]
+
+    def why_node(self, node: str) -> list[str]:
+        """Notes of the composes of a node (a binary pin's build) and of every compose consuming
+        one of them, transitively; by compose ID."""
+        rows = self.db.execute(_WHY_NODE, (node,)).fetchall()
         return [str(text) for (text,) in rows]
 
     def records(self, node: str | None = None) -> list[str]:

@@ -416,11 +416,18 @@ def _bot_commands(sub: Sub) -> None:
     p.add_argument("--at", metavar="TIME", help="ISO 8601 (UTC unless it says otherwise) or @SECONDS")
     p.add_argument("--all", action="store_true", help="every recorded head (or build), newest first")
 
-    bot = _group(sub, "bot", "The bump bot: merge requests that move pins to their branch heads.")
-    reconcile = bot(
-        "reconcile", "bot:cmd_reconcile", "Record branch heads; open or update one bump MR per moved branch."
+    bot = _group(
+        sub,
+        "bot",
+        "The bump bot: merge requests that move pins to their branch heads or their sources' newest builds.",
     )
-    reconcile.add_argument("--component", help="only this component's branches")
+    reconcile = bot(
+        "reconcile",
+        "bot:cmd_reconcile",
+        "Record branch heads and sources; open or update one bump MR per moved branch and per "
+        "(component, source) with a newer build (security first; automerge as the source says).",
+    )
+    reconcile.add_argument("--component", help="only this component's branches (and binary pins)")
     reconcile.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
     reconcile.add_argument(
         "--trigger",

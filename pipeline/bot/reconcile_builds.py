@@ -73,28 +73,7 @@ def facts(
             oldest = min(
                 (e for e, o in zip(evrs, orders, strict=True) if o < 0), key=cmp_to_key(label_compare)
             )
-            bumped = bump.bump_build(defs, name, source, held.build.nvr)
-            plan = planner.plan(current, graphs.build(bumped))
-            notes = between(
-                name,
-                oldest,
-                held.build.evr,
-                [a for s in chain if s in seen for r in seen[s].repositories for a in r.advisories],
-                [h.held for h in history.log(holder, name) if h.held is not None],
-            )
-            text = describe_builds.BuildBump(
-                component=name,
-                source=source,
-                holder=holder,
-                new=held.build,
-                moves=tuple(
-                    describe_builds.BuildMove(m.nsid, m.path, p.build, held.build.nvr) for m, p in moved
-                ),
-                advisories=notes,
-                plan=plan,
-                eols=_eols(bumped, plan),
-                today=dt.datetime.fromtimestamp(now, dt.UTC).date(),
-            )
+            text = _bump(defs, current, seen, history, chain, holder, held.build, moved, oldest, now)
             spec = _spec(repo, target, text, moved)
             policy = defs.config.source(source)
             automerge = policy is not None and policy.automerge.merges(bool(text.security))
@@ -103,6 +82,42 @@ def facts(
             )
         found.append(fact)
     return found
+
+
+def _bump(
+    defs: Definitions,
+    current: graphs.Graph,
+    seen: Mapping[str, Seen],
+    history: SourceHistory,
+    chain: Sequence[str],
+    holder: str,
+    new: Build,
+    moved: Sequence[tuple[Module, BinaryPin]],
+    oldest: tuple[str, str, str],
+    now: int,
+) -> describe_builds.BuildBump:
+    """What the merge request moving `moved` to the new build says: its advisories and its plan."""
+    component, source = new.name, moved[0][1].source
+    bumped = bump.bump_build(defs, component, source, new.nvr)
+    plan = planner.plan(current, graphs.build(bumped))
+    notes = between(
+        component,
+        oldest,
+        new.evr,
+        [a for s in chain if s in seen for r in seen[s].repositories for a in r.advisories],
+        [h.held for h in history.log(holder, component) if h.held is not None],
+    )
+    return describe_builds.BuildBump(
+        component=component,
+        source=source,
+        holder=holder,
+        new=new,
+        moves=tuple(describe_builds.BuildMove(m.nsid, m.path, p.build, new.nvr) for m, p in moved),
+        advisories=notes,
+        plan=plan,
+        eols=_eols(bumped, plan),
+        today=dt.datetime.fromtimestamp(now, dt.UTC).date(),
+    )
 
 
 def _newest(component: str, chain: Sequence[str], seen: Mapping[str, Seen]) -> tuple[str, Held | None, str]:

@@ -10,7 +10,7 @@ in rpm's own version order), recorded on `refs/history/sources/<source>`
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.compose.sources import SourceReader
@@ -30,6 +30,7 @@ class Seen:
     repositories: tuple[Repository, ...] = ()
     held: tuple[Held, ...] = ()
     problem: str = ""
+    by_name: Mapping[str, Held] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def answered(self) -> bool:
@@ -37,7 +38,7 @@ class Seen:
 
     def newest(self, package: str) -> Held | None:
         """The newest build of a source package it holds, with the advisories naming it."""
-        return next((h for h in self.held if h.build.name == package), None)
+        return self.by_name.get(package)
 
 
 def arches_of(defs: Definitions) -> tuple[str, ...]:
@@ -63,7 +64,8 @@ def read(reader: SourceReader, names: Collection[str], arches: Sequence[str]) ->
         except OperationFailed as exc:
             seen[name] = Seen(name, problem=exc.message)
             continue
-        seen[name] = Seen(name, repositories, newest_with_advisories(repositories, label_compare))
+        held = newest_with_advisories(repositories, label_compare)
+        seen[name] = Seen(name, repositories, held, by_name={h.build.name: h for h in held})
     return seen
 
 

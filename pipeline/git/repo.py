@@ -389,6 +389,15 @@ def record_tree_commit(
     return str(repo.raw.create_commit(None, sig, sig, message, tree, parents))
 
 
+def path_id(repo: Repository, commit: str, path: str) -> str | None:
+    """The id of the object at path in a commit's tree (None: no such path), read without the
+    rest of the tree: one file's history over many commits stays cheap."""
+    try:
+        return str(_commit(repo, commit).tree[path].id)
+    except KeyError:
+        return None
+
+
 def tree_blob_ids(repo: Repository, commit: str | None) -> dict[str, str]:
     """Every file of a commit's tree as path -> blob id (empty for None): what a record of many
     files is compared against without reading a blob."""

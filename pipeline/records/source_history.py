@@ -258,7 +258,7 @@ class SourceHistory:
         found: list[HeldAt] = []
         previous: tuple[str, int, str | None] | None = None  # the newer commit, its time and blob
         for commit, observed in self.observations(source):
-            blob = gitrepo.tree_blob_ids(self.repo, commit).get(path)
+            blob = gitrepo.path_id(self.repo, commit, path)
             if previous is not None and previous[2] != blob:
                 found.append(self._held_at(source, package, previous[0], previous[1]))
             previous = (commit, observed, blob)

@@ -85,6 +85,16 @@ def errors(files: dict[str, bytes]) -> list[str]:
 # -- definitions ---------------------------------------------------------------------------------
 
 
+def test_a_sources_automerge_says_which_bumps_merge_themselves() -> None:
+    config = CONFIG.replace("inherits: [f42]", "inherits: [f42]\n    automerge: security")
+    defs = definitions.load(source_files(tree(config)))
+    policy = defs.config.source("f42-updates")
+    assert policy is not None and policy.automerge == sources.Automerge.SECURITY
+    assert policy.automerge.merges(True) and not policy.automerge.merges(False)
+    assert defs.config.source("f42").automerge == sources.Automerge.NONE  # type: ignore[union-attr]
+    assert sources.Automerge.ALL.merges(False)
+
+
 def test_a_module_mixes_dist_git_and_binary_pins() -> None:
     defs = definitions.load(source_files(tree()))
     module = defs.modules["base:f42"]
@@ -116,6 +126,8 @@ def test_a_module_mixes_dist_git_and_binary_pins() -> None:
          "modules/base/f42.yaml:11: schema-required: $.components.rpms.glibc: 'build' is a required property"),
         (CONFIG, MODULE.replace("build: glibc-2.41-11.fc42", "build: glibc"),
          "modules/base/f42.yaml:13: schema-pattern: $.components.rpms.glibc.build: 'glibc' does not match"),
+        (CONFIG.replace("inherits: [f42]", "inherits: [f42]\n    automerge: sometimes"), MODULE,
+         "factory.yaml:15: schema-enum: $.sources.f42-updates.automerge: 'sometimes' is not one of"),
     ],
 )  # fmt: skip
 def test_bad_sources_and_binary_pins_are_errors_at_their_line(

@@ -83,6 +83,12 @@ def test_record_keeps_the_newest_build_of_each_package_and_only_what_changed(
         "f42-updates: 2 packages changed",
         f"f42-updates: glibc new at 2.41-9.fc42 ({world.BUGFIX})",
     ]
+    # One package's history, as the README tells it: `git log -p REF -- '*/glibc.json'`.
+    glibc_log = git(
+        dist, "log", "-p", "--format=%s", "refs/history/sources/f42-updates", "--", "*/glibc.json"
+    )
+    assert '+{"build":"glibc-2.41-11.fc42"' in glibc_log and '-{"build":"glibc-2.41-9.fc42"' in glibc_log
+    assert "tzdata" not in glibc_log.split("\n", 1)[1]  # the diff holds glibc's file alone
     body = git(dist, "log", "-1", "--format=%b", "refs/history/sources/f42-updates")
     assert f"glibc 2.41-9.fc42 -> 2.41-11.fc42 ({world.SECURITY})" in body
     changed = git(dist, "show", "--name-only", "--format=", "refs/history/sources/f42-updates").split()

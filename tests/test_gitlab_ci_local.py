@@ -131,7 +131,7 @@ def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project
     head = git(project.work, "rev-parse", "HEAD").strip()
     done = project.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={NULL_SHA}")
     assert done.returncode == 0, done.stdout[-5000:]
-    assert "41 planned nodes, all composed" in done.stdout
+    assert "42 planned nodes, all composed" in done.stdout
     child = (
         project.work / ".gitlab-ci-local" / "artifacts" / "generate" / "pipelines" / "child.yml"
     ).read_text()
@@ -139,11 +139,11 @@ def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project
     assert len(jobs) == 17  # batched: a module with its builds, each repo, each image
     assert status(done.stdout, "compose module:base-runtime:f42") == "PASS"
     tags = project.remote_tags()
-    assert len(tags) == 41  # one compose per job: none composed twice, none lost
+    assert len(tags) == 42  # one compose per job: none composed twice, none lost
     notes = git(project.remote, "notes", "--ref=refs/notes/lineage", "list").splitlines()
-    assert len(notes) == 41
+    assert len(notes) == 42
     latest = git(project.remote, "for-each-ref", "--format=%(refname)", "refs/composes/latest/").split()
-    assert len(latest) == 41
+    assert len(latest) == 42
     for tag in tags:  # each made from the pushed commit
         assert git(project.remote, "rev-parse", f"{tag}^{{commit}}").strip() == head
     # One run: the generate job's pipeline named it (FACTORY_RUN in child.yml), and the 17 jobs
@@ -158,7 +158,7 @@ def test_first_push_composes_everything_and_every_job_pushes_its_lineage(project
     assert status(done.stdout, "pages") == "PASS"
     overview = json.loads(pages_file(project, "status.json"))
     assert overview["stamp"]["commit"] == head
-    assert overview["counts"]["current"] == 41 and overview["failures"] == []
+    assert overview["counts"]["current"] == 42 and overview["failures"] == []
 
 
 def test_merge_request_pipeline_plans_the_change(project: Project) -> None:
@@ -239,7 +239,7 @@ def test_a_plan_split_into_pipelines_composes_everything_part_after_part(
     split = make_project(tmp_path_factory.mktemp("gitlab-split"), max_jobs=5)
     done = split.pipeline("CI_PIPELINE_SOURCE=push", f"CI_COMMIT_BEFORE_SHA={NULL_SHA}")
     assert done.returncode == 0, done.stdout[-5000:]
-    assert "41 planned nodes, all composed" in done.stdout
+    assert "42 planned nodes, all composed" in done.stdout
     generated = split.work / ".gitlab-ci-local" / "artifacts" / "generate" / "pipelines"
     assert sorted(p.name for p in generated.iterdir()) == [
         "child.yml",
@@ -256,7 +256,7 @@ def test_a_plan_split_into_pipelines_composes_everything_part_after_part(
     # the repos of part 3 checked that their modules (parts 1 and 2) were composed first
     assert "inputs of repo:Workstation at HEAD: 4 nodes, all composed" in done.stdout
     assert status(done.stdout, "compose repo:Workstation") == "PASS"
-    assert len(split.remote_tags()) == 41
+    assert len(split.remote_tags()) == 42
 
 
 def status(stdout: str, job: str) -> str | None:

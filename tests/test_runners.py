@@ -372,8 +372,8 @@ def image_root(image: images.RunnerImage, where: Path) -> Path:
 def first_push_then_bump(runners: Runners) -> None:
     """(a) the first push, then (b) the openssl bump; print what (b) fetched."""
     first = runners.push(NULL_SHA)
-    assert "41 planned nodes, all composed" in first.output["check"]
-    assert first.composed == 41  # each node composed once, by the job of its batch
+    assert "42 planned nodes, all composed" in first.output["check"]
+    assert first.composed == 42  # each node composed once, by the job of its batch
     assert first.fetched_files > 0  # the jobs after the first read their inputs from the store
     first_commits = ostree_log(first.clones[OSTREE_JOB])
     assert len(first_commits) == 1

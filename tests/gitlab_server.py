@@ -24,9 +24,7 @@ to this one. It answers as GitLab's documentation says, each rule with the page 
     GET    /projects/:id/merge_requests/:iid
     PUT    /projects/:id/merge_requests/:iid              (title, description, labels,
                                                           target_branch, state_event)
-    PUT    /projects/:id/merge_requests/:iid/merge        https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request
-                                                          (merge_when_pipeline_succeeds or
-                                                          auto_merge, sha; the rules below)
+    PUT    /projects/:id/merge_requests/:iid/merge        (tests/gitlab_merges.py)
     GET    /projects/:id/merge_requests/:iid/notes      https://docs.gitlab.com/api/notes/
     GET    /projects/:id/merge_requests/:iid/notes/:note_id
     POST   /projects/:id/merge_requests/:iid/notes
@@ -53,21 +51,7 @@ to this one. It answers as GitLab's documentation says, each rule with the page 
   clock for it, which only `advance` moves: a test gives factory `sleep=server.advance`, so a
   client that retried before Retry-After would meet 429 again.
 
-- merging (https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request): an MR that is not
-  open answers 405 ("405 Method Not Allowed": it "is not able to be merged"); a `sha` other than
-  the source branch's head answers 409 ("SHA does not match HEAD of source branch"); changes
-  that conflict with the target answer 422 ("Branch cannot be merged"). With
-  `merge_when_pipeline_succeeds` (or, since 17.11, `auto_merge`) true, an MR whose head pipeline
-  is still running is set to merge when it succeeds (200, `merge_when_pipeline_succeeds: true`,
-  still `opened`; https://docs.gitlab.com/user/project/merge_requests/auto_merge/), one whose
-  pipeline succeeded merges at once, and one whose pipeline failed, or that has none to wait
-  for, answers 405. Without it, the MR merges at once. A merge makes a merge commit (GitLab's
-  default merge method, https://docs.gitlab.com/user/project/merge_requests/methods/): parents
-  the target's tip and the MR's head, the target's files with the MR's changes;
-- pipelines: a commit pushed to a branch whose files hold `.gitlab-ci.yml` gets a pipeline,
-  running until the test finishes it (`finish_pipeline`); https://docs.gitlab.com/ci/pipelines/
-  ("a pipeline runs when you push a commit to a branch" of a project with a CI/CD configuration
-  file). When it succeeds, every MR set to merge when its head pipeline succeeds merges.
+- merging and pipelines: the rules of `tests/gitlab_merges.py`, each with its page.
 
 Faults queued with `fail` apply, in order, to the next requests matching a method and a path
 pattern: answer a status, sleep past the client's timeout, or drop the connection, each
@@ -90,6 +74,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests import gitlab_merges as merges
 
 JSON = dict[str, Any]
 Reply = tuple[int, Any, dict[str, str]]  # status, JSON payload (None: no body), extra headers
@@ -316,19 +302,11 @@ class GitLabServer:
         self.project(path).merge_requests[iid]["state"] = state
 
     def finish_pipeline(self, sha: str, status: str, path: str = "group/distribution") -> None:
-        """End the pipeline of a commit (`success` or `failed`); on success, the MRs set to merge
-        when their head pipeline succeeds merge."""
+        """End the pipeline of a commit (`success` or `failed`): tests/gitlab_merges.finish."""
         with self._lock:
             project = self.project(path)
-            if project.pipelines.get(sha) != "running":
-                raise ValueError(f"no running pipeline of {sha}")
-            project.pipelines[sha] = status
-            if status != "success":
-                return
-            for mr in list(project.merge_requests.values()):
-                head = project.branches.get(mr["source_branch"])
-                if mr["state"] == "opened" and mr.get("merge_when_pipeline_succeeds") and head == sha:
-                    self._merge(project, mr)
+            merges.finish(project.pipelines, project.merge_requests.values(), project.branches, sha, status,
+                          lambda mr: self._merge(project, mr))  # fmt: skip
 
     # -- state changes (called with the lock held) ----------------------------------------
 
@@ -540,7 +518,7 @@ class GitLabServer:
                 raise ApiError(400, f"Unknown action '{kind}'")
         sha = self._commit(project, parent, tree, str(params["commit_message"]))
         project.branches[branch] = sha
-        if ".gitlab-ci.yml" in tree:
+        if merges.CI_FILE in tree:
             project.pipelines[sha] = "running"
         return {**project.commits[sha], "stats": {"additions": 0, "deletions": 0, "total": 0}, "status": None}
 
@@ -610,7 +588,6 @@ class GitLabServer:
             "labels": self._labels(params.get("labels")),
             "force_remove_source_branch": bool(params.get("remove_source_branch")),
             "merge_when_pipeline_succeeds": False,
-            "merge_commit_sha": None,
         }
         return self._mr_json(project, project.merge_requests[iid])
 
@@ -649,52 +626,27 @@ class GitLabServer:
         return self._mr_json(project, mr)
 
     def _accept_mr(self, project: Project, iid: str, params: JSON) -> JSON:
-        """PUT .../merge: https://docs.gitlab.com/api/merge_requests/#merge-a-merge-request."""
+        """PUT .../merge: the rules of tests/gitlab_merges.py."""
         self._mr(project, iid)
         mr = project.merge_requests[int(iid)]
-        if mr["state"] != "opened":
-            raise ApiError(405, "405 Method Not Allowed")
         head = project.branches.get(mr["source_branch"])
-        if params.get("sha") and params["sha"] != head:
-            raise ApiError(409, "SHA does not match HEAD of source branch")
-        wait = any(
-            str(params.get(k, "")).lower() in ("true", "1")
-            for k in ("merge_when_pipeline_succeeds", "auto_merge")
-        )
-        pipeline = project.pipelines.get(head or "")
-        if wait and pipeline == "running":
-            mr["merge_when_pipeline_succeeds"] = True
-            mr["updated_at"] = self._now()
-        elif wait and pipeline != "success":
-            raise ApiError(405, "405 Method Not Allowed")
-        else:
-            self._merge(project, mr)
+        try:
+            if merges.accept(mr, head, project.pipelines.get(head or ""), params) == merges.WAIT:
+                mr.update(merge_when_pipeline_succeeds=True, updated_at=self._now())
+            else:
+                self._merge(project, mr)
+        except merges.Refused as exc:
+            raise ApiError(exc.status, exc.message) from None
         return self._mr_json(project, mr)
 
     def _merge(self, project: Project, mr: JSON) -> None:
-        """A merge commit on the target: its tip's files with the MR's changes (422 on a conflict)."""
-        head = project.branches[mr["source_branch"]]
-        target = project.branches[mr["target_branch"]]
-        parents = project.commits[head]["parent_ids"]
-        base = project.trees[parents[0]] if parents else {}
-        changes = {p: c for p, c in project.trees[head].items() if base.get(p) != c}
-        removed = [p for p in base if p not in project.trees[head]]
-        tree = dict(project.trees[target])
-        if any(tree.get(p) != base.get(p) for p in [*changes, *removed]) and target != (
-            parents[0] if parents else None
-        ):
-            raise ApiError(422, "Branch cannot be merged")
-        tree.update(changes)
-        for path in removed:
-            tree.pop(path, None)
-        sha = self._commit(
-            project, target, tree, f"Merge branch '{mr['source_branch']}' into '{mr['target_branch']}'"
-        )
+        """A merge commit on the target (merges.merged_tree: Refused on a conflict)."""
+        head, target = project.branches[mr["source_branch"]], project.branches[mr["target_branch"]]
+        tree = merges.merged_tree(project.trees, project.commits[head]["parent_ids"], head, target)
+        sha = self._commit(project, target, tree, f"Merge branch '{mr['source_branch']}'")
         project.commits[sha]["parent_ids"] = [target, head]
         project.branches[mr["target_branch"]] = sha
-        mr.update(
-            state="merged", merge_commit_sha=sha, merge_when_pipeline_succeeds=False, merged_at=self._now()
-        )
+        mr.update(state="merged", merge_commit_sha=sha, merge_when_pipeline_succeeds=False)
 
     def _create_note(self, project: Project, iid: str, params: JSON) -> JSON:
         self._mr(project, iid)
